@@ -1,0 +1,33 @@
+# Sourced, not run: puts Node >= 22 and the pinned pnpm on PATH.
+# A machine whose `node` is older than 22 gets Node 24 from the npm package `node@24`,
+# installed once into a cache folder; pnpm comes from the npm package named by
+# `packageManager` in package.json. Nothing is installed globally.
+# shellcheck shell=bash
+till_cache="${TILL_CACHE_DIR:-$HOME/.cache/till}"
+till_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+
+till_node_major() { node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0; }
+
+if [ "$(till_node_major)" -lt 22 ]; then
+  node_dir="$till_cache/node24"
+  if [ ! -x "$node_dir/node_modules/node/bin/node" ]; then
+    echo "[toolchain] node $(node --version 2>/dev/null || echo none) is older than 22; installing Node 24 into $node_dir" >&2
+    mkdir -p "$node_dir"
+    npm install --silent --no-save --no-audit --no-fund --foreground-scripts --prefix "$node_dir" node@24 >&2
+  fi
+  [ -x "$node_dir/node_modules/node/bin/node" ] || { echo "[toolchain] Node 24 install failed" >&2; return 1; }
+  export PATH="$node_dir/node_modules/node/bin:$PATH"
+fi
+
+pnpm_version="$(node -p 'require(process.argv[1]).packageManager.split("@")[1]' "$till_root/package.json")"
+if [ "$(pnpm --version 2>/dev/null)" != "$pnpm_version" ]; then
+  pnpm_dir="$till_cache/pnpm-$pnpm_version"
+  if [ ! -x "$pnpm_dir/node_modules/.bin/pnpm" ]; then
+    echo "[toolchain] installing pnpm $pnpm_version into $pnpm_dir" >&2
+    mkdir -p "$pnpm_dir"
+    npm install --silent --no-save --no-audit --no-fund --prefix "$pnpm_dir" "pnpm@$pnpm_version" >&2
+  fi
+  export PATH="$pnpm_dir/node_modules/.bin:$PATH"
+fi
+export COREPACK_ENABLE_STRICT=0
+echo "[toolchain] node $(node --version), pnpm $(pnpm --version)" >&2
