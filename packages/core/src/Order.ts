@@ -1,0 +1,92 @@
+/**
+ * Orders and their state machine. The table below is the only place a status may change;
+ * every store write of a status goes through `canTransition`, and a store performs it as a
+ * compare-and-set on the current status so two processes can never both move one order.
+ *
+ * Terminal: confirmed, cancelled, expired, and payment_failed once its retry window has
+ * passed (within the window it may go back to pending for another payment attempt).
+ */
+import { Schema } from "effect"
+import { Address } from "./Address.js"
+import { CartId, UserId } from "./Cart.js"
+import * as Money from "./Money.js"
+import { Quantity, Sku } from "./Sku.js"
+
+export const OrderStatus = Schema.Literal(
+  "pending",
+  "payment_pending",
+  "confirmed",
+  "payment_failed",
+  "cancelled",
+  "expired"
+)
+export type OrderStatus = typeof OrderStatus.Type
+
+export const transitions: { readonly [S in OrderStatus]: ReadonlyArray<OrderStatus> } = {
+  pending: ["payment_pending", "confirmed", "payment_failed", "cancelled", "expired"],
+  payment_pending: ["confirmed", "payment_failed", "cancelled", "expired"],
+  payment_failed: ["pending", "cancelled"],
+  confirmed: [],
+  cancelled: [],
+  expired: []
+}
+
+export const canTransition = (from: OrderStatus, to: OrderStatus): boolean => transitions[from].includes(to)
+
+/** Statuses in which the order holds reserved stock. */
+export const holdsStock = (status: OrderStatus): boolean => status === "pending" || status === "payment_pending"
+
+/** Statuses the recovery sweeper must drive forward. */
+export const isInFlight = holdsStock
+
+export const OrderItem = Schema.Struct({
+  sku: Sku,
+  name: Schema.String,
+  quantity: Quantity,
+  unit_price: Money.Money,
+  line_total: Money.Money
+})
+export type OrderItem = typeof OrderItem.Type
+
+export const PaymentStatus = Schema.Literal("succeeded", "failed", "pending", "refunded")
+
+export const OrderPayment = Schema.Struct({
+  status: PaymentStatus,
+  brand: Schema.String,
+  last4: Schema.String,
+  charge_id: Schema.optional(Schema.String),
+  decline_code: Schema.optional(Schema.String)
+})
+export type OrderPayment = typeof OrderPayment.Type
+
+export class Order extends Schema.Class<Order>("Order")({
+  order_id: Schema.String,
+  user_id: UserId,
+  cart_id: CartId,
+  status: OrderStatus,
+  items: Schema.Array(OrderItem),
+  subtotal: Money.Money,
+  tax: Money.Money,
+  shipping: Money.Money,
+  total: Money.Money,
+  shipping_address: Address,
+  payment: Schema.NullOr(OrderPayment),
+  /** The token of the payment method of the current attempt (never a card number). */
+  payment_method_id: Schema.String,
+  /** 1 for the first payment attempt; each retry after a decline adds one. */
+  payment_attempt: Schema.Int,
+  /** Until when reserved stock is held (epoch ms). */
+  hold_expires_at: Schema.Int,
+  /** Until when a declined order may be paid again (epoch ms). */
+  retry_until: Schema.Int,
+  created_at: Schema.String,
+  updated_at: Schema.String
+}) {}
+
+/**
+ * The gateway idempotency key of an order's current payment attempt: the order id for the
+ * first attempt, `order_id:n` for the n-th. One attempt is charged at most once; a new
+ * attempt is only made after the previous one was declined (so was never charged).
+ */
+export const paymentKey = (order: Pick<Order, "order_id" | "payment_attempt">): string =>
+  order.payment_attempt === 1 ? order.order_id : `${order.order_id}:${order.payment_attempt}`
