@@ -67,10 +67,15 @@ export const withItems = (
   )
 
 /** The quantity of a SKU already in the cart (0 when absent). */
-export const quantityOf = (cart: Cart, sku: Sku): number => cart.items.find((i) => i.sku === sku)?.quantity ?? 0
+export const quantityOf = (cart: Cart, sku: Sku): number =>
+  cart.items.find((i) => i.sku === sku)?.quantity ?? 0
 
 /** Sets a line's quantity (0 removes it), keeping the order of the other lines. */
-export const setLine = (items: ReadonlyArray<CartItem>, item: CartItem | undefined, sku: Sku): Array<CartItem> => {
+export const setLine = (
+  items: ReadonlyArray<CartItem>,
+  item: CartItem | undefined,
+  sku: Sku
+): Array<CartItem> => {
   const index = items.findIndex((i) => i.sku === sku)
   if (item === undefined) return items.filter((i) => i.sku !== sku)
   if (index === -1) return [...items, item]

@@ -183,7 +183,11 @@ export class FeatureShed extends Schema.TaggedError<FeatureShed>()("FeatureShed"
   }
 }
 
-const transientTags: ReadonlySet<string> = new Set(["GatewayUnavailable", "StoreUnavailable", "OperationTimedOut"])
+const transientTags: ReadonlySet<string> = new Set([
+  "GatewayUnavailable",
+  "StoreUnavailable",
+  "OperationTimedOut"
+])
 
 /** Whether an error is worth retrying and counts as a failure for a circuit breaker. */
 export const isTransient = (error: unknown): boolean =>

@@ -34,7 +34,8 @@ export const transitions: { readonly [S in OrderStatus]: ReadonlyArray<OrderStat
 export const canTransition = (from: OrderStatus, to: OrderStatus): boolean => transitions[from].includes(to)
 
 /** Statuses in which the order holds reserved stock. */
-export const holdsStock = (status: OrderStatus): boolean => status === "pending" || status === "payment_pending"
+export const holdsStock = (status: OrderStatus): boolean =>
+  status === "pending" || status === "payment_pending"
 
 /** Statuses the recovery sweeper must drive forward. */
 export const isInFlight = holdsStock
@@ -52,8 +53,9 @@ export const PaymentStatus = Schema.Literal("succeeded", "failed", "pending", "r
 
 export const OrderPayment = Schema.Struct({
   status: PaymentStatus,
-  brand: Schema.String,
-  last4: Schema.String,
+  /** Known once the gateway has charged; null while pending or after a decline. */
+  brand: Schema.NullOr(Schema.String),
+  last4: Schema.NullOr(Schema.String),
   charge_id: Schema.optional(Schema.String),
   decline_code: Schema.optional(Schema.String)
 })

@@ -36,9 +36,13 @@ export type ChargeLookup =
 export class PaymentGateway extends Context.Tag("@till/core/PaymentGateway")<
   PaymentGateway,
   {
-    readonly tokenize: (card: CardInput) => Effect.Effect<PaymentMethod, PaymentMethodInvalid | GatewayUnavailable>
+    readonly tokenize: (
+      card: CardInput
+    ) => Effect.Effect<PaymentMethod, PaymentMethodInvalid | GatewayUnavailable>
     readonly charge: (request: ChargeRequest) => Effect.Effect<Charge, GatewayDeclined | GatewayUnavailable>
-    readonly retrieve: (idempotencyKey: string) => Effect.Effect<Option.Option<ChargeLookup>, GatewayUnavailable>
+    readonly retrieve: (
+      idempotencyKey: string
+    ) => Effect.Effect<Option.Option<ChargeLookup>, GatewayUnavailable>
     readonly refund: (chargeId: string) => Effect.Effect<void, GatewayUnavailable>
   }
 >() {}

@@ -28,3 +28,22 @@ export * as ShippingQuoter from "./ShippingQuoter.js"
 export * as TaxCalculator from "./TaxCalculator.js"
 
 // Services
+export * as Carts from "./Carts.js"
+export * as Checkout from "./Checkout.js"
+export * as Idempotency from "./Idempotency.js"
+export * as Inventory from "./Inventory.js"
+export * as Outbox from "./Outbox.js"
+export * as Payments from "./Payments.js"
+export * as Pricing from "./Pricing.js"
+export * as Recovery from "./Recovery.js"
+
+// Resilience
+export * as CircuitBreaker from "./CircuitBreaker.js"
+export * as DeadLetterStore from "./DeadLetterStore.js"
+export * as PaymentRetryQueue from "./PaymentRetryQueue.js"
+export * as Policy from "./Policy.js"
+export * as RateLimiter from "./RateLimiter.js"
+export * as RateLimitStore from "./RateLimitStore.js"
+export * as Resilience from "./Resilience.js"
+export * as RetryDrainer from "./RetryDrainer.js"
+export * as Degradation from "./Degradation.js"

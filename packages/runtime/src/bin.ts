@@ -1,2 +1,4 @@
 #!/usr/bin/env node
-console.log("till")
+import { runCli } from "./Cli.js"
+
+runCli(process.argv.slice(2))

@@ -1,0 +1,34 @@
+import { Address, Carts, Checkout, PaymentMethod, Payments, Sku } from "@till/core"
+import { FakePaymentGateway, TestTill } from "@till/testkit"
+import { Effect, Redacted, Schema } from "effect"
+
+export const program = Effect.gen(function* () {
+  yield* TestTill.stock("mug", "Till mug", 1_500, 10) // 15.00 USD, 10 in stock
+  const carts = yield* Carts.Carts
+  const cart = yield* carts.create("alice")
+  yield* carts.addItem("alice", cart.cart_id, Sku.make("mug"), 2)
+  const card = new PaymentMethod.CardInput({
+    number: Redacted.make(FakePaymentGateway.successCard),
+    exp_month: 12,
+    exp_year: 2030,
+    cvc: Redacted.make("123")
+  })
+  const method = yield* (yield* Payments.Payments).tokenize(card)
+  const shipping_address = Schema.decodeUnknownSync(Address.Address)({
+    name: "Ada Lovelace",
+    line1: "12 St James's Square",
+    city: "London",
+    postal_code: "SW1Y 4JH",
+    country: "GB"
+  })
+  const request = new Checkout.CheckoutRequest({
+    cart_id: cart.cart_id,
+    shipping_address,
+    payment_method_id: method.payment_method_id
+  })
+  return yield* (yield* Checkout.Checkout).place({ userId: "alice", idempotencyKey: "order-1", request })
+}).pipe(Effect.provide(TestTill.layer({ seed: 1 })))
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  Effect.runPromise(program).then(({ status, order }) => console.log(status, order.status, order.total))
+}

@@ -1,0 +1,170 @@
+/**
+ * Graceful degradation (DESIGN.md §4): under stress Till sheds features in a fixed order,
+ *
+ *   level 1  order history
+ *   level 2  + cart recommendations
+ *   level 3  + live shipping quotes (checkouts use the default shipping cost)
+ *   level 4  + new orders (checkout answers 503 with Retry-After; carts keep working)
+ *
+ * so the money path is the last thing standing. The level is the highest of what the signals
+ * ask for, unless an operator pins it (`setOperatorLevel`, both up and down, e.g. to hold a level
+ * through a flapping alarm; `undefined` hands control back to the signals). It is published as
+ * the gauge `till_degradation_level`.
+ *
+ * Signals and what they ask for (defaults; all of it is `Settings`):
+ * - a breaker open or half-open: payment -> 2 (checkouts queue their payment; keep capacity for
+ *   the checkout path and the retry backlog), shipping -> 3 (quotes are shed anyway), inventory
+ *   and orderCreation -> 4 (no order can be placed: say so at once rather than after a timeout);
+ * - p99 latency: >= 1 s -> 1, >= 2 s -> 2, >= 4 s -> 3, >= 8 s -> 4;
+ * - pool saturation: >= 70 % -> 1, >= 80 % -> 2, >= 90 % -> 3, >= 97 % -> 4.
+ * Each source (a breaker, a latency series, a pool) holds its last level; a source reporting
+ * normal again lowers only its own contribution.
+ */
+import { Context, Effect, Layer, Metric, Option, Schema, Stream } from "effect"
+import type * as CircuitBreaker from "./CircuitBreaker.js"
+import { FeatureShed } from "./Errors.js"
+
+export const Feature = Schema.Literal("orderHistory", "recommendations", "liveShippingQuotes", "newOrders")
+export type Feature = typeof Feature.Type
+
+export const Level = Schema.Int.pipe(Schema.between(0, 4))
+export type Level = 0 | 1 | 2 | 3 | 4
+
+/** The level from which each feature is shed: the seed's order. */
+export const shedFrom: { readonly [F in Feature]: Level } = {
+  orderHistory: 1,
+  recommendations: 2,
+  liveShippingQuotes: 3,
+  newOrders: 4
+}
+
+export type Signal =
+  | { readonly _tag: "BreakerState"; readonly breaker: string; readonly state: CircuitBreaker.State }
+  | { readonly _tag: "Latency"; readonly source: string; readonly p99Ms: number }
+  | { readonly _tag: "PoolSaturation"; readonly pool: string; readonly utilizationPercent: number }
+
+/** Four ascending thresholds: reaching the i-th asks for level i + 1. */
+const Thresholds = Schema.Tuple(Schema.Number, Schema.Number, Schema.Number, Schema.Number)
+
+export const Settings = Schema.Struct({
+  latencyP99MsThresholds: Thresholds,
+  poolUtilizationPercentThresholds: Thresholds,
+  /** The level an open (or half-open) breaker asks for, by breaker name; others ask for none. */
+  breakerOpenLevels: Schema.Record({ key: Schema.String, value: Level }),
+  /** What `FeatureShed` tells clients to wait. */
+  retryAfterSeconds: Schema.Int.pipe(Schema.between(1, 3_600)),
+  /** Distinct signal sources tracked; signals of further sources are ignored (and logged). */
+  maxSources: Schema.Int.pipe(Schema.between(1, 1_024))
+})
+export type Settings = typeof Settings.Type
+
+export const defaults: Settings = {
+  latencyP99MsThresholds: [1_000, 2_000, 4_000, 8_000],
+  poolUtilizationPercentThresholds: [70, 80, 90, 97],
+  breakerOpenLevels: { payment: 2, shipping: 3, inventory: 4, orderCreation: 4 },
+  retryAfterSeconds: 30,
+  maxSources: 64
+}
+
+export const levelGauge = Metric.gauge("till_degradation_level", {
+  description: "Graceful degradation level, 0 (all features) to 4 (new orders shed)"
+})
+
+export class Degradation extends Context.Tag("@till/core/Degradation")<
+  Degradation,
+  {
+    /** The effective level: the operator's if set, else the signals'. */
+    readonly level: Effect.Effect<Level>
+    readonly automaticLevel: Effect.Effect<Level>
+    readonly operatorLevel: Effect.Effect<Option.Option<Level>>
+    readonly isShed: (feature: Feature) => Effect.Effect<boolean>
+    /**
+     * Fails with `FeatureShed` when the feature is shed.
+     * @example yield* degradation.guard("orderHistory")
+     */
+    readonly guard: (feature: Feature) => Effect.Effect<void, FeatureShed>
+    readonly signal: (signal: Signal) => Effect.Effect<void>
+    /** Pins the level (`undefined` unpins it). */
+    readonly setOperatorLevel: (level: Level | undefined) => Effect.Effect<void>
+  }
+>() {}
+
+const levelFor = (value: number, thresholds: readonly [number, number, number, number]): Level => {
+  let level: Level = 0
+  for (let i = 0; i < 4; i++) if (value >= thresholds[i]!) level = (i + 1) as Level
+  return level
+}
+
+export const make = Effect.fn("Degradation.make")(function* (settings: Settings = defaults) {
+  const decoded = yield* Effect.orDie(Schema.decode(Settings)(settings))
+  const sources = new Map<string, Level>()
+  let automatic: Level = 0
+  let operator: Level | undefined
+  const effective = (): Level => operator ?? automatic
+  yield* Metric.set(levelGauge, 0)
+
+  const publish = (before: Level) => (effective() === before ? Effect.void : Metric.set(levelGauge, effective()))
+
+  const signal = (input: Signal): Effect.Effect<void> =>
+    Effect.suspend(() => {
+      const [source, level] = sourceLevel(input, decoded)
+      if (!sources.has(source) && sources.size >= decoded.maxSources) {
+        return Effect.logWarning(`degradation: ignoring signal of source ${source}, ${decoded.maxSources} sources tracked`)
+      }
+      const before = effective()
+      if (level === 0) sources.delete(source)
+      else sources.set(source, level)
+      automatic = 0
+      for (const l of sources.values()) if (l > automatic) automatic = l
+      return publish(before)
+    })
+
+  const isShed = (feature: Feature) => Effect.sync(() => effective() >= shedFrom[feature])
+
+  return Degradation.of({
+    level: Effect.sync(effective),
+    automaticLevel: Effect.sync(() => automatic),
+    operatorLevel: Effect.sync(() => Option.fromNullable(operator)),
+    isShed,
+    guard: (feature) =>
+      Effect.flatMap(isShed(feature), (shed) =>
+        shed ? Effect.fail(new FeatureShed({ feature, retryAfterSeconds: decoded.retryAfterSeconds })) : Effect.void
+      ),
+    signal,
+    setOperatorLevel: (level) =>
+      Effect.suspend(() => {
+        const before = effective()
+        operator = level === undefined ? undefined : (Schema.decodeSync(Level)(level) as Level)
+        return publish(before)
+      })
+  })
+})
+
+const sourceLevel = (signal: Signal, settings: Settings): readonly [string, Level] => {
+  switch (signal._tag) {
+    case "BreakerState":
+      return [
+        `breaker:${signal.breaker}`,
+        signal.state === "closed" ? 0 : ((settings.breakerOpenLevels[signal.breaker] ?? 0) as Level)
+      ]
+    case "Latency":
+      return [`latency:${signal.source}`, levelFor(signal.p99Ms, settings.latencyP99MsThresholds)]
+    case "PoolSaturation":
+      return [`pool:${signal.pool}`, levelFor(signal.utilizationPercent, settings.poolUtilizationPercentThresholds)]
+  }
+}
+
+/**
+ * Feeds breaker transitions into the degradation signals until interrupted; fork it beside the
+ * service. @example yield* Effect.forkScoped(Degradation.followBreakers(resilience.transitions))
+ */
+export const followBreakers = (
+  transitions: Stream.Stream<CircuitBreaker.Transition>
+): Effect.Effect<void, never, Degradation> =>
+  Effect.flatMap(Degradation, (degradation) =>
+    Stream.runForEach(transitions, (t) => degradation.signal({ _tag: "BreakerState", breaker: t.breaker, state: t.to }))
+  )
+
+export const layer: Layer.Layer<Degradation> = Layer.effect(Degradation, make())
+
+export const layerSettings = (settings: Settings): Layer.Layer<Degradation> => Layer.effect(Degradation, make(settings))

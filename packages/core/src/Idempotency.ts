@@ -1,0 +1,140 @@
+/**
+ * Idempotent execution with Stripe's semantics, scoped per user:
+ * - the same key with the same request answers the first outcome (success or a final
+ *   domain error such as a decline or out-of-stock) for `ttlMs` (24 h);
+ * - the same key with a different request fails `IdempotencyConflict`;
+ * - a second request while the first holds the key fails `RequestInFlight`;
+ * - a transient failure, a defect or an interruption ends the lease instead of storing an
+ *   outcome, so a retry with the key takes over — with the resource id of the first claim,
+ *   so nothing the first attempt did (a reservation, an order, a charge) is done twice.
+ */
+import { Clock, Context, Effect, Exit, Layer, Schema } from "effect"
+import {
+  IdempotencyConflict,
+  isTransient,
+  RequestInFlight,
+  type StoreUnavailable,
+  ValidationError
+} from "./Errors.js"
+import { IdempotencyStore } from "./IdempotencyStore.js"
+import { Ids } from "./Ids.js"
+import { canonicalJson } from "./internal/canonicalJson.js"
+
+export interface Config {
+  /** How long a completed answer is kept. */
+  readonly ttlMs: number
+  /** How long a claim is held before another request may take it over. */
+  readonly leaseMs: number
+}
+
+export const defaults: Config = { ttlMs: 24 * 60 * 60 * 1000, leaseMs: 60 * 1000 }
+
+export const maxKeyLength = 255
+
+export interface RunOptions<A, I, F, FI> {
+  readonly scope: string
+  readonly key: string
+  /** The request data; its canonical JSON is the fingerprint. */
+  readonly request: unknown
+  /** Prefix of the resource id minted at the first claim (`ord` -> `ord_…`). */
+  readonly resourcePrefix: string
+  readonly success: Schema.Schema<A, I>
+  /** The final errors, stored and answered again; any other error is treated as transient. */
+  readonly failure: Schema.Schema<F, FI>
+}
+
+export class Idempotency extends Context.Tag("@till/core/Idempotency")<
+  Idempotency,
+  {
+    readonly run: <A, I, F, FI, E, R>(
+      options: RunOptions<A, I, F, FI>,
+      use: (resourceId: string) => Effect.Effect<A, E, R>
+    ) => Effect.Effect<
+      A,
+      E | F | IdempotencyConflict | RequestInFlight | ValidationError | StoreUnavailable,
+      R
+    >
+  }
+>() {}
+
+const Outcome = <A, I, F, FI>(success: Schema.Schema<A, I>, failure: Schema.Schema<F, FI>) =>
+  Schema.Union(
+    Schema.TaggedStruct("Success", { value: success }),
+    Schema.TaggedStruct("Failure", { error: failure })
+  )
+
+export const validateKey = (key: string): Effect.Effect<string, ValidationError> =>
+  key.length >= 1 && key.length <= maxKeyLength
+    ? Effect.succeed(key)
+    : Effect.fail(
+        new ValidationError({
+          errors: [{ path: "Idempotency-Key", message: `must be 1-${maxKeyLength} characters` }]
+        })
+      )
+
+export const make = (config: Config = defaults) =>
+  Effect.gen(function* () {
+    const store = yield* IdempotencyStore
+    const ids = yield* Ids
+
+    const run = Effect.fnUntraced(function* <A, I, F, FI, E, R>(
+      options: RunOptions<A, I, F, FI>,
+      use: (resourceId: string) => Effect.Effect<A, E, R>
+    ) {
+      const key = yield* validateKey(options.key)
+      const outcome = Outcome(options.success, options.failure)
+      const nowMs = yield* Clock.currentTimeMillis
+      const claim = yield* store.claim({
+        scope: options.scope,
+        key,
+        fingerprint: canonicalJson(options.request),
+        resourceId: yield* ids.next(options.resourcePrefix),
+        nowMs,
+        leaseMs: config.leaseMs,
+        ttlMs: config.ttlMs
+      })
+      switch (claim._tag) {
+        case "Mismatch":
+          return yield* Effect.fail(new IdempotencyConflict({ key }))
+        case "InFlight":
+          return yield* Effect.fail(new RequestInFlight({ key }))
+        case "Completed": {
+          const stored = yield* Schema.decodeUnknown(outcome)(claim.record.outcome).pipe(Effect.orDie)
+          return yield* stored._tag === "Success" ? Effect.succeed(stored.value) : Effect.fail(stored.error)
+        }
+        case "Claimed":
+          break
+      }
+      const exit = yield* Effect.exit(
+        // An interruption (a crash, a shutdown) ends the lease so a retry can take over.
+        use(claim.record.resourceId).pipe(
+          Effect.onInterrupt(() => Effect.ignore(store.abandon(options.scope, key)))
+        )
+      )
+      const isFinal = Schema.is(options.failure)
+      const final = Exit.match(exit, {
+        onSuccess: (value) => ({ _tag: "Success" as const, value }),
+        onFailure: (cause) => {
+          const failure = cause._tag === "Fail" ? cause.error : undefined
+          // Only a final domain answer is kept; anything transient is left for a retry to redo.
+          return failure !== undefined && !isTransient(failure) && isFinal(failure)
+            ? { _tag: "Failure" as const, error: failure }
+            : undefined
+        }
+      })
+      if (final === undefined) {
+        yield* store.abandon(options.scope, key)
+      } else {
+        const encoded = yield* Schema.encode(outcome)(final).pipe(Effect.orDie)
+        yield* store.complete(options.scope, key, encoded)
+      }
+      return yield* exit
+    })
+
+    return Idempotency.of({
+      run: (options, use) => run(options, use).pipe(Effect.withSpan("Idempotency.run"))
+    })
+  })
+
+export const layer = (config: Config = defaults): Layer.Layer<Idempotency, never, IdempotencyStore | Ids> =>
+  Layer.effect(Idempotency, make(config))

@@ -1,0 +1,76 @@
+/**
+ * Port: an atomic rate-limit counter, one operation: `acquire`.
+ *
+ * Algorithm: a sliding-window log. A request of `cost` units at `nowMs` is admitted iff the units
+ * admitted in `(nowMs - windowMs, nowMs]` plus `cost` do not exceed `limit`; only admitted units
+ * are recorded. Why this one and not GCRA or a fixed window:
+ * - it is exact to the limit as stated: never more than `limit` units in *any* window of
+ *   `windowMs`. A fixed window admits up to 2x at a boundary (`limit` at 0:59, `limit` at 1:01);
+ *   GCRA admits a burst of `limit` and then one unit per `windowMs / limit`, so up to 2x-1 in a
+ *   window too. "10 checkouts a minute" should mean 10.
+ * - `retryAfterMs` is exact as well: the moment enough of the oldest units leave the window.
+ * - its cost, one timestamp per admitted unit, is bounded by `limit` per key, and Till's limits
+ *   are small (checkout 10/min, payment 5/min per user). For a limit of thousands per second a
+ *   GCRA store (one number per key) would be the better port implementation, under this same port.
+ *
+ * Atomicity is the contract: concurrent `acquire`s on one key behave as if run one at a time, so
+ * N simultaneous requests admit exactly `limit`. There is no read-then-write in the port; in
+ * Redis it is one Lua script (ZSET of admitted times, score = time):
+ *
+ *   ZREMRANGEBYSCORE key -inf (now - window)
+ *   used = ZCARD key
+ *   if used + cost <= limit: ZADD cost members at score now; PEXPIRE key window; allowed
+ *   else: retryAfter = (score of the (used + cost - limit)-th oldest) + window - now
+ *
+ * Time is the caller's `nowMs` (from Effect's `Clock`), not the store's: windows then follow
+ * `TestClock`, and the same contract suite runs against the in-memory and the Redis store. Clock
+ * skew between app instances shifts a window by the skew, no more.
+ */
+import { Context, type Effect } from "effect"
+import type { StoreUnavailable } from "./Errors.js"
+
+/** Largest `limit` a store must honour: bounds the log of one key. */
+export const MAX_LIMIT = 100_000
+/** Longest window: a day. */
+export const MAX_WINDOW_MS = 86_400_000
+
+export interface AcquireRequest {
+  /** One counter per key, e.g. `checkout:usr_123`. */
+  readonly key: string
+  /** Units admitted per window, 1..MAX_LIMIT. */
+  readonly limit: number
+  readonly windowMs: number
+  /** Units this request takes, 1..limit (1 per request). */
+  readonly cost: number
+  /** The caller's clock, epoch milliseconds. */
+  readonly nowMs: number
+}
+
+export interface Decision {
+  readonly allowed: boolean
+  /** Units left in the window after this decision. */
+  readonly remaining: number
+  /** 0 when allowed; otherwise the wait until `cost` units are free again (at least 1). */
+  readonly retryAfterMs: number
+}
+
+export class RateLimitStore extends Context.Tag("@till/core/RateLimitStore")<
+  RateLimitStore,
+  {
+    /** Admits `cost` units or not, atomically; invalid requests (see `invalidReason`) are defects. */
+    readonly acquire: (request: AcquireRequest) => Effect.Effect<Decision, StoreUnavailable>
+  }
+>() {}
+
+/** Why a request breaks the port's preconditions, or undefined. Every store checks it first. */
+export const invalidReason = (request: AcquireRequest): string | undefined => {
+  if (request.key.length === 0 || request.key.length > 512) return "key must be 1..512 characters"
+  if (!Number.isSafeInteger(request.limit) || request.limit < 1 || request.limit > MAX_LIMIT)
+    return `limit must be an integer in 1..${MAX_LIMIT}`
+  if (!Number.isSafeInteger(request.windowMs) || request.windowMs < 1 || request.windowMs > MAX_WINDOW_MS)
+    return `windowMs must be an integer in 1..${MAX_WINDOW_MS}`
+  if (!Number.isSafeInteger(request.cost) || request.cost < 1 || request.cost > request.limit)
+    return "cost must be an integer in 1..limit"
+  if (!Number.isSafeInteger(request.nowMs) || request.nowMs < 0) return "nowMs must be a non-negative integer"
+  return undefined
+}

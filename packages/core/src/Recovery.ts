@@ -1,0 +1,82 @@
+/**
+ * Crash recovery, safe to run on every instance at once (each step is a compare-and-set):
+ * 1. every order still `pending` or `payment_pending` after `staleAfterMs` is driven forward:
+ *    the gateway is asked what happened to its payment attempt before anything is charged
+ *    (the charge may have succeeded with its response lost), and an order whose hold has
+ *    expired with no charge is expired;
+ * 2. every reservation whose hold expired is settled against its order: committed for a
+ *    confirmed order, released for a dead order or for none (a crash between reserve and
+ *    order insert).
+ */
+import { Clock, Effect, Option, Schedule } from "effect"
+import { Checkout } from "./Checkout.js"
+import { Inventory } from "./Inventory.js"
+import { InventoryStore } from "./InventoryStore.js"
+import { isInFlight } from "./Order.js"
+import { OrderStore } from "./OrderStore.js"
+
+export interface Options {
+  /** Orders younger than this are left to the request that is driving them. */
+  readonly staleAfterMs: number
+  /** Most orders and most holds handled per run (a run is a batch, not a scan of everything). */
+  readonly limit: number
+}
+
+export const defaults: Options = { staleAfterMs: 60_000, limit: 500 }
+
+export interface Report {
+  readonly ordersResumed: number
+  readonly ordersLeftForLater: number
+  readonly holdsSettled: number
+}
+
+export const recoverOrders = Effect.fn("Recovery.recoverOrders")(function* (options: Partial<Options> = {}) {
+  const { staleAfterMs, limit } = { ...defaults, ...options }
+  const checkout = yield* Checkout
+  const orders = yield* OrderStore
+  const inventory = yield* Inventory
+  const store = yield* InventoryStore
+  const now = yield* Clock.currentTimeMillis
+
+  const stale = yield* orders.listByStatus(
+    ["pending", "payment_pending"],
+    new Date(now - staleAfterMs).toISOString(),
+    limit
+  )
+  const outcomes = yield* Effect.forEach(
+    stale,
+    (order) => checkout.resume(order.order_id).pipe(Effect.orElseSucceed(() => "retry" as const)),
+    { concurrency: 4 }
+  )
+
+  // Holds that outlived their order's payment window (or an order that never got written).
+  const expired = yield* store.expiredHolds(now, limit)
+  let holdsSettled = 0
+  for (const hold of expired) {
+    const order = yield* orders.get(hold.order_id)
+    if (Option.isSome(order) && isInFlight(order.value.status)) {
+      yield* checkout.resume(hold.order_id).pipe(Effect.ignore)
+    } else if (Option.isSome(order) && order.value.status === "confirmed") {
+      yield* inventory.commit(hold.order_id).pipe(Effect.ignore)
+    } else {
+      yield* inventory.release(hold.order_id).pipe(Effect.ignore)
+    }
+    holdsSettled++
+  }
+  return {
+    ordersResumed: outcomes.filter((o) => o === "done").length,
+    ordersLeftForLater: outcomes.filter((o) => o === "retry").length,
+    holdsSettled
+  } satisfies Report
+})
+
+/** Runs `recoverOrders` on a schedule (default every 30 s) until interrupted; failures are logged and the loop goes on. */
+export const runEvery = (
+  interval: Schedule.Schedule<unknown> = Schedule.spaced("30 seconds"),
+  options: Partial<Options> = {}
+) =>
+  recoverOrders(options).pipe(
+    Effect.catchAllCause((cause) => Effect.logWarning("recovery run failed", cause)),
+    Effect.repeat(interval),
+    Effect.asVoid
+  )

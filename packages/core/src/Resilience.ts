@@ -1,0 +1,153 @@
+/**
+ * The resilience service: one circuit breaker per policy and `withPolicy`, the single combinator
+ * every guarded call goes through.
+ *
+ *   withPolicy(name, call) = fallback( retry( breaker( timeout(call) ) ) )
+ *
+ * - **timeout** per attempt: a late attempt is interrupted and fails with `OperationTimedOut`.
+ *   It sits inside the breaker so that timeouts count as failures and a slow call is never
+ *   measured longer than the timeout. Same semantics as `Effect.timeout`, at one fork per call
+ *   instead of two (internal/ResilienceTimeout.ts says why).
+ * - **breaker** per attempt: every attempt, retries included, is one call in its window, which is
+ *   how Resilience4j composes `Retry(CircuitBreaker(call))`.
+ * - **retry** (`Effect.retry` with the policy's `Schedule`, started at the first failure): transient errors only (`isTransient`:
+ *   5xx, network, store failures, timeouts). Never a decline, never a 4xx, and never
+ *   `CallNotPermitted`: failing fast while the breaker is open is the breaker's whole point.
+ * - **fallback**, optional and supplied by the caller because it needs domain data (payment ->
+ *   queue the order, shipping -> default cost). It receives the final "unavailable" error
+ *   (`CallNotPermitted`, `OperationTimedOut` or the last transient error); any other error passes
+ *   through untouched. Without a fallback that final error surfaces as is (inventory -> reject
+ *   the checkout).
+ *
+ * No span is opened here: callers name their spans (`Payments.charge`), and a span per guarded
+ * call would cost more than the rest of the stack together (bench/resilience.bench.ts).
+ */
+import { Context, Effect, Layer, Stream } from "effect"
+import type { Config, ConfigError } from "effect"
+import * as CircuitBreaker from "./CircuitBreaker.js"
+import {
+  type CallNotPermitted,
+  type GatewayUnavailable,
+  isTransient,
+  OperationTimedOut,
+  type StoreUnavailable
+} from "./Errors.js"
+import * as ResilienceTimeout from "./internal/ResilienceTimeout.js"
+import * as Policy from "./Policy.js"
+
+/** The errors `isTransient` recognises: retried, counted by breakers, handed to fallbacks. */
+export type Transient = GatewayUnavailable | StoreUnavailable | OperationTimedOut
+
+/** What a fallback receives: the reason the operation is unavailable. */
+export type FallbackCause<E> = CallNotPermitted | OperationTimedOut | Extract<E, Transient>
+
+export interface PolicyOptions<E, B, E2, R2> {
+  /** Answers instead when the operation is unavailable; other errors never reach it. */
+  readonly fallback: (cause: FallbackCause<E>) => Effect.Effect<B, E2, R2>
+}
+
+export interface WithPolicy {
+  /** Guards `effect` with the named policy; the final unavailability surfaces as an error. */
+  <A, E, R>(name: Policy.PolicyName, effect: Effect.Effect<A, E, R>): Effect.Effect<
+    A,
+    E | CallNotPermitted | OperationTimedOut,
+    R
+  >
+  /**
+   * Guards `effect` with the named policy and answers with `fallback` when it stays unavailable.
+   * @example resilience.withPolicy("shipping", quoter.quote(request), { fallback: () => Effect.succeed(defaultCost) })
+   */
+  <A, E, R, B, E2, R2>(
+    name: Policy.PolicyName,
+    effect: Effect.Effect<A, E, R>,
+    options: PolicyOptions<E, B, E2, R2>
+  ): Effect.Effect<A | B, Exclude<E, Transient> | E2, R | R2>
+}
+
+export class Resilience extends Context.Tag("@till/core/Resilience")<
+  Resilience,
+  {
+    readonly policies: Policy.Policies
+    readonly withPolicy: WithPolicy
+    /** The breaker of a policy, for its state, metrics and transitions. */
+    readonly breaker: (name: Policy.PolicyName) => CircuitBreaker.Service
+    /** The transitions of all four breakers. */
+    readonly transitions: Stream.Stream<CircuitBreaker.Transition>
+  }
+>() {}
+
+export interface Options {
+  /** Which errors count as failures for the breakers. Default: `isTransient`. */
+  readonly isFailure?: ((error: unknown) => boolean) | undefined
+}
+
+const isUnavailable = (error: unknown): boolean =>
+  isTransient(error) || (typeof error === "object" && error !== null && "_tag" in error && error._tag === "CallNotPermitted")
+
+/** One policy's stack, built once so a call allocates only what it must. */
+const makeGuard = (
+  name: Policy.PolicyName,
+  policy: Policy.Policy,
+  breaker: CircuitBreaker.Service,
+  timeout: ResilienceTimeout.Timeout
+) => {
+  const timeoutMs = policy.timeoutMs
+  const onTimeout = () => new OperationTimedOut({ operation: name, timeoutMs })
+  const [firstDelayMs, ...laterDelaysMs] = Policy.delaysMs(policy)
+  const later = Policy.schedule({ ...policy, retries: laterDelaysMs.length, backoffMs: laterDelaysMs })
+  return <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E | CallNotPermitted | OperationTimedOut, R> => {
+    const attempt = breaker.execute(timeout.within(effect, onTimeout))
+    if (firstDelayMs === undefined) return attempt
+    // `Effect.retry` builds its schedule driver before the first attempt (~4 µs here); the
+    // success path only needs a failure handler, so the schedule starts at the first failure.
+    const retries = laterDelaysMs.length === 0 ? attempt : Effect.retry(attempt, { schedule: later, while: isTransient })
+    return Effect.catchIf(attempt, isTransient, () => Effect.delay(retries, firstDelayMs))
+  }
+}
+
+/**
+ * Makes the service from decoded policies (the seed's table by default); the timeout watchdogs
+ * (one fiber per policy) live as long as the scope.
+ * @example const resilience = yield* Resilience.make(Policy.defaults)
+ */
+export const make = Effect.fn("Resilience.make")(function* (
+  policies: Policy.Policies = Policy.defaults,
+  options: Options = {}
+) {
+  const decoded = yield* Policy.decode(policies)
+  const breakers = {} as Record<Policy.PolicyName, CircuitBreaker.Service>
+  const guards = {} as Record<Policy.PolicyName, ReturnType<typeof makeGuard>>
+  for (const name of Policy.names) {
+    const breaker = yield* CircuitBreaker.make({ ...decoded[name].breaker, name, isFailure: options.isFailure })
+    breakers[name] = breaker
+    guards[name] = makeGuard(name, decoded[name], breaker, yield* ResilienceTimeout.make(decoded[name].timeoutMs))
+  }
+
+  const withPolicy = (<A, E, R, B, E2, R2>(
+    name: Policy.PolicyName,
+    effect: Effect.Effect<A, E, R>,
+    policyOptions?: PolicyOptions<E, B, E2, R2>
+  ) => {
+    const guarded = guards[name](effect)
+    if (policyOptions === undefined) return guarded
+    return Effect.catchIf(guarded, isUnavailable, (cause) => policyOptions.fallback(cause as FallbackCause<E>))
+  }) as WithPolicy
+
+  return Resilience.of({
+    policies: decoded,
+    withPolicy,
+    breaker: (name) => breakers[name],
+    transitions: Stream.mergeAll(
+      Policy.names.map((name) => breakers[name].transitions),
+      { concurrency: "unbounded" }
+    )
+  })
+})
+
+/** The seed's policies. */
+export const layer: Layer.Layer<Resilience> = Layer.scoped(Resilience, make())
+
+/** Policies from `Config` (`Policy.config`), failing at startup on an invalid override. */
+export const layerConfig = (
+  config: Config.Config<Policy.Policies> = Policy.config()
+): Layer.Layer<Resilience, ConfigError.ConfigError> => Layer.scoped(Resilience, Effect.flatMap(config, (p) => make(p)))

@@ -1,0 +1,246 @@
+/**
+ * The payment half of the checkout saga, shared by a checkout, a payment retry, the retry
+ * drainer and the recovery sweeper. Every step is a compare-and-set on the order's status
+ * (`advance`), so two processes driving one order cannot both move it; the side effects
+ * that follow a step (commit or release stock, refund) are idempotent and are repeated by
+ * the sweeper if a crash cut them off.
+ */
+import { Clock, Effect, Option } from "effect"
+import { OrderNotFound, PaymentDeclined } from "../Errors.js"
+import { Event, type EventType } from "../Event.js"
+import type { Inventory } from "../Inventory.js"
+import * as Money from "../Money.js"
+import { canTransition, isInFlight, Order, type OrderStatus, paymentKey } from "../Order.js"
+import type { OrderStore } from "../OrderStore.js"
+import type { Charge } from "../PaymentGateway.js"
+import type { Payments } from "../Payments.js"
+
+export interface Deps {
+  readonly orders: OrderStore["Type"]
+  readonly inventory: Inventory["Type"]
+  readonly payments: Payments["Type"]
+  /** Puts an order whose payment could not be made on the retry queue. */
+  readonly enqueueRetry: (orderId: string) => Effect.Effect<void, unknown>
+  readonly retryWindowMs: number
+}
+
+/** The answer of a checkout or a payment retry: 201 confirmed, 202 payment queued. */
+export interface Placed {
+  readonly status: 201 | 202
+  readonly order: Order
+}
+
+type Step = { readonly next: Order; readonly events: ReadonlyArray<Event> } | undefined
+
+const maxConflicts = 8
+
+export const nowIso = Effect.map(Clock.currentTimeMillis, (ms) => new Date(ms).toISOString())
+
+/** An event of an order; its id is unique per order, type and payment attempt, so a replayed step cannot emit it twice. */
+export const orderEvent = (
+  type: EventType,
+  order: Order,
+  occurredAt: string,
+  data: Record<string, unknown> = {}
+) =>
+  new Event({
+    event_id: `${order.order_id}/${type}/${order.payment_attempt}`,
+    type,
+    occurred_at: occurredAt,
+    aggregate_id: order.order_id,
+    data: {
+      order_id: order.order_id,
+      user_id: order.user_id,
+      status: order.status,
+      total: { amount: order.total.amount, currency: order.total.currency },
+      ...data
+    }
+  })
+
+export const reservedData = (order: Order) => ({
+  lines: order.items.map((i) => ({ sku: i.sku, quantity: i.quantity }))
+})
+
+export const makeOrderFlow = (deps: Deps) => {
+  const { orders, inventory, payments } = deps
+
+  const load = (orderId: string) =>
+    orders.get(orderId).pipe(
+      Effect.flatMap(
+        Option.match({
+          onNone: () => Effect.fail(new OrderNotFound({ orderId })),
+          onSome: Effect.succeed
+        })
+      )
+    )
+
+  /** Applies `decide` to the current order as a compare-and-set, retrying on conflicts. */
+  const advance = (orderId: string, decide: (current: Order, at: string) => Step) =>
+    Effect.gen(function* () {
+      for (let attempt = 0; attempt < maxConflicts; attempt++) {
+        const current = yield* load(orderId)
+        const step = decide(current, yield* nowIso)
+        if (step === undefined) return current
+        if (!canTransition(current.status, step.next.status)) {
+          return yield* Effect.dieMessage(
+            `order ${orderId}: ${current.status} -> ${step.next.status} is not allowed`
+          )
+        }
+        const updated = yield* orders.update(step.next, current.status, step.events)
+        if (Option.isSome(updated)) return updated.value
+      }
+      return yield* Effect.dieMessage(`order ${orderId} kept changing under ${maxConflicts} attempts`)
+    })
+
+  const moveTo =
+    (status: OrderStatus, patch: (current: Order) => Partial<Order>, events: ReadonlyArray<EventType>) =>
+    (current: Order, at: string): Step => {
+      if (!isInFlight(current.status) || !canTransition(current.status, status)) return undefined
+      const next = new Order({ ...current, ...patch(current), status, updated_at: at })
+      return { next, events: events.map((type) => orderEvent(type, next, at)) }
+    }
+
+  /** The stock side of an order's state, made true again (idempotent). */
+  const reconcileStock = (order: Order) =>
+    order.status === "confirmed"
+      ? inventory.commit(order.order_id)
+      : isInFlight(order.status)
+        ? Effect.void
+        : inventory.release(order.order_id)
+
+  const confirm = (order: Order, charge: Charge) =>
+    Effect.gen(function* () {
+      const result = yield* advance(
+        order.order_id,
+        moveTo(
+          "confirmed",
+          () => ({
+            payment: {
+              status: "succeeded",
+              brand: charge.brand,
+              last4: charge.last4,
+              charge_id: charge.charge_id
+            }
+          }),
+          ["order.confirmed", "payment.succeeded"]
+        )
+      )
+      yield* reconcileStock(result)
+      if (result.status !== "confirmed") {
+        // The money moved but the order died meanwhile (expired or cancelled): give it back.
+        yield* payments.refund(charge.charge_id)
+      }
+      return result
+    })
+
+  const decline = (order: Order, declineCode: string) =>
+    Effect.gen(function* () {
+      const now = yield* Clock.currentTimeMillis
+      const result = yield* advance(
+        order.order_id,
+        moveTo(
+          "payment_failed",
+          () => ({
+            payment: { status: "failed", brand: null, last4: null, decline_code: declineCode },
+            retry_until: now + deps.retryWindowMs
+          }),
+          ["order.payment_failed", "payment.failed", "inventory.released"]
+        )
+      )
+      yield* reconcileStock(result)
+      return result
+    })
+
+  const queue = (order: Order) =>
+    Effect.gen(function* () {
+      const result = yield* advance(order.order_id, (current, at) =>
+        current.status === "pending"
+          ? moveTo("payment_pending", () => ({ payment: { status: "pending", brand: null, last4: null } }), [
+              "payment.queued"
+            ])(current, at)
+          : undefined
+      )
+      if (result.status === "payment_pending") yield* Effect.ignore(deps.enqueueRetry(order.order_id))
+      return result
+    })
+
+  const expire = (order: Order) =>
+    Effect.gen(function* () {
+      const result = yield* advance(
+        order.order_id,
+        moveTo("expired", () => ({}), ["order.expired", "inventory.released"])
+      )
+      yield* reconcileStock(result)
+      return result
+    })
+
+  /** The answer a client gets for an order in this state. */
+  const answer = (order: Order) => {
+    if (order.status === "payment_failed") {
+      return Effect.fail(
+        new PaymentDeclined({
+          orderId: order.order_id,
+          declineCode: order.payment?.decline_code ?? "declined"
+        })
+      )
+    }
+    return Effect.succeed<Placed>({ status: order.status === "confirmed" ? 201 : 202, order })
+  }
+
+  /** Step 4 of the saga: charge the current attempt and settle the order on the outcome. */
+  const pay = (order: Order) =>
+    Effect.gen(function* () {
+      const charged = yield* Effect.either(
+        payments.charge({
+          idempotencyKey: paymentKey(order),
+          amount: order.total,
+          paymentMethodId: order.payment_method_id
+        })
+      )
+      if (charged._tag === "Right") return yield* confirm(order, charged.right)
+      if (charged.left._tag === "GatewayDeclined") return yield* decline(order, charged.left.declineCode)
+      return yield* queue(order)
+    })
+
+  /**
+   * Drives an order forward after the fact (retry drainer, recovery sweeper): asks the
+   * gateway what happened to the current attempt before charging again, because a charge
+   * may have succeeded with its response lost. "retry" means: try again later.
+   */
+  const resume = (orderId: string) =>
+    Effect.gen(function* () {
+      const found = yield* orders.get(orderId)
+      if (Option.isNone(found)) return "done" as const
+      const order = found.value
+      if (!isInFlight(order.status)) {
+        yield* reconcileStock(order)
+        return "done" as const
+      }
+      const lookup = yield* Effect.either(payments.retrieve(paymentKey(order)))
+      if (lookup._tag === "Left") return "retry" as const
+      if (Option.isSome(lookup.right)) {
+        const known = lookup.right.value
+        if (known._tag === "Succeeded") yield* confirm(order, known.charge)
+        else yield* decline(order, known.declineCode)
+        return "done" as const
+      }
+      if ((yield* Clock.currentTimeMillis) >= order.hold_expires_at) {
+        yield* expire(order)
+        return "done" as const
+      }
+      const settled = yield* pay(order)
+      return isInFlight(settled.status) ? ("retry" as const) : ("done" as const)
+    })
+
+  return { load, advance, confirm, decline, queue, expire, answer, pay, resume, reconcileStock }
+}
+
+export type OrderFlow = ReturnType<typeof makeOrderFlow>
+
+/** Totals must agree with the lines: an order whose total is off is a bug, never charged. */
+export const checkTotals = (order: Order): Effect.Effect<Order> => {
+  const expected = Money.sum(order.total.currency, [order.subtotal, order.tax, order.shipping])
+  return expected._tag === "Right" && Money.equals(expected.right, order.total)
+    ? Effect.succeed(order)
+    : Effect.dieMessage(`order ${order.order_id}: total does not equal subtotal + tax + shipping`)
+}

@@ -1,0 +1,54 @@
+import { describe, expect, it } from "@effect/vitest"
+import { Either, FastCheck as fc } from "effect"
+import { Cart, Money, Sku } from "@till/core"
+
+const prices: Record<string, number> = { A: 1999, B: 250, C: 100_000, D: 1 }
+const op = fc.record({
+  sku: fc.constantFrom("A", "B", "C", "D"),
+  quantity: fc.integer({ min: 0, max: Sku.maxQuantity })
+})
+
+const apply = (cart: Cart.Cart, ops: ReadonlyArray<{ sku: string; quantity: number }>) => {
+  let current = cart
+  for (const { sku, quantity } of ops) {
+    const s = Sku.make(sku)
+    const item = quantity === 0 ? undefined : Cart.line(s, sku, quantity, Money.make(prices[sku]!, "USD"))
+    current = Either.getOrThrow(Cart.withItems(current, Cart.setLine(current.items, item, s), "t"))
+  }
+  return current
+}
+
+describe("Cart arithmetic", () => {
+  const empty = Cart.empty("cart_1", "user_1", Money.currency("USD"), "t0")
+
+  it.prop(
+    "the subtotal is always the sum of unit price × quantity over the lines",
+    [fc.array(op, { maxLength: 40 })],
+    ([ops]) => {
+      const cart = apply(empty, ops)
+      const expected = cart.items.reduce((n, i) => n + prices[i.sku]! * i.quantity, 0)
+      expect(cart.subtotal.amount).toBe(expected)
+      for (const item of cart.items)
+        expect(item.line_total.amount).toBe(item.unit_price.amount * item.quantity)
+    }
+  )
+
+  it.prop(
+    "each SKU appears on at most one line, with the last quantity set",
+    [fc.array(op, { maxLength: 40 })],
+    ([ops]) => {
+      const cart = apply(empty, ops)
+      const skus = cart.items.map((i) => i.sku)
+      expect(new Set(skus).size).toBe(skus.length)
+      const last = new Map<string, number>()
+      for (const o of ops) last.set(o.sku, o.quantity)
+      for (const [sku, q] of last) expect(Cart.quantityOf(cart, Sku.make(sku))).toBe(q)
+    }
+  )
+
+  it("refuses a line in another currency", () => {
+    const eur = Cart.line(Sku.make("A"), "A", 1, Money.make(100, "EUR"))
+    const result = Cart.withItems(empty, [eur], "t")
+    expect(Either.isLeft(result) && result.left._tag).toBe("CurrencyMismatch")
+  })
+})

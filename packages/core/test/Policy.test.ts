@@ -1,0 +1,262 @@
+import { describe, expect, it } from "@effect/vitest"
+import { Cause, Clock, ConfigProvider, Effect, Exit, Fiber, Layer, Option, TestClock } from "effect"
+import {
+  GatewayUnavailable,
+  OperationTimedOut,
+  PaymentDeclined,
+  PaymentMethodInvalid,
+  StoreUnavailable
+} from "../src/Errors.js"
+import * as Policy from "../src/Policy.js"
+import * as Resilience from "../src/Resilience.js"
+
+const unavailable = new GatewayUnavailable({ reason: "503" })
+
+/** Runs `call` under the named policy, recording the TestClock time of every attempt. */
+const attempts = <A, E>(
+  name: Policy.PolicyName,
+  call: Effect.Effect<A, E>,
+  horizonMs: number,
+  options?: Resilience.PolicyOptions<E, A, never, never>
+) =>
+  Effect.gen(function* () {
+    const resilience = yield* Resilience.Resilience
+    const startMs = yield* Clock.currentTimeMillis
+    const timesMs: Array<number> = []
+    const recorded = Effect.zipRight(
+      Effect.flatMap(Clock.currentTimeMillis, (ms) => Effect.sync(() => timesMs.push(ms - startMs))),
+      call
+    )
+    const fiber = yield* Effect.fork(
+      options === undefined ? resilience.withPolicy(name, recorded) : resilience.withPolicy(name, recorded, options)
+    )
+    // One adjust suffices: TestClock wakes each sleeper at its own time, in order.
+    yield* TestClock.adjust(horizonMs)
+    // Still running at the horizon: `exit` is undefined and the call is abandoned.
+    const exit = Option.getOrUndefined(yield* Fiber.poll(fiber))
+    if (exit === undefined) yield* Fiber.interrupt(fiber)
+    return { timesMs, exit }
+  })
+
+const failure = (exit: Exit.Exit<unknown, unknown> | undefined) =>
+  exit !== undefined && Exit.isFailure(exit) ? Option.getOrUndefined(Cause.failureOption(exit.cause)) : undefined
+
+// The seed's table: policy, retry delays, attempt times when every attempt fails at once, and
+// when every attempt hangs (each then ends at its timeout).
+const table = [
+  { name: "payment", failing: [0, 1_000, 4_000], hanging: [0, 11_000, 24_000], endsAtMs: 34_000 },
+  { name: "inventory", failing: [0, 100, 600, 1_600], hanging: [0, 2_100, 4_600, 7_600], endsAtMs: 9_600 },
+  { name: "orderCreation", failing: [0, 1_000, 3_000], hanging: [0, 6_000, 13_000], endsAtMs: 18_000 },
+  { name: "shipping", failing: [0, 500, 1_500], hanging: [0, 3_500, 7_500], endsAtMs: 10_500 }
+] as const
+
+describe("Policy", () => {
+  it("holds the seed's table", () => {
+    expect(Policy.delaysMs(Policy.defaults.payment)).toEqual([1_000, 3_000])
+    expect(Policy.delaysMs(Policy.defaults.inventory)).toEqual([100, 500, 1_000])
+    expect(Policy.delaysMs(Policy.defaults.orderCreation)).toEqual([1_000, 2_000])
+    expect(Policy.delaysMs(Policy.defaults.shipping)).toEqual([500, 1_000])
+    expect(Policy.defaults.payment.timeoutMs).toBe(10_000)
+    expect(Policy.defaults.payment.breaker).toMatchObject({
+      slidingWindowSize: 100,
+      failureRateThreshold: 50,
+      waitDurationInOpenStateMs: 60_000
+    })
+    expect(Policy.defaults.inventory.breaker).toMatchObject({
+      slidingWindowSize: 50,
+      failureRateThreshold: 30,
+      waitDurationInOpenStateMs: 30_000
+    })
+  })
+
+  it("repeats the last delay when retries outnumber the delays", () => {
+    expect(Policy.delaysMs({ ...Policy.defaults.payment, retries: 4 })).toEqual([1_000, 3_000, 3_000, 3_000])
+    expect(Policy.delaysMs({ ...Policy.defaults.payment, retries: 0 })).toEqual([])
+  })
+
+  for (const row of table) {
+    it.effect(`${row.name}: transient failures are retried at ${row.failing.join(", ")} ms`, () =>
+      Effect.gen(function* () {
+        const { timesMs, exit } = yield* attempts(row.name, Effect.fail(unavailable), 10_000)
+        expect(timesMs).toEqual(row.failing)
+        expect(failure(exit)).toBe(unavailable)
+      }).pipe(Effect.provide(Resilience.layer))
+    )
+
+    it.effect(`${row.name}: hanging attempts time out, then retry at ${row.hanging.join(", ")} ms`, () =>
+      Effect.gen(function* () {
+        const { timesMs, exit } = yield* attempts(row.name, Effect.never, row.endsAtMs - 1)
+        expect(timesMs).toEqual(row.hanging)
+        expect(exit).toBeUndefined() // the last attempt is still within its timeout
+      }).pipe(Effect.provide(Resilience.layer))
+    )
+  }
+
+  it.effect("the final timeout surfaces as OperationTimedOut at the last deadline", () =>
+    Effect.gen(function* () {
+      const { timesMs, exit } = yield* attempts("payment", Effect.never, 34_000)
+      expect(timesMs).toEqual([0, 11_000, 24_000])
+      expect(failure(exit)).toEqual(new OperationTimedOut({ operation: "payment", timeoutMs: 10_000 }))
+      const resilience = yield* Resilience.Resilience
+      expect((yield* resilience.breaker("payment").metrics).failedCallsTotal).toBe(3)
+    }).pipe(Effect.provide(Resilience.layer)))
+
+  it.effect("an attempt that answers just before its deadline is not timed out", () =>
+    Effect.gen(function* () {
+      const { timesMs, exit } = yield* attempts("inventory", Effect.as(Effect.sleep(1_999), "stock"), 2_000)
+      expect(timesMs).toEqual([0])
+      expect(exit).toEqual(Exit.succeed("stock"))
+    }).pipe(Effect.provide(Resilience.layer)))
+
+  it.effect("a call that recovers succeeds on its retry", () =>
+    Effect.gen(function* () {
+      let calls = 0
+      const flaky = Effect.suspend(() => (++calls < 3 ? Effect.fail(unavailable) : Effect.succeed("charged")))
+      const { timesMs, exit } = yield* attempts("payment", flaky, 5_000)
+      expect(timesMs).toEqual([0, 1_000, 4_000])
+      expect(exit).toEqual(Exit.succeed("charged"))
+    }).pipe(Effect.provide(Resilience.layer)))
+
+  it.effect("non-retryable errors are not retried: a decline, a 4xx", () =>
+    Effect.gen(function* () {
+      const declined = new PaymentDeclined({ orderId: "ord_1", declineCode: "insufficient_funds" })
+      const decline = yield* attempts("payment", Effect.fail(declined), 10_000)
+      expect(decline.timesMs).toEqual([0])
+      expect(failure(decline.exit)).toBe(declined)
+      const invalid = new PaymentMethodInvalid({ reason: "expired card" })
+      const fourXx = yield* attempts("payment", Effect.fail(invalid), 10_000)
+      expect(fourXx.timesMs).toEqual([0])
+      expect(failure(fourXx.exit)).toBe(invalid)
+      // And neither counts against the breaker.
+      const resilience = yield* Resilience.Resilience
+      expect((yield* resilience.breaker("payment").metrics).failedCallsTotal).toBe(0)
+    }).pipe(Effect.provide(Resilience.layer)))
+
+  it.effect("an open breaker fails fast with CallNotPermitted, without retrying", () =>
+    Effect.gen(function* () {
+      const resilience = yield* Resilience.Resilience
+      // Inventory: at least 10 calls, 30 % failed. Ten failing checkouts make 40 failed calls.
+      for (let i = 0; i < 10; i++) yield* attempts("inventory", Effect.fail(new StoreUnavailable({ store: "inventory", reason: "down" })), 1_600)
+      expect(yield* resilience.breaker("inventory").state).toBe("open")
+      const { timesMs, exit } = yield* attempts("inventory", Effect.succeed("never called"), 2_000)
+      expect(timesMs).toEqual([])
+      expect(failure(exit)).toMatchObject({ _tag: "CallNotPermitted", breaker: "inventory", state: "open" })
+    }).pipe(Effect.provide(Resilience.layer)))
+
+  it.effect("the fallback answers when the operation stays unavailable (shipping -> default cost)", () =>
+    Effect.gen(function* () {
+      const seen: Array<unknown> = []
+      const fallback = (cause: unknown) => Effect.sync(() => seen.push(cause)).pipe(Effect.as(499))
+      const { timesMs, exit } = yield* attempts("shipping", Effect.fail(unavailable) as Effect.Effect<number, GatewayUnavailable>, 2_000, { fallback })
+      expect(timesMs).toEqual([0, 500, 1_500])
+      expect(exit).toEqual(Exit.succeed(499))
+      expect(seen).toEqual([unavailable])
+      // A timeout reaches the fallback as OperationTimedOut.
+      const hung = yield* attempts("shipping", Effect.never as Effect.Effect<number>, 10_500, { fallback })
+      expect(hung.exit).toEqual(Exit.succeed(499))
+      expect(seen[1]).toEqual(new OperationTimedOut({ operation: "shipping", timeoutMs: 3_000 }))
+    }).pipe(Effect.provide(Resilience.layer)))
+
+  it.effect("the fallback never sees a non-transient error", () =>
+    Effect.gen(function* () {
+      const declined = new PaymentDeclined({ orderId: "ord_1", declineCode: "card_declined" })
+      let fallbacks = 0
+      const { exit } = yield* attempts("payment", Effect.fail(declined) as Effect.Effect<string, PaymentDeclined>, 1_000, {
+        fallback: () => Effect.sync(() => fallbacks++).pipe(Effect.as("queued"))
+      })
+      expect(failure(exit)).toBe(declined)
+      expect(fallbacks).toBe(0)
+    }).pipe(Effect.provide(Resilience.layer)))
+
+  it.effect("the fallback answers at once while the breaker is open (payment -> queue)", () =>
+    Effect.gen(function* () {
+      const resilience = yield* Resilience.Resilience
+      for (let i = 0; i < 7; i++) yield* attempts("payment", Effect.fail(unavailable), 4_000)
+      expect(yield* resilience.breaker("payment").state).toBe("open")
+      const { timesMs, exit } = yield* attempts("payment", Effect.succeed("charged"), 0, {
+        fallback: (cause) => Effect.succeed(`queued after ${cause._tag}`)
+      })
+      expect(timesMs).toEqual([])
+      expect(exit).toEqual(Exit.succeed("queued after CallNotPermitted"))
+    }).pipe(Effect.provide(Resilience.layer)))
+
+  it.effect("interrupting the caller interrupts the guarded call", () =>
+    Effect.gen(function* () {
+      const resilience = yield* Resilience.Resilience
+      let interrupted = false
+      const fiber = yield* Effect.fork(
+        resilience.withPolicy("payment", Effect.onInterrupt(Effect.never, () => Effect.sync(() => (interrupted = true))))
+      )
+      yield* TestClock.adjust(100)
+      yield* Fiber.interrupt(fiber)
+      expect(interrupted).toBe(true)
+    }).pipe(Effect.provide(Resilience.layer)))
+
+  it.effect("the guarded call sees the caller's services and its fiber refs come back", () =>
+    Effect.gen(function* () {
+      const resilience = yield* Resilience.Resilience
+      const result = yield* resilience.withPolicy(
+        "orderCreation",
+        Effect.gen(function* () {
+          yield* Effect.annotateLogsScoped({})
+          return yield* Clock.currentTimeMillis
+        }).pipe(Effect.scoped)
+      )
+      expect(result).toBe(0)
+    }).pipe(Effect.provide(Resilience.layer)))
+
+  describe("config", () => {
+    it.effect("overrides any leaf through Config, constant-case env style", () =>
+      Effect.gen(function* () {
+        const policies = yield* Policy.config()
+        expect(policies.payment).toMatchObject({ timeoutMs: 8_000, retries: 1, backoffMs: [250] })
+        expect(policies.shipping.breaker.waitDurationInOpenStateMs).toBe(10_000)
+        expect(policies.inventory).toEqual(Policy.defaults.inventory)
+      }).pipe(
+        Effect.withConfigProvider(
+          ConfigProvider.fromMap(
+            new Map([
+              ["RESILIENCE_PAYMENT_TIMEOUT_MS", "8000"],
+              ["RESILIENCE_PAYMENT_RETRIES", "1"],
+              ["RESILIENCE_PAYMENT_BACKOFF_MS", "250"],
+              ["RESILIENCE_SHIPPING_BREAKER_WAIT_DURATION_IN_OPEN_STATE_MS", "10000"]
+            ]),
+            { pathDelim: "_" }
+          ).pipe(ConfigProvider.constantCase)
+        )
+      ))
+
+    it.effect("layerConfig applies the overrides to withPolicy", () =>
+      Effect.gen(function* () {
+        const { timesMs } = yield* attempts("payment", Effect.fail(unavailable), 10_000)
+        expect(timesMs).toEqual([0, 250])
+      }).pipe(
+        Effect.provide(
+          Resilience.layerConfig().pipe(
+            Layer.provide(
+              Layer.setConfigProvider(
+                ConfigProvider.fromJson({ resilience: { payment: { retries: 1, backoffMs: [250] } } })
+              )
+            )
+          )
+        )
+      ))
+
+    it.effect("an invalid override fails at startup", () =>
+      Effect.gen(function* () {
+        const exit = yield* Effect.exit(Policy.config())
+        expect(exit._tag).toBe("Failure")
+        expect(String(Exit.isFailure(exit) && Cause.squash(exit.cause))).toContain("resilience")
+      }).pipe(
+        Effect.withConfigProvider(
+          ConfigProvider.fromJson({ resilience: { inventory: { retries: 11 }, shipping: { breaker: { failureRateThreshold: 0 } } } })
+        )
+      ))
+
+    it.effect("retries without any delay are refused", () =>
+      Effect.gen(function* () {
+        const exit = yield* Effect.exit(Policy.decode({ ...Policy.defaults, payment: { ...Policy.defaults.payment, backoffMs: [] } }))
+        expect(Exit.isFailure(exit) && Cause.isDie(exit.cause)).toBe(true)
+      }))
+  })
+})

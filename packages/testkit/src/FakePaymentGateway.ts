@@ -1,0 +1,398 @@
+/**
+ * A Stripe-like fake of the PaymentGateway port, with the public test cards:
+ * `4242424242424242` succeeds, `4000000000000002` declines `card_declined` (a few more
+ * decline cards below), any other Luhn-valid number succeeds, and a number failing Luhn is
+ * refused at tokenization (`PaymentMethodInvalid`).
+ *
+ * What it keeps of a card is its token, brand, last four digits and decline behaviour, never
+ * the number. `charge` is idempotent by key: the first result (success or decline) is stored
+ * and answered again without moving money twice.
+ *
+ * Faults are set at runtime through `Control`, all timed by Effect's `Clock` (so `TestClock`
+ * drives them) and drawn from one seeded `Random` (so a seed replays a run exactly).
+ * `Inspector` counts the money that actually moved, for the simulator's money invariants.
+ */
+import { Errors, Ids, Money, PaymentGateway, PaymentMethod } from "@till/core"
+import { Clock, Context, Duration, Effect, Either, Layer, Option, Random, Redacted } from "effect"
+import { requireCapacity } from "./internal/limits.js"
+
+/** Numbers that tokenize but decline every charge, with their decline code. */
+export const declineCards: ReadonlyMap<string, string> = new Map([
+  ["4000000000000002", "card_declined"],
+  ["4000000000009995", "insufficient_funds"],
+  ["4000000000009987", "lost_card"],
+  ["4000000000009979", "stolen_card"],
+  ["4000000000000069", "expired_card"],
+  ["4000000000000127", "incorrect_cvc"]
+])
+
+export const successCard = "4242424242424242"
+export const declineCard = "4000000000000002"
+
+/** A span of time, `[fromMs, toMs)` in epoch ms of Effect's `Clock`. */
+export interface Window {
+  readonly fromMs: number
+  readonly toMs: number
+}
+
+export interface Faults {
+  /** Added to every call (`Effect.sleep`). */
+  readonly latencyMs: number
+  /** Extra latency per call, uniform in `[0, latencyJitterMs]`, drawn from the seed. */
+  readonly latencyJitterMs: number
+  /** A call made inside a window fails `GatewayUnavailable` (a 503 storm); nothing happens. */
+  readonly unavailableWindows: ReadonlyArray<Window>
+  /** Share (0..1) of calls failing `GatewayUnavailable` before anything happens. */
+  readonly unavailableRate: number
+  /** Share (0..1) of charge calls that hang before being processed (no money moves). */
+  readonly hangRate: number
+  /** The next N charge calls hang before being processed. */
+  readonly hangNext: number
+  /** How long a hang lasts; "forever" waits until the caller's timeout interrupts it. */
+  readonly hangMs: number | "forever"
+  /** Share (0..1) of processed charge calls whose response is lost: the result is stored, the caller sees a failure. */
+  readonly lostResponseRate: number
+  /** The next N processed charge calls lose their response. */
+  readonly lostResponseNext: number
+  /** How a lost response shows: `GatewayUnavailable` at once, or a hang (`hangMs`) that the caller's timeout cuts. */
+  readonly lostResponseAs: "unavailable" | "hang"
+  /** Share (0..1) of new charges on a good card declined `card_declined`. */
+  readonly declineRate: number
+  /**
+   * PLANTED BUG, a test switch for the simulator's self-check: when true the gateway ignores
+   * idempotency keys, so every charge call moves money again (a retry after a lost response
+   * double-charges). A simulator that does not report it is broken. Never set it elsewhere.
+   */
+  readonly ignoreIdempotencyKey: boolean
+}
+
+export const noFaults: Faults = {
+  latencyMs: 0,
+  latencyJitterMs: 0,
+  unavailableWindows: [],
+  unavailableRate: 0,
+  hangRate: 0,
+  hangNext: 0,
+  hangMs: "forever",
+  lostResponseRate: 0,
+  lostResponseNext: 0,
+  lostResponseAs: "unavailable",
+  declineRate: 0,
+  ignoreIdempotencyKey: false
+}
+
+export interface Options {
+  /** Seed of every random choice (ids, jitter, rates). */
+  readonly seed?: number | string
+  readonly faults?: Partial<Faults>
+  /** Most tokens kept. */
+  readonly maxPaymentMethods?: number
+  /** Most charge results kept (one per idempotency key). */
+  readonly maxCharges?: number
+}
+
+export const defaultMaxPaymentMethods = 100_000
+export const defaultMaxCharges = 1_000_000
+
+export interface CallCounts {
+  readonly tokenize: number
+  readonly charge: number
+  readonly retrieve: number
+  readonly refund: number
+}
+
+/** What tests and the simulator read: the money that really moved. */
+export class Inspector extends Context.Tag("@till/testkit/FakePaymentGateway/Inspector")<
+  Inspector,
+  {
+    /** Money movements made under this idempotency key (at most one, unless the planted bug is on). */
+    readonly chargesFor: (idempotencyKey: string) => Effect.Effect<ReadonlyArray<PaymentGateway.Charge>>
+    /** Every money movement in order, with its current status (succeeded or refunded). */
+    readonly allCharges: Effect.Effect<ReadonlyArray<PaymentGateway.Charge>>
+    /** Sum of the charges in this currency that are still captured (refunds taken out). */
+    readonly capturedTotal: (currency: string) => Effect.Effect<Money.Money>
+    readonly refundCount: Effect.Effect<number>
+    /** Calls received per operation, including the ones a fault failed. */
+    readonly callCounts: Effect.Effect<CallCounts>
+  }
+>() {}
+
+/** Fault injection at runtime. */
+export class Control extends Context.Tag("@till/testkit/FakePaymentGateway/Control")<
+  Control,
+  {
+    readonly faults: Effect.Effect<Faults>
+    /** Replaces the named fields of the current faults. */
+    readonly setFaults: (patch: Partial<Faults>) => Effect.Effect<void>
+    /** Adds a 503 storm for `[fromMs, toMs)` of Effect's clock. */
+    readonly unavailableBetween: (fromMs: number, toMs: number) => Effect.Effect<void>
+    /** The next `n` charges are made (money moves) but their responses are lost. */
+    readonly loseNextResponses: (n: number) => Effect.Effect<void>
+    /** The next `n` charge calls hang for `hangMs` before being processed. */
+    readonly hangNextCharges: (n: number) => Effect.Effect<void>
+    /** Back to no faults; recorded charges stay. */
+    readonly reset: Effect.Effect<void>
+  }
+>() {}
+
+export type FakePaymentGateway = PaymentGateway.PaymentGateway["Type"] & Inspector["Type"] & Control["Type"]
+
+const requireRate = (name: string, rate: number) => {
+  if (!(rate >= 0 && rate <= 1)) throw new RangeError(`${name} must be between 0 and 1, got ${rate}`)
+}
+const requireCount = (name: string, n: number) => {
+  if (!Number.isSafeInteger(n) || n < 0)
+    throw new RangeError(`${name} must be a non-negative integer, got ${n}`)
+}
+
+/** Dies (a defect) on a fault setting that cannot be meant: a test setup bug. */
+const validated = (faults: Faults): Faults => {
+  for (const name of ["unavailableRate", "hangRate", "lostResponseRate", "declineRate"] as const) {
+    requireRate(name, faults[name])
+  }
+  for (const name of ["latencyMs", "latencyJitterMs", "hangNext", "lostResponseNext"] as const) {
+    requireCount(name, faults[name])
+  }
+  if (faults.hangMs !== "forever") requireCount("hangMs", faults.hangMs)
+  for (const w of faults.unavailableWindows) {
+    if (!(Number.isFinite(w.fromMs) && Number.isFinite(w.toMs) && w.fromMs <= w.toMs)) {
+      throw new RangeError(`unavailable window must have finite fromMs <= toMs, got [${w.fromMs}, ${w.toMs})`)
+    }
+  }
+  return faults
+}
+
+type Lookup = PaymentGateway.ChargeLookup
+
+/** Whether an expiry month (1-12 of a year) ended before `nowMs`. */
+const expired = (expYear: number, expMonth: number, nowMs: number): boolean => {
+  const now = new Date(nowMs)
+  return expYear * 12 + expMonth < now.getUTCFullYear() * 12 + now.getUTCMonth() + 1
+}
+
+export const make = (options: Options = {}): Effect.Effect<FakePaymentGateway> =>
+  Effect.gen(function* () {
+    const maxMethods = requireCapacity(
+      "maxPaymentMethods",
+      options.maxPaymentMethods ?? defaultMaxPaymentMethods
+    )
+    const maxCharges = requireCapacity("maxCharges", options.maxCharges ?? defaultMaxCharges)
+    const random = Random.make(options.seed ?? 0)
+    // One charge is processed at a time, so two calls with one key can never both move money.
+    const processing = yield* Effect.makeSemaphore(1)
+    let faults = validated({ ...noFaults, ...options.faults })
+
+    // Token -> what the gateway remembers of a card. Never the number.
+    const methods = new Map<
+      string,
+      { readonly brand: string; readonly last4: string; readonly declineCode: string | null }
+    >()
+    const results = new Map<string, Lookup>()
+    const charges: Array<PaymentGateway.Charge> = []
+    const chargeIndex = new Map<string, number>()
+    const chargesByKey = new Map<string, Array<number>>()
+    let refundCount = 0
+    const counts = { tokenize: 0, charge: 0, retrieve: 0, refund: 0 }
+
+    const nextId = (prefix: string) => Effect.withRandom(Ids.fromRandom(prefix), random)
+    const draw = (rate: number) =>
+      rate <= 0 ? Effect.succeed(false) : Effect.map(random.next, (x) => x < rate)
+    const unavailable = (reason: string) => new Errors.GatewayUnavailable({ reason: `${reason} (injected)` })
+    const hang = (ms: number | "forever") =>
+      ms === "forever" ? Effect.never : Effect.sleep(Duration.millis(ms))
+
+    /** Latency, then the 503 faults: what every call goes through before the gateway acts. */
+    const arrive = (operation: keyof CallCounts) =>
+      Effect.gen(function* () {
+        counts[operation]++
+        const jitter =
+          faults.latencyJitterMs > 0 ? yield* random.nextIntBetween(0, faults.latencyJitterMs + 1) : 0
+        const delayMs = faults.latencyMs + jitter
+        if (delayMs > 0) yield* Effect.sleep(Duration.millis(delayMs))
+        const nowMs = yield* Clock.currentTimeMillis
+        if (faults.unavailableWindows.some((w) => w.fromMs <= nowMs && nowMs < w.toMs)) {
+          return yield* unavailable("503 storm")
+        }
+        if (yield* draw(faults.unavailableRate)) return yield* unavailable("503")
+      })
+
+    const record = (request: PaymentGateway.ChargeRequest) =>
+      Effect.gen(function* () {
+        if (!faults.ignoreIdempotencyKey) {
+          const stored = results.get(request.idempotencyKey)
+          if (stored !== undefined) return stored
+        }
+        if (results.size >= maxCharges && !results.has(request.idempotencyKey)) {
+          return yield* new Errors.GatewayUnavailable({ reason: `fake gateway full (${maxCharges} charges)` })
+        }
+        const method = methods.get(request.paymentMethodId)
+        let result: Lookup
+        if (method === undefined) result = { _tag: "Declined", declineCode: "payment_method_not_found" }
+        else if (request.amount.amount <= 0) result = { _tag: "Declined", declineCode: "invalid_amount" }
+        else if (method.declineCode !== null) result = { _tag: "Declined", declineCode: method.declineCode }
+        else if (yield* draw(faults.declineRate)) result = { _tag: "Declined", declineCode: "card_declined" }
+        else {
+          const charge: PaymentGateway.Charge = {
+            charge_id: yield* nextId("ch"),
+            idempotency_key: request.idempotencyKey,
+            amount: request.amount,
+            status: "succeeded",
+            brand: method.brand,
+            last4: method.last4
+          }
+          chargeIndex.set(charge.charge_id, charges.length)
+          const forKey = chargesByKey.get(request.idempotencyKey)
+          if (forKey === undefined) chargesByKey.set(request.idempotencyKey, [charges.length])
+          else forKey.push(charges.length)
+          charges.push(charge)
+          result = { _tag: "Succeeded", charge }
+        }
+        results.set(request.idempotencyKey, result)
+        return result
+      })
+
+    const loseResponse = Effect.gen(function* () {
+      if (faults.lostResponseNext > 0) {
+        faults = { ...faults, lostResponseNext: faults.lostResponseNext - 1 }
+        return true
+      }
+      return yield* draw(faults.lostResponseRate)
+    })
+
+    const shouldHang = Effect.gen(function* () {
+      if (faults.hangNext > 0) {
+        faults = { ...faults, hangNext: faults.hangNext - 1 }
+        return true
+      }
+      return yield* draw(faults.hangRate)
+    })
+
+    const gateway: PaymentGateway.PaymentGateway["Type"] = {
+      tokenize: Effect.fn("FakePaymentGateway.tokenize")(function* (card: PaymentMethod.CardInput) {
+        yield* arrive("tokenize")
+        const digits = Redacted.value(card.number)
+        if (!PaymentMethod.luhnValid(digits)) {
+          return yield* new Errors.PaymentMethodInvalid({ reason: "card number failed the Luhn check" })
+        }
+        if (expired(card.exp_year, card.exp_month, yield* Clock.currentTimeMillis)) {
+          return yield* new Errors.PaymentMethodInvalid({ reason: "card has expired" })
+        }
+        if (methods.size >= maxMethods) {
+          return yield* new Errors.GatewayUnavailable({
+            reason: `fake gateway full (${maxMethods} payment methods)`
+          })
+        }
+        const paymentMethodId = yield* nextId("pm")
+        const kept = {
+          brand: PaymentMethod.brandOf(digits),
+          last4: digits.slice(-4),
+          declineCode: declineCards.get(digits) ?? null
+        }
+        methods.set(paymentMethodId, kept)
+        return new PaymentMethod.PaymentMethod({
+          payment_method_id: paymentMethodId,
+          brand: kept.brand,
+          last4: kept.last4
+        })
+      }),
+
+      charge: Effect.fn("FakePaymentGateway.charge")(function* (request: PaymentGateway.ChargeRequest) {
+        yield* arrive("charge")
+        if (yield* shouldHang) yield* hang(faults.hangMs)
+        // Uninterruptible: a caller's timeout cannot cut a charge between moving money and storing the result.
+        const result = yield* processing.withPermits(1)(Effect.uninterruptible(record(request)))
+        if (yield* loseResponse) {
+          if (faults.lostResponseAs === "hang") yield* hang(faults.hangMs)
+          return yield* unavailable("response lost after the charge was made")
+        }
+        if (result._tag === "Declined")
+          return yield* new PaymentGateway.GatewayDeclined({ declineCode: result.declineCode })
+        return result.charge
+      }),
+
+      retrieve: Effect.fn("FakePaymentGateway.retrieve")(function* (idempotencyKey: string) {
+        yield* arrive("retrieve")
+        return Option.fromNullable(results.get(idempotencyKey))
+      }),
+
+      refund: Effect.fn("FakePaymentGateway.refund")(function* (chargeId: string) {
+        yield* arrive("refund")
+        const index = chargeIndex.get(chargeId)
+        const charge = index === undefined ? undefined : charges[index]
+        // Refunding twice, or an unknown charge, moves nothing.
+        if (index === undefined || charge === undefined || charge.status === "refunded") return
+        const refunded: PaymentGateway.Charge = { ...charge, status: "refunded" }
+        charges[index] = refunded
+        refundCount++
+        const stored = results.get(charge.idempotency_key)
+        if (stored?._tag === "Succeeded" && stored.charge.charge_id === chargeId) {
+          results.set(charge.idempotency_key, { _tag: "Succeeded", charge: refunded })
+        }
+      })
+    }
+
+    const inspector: Inspector["Type"] = {
+      chargesFor: (key) => Effect.sync(() => (chargesByKey.get(key) ?? []).map((i) => charges[i]!)),
+      allCharges: Effect.sync(() => [...charges]),
+      capturedTotal: (currency) =>
+        Effect.sync(() => {
+          const code = Money.currency(currency)
+          const captured = charges.filter((c) => c.status === "succeeded" && c.amount.currency === code)
+          return Either.getOrThrow(
+            Money.sum(
+              code,
+              captured.map((c) => c.amount)
+            )
+          )
+        }),
+      refundCount: Effect.sync(() => refundCount),
+      callCounts: Effect.sync(() => ({ ...counts }))
+    }
+
+    const control: Control["Type"] = {
+      faults: Effect.sync(() => faults),
+      setFaults: (patch) =>
+        Effect.sync(() => {
+          faults = validated({ ...faults, ...patch })
+        }),
+      unavailableBetween: (fromMs, toMs) =>
+        Effect.sync(() => {
+          faults = validated({
+            ...faults,
+            unavailableWindows: [...faults.unavailableWindows, { fromMs, toMs }]
+          })
+        }),
+      loseNextResponses: (n) =>
+        Effect.sync(() => {
+          faults = validated({ ...faults, lostResponseNext: n })
+        }),
+      hangNextCharges: (n) =>
+        Effect.sync(() => {
+          faults = validated({ ...faults, hangNext: n })
+        }),
+      reset: Effect.sync(() => {
+        faults = noFaults
+      })
+    }
+
+    return { ...gateway, ...inspector, ...control }
+  })
+
+const context = (options: Options) =>
+  Layer.effectContext(
+    Effect.map(make(options), (fake) =>
+      Context.make(PaymentGateway.PaymentGateway, fake).pipe(
+        Context.add(Inspector, fake),
+        Context.add(Control, fake)
+      )
+    )
+  )
+
+/** Provides `PaymentGateway`, its `Inspector` and `Control` (one fake behind all three), no faults. */
+export const layer = (
+  seed: number | string = 0
+): Layer.Layer<PaymentGateway.PaymentGateway | Inspector | Control> => context({ seed })
+
+export const layerWith = (
+  options: Options
+): Layer.Layer<PaymentGateway.PaymentGateway | Inspector | Control> => context(options)

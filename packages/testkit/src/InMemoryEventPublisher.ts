@@ -1,0 +1,78 @@
+/**
+ * The EventPublisher port in memory: records every published event in publish order (at
+ * least once, so a relay that republishes shows up as duplicates, as it would in Kafka).
+ * `Inspector` reads the record; `Control` takes the "broker" down to exercise the relay's
+ * retries. Keeps about the newest `maxRetained` events.
+ */
+import { Errors, type Event, EventPublisher } from "@till/core"
+import { Context, Effect, Layer } from "effect"
+import { requireCapacity } from "./internal/limits.js"
+import * as Retained from "./internal/retained.js"
+
+export interface Options {
+  readonly maxRetained?: number
+}
+
+export const defaultMaxRetained = 1_000_000
+
+export class Inspector extends Context.Tag("@till/testkit/InMemoryEventPublisher/Inspector")<
+  Inspector,
+  {
+    /** Events published so far, oldest first (duplicates included). */
+    readonly published: Effect.Effect<ReadonlyArray<Event.Event>>
+    readonly clear: Effect.Effect<void>
+  }
+>() {}
+
+export class Control extends Context.Tag("@till/testkit/InMemoryEventPublisher/Control")<
+  Control,
+  {
+    /** While true every publish fails `StoreUnavailable` and records nothing. */
+    readonly setUnavailable: (unavailable: boolean) => Effect.Effect<void>
+  }
+>() {}
+
+export const make = (
+  options: Options = {}
+): Effect.Effect<EventPublisher.EventPublisher["Type"] & Inspector["Type"] & Control["Type"]> =>
+  Effect.sync(() => {
+    const log = Retained.make<Event.Event>(
+      requireCapacity("maxRetained", options.maxRetained ?? defaultMaxRetained)
+    )
+    let unavailable = false
+    return {
+      publish: (events) =>
+        Effect.suspend(() => {
+          if (unavailable) {
+            return Effect.fail(
+              new Errors.StoreUnavailable({ store: "events", reason: "broker unavailable (injected)" })
+            )
+          }
+          log.append(events)
+          return Effect.void
+        }),
+      published: Effect.sync(log.items),
+      clear: Effect.sync(log.clear),
+      setUnavailable: (value) =>
+        Effect.sync(() => {
+          unavailable = value
+        })
+    }
+  })
+
+const context = (options: Options) =>
+  Layer.effectContext(
+    Effect.map(make(options), (publisher) =>
+      Context.make(EventPublisher.EventPublisher, publisher).pipe(
+        Context.add(Inspector, publisher),
+        Context.add(Control, publisher)
+      )
+    )
+  )
+
+/** Provides `EventPublisher`, its `Inspector` and `Control` (one recorder behind all three). */
+export const layer: Layer.Layer<EventPublisher.EventPublisher | Inspector | Control> = context({})
+
+export const layerWith = (
+  options: Options
+): Layer.Layer<EventPublisher.EventPublisher | Inspector | Control> => context(options)

@@ -1,0 +1,72 @@
+/**
+ * The Notifier port in memory: records every notification in send order. `Inspector` reads
+ * the record; `Control` takes the mail provider down. Keeps about the newest `maxRetained`.
+ */
+import { Errors, Notifier } from "@till/core"
+import { Context, Effect, Layer } from "effect"
+import { requireCapacity } from "./internal/limits.js"
+import * as Retained from "./internal/retained.js"
+
+export interface Options {
+  readonly maxRetained?: number
+}
+
+export const defaultMaxRetained = 100_000
+
+export class Inspector extends Context.Tag("@till/testkit/InMemoryNotifier/Inspector")<
+  Inspector,
+  {
+    /** Notifications sent so far, oldest first. */
+    readonly sent: Effect.Effect<ReadonlyArray<Notifier.Notification>>
+    readonly clear: Effect.Effect<void>
+  }
+>() {}
+
+export class Control extends Context.Tag("@till/testkit/InMemoryNotifier/Control")<
+  Control,
+  {
+    /** While true every notify fails `GatewayUnavailable` and records nothing. */
+    readonly setUnavailable: (unavailable: boolean) => Effect.Effect<void>
+  }
+>() {}
+
+export const make = (
+  options: Options = {}
+): Effect.Effect<Notifier.Notifier["Type"] & Inspector["Type"] & Control["Type"]> =>
+  Effect.sync(() => {
+    const log = Retained.make<Notifier.Notification>(
+      requireCapacity("maxRetained", options.maxRetained ?? defaultMaxRetained)
+    )
+    let unavailable = false
+    return {
+      notify: (notification) =>
+        Effect.suspend(() => {
+          if (unavailable)
+            return Effect.fail(new Errors.GatewayUnavailable({ reason: "notifier unavailable (injected)" }))
+          log.append([notification])
+          return Effect.void
+        }),
+      sent: Effect.sync(log.items),
+      clear: Effect.sync(log.clear),
+      setUnavailable: (value) =>
+        Effect.sync(() => {
+          unavailable = value
+        })
+    }
+  })
+
+const context = (options: Options) =>
+  Layer.effectContext(
+    Effect.map(make(options), (notifier) =>
+      Context.make(Notifier.Notifier, notifier).pipe(
+        Context.add(Inspector, notifier),
+        Context.add(Control, notifier)
+      )
+    )
+  )
+
+/** Provides `Notifier`, its `Inspector` and `Control` (one recorder behind all three). */
+export const layer: Layer.Layer<Notifier.Notifier | Inspector | Control> = context({})
+
+export const layerWith = (options: Options): Layer.Layer<Notifier.Notifier | Inspector | Control> =>
+  context(options)

@@ -1,0 +1,104 @@
+/**
+ * One call wires Till's core services on every in-memory port:
+ *
+ * ```ts
+ * const program = Effect.gen(function* () {
+ *   const checkout = yield* Checkout.Checkout
+ *   ...
+ * }).pipe(Effect.provide(TestTill.layer({ seed: 42 })))
+ * ```
+ *
+ * The ports stay in the output, so a test can reach the stores, the fake gateway's
+ * `Control` (faults) and `Inspector` (money that moved), and the published events.
+ * All ids come from `seed`; all time from Effect's `Clock` (use `TestClock`).
+ */
+import {
+  Carts,
+  Checkout,
+  Idempotency,
+  Ids,
+  Inventory,
+  Money,
+  Payments,
+  Pricing,
+  RateLimiter,
+  Resilience,
+  Sku,
+  Catalog,
+  InventoryStore
+} from "@till/core"
+import { Effect, Layer } from "effect"
+import * as FakePaymentGateway from "./FakePaymentGateway.js"
+import * as InMemoryCartStore from "./InMemoryCartStore.js"
+import * as InMemoryCatalog from "./InMemoryCatalog.js"
+import * as InMemoryDeadLetterStore from "./InMemoryDeadLetterStore.js"
+import * as InMemoryEventPublisher from "./InMemoryEventPublisher.js"
+import * as InMemoryIdempotencyStore from "./InMemoryIdempotencyStore.js"
+import * as InMemoryInventoryStore from "./InMemoryInventoryStore.js"
+import * as InMemoryNotifier from "./InMemoryNotifier.js"
+import * as InMemoryOrderStore from "./InMemoryOrderStore.js"
+import * as InMemoryPaymentRetryQueue from "./InMemoryPaymentRetryQueue.js"
+import * as InMemoryRateLimitStore from "./InMemoryRateLimitStore.js"
+import * as InMemoryShippingQuoter from "./InMemoryShippingQuoter.js"
+import * as InMemoryTaxCalculator from "./InMemoryTaxCalculator.js"
+
+export interface Options {
+  /** Seed of ids and of the fake gateway's random faults. */
+  readonly seed?: number | string
+  readonly checkout?: Partial<Checkout.Config>
+  readonly gateway?: Omit<FakePaymentGateway.Options, "seed">
+  /** Replaces the inventory store (e.g. the simulator's planted bug). */
+  readonly inventoryStore?: Layer.Layer<InventoryStore.InventoryStore>
+  /** Replaces the rate-limit store (e.g. the simulator's planted bug). */
+  readonly rateLimitStore?: Layer.Layer<import("@till/core").RateLimitStore.RateLimitStore>
+}
+
+/** Every in-memory port, with the fake gateway's Control and Inspector. */
+export const ports = (options: Options = {}) => {
+  const seed = options.seed ?? 0
+  return Layer.mergeAll(
+    InMemoryCatalog.layer,
+    InMemoryCartStore.layer,
+    options.inventoryStore ?? InMemoryInventoryStore.layer,
+    InMemoryOrderStore.layer,
+    InMemoryIdempotencyStore.layer,
+    InMemoryShippingQuoter.layer,
+    InMemoryTaxCalculator.layer,
+    InMemoryEventPublisher.layer,
+    InMemoryNotifier.layer,
+    FakePaymentGateway.layerWith({ ...options.gateway, seed }),
+    options.rateLimitStore ?? InMemoryRateLimitStore.layer,
+    InMemoryPaymentRetryQueue.layer,
+    InMemoryDeadLetterStore.layer,
+    Ids.layerSeeded(seed)
+  )
+}
+
+/** Core services over `ports`, with the ports kept in the output. */
+export const layer = (options: Options = {}) => {
+  const checkout = Checkout.layer({ ...Checkout.defaults, ...options.checkout })
+  const services = checkout.pipe(
+    Layer.provideMerge(
+      Layer.mergeAll(
+        Carts.layer(),
+        Pricing.layer(),
+        Inventory.layer,
+        Payments.layer,
+        Idempotency.layer(),
+        RateLimiter.layer
+      )
+    ),
+    Layer.provideMerge(Resilience.layer)
+  )
+  return services.pipe(Layer.provideMerge(ports(options)))
+}
+
+/** Adds a product to the catalog with `onHand` units in stock. */
+export const stock = (sku: string, name: string, priceMinor: number, onHand: number, currency = "USD") =>
+  Effect.gen(function* () {
+    const catalog = yield* Catalog.Catalog
+    const inventory = yield* InventoryStore.InventoryStore
+    const id = Sku.make(sku)
+    yield* catalog.upsert(new Catalog.Product({ sku: id, name, price: Money.make(priceMinor, currency) }))
+    return yield* inventory.setOnHand(id, onHand)
+  })

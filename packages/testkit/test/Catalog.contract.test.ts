@@ -1,0 +1,3 @@
+import { catalogContract, InMemoryCatalog } from "@till/testkit"
+
+catalogContract("in-memory", InMemoryCatalog.layer)

@@ -1,0 +1,92 @@
+/**
+ * The two stress properties of the checkout, each over many seeds under TestClock:
+ * 1,000 concurrent buyers for 100 units never oversell, and a lost charge response never
+ * charges twice. `TILL_STRESS_SEEDS` sets how many seeds (default 100, as the issue asks).
+ */
+import { describe, expect, it } from "@effect/vitest"
+import { Checkout, InventoryStore, Recovery, Sku } from "@till/core"
+import { Effect, Either, Fiber, Option, TestClock } from "effect"
+import { FakePaymentGateway, TestTill } from "@till/testkit"
+import { cartWith, place } from "./fixtures.js"
+
+const seeds = Number(process.env["TILL_STRESS_SEEDS"] ?? 100)
+
+const hotSkuRun = (seed: number) =>
+  Effect.gen(function* () {
+    yield* TestTill.stock("hot", "Limited sneaker", 12_000, 100)
+    const buyers = Array.from({ length: 1_000 }, (_, i) => `buyer-${seed}-${i}`)
+    const carts = yield* Effect.forEach(buyers, (user) => cartWith(user, [["hot", 1]]))
+    const store = yield* InventoryStore.InventoryStore
+    let lowestAvailable = Number.POSITIVE_INFINITY
+    const watcher = yield* Effect.fork(
+      Effect.forever(
+        Effect.flatMap(store.level(Sku.make("hot")), (l) =>
+          Effect.sync(() => {
+            const level = Option.getOrThrow(l)
+            lowestAvailable = Math.min(lowestAvailable, level.available)
+            if (level.available < 0 || level.reserved > level.on_hand)
+              throw new Error(`oversold: ${JSON.stringify(level)}`)
+          })
+        ).pipe(Effect.zipRight(Effect.yieldNow()))
+      )
+    )
+    const results = yield* Effect.forEach(
+      carts,
+      (cart, i) => Effect.either(place(buyers[i]!, `key-${i}`, cart.cartId, cart.paymentMethodId)),
+      { concurrency: "unbounded" }
+    )
+    yield* Fiber.interrupt(watcher)
+    const confirmed = results.filter((r) => Either.isRight(r) && r.right.order.status === "confirmed").length
+    const outOfStock = results.filter((r) => Either.isLeft(r) && r.left._tag === "OutOfStock").length
+    const level = Option.getOrThrow(yield* store.level(Sku.make("hot")))
+    return { confirmed, outOfStock, level, lowestAvailable }
+  }).pipe(Effect.provide(TestTill.layer({ seed })))
+
+const lostResponseRun = (seed: number) =>
+  Effect.gen(function* () {
+    yield* TestTill.stock("mug", "Till mug", 1_500, 10)
+    const { cartId, paymentMethodId } = yield* cartWith(`u-${seed}`, [["mug", 1]])
+    const control = yield* FakePaymentGateway.Control
+    // Every attempt of the payment policy (1 + 2 retries) is charged, but no response arrives.
+    yield* control.loseNextResponses(3)
+    const fiber = yield* Effect.fork(place(`u-${seed}`, "k", cartId, paymentMethodId))
+    yield* TestClock.adjust("1 minute")
+    const placed = yield* Fiber.join(fiber)
+    yield* TestClock.adjust("2 minutes")
+    const report = yield* Recovery.recoverOrders()
+    const checkout = yield* Checkout.Checkout
+    const order = yield* checkout.getOrder(`u-${seed}`, placed.order.order_id)
+    const gateway = yield* FakePaymentGateway.Inspector
+    const charges = yield* gateway.chargesFor(placed.order.order_id)
+    return { placed: placed.status, status: order.status, charges: charges.length, report }
+  }).pipe(Effect.provide(TestTill.layer({ seed })))
+
+describe("Checkout under stress", () => {
+  it.effect(
+    `1,000 concurrent checkouts for 100 units: exactly 100 confirmed, 900 out of stock, never negative (${seeds} seeds)`,
+    () =>
+      Effect.gen(function* () {
+        for (let seed = 1; seed <= seeds; seed++) {
+          const run = yield* hotSkuRun(seed)
+          expect(run, `seed ${seed}`).toMatchObject({
+            confirmed: 100,
+            outOfStock: 900,
+            level: { on_hand: 0, reserved: 0, available: 0 }
+          })
+          expect(run.lowestAvailable).toBeGreaterThanOrEqual(0)
+        }
+      }),
+    600_000
+  )
+
+  it.effect(
+    `a lost charge response: 202, then recovery confirms with exactly one charge (${seeds} seeds)`,
+    () =>
+      Effect.gen(function* () {
+        for (let seed = 1; seed <= seeds; seed++) {
+          const run = yield* lostResponseRun(seed)
+          expect(run, `seed ${seed}`).toMatchObject({ placed: 202, status: "confirmed", charges: 1 })
+        }
+      })
+  )
+})

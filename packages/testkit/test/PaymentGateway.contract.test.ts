@@ -1,0 +1,3 @@
+import { FakePaymentGateway, paymentGatewayContract } from "@till/testkit"
+
+paymentGatewayContract("fake", FakePaymentGateway.layer(42))
