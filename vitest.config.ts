@@ -10,6 +10,7 @@ export default defineConfig({
     alias: [
       { find: /^@till\/core$/, replacement: src("core/src/index.ts") },
       { find: /^@till\/testkit$/, replacement: src("testkit/src/index.ts") },
+      { find: /^@till\/testkit\/contracts$/, replacement: src("testkit/src/contracts/index.ts") },
       { find: /^@till\/adapters\/(postgres|redis|kafka)$/, replacement: src("adapters/src/$1/index.ts") },
       { find: /^@till\/runtime$/, replacement: src("runtime/src/index.ts") }
     ]

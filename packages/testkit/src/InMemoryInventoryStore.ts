@@ -179,14 +179,17 @@ const build = (
   })
 
 /** The correct store: reserve is conditional, all-or-nothing, and never oversells. */
-export const make = (options: Options = {}) => build(options, true)
+export const make = (options: Options = {}): Effect.Effect<InventoryStore.InventoryStore["Type"]> =>
+  build(options, true)
 
 /**
  * PLANTED BUG, for the simulator's self-check only: reserve skips the stock condition and
  * reserves even when available < requested. A simulator that does not report oversell
  * against this store is broken. Never use it outside that check.
  */
-export const makeUnconditional = (options: Options = {}) => build(options, false)
+export const makeUnconditional = (
+  options: Options = {}
+): Effect.Effect<InventoryStore.InventoryStore["Type"]> => build(options, false)
 
 export const layer: Layer.Layer<InventoryStore.InventoryStore> = Layer.effect(
   InventoryStore.InventoryStore,

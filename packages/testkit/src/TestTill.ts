@@ -13,19 +13,31 @@
  * All ids come from `seed`; all time from Effect's `Clock` (use `TestClock`).
  */
 import {
+  type CartStore,
   Carts,
+  Catalog,
   Checkout,
+  type DeadLetterStore,
+  type Errors,
+  type EventPublisher,
   Idempotency,
+  type IdempotencyStore,
   Ids,
   Inventory,
+  InventoryStore,
   Money,
+  type Notifier,
+  type OrderStore,
+  type PaymentGateway,
+  type PaymentRetryQueue,
   Payments,
   Pricing,
   RateLimiter,
+  type RateLimitStore,
   Resilience,
+  type ShippingQuoter,
   Sku,
-  Catalog,
-  InventoryStore
+  type TaxCalculator
 } from "@till/core"
 import { Effect, Layer } from "effect"
 import * as FakePaymentGateway from "./FakePaymentGateway.js"
@@ -50,11 +62,47 @@ export interface Options {
   /** Replaces the inventory store (e.g. the simulator's planted bug). */
   readonly inventoryStore?: Layer.Layer<InventoryStore.InventoryStore>
   /** Replaces the rate-limit store (e.g. the simulator's planted bug). */
-  readonly rateLimitStore?: Layer.Layer<import("@till/core").RateLimitStore.RateLimitStore>
+  readonly rateLimitStore?: Layer.Layer<RateLimitStore.RateLimitStore>
 }
 
+/** What `ports` provides: every port, and the test handles of the fake gateway, orders and events. */
+export type Ports =
+  | Catalog.Catalog
+  | CartStore.CartStore
+  | InventoryStore.InventoryStore
+  | OrderStore.OrderStore
+  | InMemoryOrderStore.Inspector
+  | IdempotencyStore.IdempotencyStore
+  | ShippingQuoter.ShippingQuoter
+  | InMemoryShippingQuoter.Control
+  | TaxCalculator.TaxCalculator
+  | EventPublisher.EventPublisher
+  | InMemoryEventPublisher.Inspector
+  | InMemoryEventPublisher.Control
+  | Notifier.Notifier
+  | InMemoryNotifier.Inspector
+  | InMemoryNotifier.Control
+  | PaymentGateway.PaymentGateway
+  | FakePaymentGateway.Inspector
+  | FakePaymentGateway.Control
+  | RateLimitStore.RateLimitStore
+  | PaymentRetryQueue.PaymentRetryQueue
+  | DeadLetterStore.DeadLetterStore
+  | Ids.Ids
+
+/** What `layer` provides: the core services on top of `Ports`. */
+export type Services =
+  | Checkout.Checkout
+  | Carts.Carts
+  | Pricing.Pricing
+  | Inventory.Inventory
+  | Payments.Payments
+  | Idempotency.Idempotency
+  | RateLimiter.RateLimiter
+  | Resilience.Resilience
+
 /** Every in-memory port, with the fake gateway's Control and Inspector. */
-export const ports = (options: Options = {}) => {
+export const ports = (options: Options = {}): Layer.Layer<Ports> => {
   const seed = options.seed ?? 0
   return Layer.mergeAll(
     InMemoryCatalog.layer,
@@ -75,7 +123,7 @@ export const ports = (options: Options = {}) => {
 }
 
 /** Core services over `ports`, with the ports kept in the output. */
-export const layer = (options: Options = {}) => {
+export const layer = (options: Options = {}): Layer.Layer<Services | Ports> => {
   const checkout = Checkout.layer({ ...Checkout.defaults, ...options.checkout })
   const services = checkout.pipe(
     Layer.provideMerge(
@@ -94,7 +142,17 @@ export const layer = (options: Options = {}) => {
 }
 
 /** Adds a product to the catalog with `onHand` units in stock. */
-export const stock = (sku: string, name: string, priceMinor: number, onHand: number, currency = "USD") =>
+export const stock = (
+  sku: string,
+  name: string,
+  priceMinor: number,
+  onHand: number,
+  currency = "USD"
+): Effect.Effect<
+  InventoryStore.StockLevel,
+  Errors.OutOfStock | Errors.StoreUnavailable,
+  Catalog.Catalog | InventoryStore.InventoryStore
+> =>
   Effect.gen(function* () {
     const catalog = yield* Catalog.Catalog
     const inventory = yield* InventoryStore.InventoryStore

@@ -15,22 +15,7 @@ export * as InMemoryTaxCalculator from "./InMemoryTaxCalculator.js"
 // One call: core services on every in-memory port
 export * as TestTill from "./TestTill.js"
 
-// Port contract suites (register vitest cases against any implementation's Layer)
-export { cartStoreContract, type CartStoreContractOptions } from "./contracts/CartStoreContract.js"
-export { catalogContract } from "./contracts/CatalogContract.js"
-export { eventPublisherContract } from "./contracts/EventPublisherContract.js"
-export { idempotencyStoreContract } from "./contracts/IdempotencyStoreContract.js"
-export { inventoryStoreContract } from "./contracts/InventoryStoreContract.js"
-export { notifierContract } from "./contracts/NotifierContract.js"
-export { orderStoreContract } from "./contracts/OrderStoreContract.js"
-export { paymentGatewayContract } from "./contracts/PaymentGatewayContract.js"
-export { shippingQuoterContract } from "./contracts/ShippingQuoterContract.js"
-export { taxCalculatorContract } from "./contracts/TaxCalculatorContract.js"
-
-// Resilience ports in memory, and their contract suites
+// Resilience ports in memory
 export * as InMemoryDeadLetterStore from "./InMemoryDeadLetterStore.js"
 export * as InMemoryPaymentRetryQueue from "./InMemoryPaymentRetryQueue.js"
 export * as InMemoryRateLimitStore from "./InMemoryRateLimitStore.js"
-export { deadLetterStoreContract } from "./contracts/DeadLetterStoreContract.js"
-export { paymentRetryQueueContract } from "./contracts/PaymentRetryQueueContract.js"
-export { rateLimitStoreContract } from "./contracts/RateLimitStoreContract.js"

@@ -1,6 +1,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Cart, Money } from "@till/core"
-import { cartStoreContract, InMemoryCartStore } from "@till/testkit"
+import { InMemoryCartStore } from "@till/testkit"
+import { cartStoreContract } from "@till/testkit/contracts"
 import { Effect, Option, TestClock } from "effect"
 
 cartStoreContract("in-memory", InMemoryCartStore.layer, { supportsTestClock: true })

@@ -1,3 +1,4 @@
-import { catalogContract, InMemoryCatalog } from "@till/testkit"
+import { InMemoryCatalog } from "@till/testkit"
+import { catalogContract } from "@till/testkit/contracts"
 
 catalogContract("in-memory", InMemoryCatalog.layer)

@@ -1,5 +1,6 @@
 import { describe, expect, it } from "@effect/vitest"
-import { deadLetterStoreContract, InMemoryDeadLetterStore } from "@till/testkit"
+import { InMemoryDeadLetterStore } from "@till/testkit"
+import { deadLetterStoreContract } from "@till/testkit/contracts"
 import { Effect } from "effect"
 
 deadLetterStoreContract("in-memory", InMemoryDeadLetterStore.layer)
@@ -9,9 +10,9 @@ describe("InMemoryDeadLetterStore limits", () => {
     Effect.gen(function* () {
       const store = yield* InMemoryDeadLetterStore.make({ maxLetters: 1 })
       yield* store.put({ orderId: "a", attempts: 1, lastError: "e", failedAt: 0 })
-      expect((yield* Effect.flip(store.put({ orderId: "b", attempts: 1, lastError: "e", failedAt: 0 })))._tag).toBe(
-        "StoreUnavailable"
-      )
+      expect(
+        (yield* Effect.flip(store.put({ orderId: "b", attempts: 1, lastError: "e", failedAt: 0 })))._tag
+      ).toBe("StoreUnavailable")
       yield* store.put({ orderId: "a", attempts: 2, lastError: "later", failedAt: 1 })
       expect(yield* store.list(10)).toEqual([{ orderId: "a", attempts: 2, lastError: "later", failedAt: 1 }])
     })

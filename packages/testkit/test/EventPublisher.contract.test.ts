@@ -1,6 +1,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Event } from "@till/core"
-import { eventPublisherContract, InMemoryEventPublisher } from "@till/testkit"
+import { InMemoryEventPublisher } from "@till/testkit"
+import { eventPublisherContract } from "@till/testkit/contracts"
 import { Effect } from "effect"
 
 eventPublisherContract("in-memory", InMemoryEventPublisher.layer, (aggregateIds) =>

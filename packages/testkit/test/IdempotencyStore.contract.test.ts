@@ -1,5 +1,6 @@
 import { describe, expect, it } from "@effect/vitest"
-import { idempotencyStoreContract, InMemoryIdempotencyStore } from "@till/testkit"
+import { InMemoryIdempotencyStore } from "@till/testkit"
+import { idempotencyStoreContract } from "@till/testkit/contracts"
 import { Effect } from "effect"
 
 idempotencyStoreContract("in-memory", InMemoryIdempotencyStore.layer)

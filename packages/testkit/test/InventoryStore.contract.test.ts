@@ -1,6 +1,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import { InventoryStore, Sku } from "@till/core"
-import { InMemoryInventoryStore, inventoryStoreContract } from "@till/testkit"
+import { InMemoryInventoryStore } from "@till/testkit"
+import { inventoryStoreContract } from "@till/testkit/contracts"
 import { Effect, Exit, Option } from "effect"
 
 inventoryStoreContract("in-memory", InMemoryInventoryStore.layer)

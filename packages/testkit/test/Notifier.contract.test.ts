@@ -1,5 +1,6 @@
 import { describe, expect, it } from "@effect/vitest"
-import { InMemoryNotifier, notifierContract } from "@till/testkit"
+import { InMemoryNotifier } from "@till/testkit"
+import { notifierContract } from "@till/testkit/contracts"
 import { Effect } from "effect"
 
 notifierContract("in-memory", InMemoryNotifier.layer, (userId) =>

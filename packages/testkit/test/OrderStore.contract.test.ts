@@ -1,6 +1,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Address, Event, Money, Order, OrderStore } from "@till/core"
-import { InMemoryOrderStore, orderStoreContract } from "@till/testkit"
+import { InMemoryOrderStore } from "@till/testkit"
+import { orderStoreContract } from "@till/testkit/contracts"
 import { Effect, Option } from "effect"
 
 orderStoreContract("in-memory", InMemoryOrderStore.layer)

@@ -1,3 +1,4 @@
-import { FakePaymentGateway, paymentGatewayContract } from "@till/testkit"
+import { FakePaymentGateway } from "@till/testkit"
+import { paymentGatewayContract } from "@till/testkit/contracts"
 
 paymentGatewayContract("fake", FakePaymentGateway.layer(42))

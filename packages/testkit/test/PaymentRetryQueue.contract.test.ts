@@ -1,5 +1,6 @@
 import { describe, expect, it } from "@effect/vitest"
-import { InMemoryPaymentRetryQueue, paymentRetryQueueContract } from "@till/testkit"
+import { InMemoryPaymentRetryQueue } from "@till/testkit"
+import { paymentRetryQueueContract } from "@till/testkit/contracts"
 import { Effect } from "effect"
 
 paymentRetryQueueContract("in-memory", InMemoryPaymentRetryQueue.layer)

@@ -1,5 +1,6 @@
 import { describe, expect, it } from "@effect/vitest"
-import { InMemoryRateLimitStore, rateLimitStoreContract } from "@till/testkit"
+import { InMemoryRateLimitStore } from "@till/testkit"
+import { rateLimitStoreContract } from "@till/testkit/contracts"
 import { Effect } from "effect"
 
 rateLimitStoreContract("in-memory", InMemoryRateLimitStore.layer)
@@ -28,7 +29,9 @@ describe("InMemoryRateLimitStore", () => {
       expect(decisions.filter((d) => d.allowed)).toHaveLength(1_000)
       // One at a time it does limit: the bug is the race, not the arithmetic.
       const sequential = yield* InMemoryRateLimitStore.makeGetThenSet()
-      const oneByOne = yield* Effect.all(Array.from({ length: 20 }, () => sequential.acquire(request("user", 0))))
+      const oneByOne = yield* Effect.all(
+        Array.from({ length: 20 }, () => sequential.acquire(request("user", 0)))
+      )
       expect(oneByOne.filter((d) => d.allowed)).toHaveLength(10)
     })
   )

@@ -1,6 +1,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Address, Errors, Money, ShippingQuoter } from "@till/core"
-import { InMemoryShippingQuoter, shippingQuoterContract } from "@till/testkit"
+import { InMemoryShippingQuoter } from "@till/testkit"
+import { shippingQuoterContract } from "@till/testkit/contracts"
 import { Effect, Fiber, TestClock } from "effect"
 
 shippingQuoterContract("in-memory (flat)", InMemoryShippingQuoter.layer)

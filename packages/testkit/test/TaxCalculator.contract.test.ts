@@ -1,6 +1,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Address, Money } from "@till/core"
-import { InMemoryTaxCalculator, taxCalculatorContract } from "@till/testkit"
+import { InMemoryTaxCalculator } from "@till/testkit"
+import { taxCalculatorContract } from "@till/testkit/contracts"
 import { Effect } from "effect"
 
 taxCalculatorContract("in-memory (no tax)", InMemoryTaxCalculator.layer)

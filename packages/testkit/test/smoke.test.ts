@@ -1,10 +1,6 @@
 import { describe, expect, it } from "@effect/vitest"
 import {
-  cartStoreContract,
-  catalogContract,
-  eventPublisherContract,
   FakePaymentGateway,
-  idempotencyStoreContract,
   InMemoryCartStore,
   InMemoryCatalog,
   InMemoryEventPublisher,
@@ -14,14 +10,20 @@ import {
   InMemoryOrderStore,
   InMemoryShippingQuoter,
   InMemoryTaxCalculator,
+  version
+} from "@till/testkit"
+import {
+  cartStoreContract,
+  catalogContract,
+  eventPublisherContract,
+  idempotencyStoreContract,
   inventoryStoreContract,
   notifierContract,
   orderStoreContract,
   paymentGatewayContract,
   shippingQuoterContract,
-  taxCalculatorContract,
-  version
-} from "@till/testkit"
+  taxCalculatorContract
+} from "@till/testkit/contracts"
 import { Layer } from "effect"
 
 const inMemory = {

@@ -15,7 +15,7 @@ export const pageLimit = (limit: number, min: 0 | 1 = 0): number => {
   return Math.min(maxPageSize, Math.max(min, Math.floor(limit)))
 }
 
-export const full = (store: string, capacity: number) =>
+export const full = (store: string, capacity: number): Effect.Effect<never, Errors.StoreUnavailable> =>
   Effect.fail(new Errors.StoreUnavailable({ store, reason: `capacity of ${capacity} entries reached` }))
 
 /** Dies on a non-positive or non-integer capacity option: a test setup bug. */

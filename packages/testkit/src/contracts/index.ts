@@ -1,0 +1,19 @@
+/**
+ * `@till/testkit/contracts`: one contract suite per port. Each is a function that takes a
+ * Layer and registers vitest cases, so the in-memory and the real implementation of a port
+ * run the same cases. A separate entry point because it imports vitest: the main entry must
+ * load anywhere (the runtime embeds the in-memory ports).
+ */
+export { cartStoreContract, type CartStoreContractOptions } from "./CartStoreContract.js"
+export { catalogContract } from "./CatalogContract.js"
+export { eventPublisherContract } from "./EventPublisherContract.js"
+export { idempotencyStoreContract } from "./IdempotencyStoreContract.js"
+export { inventoryStoreContract } from "./InventoryStoreContract.js"
+export { notifierContract } from "./NotifierContract.js"
+export { orderStoreContract } from "./OrderStoreContract.js"
+export { paymentGatewayContract } from "./PaymentGatewayContract.js"
+export { shippingQuoterContract } from "./ShippingQuoterContract.js"
+export { taxCalculatorContract } from "./TaxCalculatorContract.js"
+export { deadLetterStoreContract } from "./DeadLetterStoreContract.js"
+export { paymentRetryQueueContract } from "./PaymentRetryQueueContract.js"
+export { rateLimitStoreContract } from "./RateLimitStoreContract.js"
