@@ -67,7 +67,9 @@ export const run = async (progress: Progress): Promise<ReadonlyArray<Row>> => {
   const context = await Effect.runPromise(Layer.buildWithScope(Resilience.layer, scope))
   const resilience = context.unsafeMap.get(Resilience.Resilience.key) as Resilience.Resilience["Type"]
   const tillBreaker = await Effect.runPromise(CircuitBreaker.make({ ...payment.breaker, name: "bench" }))
-  const naiveBreaker = await Effect.runPromise(CircuitBreaker.make({ ...payment.breaker, name: "bench-naive" }))
+  const naiveBreaker = await Effect.runPromise(
+    CircuitBreaker.make({ ...payment.breaker, name: "bench-naive" })
+  )
 
   // The same settings in each library: count window 100, 50 %, at least 20 calls, 60 s open.
   const cockatielBreaker = cockatiel.circuitBreaker(cockatiel.handleAll, {
@@ -105,8 +107,16 @@ export const run = async (progress: Progress): Promise<ReadonlyArray<Row>> => {
   const cases: ReadonlyArray<Case> = [
     { name: "bare.effect.perCall", calls: 500_000, round: effectLoop(() => work) },
     { name: "bare.promise.perCall", calls: 500_000, round: promiseLoop(fn) },
-    { name: "cockatiel.breaker.perCall", calls: 500_000, round: promiseLoop(() => cockatielBreaker.execute(fn)) },
-    { name: "opossum.breaker.perCall", calls: 100_000, round: promiseLoop(() => opossum.fire() as Promise<number>) },
+    {
+      name: "cockatiel.breaker.perCall",
+      calls: 500_000,
+      round: promiseLoop(() => cockatielBreaker.execute(fn))
+    },
+    {
+      name: "opossum.breaker.perCall",
+      calls: 100_000,
+      round: promiseLoop(() => opossum.fire() as Promise<number>)
+    },
     { name: "till.breaker.perCall", calls: 300_000, round: effectLoop(() => tillBreaker.execute(work)) },
     {
       name: "cockatiel.breaker.fromEffect.perCall",
@@ -115,14 +125,20 @@ export const run = async (progress: Progress): Promise<ReadonlyArray<Row>> => {
     },
     { name: "cockatiel.stack.perCall", calls: 100_000, round: promiseLoop(() => cockatielStack.execute(fn)) },
     { name: "effect.naiveStack.perCall", calls: 10_000, round: effectLoop(naiveStack) },
-    { name: "till.policy.perCall", calls: 20_000, round: effectLoop(() => resilience.withPolicy("payment", work)) }
+    {
+      name: "till.policy.perCall",
+      calls: 20_000,
+      round: effectLoop(() => resilience.withPolicy("payment", work))
+    }
   ]
 
   const ns = new Map<string, number>()
   for (const c of cases) {
     const value = await measure(c)
     ns.set(c.name, value)
-    progress(`${c.name.padEnd(40)} ${value.toFixed(1).padStart(10)} ns/call  (median of ${ROUNDS} x ${c.calls})`)
+    progress(
+      `${c.name.padEnd(40)} ${value.toFixed(1).padStart(10)} ns/call  (median of ${ROUNDS} x ${c.calls})`
+    )
   }
   opossum.shutdown()
   await Effect.runPromise(Scope.close(scope, Exit.void))

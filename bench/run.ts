@@ -40,14 +40,18 @@ const markdown = (name: string, rows: ReadonlyArray<Row>): string => {
     "",
     "| name | value | unit | baseline | ratio |",
     "|---|---:|---|---|---:|",
-    ...rows.map((r) => `| ${r.name} | ${format(r.value)} | ${r.unit} | ${r.baseline ?? ""} | ${format(r.ratio)} |`)
+    ...rows.map(
+      (r) => `| ${r.name} | ${format(r.value)} | ${r.unit} | ${r.baseline ?? ""} | ${format(r.ratio)} |`
+    )
   ]
   return `${lines.join("\n")}\n`
 }
 
 const main = async () => {
   const filter = process.argv[2]
-  const files = (await readdir(benchDir)).filter((f) => f.endsWith(".bench.ts") && (!filter || f.includes(filter))).sort()
+  const files = (await readdir(benchDir))
+    .filter((f) => f.endsWith(".bench.ts") && (!filter || f.includes(filter)))
+    .sort()
   if (files.length === 0) throw new Error(`no bench/*.bench.ts matches ${filter ?? "(all)"}`)
   for (const file of files) {
     const name = basename(file, ".bench.ts")

@@ -27,7 +27,13 @@
 import { Cause, Context, Effect, Layer, Metric, MetricLabel, PubSub, Schema, Stream } from "effect"
 import type { Clock, Exit, Queue, Scope } from "effect"
 import { CallNotPermitted, isTransient } from "./Errors.js"
-import { CountWindow, OUTCOME_FAILED, OUTCOME_SLOW, TimeWindow, type Window } from "./internal/CircuitBreakerWindow.js"
+import {
+  CountWindow,
+  OUTCOME_FAILED,
+  OUTCOME_SLOW,
+  TimeWindow,
+  type Window
+} from "./internal/CircuitBreakerWindow.js"
 
 /** Upper bounds of the settings: every window and probe count is bounded memory. */
 export const MAX_WINDOW_CALLS = 10_000
@@ -216,7 +222,8 @@ class Machine {
     } else if (this.state === "halfOpen") {
       this.halfOpenWindow.record(outcome)
       if (this.halfOpenWindow.calls < this.settings.permittedNumberOfCallsInHalfOpenState) return
-      if (this.exceeded(this.halfOpenWindow) === undefined) this.transition("closed", "probesSucceeded", nowMs)
+      if (this.exceeded(this.halfOpenWindow) === undefined)
+        this.transition("closed", "probesSucceeded", nowMs)
       else this.transition("open", "probesFailed", nowMs)
     } else {
       // Open hands out no permits, and every transition bumps the epoch.
@@ -237,7 +244,8 @@ class Machine {
   rates(nowMs: number): { readonly failure: number; readonly slow: number; readonly window: Window } {
     const window = this.state === "halfOpen" ? this.halfOpenWindow : this.window
     window.advance(nowMs)
-    const minimum = this.state === "halfOpen" ? this.settings.permittedNumberOfCallsInHalfOpenState : this.minimumCalls
+    const minimum =
+      this.state === "halfOpen" ? this.settings.permittedNumberOfCallsInHalfOpenState : this.minimumCalls
     if (window.calls < minimum || window.calls === 0) return { failure: -1, slow: -1, window }
     return {
       failure: (window.failedCalls * 100) / window.calls,
@@ -292,7 +300,13 @@ class Completion<A, E> {
   readonly onFailure: (cause: Cause.Cause<E>) => Effect.Effect<never, E>
   readonly onExit: (exit: Exit.Exit<A, E>) => Effect.Effect<void>
 
-  constructor(machine: Machine, clock: Clock.Clock, epoch: number, startMs: number, isFailure: (error: unknown) => boolean) {
+  constructor(
+    machine: Machine,
+    clock: Clock.Clock,
+    epoch: number,
+    startMs: number,
+    isFailure: (error: unknown) => boolean
+  ) {
     this.onSuccess = (value) => {
       const nowMs = clock.unsafeCurrentTimeMillis()
       machine.complete(epoch, false, nowMs - startMs, nowMs)
@@ -320,7 +334,6 @@ class Completion<A, E> {
   }
 }
 
-
 /**
  * Makes a breaker. Invalid settings are a defect (they are programmer or config errors, decoded
  * earlier by `Policy`'s config).
@@ -333,13 +346,16 @@ export const make = Effect.fn("CircuitBreaker.make")(function* (options: Options
   const pubsub = yield* PubSub.sliding<Transition>(TRANSITIONS_BUFFER)
   const labels = [MetricLabel.make("breaker", name)]
   stateGauge.unsafeUpdate(stateValue.closed, labels)
-  const machine = new Machine(name, settings, yield* Effect.clockWith((clock) => clock.currentTimeMillis), (t) => {
+  // The clock the breaker is made with (TestClock in tests): looking it up per call would cost a
+  // service lookup on the hot path, and one breaker never serves two clocks.
+  const clock = yield* Effect.clock
+  const machine = new Machine(name, settings, clock.unsafeCurrentTimeMillis(), (t) => {
     stateGauge.unsafeUpdate(stateValue[t.to], labels)
     pubsub.unsafeOffer(t)
   })
 
   const execute = <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E | CallNotPermitted, R> =>
-    Effect.clockWith((clock): Effect.Effect<A, E | CallNotPermitted, R> => {
+    Effect.suspend((): Effect.Effect<A, E | CallNotPermitted, R> => {
       const startMs = clock.unsafeCurrentTimeMillis()
       const epoch = machine.acquire(startMs)
       if (epoch < 0) {
@@ -355,25 +371,23 @@ export const make = Effect.fn("CircuitBreaker.make")(function* (options: Options
         : Effect.matchCauseEffect(effect, completion)
     })
 
-  const metrics = Effect.clockWith((clock) =>
-    Effect.sync((): Metrics => {
-      const { failure, slow, window } = machine.rates(clock.unsafeCurrentTimeMillis())
-      return {
-        state: machine.state,
-        failureRatePercent: failure,
-        slowCallRatePercent: slow,
-        bufferedCalls: window.calls,
-        failedCalls: window.failedCalls,
-        slowCalls: window.slowCalls,
-        successfulCallsTotal: machine.successfulCallsTotal,
-        failedCallsTotal: machine.failedCallsTotal,
-        slowCallsTotal: machine.slowCallsTotal,
-        notPermittedCallsTotal: machine.notPermittedCallsTotal,
-        interruptedCallsTotal: machine.interruptedCallsTotal,
-        transitionsTotal: machine.transitionsTotal
-      }
-    })
-  )
+  const metrics = Effect.sync((): Metrics => {
+    const { failure, slow, window } = machine.rates(clock.unsafeCurrentTimeMillis())
+    return {
+      state: machine.state,
+      failureRatePercent: failure,
+      slowCallRatePercent: slow,
+      bufferedCalls: window.calls,
+      failedCalls: window.failedCalls,
+      slowCalls: window.slowCalls,
+      successfulCallsTotal: machine.successfulCallsTotal,
+      failedCallsTotal: machine.failedCallsTotal,
+      slowCallsTotal: machine.slowCallsTotal,
+      notPermittedCallsTotal: machine.notPermittedCallsTotal,
+      interruptedCallsTotal: machine.interruptedCallsTotal,
+      transitionsTotal: machine.transitionsTotal
+    }
+  })
 
   return {
     name,
@@ -383,9 +397,10 @@ export const make = Effect.fn("CircuitBreaker.make")(function* (options: Options
     metrics,
     transitions: Stream.fromPubSub(pubsub),
     subscribe: PubSub.subscribe(pubsub),
-    reset: Effect.clockWith((clock) => Effect.sync(() => machine.reset(clock.unsafeCurrentTimeMillis())))
+    reset: Effect.sync(() => machine.reset(clock.unsafeCurrentTimeMillis()))
   } satisfies Service
 })
 
 /** A layer providing one breaker under the `CircuitBreaker` tag. */
-export const layer = (options: Options): Layer.Layer<CircuitBreaker> => Layer.effect(CircuitBreaker, make(options))
+export const layer = (options: Options): Layer.Layer<CircuitBreaker> =>
+  Layer.effect(CircuitBreaker, make(options))

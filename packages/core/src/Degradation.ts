@@ -103,13 +103,16 @@ export const make = Effect.fn("Degradation.make")(function* (settings: Settings 
   const effective = (): Level => operator ?? automatic
   yield* Metric.set(levelGauge, 0)
 
-  const publish = (before: Level) => (effective() === before ? Effect.void : Metric.set(levelGauge, effective()))
+  const publish = (before: Level) =>
+    effective() === before ? Effect.void : Metric.set(levelGauge, effective())
 
   const signal = (input: Signal): Effect.Effect<void> =>
     Effect.suspend(() => {
       const [source, level] = sourceLevel(input, decoded)
       if (!sources.has(source) && sources.size >= decoded.maxSources) {
-        return Effect.logWarning(`degradation: ignoring signal of source ${source}, ${decoded.maxSources} sources tracked`)
+        return Effect.logWarning(
+          `degradation: ignoring signal of source ${source}, ${decoded.maxSources} sources tracked`
+        )
       }
       const before = effective()
       if (level === 0) sources.delete(source)
@@ -128,7 +131,9 @@ export const make = Effect.fn("Degradation.make")(function* (settings: Settings 
     isShed,
     guard: (feature) =>
       Effect.flatMap(isShed(feature), (shed) =>
-        shed ? Effect.fail(new FeatureShed({ feature, retryAfterSeconds: decoded.retryAfterSeconds })) : Effect.void
+        shed
+          ? Effect.fail(new FeatureShed({ feature, retryAfterSeconds: decoded.retryAfterSeconds }))
+          : Effect.void
       ),
     signal,
     setOperatorLevel: (level) =>
@@ -150,7 +155,10 @@ const sourceLevel = (signal: Signal, settings: Settings): readonly [string, Leve
     case "Latency":
       return [`latency:${signal.source}`, levelFor(signal.p99Ms, settings.latencyP99MsThresholds)]
     case "PoolSaturation":
-      return [`pool:${signal.pool}`, levelFor(signal.utilizationPercent, settings.poolUtilizationPercentThresholds)]
+      return [
+        `pool:${signal.pool}`,
+        levelFor(signal.utilizationPercent, settings.poolUtilizationPercentThresholds)
+      ]
   }
 }
 
@@ -162,9 +170,12 @@ export const followBreakers = (
   transitions: Stream.Stream<CircuitBreaker.Transition>
 ): Effect.Effect<void, never, Degradation> =>
   Effect.flatMap(Degradation, (degradation) =>
-    Stream.runForEach(transitions, (t) => degradation.signal({ _tag: "BreakerState", breaker: t.breaker, state: t.to }))
+    Stream.runForEach(transitions, (t) =>
+      degradation.signal({ _tag: "BreakerState", breaker: t.breaker, state: t.to })
+    )
   )
 
 export const layer: Layer.Layer<Degradation> = Layer.effect(Degradation, make())
 
-export const layerSettings = (settings: Settings): Layer.Layer<Degradation> => Layer.effect(Degradation, make(settings))
+export const layerSettings = (settings: Settings): Layer.Layer<Degradation> =>
+  Layer.effect(Degradation, make(settings))

@@ -43,11 +43,15 @@ export const Policy = Schema.Struct({
   /** Retries after the first attempt, for transient errors only. */
   retries: Schema.Int.pipe(Schema.between(0, MAX_RETRIES)),
   /** The delay before retry i is `backoffMs[i - 1]`; past the end of the list the last delay repeats. */
-  backoffMs: Schema.Array(Schema.Int.pipe(Schema.between(0, MAX_BACKOFF_MS))).pipe(Schema.maxItems(MAX_RETRIES)),
+  backoffMs: Schema.Array(Schema.Int.pipe(Schema.between(0, MAX_BACKOFF_MS))).pipe(
+    Schema.maxItems(MAX_RETRIES)
+  ),
   breaker: CircuitBreaker.Settings
 }).pipe(
   Schema.filter((policy) =>
-    policy.retries > 0 && policy.backoffMs.length === 0 ? "a policy with retries needs at least one backoff delay" : undefined
+    policy.retries > 0 && policy.backoffMs.length === 0
+      ? "a policy with retries needs at least one backoff delay"
+      : undefined
   )
 )
 export type Policy = typeof Policy.Type
@@ -126,12 +130,17 @@ export const defaults: Policies = {
 
 /** The delay before each retry, one per retry. */
 export const delaysMs = (policy: Policy): ReadonlyArray<number> =>
-  Array.from({ length: policy.retries }, (_, i) => policy.backoffMs[Math.min(i, policy.backoffMs.length - 1)]!)
+  Array.from(
+    { length: policy.retries },
+    (_, i) => policy.backoffMs[Math.min(i, policy.backoffMs.length - 1)]!
+  )
 
 /** The retry schedule of a policy: one recurrence per retry, after its delay (none without retries). */
 export const schedule = (policy: Policy): Schedule.Schedule<Duration.Duration> => {
   const [first, ...rest] = delaysMs(policy).map((ms) => Duration.millis(ms))
-  return first === undefined ? Schedule.stop.pipe(Schedule.as(Duration.zero)) : Schedule.fromDelays(first, ...rest)
+  return first === undefined
+    ? Schedule.stop.pipe(Schedule.as(Duration.zero))
+    : Schedule.fromDelays(first, ...rest)
 }
 
 /** A `Config` reading each leaf of `value` under its key, defaulting to `value` itself. */
@@ -140,7 +149,8 @@ const overridable = (value: unknown, key: string): Config.Config<unknown> => {
   if (typeof value === "string") return Config.withDefault(Config.string(key), value)
   if (Array.isArray(value)) return Config.withDefault(Config.array(Config.number(), key), value)
   const fields: Record<string, Config.Config<unknown>> = {}
-  for (const [field, fieldValue] of Object.entries(value as object)) fields[field] = overridable(fieldValue, field)
+  for (const [field, fieldValue] of Object.entries(value as object))
+    fields[field] = overridable(fieldValue, field)
   return Config.nested(Config.all(fields), key)
 }
 
@@ -159,4 +169,5 @@ export const config = (base: Policies = defaults): Config.Config<Policies> =>
   )
 
 /** Decodes policies given as plain data (a defect when invalid: use it for constants in code). */
-export const decode = (input: unknown): Effect.Effect<Policies> => Effect.orDie(Schema.decodeUnknown(Policies)(input))
+export const decode = (input: unknown): Effect.Effect<Policies> =>
+  Effect.orDie(Schema.decodeUnknown(Policies)(input))

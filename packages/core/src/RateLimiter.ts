@@ -8,7 +8,18 @@
  * A store failure surfaces as `StoreUnavailable` (fail closed): admitting without a count would
  * let exactly the traffic the limit exists for through while the store is down.
  */
-import { Clock, Config, ConfigError, Context, Effect, Either, Layer, Metric, ParseResult, Schema } from "effect"
+import {
+  Clock,
+  Config,
+  ConfigError,
+  Context,
+  Effect,
+  Either,
+  Layer,
+  Metric,
+  ParseResult,
+  Schema
+} from "effect"
 import { RateLimited, type StoreUnavailable } from "./Errors.js"
 import { MAX_LIMIT, MAX_WINDOW_MS, RateLimitStore } from "./RateLimitStore.js"
 
@@ -56,7 +67,8 @@ export class RateLimiter extends Context.Tag("@till/core/RateLimiter")<
 export const key = (name: LimitName, subject: string): string => `rl:${name}:${subject}`
 
 /** Whole seconds to wait, rounded up and at least 1. */
-export const retryAfterSeconds = (retryAfterMs: number): number => Math.max(1, Math.ceil(retryAfterMs / 1_000))
+export const retryAfterSeconds = (retryAfterMs: number): number =>
+  Math.max(1, Math.ceil(retryAfterMs / 1_000))
 
 export const make = Effect.fn("RateLimiter.make")(function* (limits: Limits = defaults) {
   const decoded = yield* Effect.orDie(Schema.decode(Limits)(limits))
@@ -72,7 +84,10 @@ export const make = Effect.fn("RateLimiter.make")(function* (limits: Limits = de
     const decision = yield* store.acquire({ key: key(name, subject), limit, windowMs, cost, nowMs })
     if (decision.allowed) return
     yield* Metric.increment(rejected[name])
-    return yield* new RateLimited({ limit: name, retryAfterSeconds: retryAfterSeconds(decision.retryAfterMs) })
+    return yield* new RateLimited({
+      limit: name,
+      retryAfterSeconds: retryAfterSeconds(decision.retryAfterMs)
+    })
   })
 
   return RateLimiter.of({ limits: decoded, check })
@@ -103,4 +118,7 @@ export const layer: Layer.Layer<RateLimiter, never, RateLimitStore> = Layer.effe
 export const layerConfig = (
   limits: Config.Config<Limits> = config()
 ): Layer.Layer<RateLimiter, ConfigError.ConfigError, RateLimitStore> =>
-  Layer.effect(RateLimiter, Effect.flatMap(limits, (decoded) => make(decoded)))
+  Layer.effect(
+    RateLimiter,
+    Effect.flatMap(limits, (decoded) => make(decoded))
+  )

@@ -48,11 +48,10 @@ export interface PolicyOptions<E, B, E2, R2> {
 
 export interface WithPolicy {
   /** Guards `effect` with the named policy; the final unavailability surfaces as an error. */
-  <A, E, R>(name: Policy.PolicyName, effect: Effect.Effect<A, E, R>): Effect.Effect<
-    A,
-    E | CallNotPermitted | OperationTimedOut,
-    R
-  >
+  <A, E, R>(
+    name: Policy.PolicyName,
+    effect: Effect.Effect<A, E, R>
+  ): Effect.Effect<A, E | CallNotPermitted | OperationTimedOut, R>
   /**
    * Guards `effect` with the named policy and answers with `fallback` when it stays unavailable.
    * @example resilience.withPolicy("shipping", quoter.quote(request), { fallback: () => Effect.succeed(defaultCost) })
@@ -82,7 +81,8 @@ export interface Options {
 }
 
 const isUnavailable = (error: unknown): boolean =>
-  isTransient(error) || (typeof error === "object" && error !== null && "_tag" in error && error._tag === "CallNotPermitted")
+  isTransient(error) ||
+  (typeof error === "object" && error !== null && "_tag" in error && error._tag === "CallNotPermitted")
 
 /** One policy's stack, built once so a call allocates only what it must. */
 const makeGuard = (
@@ -95,12 +95,15 @@ const makeGuard = (
   const onTimeout = () => new OperationTimedOut({ operation: name, timeoutMs })
   const [firstDelayMs, ...laterDelaysMs] = Policy.delaysMs(policy)
   const later = Policy.schedule({ ...policy, retries: laterDelaysMs.length, backoffMs: laterDelaysMs })
-  return <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E | CallNotPermitted | OperationTimedOut, R> => {
+  return <A, E, R>(
+    effect: Effect.Effect<A, E, R>
+  ): Effect.Effect<A, E | CallNotPermitted | OperationTimedOut, R> => {
     const attempt = breaker.execute(timeout.within(effect, onTimeout))
     if (firstDelayMs === undefined) return attempt
     // `Effect.retry` builds its schedule driver before the first attempt (~4 µs here); the
     // success path only needs a failure handler, so the schedule starts at the first failure.
-    const retries = laterDelaysMs.length === 0 ? attempt : Effect.retry(attempt, { schedule: later, while: isTransient })
+    const retries =
+      laterDelaysMs.length === 0 ? attempt : Effect.retry(attempt, { schedule: later, while: isTransient })
     return Effect.catchIf(attempt, isTransient, () => Effect.delay(retries, firstDelayMs))
   }
 }
@@ -118,9 +121,18 @@ export const make = Effect.fn("Resilience.make")(function* (
   const breakers = {} as Record<Policy.PolicyName, CircuitBreaker.Service>
   const guards = {} as Record<Policy.PolicyName, ReturnType<typeof makeGuard>>
   for (const name of Policy.names) {
-    const breaker = yield* CircuitBreaker.make({ ...decoded[name].breaker, name, isFailure: options.isFailure })
+    const breaker = yield* CircuitBreaker.make({
+      ...decoded[name].breaker,
+      name,
+      isFailure: options.isFailure
+    })
     breakers[name] = breaker
-    guards[name] = makeGuard(name, decoded[name], breaker, yield* ResilienceTimeout.make(decoded[name].timeoutMs))
+    guards[name] = makeGuard(
+      name,
+      decoded[name],
+      breaker,
+      yield* ResilienceTimeout.make(decoded[name].timeoutMs)
+    )
   }
 
   const withPolicy = (<A, E, R, B, E2, R2>(
@@ -130,7 +142,9 @@ export const make = Effect.fn("Resilience.make")(function* (
   ) => {
     const guarded = guards[name](effect)
     if (policyOptions === undefined) return guarded
-    return Effect.catchIf(guarded, isUnavailable, (cause) => policyOptions.fallback(cause as FallbackCause<E>))
+    return Effect.catchIf(guarded, isUnavailable, (cause) =>
+      policyOptions.fallback(cause as FallbackCause<E>)
+    )
   }) as WithPolicy
 
   return Resilience.of({
@@ -150,4 +164,8 @@ export const layer: Layer.Layer<Resilience> = Layer.scoped(Resilience, make())
 /** Policies from `Config` (`Policy.config`), failing at startup on an invalid override. */
 export const layerConfig = (
   config: Config.Config<Policy.Policies> = Policy.config()
-): Layer.Layer<Resilience, ConfigError.ConfigError> => Layer.scoped(Resilience, Effect.flatMap(config, (p) => make(p)))
+): Layer.Layer<Resilience, ConfigError.ConfigError> =>
+  Layer.scoped(
+    Resilience,
+    Effect.flatMap(config, (p) => make(p))
+  )

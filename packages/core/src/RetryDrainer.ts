@@ -88,16 +88,25 @@ export const enqueue = Effect.fn("RetryDrainer.enqueue")(function* (
   const entry: RetryEntry =
     options.lastError === undefined
       ? { orderId, attempt: 0, nextAttemptAt: nowMs + delayMs(settings, 1) }
-      : { orderId, attempt: 0, nextAttemptAt: nowMs + delayMs(settings, 1), lastError: truncate(options.lastError) }
+      : {
+          orderId,
+          attempt: 0,
+          nextAttemptAt: nowMs + delayMs(settings, 1),
+          lastError: truncate(options.lastError)
+        }
   return yield* queue.enqueue(entry)
 })
 
-const truncate = (text: string): string => (text.length <= MAX_ERROR_LENGTH ? text : `${text.slice(0, MAX_ERROR_LENGTH - 1)}…`)
+const truncate = (text: string): string =>
+  text.length <= MAX_ERROR_LENGTH ? text : `${text.slice(0, MAX_ERROR_LENGTH - 1)}…`
 
 /** An operator-readable line for an error: its tag and message, bounded. */
 export const describe = (error: unknown): string => {
   if (typeof error === "object" && error !== null && "_tag" in error) {
-    const message = "message" in error && typeof error.message === "string" && error.message !== "" ? `: ${error.message}` : ""
+    const message =
+      "message" in error && typeof error.message === "string" && error.message !== ""
+        ? `: ${error.message}`
+        : ""
     return truncate(`${String(error._tag)}${message}`)
   }
   return truncate(String(error))
@@ -145,27 +154,38 @@ export const drainOnce = <E, R>(
     const step = (entry: RetryEntry): Effect.Effect<Step, StoreUnavailable, R> =>
       Effect.suspend(() => {
         if (breakerOpen) return Effect.succeed("deferred" as const)
-        return Effect.flatMap(Effect.exit(process(entry.orderId)), (exit): Effect.Effect<Step, StoreUnavailable> => {
-          if (exit._tag === "Success") {
-            return exit.value === "done"
-              ? Effect.as(queue.remove(entry.orderId), "done" as const)
-              : failed(entry, "retry requested")
+        return Effect.flatMap(
+          Effect.exit(process(entry.orderId)),
+          (exit): Effect.Effect<Step, StoreUnavailable> => {
+            if (exit._tag === "Success") {
+              return exit.value === "done"
+                ? Effect.as(queue.remove(entry.orderId), "done" as const)
+                : failed(entry, "retry requested")
+            }
+            // Stopping the drainer is not a failure of the order.
+            if (Cause.isInterruptedOnly(exit.cause)) return Effect.failCause(exit.cause as Cause.Cause<never>)
+            const error = Cause.failureOption(exit.cause)
+            if (error._tag === "Some" && isCallNotPermitted(error.value)) {
+              breakerOpen = true
+              return Effect.succeed("deferred" as const)
+            }
+            return failed(
+              entry,
+              error._tag === "Some" ? describe(error.value) : truncate(Cause.pretty(exit.cause))
+            )
           }
-          // Stopping the drainer is not a failure of the order.
-          if (Cause.isInterruptedOnly(exit.cause)) return Effect.failCause(exit.cause as Cause.Cause<never>)
-          const error = Cause.failureOption(exit.cause)
-          if (error._tag === "Some" && isCallNotPermitted(error.value)) {
-            breakerOpen = true
-            return Effect.succeed("deferred" as const)
-          }
-          return failed(entry, error._tag === "Some" ? describe(error.value) : truncate(Cause.pretty(exit.cause)))
-        })
+        )
       })
 
     const steps = yield* Effect.forEach(batch, step, { concurrency: settings.concurrency })
     yield* Effect.flatMap(queue.size, (size) => Metric.set(queueDepth, size))
     const count = (s: Step) => steps.filter((x) => x === s).length
-    return { done: count("done"), retried: count("retried"), deadLettered: count("deadLettered"), deferred: count("deferred") }
+    return {
+      done: count("done"),
+      retried: count("retried"),
+      deadLettered: count("deadLettered"),
+      deferred: count("deferred")
+    }
   }).pipe(Effect.withSpan("RetryDrainer.drainOnce"))
 
 /**

@@ -35,7 +35,10 @@ const slowCall = (breaker: CircuitBreaker.Service, ms: number) =>
   })
 
 const isNotPermitted = (exit: Exit.Exit<unknown, unknown>) =>
-  Exit.isFailure(exit) && Cause.failureOption(exit.cause).pipe((e) => e._tag === "Some" && (e.value as { _tag: string })._tag === "CallNotPermitted")
+  Exit.isFailure(exit) &&
+  Cause.failureOption(exit.cause).pipe(
+    (e) => e._tag === "Some" && (e.value as { _tag: string })._tag === "CallNotPermitted"
+  )
 
 describe("CircuitBreaker", () => {
   it.effect("closed -> open when the failure rate reaches the threshold", () =>
@@ -55,7 +58,8 @@ describe("CircuitBreaker", () => {
       expect(metrics.notPermittedCallsTotal).toBe(1)
       expect(metrics.failedCallsTotal).toBe(5)
       expect(metrics.successfulCallsTotal).toBe(5)
-    }))
+    })
+  )
 
   it.effect("stays closed below the threshold, with the window sliding over old failures", () =>
     Effect.gen(function* () {
@@ -66,8 +70,14 @@ describe("CircuitBreaker", () => {
       // Ten more successes push the four failures out of the ten-call window.
       yield* calls(breaker, 10, ok)
       const metrics = yield* breaker.metrics
-      expect(metrics).toMatchObject({ state: "closed", bufferedCalls: 10, failedCalls: 0, failureRatePercent: 0 })
-    }))
+      expect(metrics).toMatchObject({
+        state: "closed",
+        bufferedCalls: 10,
+        failedCalls: 0,
+        failureRatePercent: 0
+      })
+    })
+  )
 
   it.effect("minimumNumberOfCalls is respected", () =>
     Effect.gen(function* () {
@@ -76,29 +86,40 @@ describe("CircuitBreaker", () => {
       expect(yield* breaker.state).toBe("closed")
       yield* calls(breaker, 1, unavailable)
       expect(yield* breaker.state).toBe("open")
-    }))
+    })
+  )
 
   it.effect("a decline is not a failure; a 503 and a timeout are", () =>
     Effect.gen(function* () {
       const breaker = yield* make({ slidingWindowSize: 20, minimumNumberOfCalls: 20 })
       yield* calls(breaker, 20, declined)
-      expect(yield* breaker.metrics).toMatchObject({ state: "closed", failedCalls: 0, successfulCallsTotal: 20 })
+      expect(yield* breaker.metrics).toMatchObject({
+        state: "closed",
+        failedCalls: 0,
+        successfulCallsTotal: 20
+      })
       yield* calls(breaker, 5, unavailable)
       yield* calls(breaker, 5, timedOut)
       expect((yield* breaker.metrics).failedCalls).toBe(10)
       expect(yield* breaker.state).toBe("open")
-    }))
+    })
+  )
 
   it.effect("a custom isFailure decides what counts", () =>
     Effect.gen(function* () {
       const breaker = yield* CircuitBreaker.make({ ...settings, name: "strict", isFailure: () => true })
       yield* calls(breaker, 10, declined)
       expect(yield* breaker.state).toBe("open")
-    }))
+    })
+  )
 
   it.scoped("closed -> open when the slow-call rate reaches the threshold", () =>
     Effect.gen(function* () {
-      const breaker = yield* make({ slidingWindowSize: 4, minimumNumberOfCalls: 4, slowCallRateThreshold: 50 })
+      const breaker = yield* make({
+        slidingWindowSize: 4,
+        minimumNumberOfCalls: 4,
+        slowCallRateThreshold: 50
+      })
       const transitions = yield* breaker.subscribe
       yield* calls(breaker, 2, ok)
       yield* slowCall(breaker, 1_000) // exactly the threshold: not slow
@@ -108,8 +129,13 @@ describe("CircuitBreaker", () => {
       yield* slowCall(breaker, 5_000)
       // Window of 4: ok, 1000 ms, 1001 ms, 5000 ms -> 2 of 4 slow = 50 %.
       expect(yield* breaker.state).toBe("open")
-      expect(yield* Queue.take(transitions)).toMatchObject({ from: "closed", to: "open", reason: "slowCallRate" })
-    }))
+      expect(yield* Queue.take(transitions)).toMatchObject({
+        from: "closed",
+        to: "open",
+        reason: "slowCallRate"
+      })
+    })
+  )
 
   it.effect("open -> halfOpen after waitDurationInOpenState, on the next call", () =>
     Effect.gen(function* () {
@@ -122,7 +148,8 @@ describe("CircuitBreaker", () => {
       yield* TestClock.adjust(1)
       expect(yield* breaker.execute(ok)).toBe("ok")
       expect(yield* breaker.state).toBe("halfOpen")
-    }))
+    })
+  )
 
   it.effect("halfOpen -> closed when the probes succeed, with a fresh window", () =>
     Effect.gen(function* () {
@@ -133,7 +160,8 @@ describe("CircuitBreaker", () => {
       expect(yield* breaker.state).toBe("halfOpen")
       yield* calls(breaker, 1, unavailable) // 1 of 3 probes failed: 33 % < 50 %
       expect(yield* breaker.metrics).toMatchObject({ state: "closed", bufferedCalls: 0 })
-    }))
+    })
+  )
 
   it.effect("halfOpen -> open when the probes fail; calls beyond the permitted probes are refused", () =>
     Effect.gen(function* () {
@@ -147,7 +175,10 @@ describe("CircuitBreaker", () => {
         return Effect.zipRight(Effect.sleep(100), unavailable)
       })
       const probes = yield* Effect.fork(
-        Effect.all(Array.from({ length: 3 }, () => Effect.exit(breaker.execute(probe))), { concurrency: "unbounded" })
+        Effect.all(
+          Array.from({ length: 3 }, () => Effect.exit(breaker.execute(probe))),
+          { concurrency: "unbounded" }
+        )
       )
       while (started < 3) yield* Effect.yieldNow()
       expect(yield* breaker.state).toBe("halfOpen")
@@ -162,7 +193,8 @@ describe("CircuitBreaker", () => {
       // Open again: the wait starts over from now.
       yield* TestClock.adjust(59_999)
       expect(isNotPermitted(yield* Effect.exit(breaker.execute(ok)))).toBe(true)
-    }))
+    })
+  )
 
   it.effect("an interrupted half-open probe gives its permit back", () =>
     Effect.gen(function* () {
@@ -175,12 +207,15 @@ describe("CircuitBreaker", () => {
       yield* Fiber.interrupt(probe)
       expect(yield* breaker.execute(ok)).toBe("ok")
       expect(yield* breaker.metrics).toMatchObject({ state: "closed", interruptedCallsTotal: 1 })
-    }))
+    })
+  )
 
   it.effect("a call that started before the breaker opened does not count in the next state", () =>
     Effect.gen(function* () {
       const breaker = yield* make({ permittedNumberOfCallsInHalfOpenState: 1 })
-      const straggler = yield* Effect.fork(breaker.execute(Effect.zipRight(Effect.sleep(70_000), unavailable)))
+      const straggler = yield* Effect.fork(
+        breaker.execute(Effect.zipRight(Effect.sleep(70_000), unavailable))
+      )
       yield* Effect.yieldNow()
       yield* calls(breaker, 10, unavailable)
       yield* TestClock.adjust(60_000)
@@ -188,11 +223,20 @@ describe("CircuitBreaker", () => {
       expect(yield* breaker.state).toBe("closed")
       yield* TestClock.adjust(10_000)
       yield* Effect.exit(Fiber.join(straggler))
-      expect(yield* breaker.metrics).toMatchObject({ state: "closed", bufferedCalls: 0, failedCallsTotal: 11 })
-    }))
+      expect(yield* breaker.metrics).toMatchObject({
+        state: "closed",
+        bufferedCalls: 0,
+        failedCallsTotal: 11
+      })
+    })
+  )
 
   describe("time-based window", () => {
-    const timeBased = { slidingWindowType: "timeBased", slidingWindowSize: 10, minimumNumberOfCalls: 4 } as const
+    const timeBased = {
+      slidingWindowType: "timeBased",
+      slidingWindowSize: 10,
+      minimumNumberOfCalls: 4
+    } as const
 
     it.effect("judges only the calls of the last N seconds", () =>
       Effect.gen(function* () {
@@ -205,8 +249,13 @@ describe("CircuitBreaker", () => {
         expect((yield* breaker.metrics).bufferedCalls).toBe(0)
         yield* calls(breaker, 1, unavailable)
         yield* calls(breaker, 3, ok)
-        expect(yield* breaker.metrics).toMatchObject({ state: "closed", bufferedCalls: 4, failureRatePercent: 25 })
-      }))
+        expect(yield* breaker.metrics).toMatchObject({
+          state: "closed",
+          bufferedCalls: 4,
+          failureRatePercent: 25
+        })
+      })
+    )
 
     it.effect("opens on a burst of failures within the window", () =>
       Effect.gen(function* () {
@@ -216,7 +265,8 @@ describe("CircuitBreaker", () => {
           yield* TestClock.adjust(2_000)
         }
         expect(yield* breaker.state).toBe("open")
-      }))
+      })
+    )
 
     it.effect("counts buckets across a wrap of the ring", () =>
       Effect.gen(function* () {
@@ -234,12 +284,17 @@ describe("CircuitBreaker", () => {
           }
           expect(yield* breaker.metrics).toMatchObject({ bufferedCalls: expected, failedCalls: failed })
         }
-      }))
+      })
+    )
   })
 
   it.effect("1,000 concurrent callers: no lost updates", () =>
     Effect.gen(function* () {
-      const breaker = yield* make({ slidingWindowSize: 1_000, minimumNumberOfCalls: 1_000, failureRateThreshold: 100 })
+      const breaker = yield* make({
+        slidingWindowSize: 1_000,
+        minimumNumberOfCalls: 1_000,
+        failureRateThreshold: 100
+      })
       const call = (i: number) =>
         Effect.exit(
           breaker.execute(
@@ -251,7 +306,10 @@ describe("CircuitBreaker", () => {
             })
           )
         )
-      const exits = yield* Effect.all(Array.from({ length: 1_000 }, (_, i) => call(i)), { concurrency: "unbounded" })
+      const exits = yield* Effect.all(
+        Array.from({ length: 1_000 }, (_, i) => call(i)),
+        { concurrency: "unbounded" }
+      )
       expect(exits.filter(Exit.isSuccess)).toHaveLength(700)
       const metrics = yield* breaker.metrics
       expect(metrics).toMatchObject({
@@ -262,14 +320,17 @@ describe("CircuitBreaker", () => {
         failedCallsTotal: 300,
         failureRatePercent: 30
       })
-    }))
+    })
+  )
 
   it.scoped("concurrent callers at the threshold open the breaker exactly once", () =>
     Effect.gen(function* () {
       const breaker = yield* make({ slidingWindowSize: 100, minimumNumberOfCalls: 100 })
       const transitions = yield* breaker.subscribe
       yield* Effect.all(
-        Array.from({ length: 1_000 }, () => Effect.exit(breaker.execute(Effect.zipRight(Effect.yieldNow(), unavailable)))),
+        Array.from({ length: 1_000 }, () =>
+          Effect.exit(breaker.execute(Effect.zipRight(Effect.yieldNow(), unavailable)))
+        ),
         { concurrency: "unbounded" }
       )
       const metrics = yield* breaker.metrics
@@ -277,7 +338,8 @@ describe("CircuitBreaker", () => {
       expect(metrics.failedCallsTotal + metrics.notPermittedCallsTotal).toBe(1_000)
       expect(metrics.transitionsTotal).toBe(1)
       expect(yield* Queue.size(transitions)).toBe(1)
-    }))
+    })
+  )
 
   it.effect("publishes every transition, in order, and reports the state gauge", () =>
     Effect.gen(function* () {
@@ -301,7 +363,8 @@ describe("CircuitBreaker", () => {
         ["open", "halfOpen", "waitElapsed", 120_000]
       ])
       expect(yield* breaker.state).toBe("closed")
-    }))
+    })
+  )
 
   it.effect("reset closes the breaker (an operator action)", () =>
     Effect.gen(function* () {
@@ -310,7 +373,8 @@ describe("CircuitBreaker", () => {
       yield* breaker.reset
       expect(yield* breaker.metrics).toMatchObject({ state: "closed", bufferedCalls: 0 })
       expect(yield* breaker.execute(ok)).toBe("ok")
-    }))
+    })
+  )
 
   it.effect("a defect counts as a failure, an interruption in closed state as nothing", () =>
     Effect.gen(function* () {
@@ -320,7 +384,8 @@ describe("CircuitBreaker", () => {
       yield* Effect.yieldNow()
       yield* Fiber.interrupt(fiber)
       expect(yield* breaker.metrics).toMatchObject({ failedCallsTotal: 1, bufferedCalls: 1 })
-    }))
+    })
+  )
 
   it.effect("invalid settings are a defect", () =>
     Effect.gen(function* () {
@@ -328,5 +393,6 @@ describe("CircuitBreaker", () => {
       expect(Exit.isFailure(exit) && Cause.isDie(exit.cause)).toBe(true)
       const tooLong = yield* Effect.exit(make({ slidingWindowType: "timeBased", slidingWindowSize: 3_601 }))
       expect(Exit.isFailure(tooLong)).toBe(true)
-    }))
+    })
+  )
 })

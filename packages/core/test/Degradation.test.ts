@@ -30,7 +30,8 @@ describe("Degradation", () => {
         [true, true, true, false],
         [true, true, true, true]
       ])
-    }).pipe(Effect.provide(Degradation.layer)))
+    }).pipe(Effect.provide(Degradation.layer))
+  )
 
   it.effect("guard fails with FeatureShed and the Retry-After to give clients", () =>
     Effect.gen(function* () {
@@ -41,7 +42,8 @@ describe("Degradation", () => {
         Either.left(new FeatureShed({ feature: "orderHistory", retryAfterSeconds: 30 }))
       )
       expect(yield* Effect.either(degradation.guard("newOrders"))).toEqual(Either.right(undefined))
-    }).pipe(Effect.provide(Degradation.layer)))
+    }).pipe(Effect.provide(Degradation.layer))
+  )
 
   it.effect("signals raise the level on their own, to the highest any source asks for", () =>
     Effect.gen(function* () {
@@ -65,7 +67,8 @@ describe("Degradation", () => {
       // A breaker with no level configured asks for nothing.
       yield* signal({ _tag: "BreakerState", breaker: "analytics", state: "open" })
       expect(yield* level).toBe(0)
-    }).pipe(Effect.provide(Degradation.layer)))
+    }).pipe(Effect.provide(Degradation.layer))
+  )
 
   it.effect("latency and pool saturation thresholds map to levels 1..4", () =>
     Effect.gen(function* () {
@@ -82,7 +85,8 @@ describe("Degradation", () => {
         pool.push(yield* level)
       }
       expect(pool).toEqual([0, 1, 2, 3, 4, 4])
-    }).pipe(Effect.provide(Degradation.layer)))
+    }).pipe(Effect.provide(Degradation.layer))
+  )
 
   it.effect("an operator pins the level, up or down, and hands back control", () =>
     Effect.gen(function* () {
@@ -100,7 +104,8 @@ describe("Degradation", () => {
       expect(yield* degradation.operatorLevel).toEqual(Option.none())
       const invalid = yield* Effect.exit(degradation.setOperatorLevel(5 as Degradation.Level))
       expect(invalid._tag).toBe("Failure")
-    }).pipe(Effect.provide(Degradation.layer)))
+    }).pipe(Effect.provide(Degradation.layer))
+  )
 
   it.effect("the level is published as a gauge", () =>
     Effect.gen(function* () {
@@ -113,7 +118,8 @@ describe("Degradation", () => {
       yield* degradation.setOperatorLevel(undefined)
       yield* signal({ _tag: "BreakerState", breaker: "payment", state: "closed" })
       expect(yield* gauge).toBe(0)
-    }).pipe(Effect.provide(Degradation.layer)))
+    }).pipe(Effect.provide(Degradation.layer))
+  )
 
   it.scoped("follows breaker transitions", () =>
     Effect.gen(function* () {
@@ -141,7 +147,8 @@ describe("Degradation", () => {
       yield* breaker.execute(Effect.void)
       expect(yield* settled(0)).toBe(0)
       yield* Fiber.interrupt(follower)
-    }).pipe(Effect.provide(Degradation.layer)))
+    }).pipe(Effect.provide(Degradation.layer))
+  )
 
   it.effect("tracks a bounded number of sources", () =>
     Effect.gen(function* () {
@@ -153,5 +160,6 @@ describe("Degradation", () => {
       yield* degradation.signal({ _tag: "PoolSaturation", pool: "a", utilizationPercent: 0 })
       yield* degradation.signal({ _tag: "PoolSaturation", pool: "c", utilizationPercent: 99 })
       expect(yield* degradation.level).toBe(4)
-    }))
+    })
+  )
 })

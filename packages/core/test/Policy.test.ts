@@ -28,7 +28,9 @@ const attempts = <A, E>(
       call
     )
     const fiber = yield* Effect.fork(
-      options === undefined ? resilience.withPolicy(name, recorded) : resilience.withPolicy(name, recorded, options)
+      options === undefined
+        ? resilience.withPolicy(name, recorded)
+        : resilience.withPolicy(name, recorded, options)
     )
     // One adjust suffices: TestClock wakes each sleeper at its own time, in order.
     yield* TestClock.adjust(horizonMs)
@@ -39,7 +41,9 @@ const attempts = <A, E>(
   })
 
 const failure = (exit: Exit.Exit<unknown, unknown> | undefined) =>
-  exit !== undefined && Exit.isFailure(exit) ? Option.getOrUndefined(Cause.failureOption(exit.cause)) : undefined
+  exit !== undefined && Exit.isFailure(exit)
+    ? Option.getOrUndefined(Cause.failureOption(exit.cause))
+    : undefined
 
 // The seed's table: policy, retry delays, attempt times when every attempt fails at once, and
 // when every attempt hangs (each then ends at its timeout).
@@ -99,14 +103,16 @@ describe("Policy", () => {
       expect(failure(exit)).toEqual(new OperationTimedOut({ operation: "payment", timeoutMs: 10_000 }))
       const resilience = yield* Resilience.Resilience
       expect((yield* resilience.breaker("payment").metrics).failedCallsTotal).toBe(3)
-    }).pipe(Effect.provide(Resilience.layer)))
+    }).pipe(Effect.provide(Resilience.layer))
+  )
 
   it.effect("an attempt that answers just before its deadline is not timed out", () =>
     Effect.gen(function* () {
       const { timesMs, exit } = yield* attempts("inventory", Effect.as(Effect.sleep(1_999), "stock"), 2_000)
       expect(timesMs).toEqual([0])
       expect(exit).toEqual(Exit.succeed("stock"))
-    }).pipe(Effect.provide(Resilience.layer)))
+    }).pipe(Effect.provide(Resilience.layer))
+  )
 
   it.effect("a call that recovers succeeds on its retry", () =>
     Effect.gen(function* () {
@@ -115,7 +121,8 @@ describe("Policy", () => {
       const { timesMs, exit } = yield* attempts("payment", flaky, 5_000)
       expect(timesMs).toEqual([0, 1_000, 4_000])
       expect(exit).toEqual(Exit.succeed("charged"))
-    }).pipe(Effect.provide(Resilience.layer)))
+    }).pipe(Effect.provide(Resilience.layer))
+  )
 
   it.effect("non-retryable errors are not retried: a decline, a 4xx", () =>
     Effect.gen(function* () {
@@ -130,24 +137,36 @@ describe("Policy", () => {
       // And neither counts against the breaker.
       const resilience = yield* Resilience.Resilience
       expect((yield* resilience.breaker("payment").metrics).failedCallsTotal).toBe(0)
-    }).pipe(Effect.provide(Resilience.layer)))
+    }).pipe(Effect.provide(Resilience.layer))
+  )
 
   it.effect("an open breaker fails fast with CallNotPermitted, without retrying", () =>
     Effect.gen(function* () {
       const resilience = yield* Resilience.Resilience
       // Inventory: at least 10 calls, 30 % failed. Ten failing checkouts make 40 failed calls.
-      for (let i = 0; i < 10; i++) yield* attempts("inventory", Effect.fail(new StoreUnavailable({ store: "inventory", reason: "down" })), 1_600)
+      for (let i = 0; i < 10; i++)
+        yield* attempts(
+          "inventory",
+          Effect.fail(new StoreUnavailable({ store: "inventory", reason: "down" })),
+          1_600
+        )
       expect(yield* resilience.breaker("inventory").state).toBe("open")
       const { timesMs, exit } = yield* attempts("inventory", Effect.succeed("never called"), 2_000)
       expect(timesMs).toEqual([])
       expect(failure(exit)).toMatchObject({ _tag: "CallNotPermitted", breaker: "inventory", state: "open" })
-    }).pipe(Effect.provide(Resilience.layer)))
+    }).pipe(Effect.provide(Resilience.layer))
+  )
 
   it.effect("the fallback answers when the operation stays unavailable (shipping -> default cost)", () =>
     Effect.gen(function* () {
       const seen: Array<unknown> = []
       const fallback = (cause: unknown) => Effect.sync(() => seen.push(cause)).pipe(Effect.as(499))
-      const { timesMs, exit } = yield* attempts("shipping", Effect.fail(unavailable) as Effect.Effect<number, GatewayUnavailable>, 2_000, { fallback })
+      const { timesMs, exit } = yield* attempts(
+        "shipping",
+        Effect.fail(unavailable) as Effect.Effect<number, GatewayUnavailable>,
+        2_000,
+        { fallback }
+      )
       expect(timesMs).toEqual([0, 500, 1_500])
       expect(exit).toEqual(Exit.succeed(499))
       expect(seen).toEqual([unavailable])
@@ -155,18 +174,25 @@ describe("Policy", () => {
       const hung = yield* attempts("shipping", Effect.never as Effect.Effect<number>, 10_500, { fallback })
       expect(hung.exit).toEqual(Exit.succeed(499))
       expect(seen[1]).toEqual(new OperationTimedOut({ operation: "shipping", timeoutMs: 3_000 }))
-    }).pipe(Effect.provide(Resilience.layer)))
+    }).pipe(Effect.provide(Resilience.layer))
+  )
 
   it.effect("the fallback never sees a non-transient error", () =>
     Effect.gen(function* () {
       const declined = new PaymentDeclined({ orderId: "ord_1", declineCode: "card_declined" })
       let fallbacks = 0
-      const { exit } = yield* attempts("payment", Effect.fail(declined) as Effect.Effect<string, PaymentDeclined>, 1_000, {
-        fallback: () => Effect.sync(() => fallbacks++).pipe(Effect.as("queued"))
-      })
+      const { exit } = yield* attempts(
+        "payment",
+        Effect.fail(declined) as Effect.Effect<string, PaymentDeclined>,
+        1_000,
+        {
+          fallback: () => Effect.sync(() => fallbacks++).pipe(Effect.as("queued"))
+        }
+      )
       expect(failure(exit)).toBe(declined)
       expect(fallbacks).toBe(0)
-    }).pipe(Effect.provide(Resilience.layer)))
+    }).pipe(Effect.provide(Resilience.layer))
+  )
 
   it.effect("the fallback answers at once while the breaker is open (payment -> queue)", () =>
     Effect.gen(function* () {
@@ -178,19 +204,24 @@ describe("Policy", () => {
       })
       expect(timesMs).toEqual([])
       expect(exit).toEqual(Exit.succeed("queued after CallNotPermitted"))
-    }).pipe(Effect.provide(Resilience.layer)))
+    }).pipe(Effect.provide(Resilience.layer))
+  )
 
   it.effect("interrupting the caller interrupts the guarded call", () =>
     Effect.gen(function* () {
       const resilience = yield* Resilience.Resilience
       let interrupted = false
       const fiber = yield* Effect.fork(
-        resilience.withPolicy("payment", Effect.onInterrupt(Effect.never, () => Effect.sync(() => (interrupted = true))))
+        resilience.withPolicy(
+          "payment",
+          Effect.onInterrupt(Effect.never, () => Effect.sync(() => (interrupted = true)))
+        )
       )
       yield* TestClock.adjust(100)
       yield* Fiber.interrupt(fiber)
       expect(interrupted).toBe(true)
-    }).pipe(Effect.provide(Resilience.layer)))
+    }).pipe(Effect.provide(Resilience.layer))
+  )
 
   it.effect("the guarded call sees the caller's services and its fiber refs come back", () =>
     Effect.gen(function* () {
@@ -203,7 +234,8 @@ describe("Policy", () => {
         }).pipe(Effect.scoped)
       )
       expect(result).toBe(0)
-    }).pipe(Effect.provide(Resilience.layer)))
+    }).pipe(Effect.provide(Resilience.layer))
+  )
 
   describe("config", () => {
     it.effect("overrides any leaf through Config, constant-case env style", () =>
@@ -224,7 +256,8 @@ describe("Policy", () => {
             { pathDelim: "_" }
           ).pipe(ConfigProvider.constantCase)
         )
-      ))
+      )
+    )
 
     it.effect("layerConfig applies the overrides to withPolicy", () =>
       Effect.gen(function* () {
@@ -240,7 +273,8 @@ describe("Policy", () => {
             )
           )
         )
-      ))
+      )
+    )
 
     it.effect("an invalid override fails at startup", () =>
       Effect.gen(function* () {
@@ -249,14 +283,20 @@ describe("Policy", () => {
         expect(String(Exit.isFailure(exit) && Cause.squash(exit.cause))).toContain("resilience")
       }).pipe(
         Effect.withConfigProvider(
-          ConfigProvider.fromJson({ resilience: { inventory: { retries: 11 }, shipping: { breaker: { failureRateThreshold: 0 } } } })
+          ConfigProvider.fromJson({
+            resilience: { inventory: { retries: 11 }, shipping: { breaker: { failureRateThreshold: 0 } } }
+          })
         )
-      ))
+      )
+    )
 
     it.effect("retries without any delay are refused", () =>
       Effect.gen(function* () {
-        const exit = yield* Effect.exit(Policy.decode({ ...Policy.defaults, payment: { ...Policy.defaults.payment, backoffMs: [] } }))
+        const exit = yield* Effect.exit(
+          Policy.decode({ ...Policy.defaults, payment: { ...Policy.defaults.payment, backoffMs: [] } })
+        )
         expect(Exit.isFailure(exit) && Cause.isDie(exit.cause)).toBe(true)
-      }))
+      })
+    )
   })
 })

@@ -23,23 +23,26 @@ describe("RateLimiter", () => {
       expect(results.filter(Either.isRight)).toHaveLength(10)
       const refused = results.filter(Either.isLeft).map((r) => r.left)
       expect(refused).toHaveLength(990)
-      expect(refused.every((e) => e instanceof RateLimited && e.limit === "checkout" && e.retryAfterSeconds === 60)).toBe(
-        true
-      )
-    }).pipe(Effect.provide(limiterLayer)))
+      expect(
+        refused.every((e) => e instanceof RateLimited && e.limit === "checkout" && e.retryAfterSeconds === 60)
+      ).toBe(true)
+    }).pipe(Effect.provide(limiterLayer))
+  )
 
   it.effect("payment: exactly 5 of 1,000 concurrent checks per user pass", () =>
     Effect.gen(function* () {
       const results = yield* concurrently(1_000, "payment", "usr_1")
       expect(results.filter(Either.isRight)).toHaveLength(5)
-    }).pipe(Effect.provide(limiterLayer)))
+    }).pipe(Effect.provide(limiterLayer))
+  )
 
   it.effect("users and limits are counted apart", () =>
     Effect.gen(function* () {
       yield* concurrently(20, "checkout", "usr_1")
       expect(Either.isRight(yield* check("checkout", "usr_2"))).toBe(true)
       expect(Either.isRight(yield* check("payment", "usr_1"))).toBe(true)
-    }).pipe(Effect.provide(limiterLayer)))
+    }).pipe(Effect.provide(limiterLayer))
+  )
 
   it.effect("retryAfterSeconds is the wait until the oldest checkout leaves the minute, rounded up", () =>
     Effect.gen(function* () {
@@ -48,13 +51,20 @@ describe("RateLimiter", () => {
         yield* TestClock.adjust(1_000) // checkouts at 0 s, 1 s, ... 9 s
       }
       // t = 10 s: the checkout of 0 s leaves at 60 s.
-      expect(yield* check("checkout", "usr_1")).toEqual(Either.left(new RateLimited({ limit: "checkout", retryAfterSeconds: 50 })))
+      expect(yield* check("checkout", "usr_1")).toEqual(
+        Either.left(new RateLimited({ limit: "checkout", retryAfterSeconds: 50 }))
+      )
       yield* TestClock.adjust(49_500) // t = 59.5 s: half a second to go, told 1 s
-      expect(yield* check("checkout", "usr_1")).toEqual(Either.left(new RateLimited({ limit: "checkout", retryAfterSeconds: 1 })))
+      expect(yield* check("checkout", "usr_1")).toEqual(
+        Either.left(new RateLimited({ limit: "checkout", retryAfterSeconds: 1 }))
+      )
       yield* TestClock.adjust(500) // t = 60 s: one slot is free again, one only
       expect(Either.isRight(yield* check("checkout", "usr_1"))).toBe(true)
-      expect(yield* check("checkout", "usr_1")).toEqual(Either.left(new RateLimited({ limit: "checkout", retryAfterSeconds: 1 })))
-    }).pipe(Effect.provide(limiterLayer)))
+      expect(yield* check("checkout", "usr_1")).toEqual(
+        Either.left(new RateLimited({ limit: "checkout", retryAfterSeconds: 1 }))
+      )
+    }).pipe(Effect.provide(limiterLayer))
+  )
 
   it.effect("the window refills: a minute after a burst, the full limit passes again", () =>
     Effect.gen(function* () {
@@ -63,7 +73,8 @@ describe("RateLimiter", () => {
       expect((yield* concurrently(50, "payment", "usr_1")).filter(Either.isRight)).toHaveLength(0)
       yield* TestClock.adjust(1)
       expect((yield* concurrently(50, "payment", "usr_1")).filter(Either.isRight)).toHaveLength(5)
-    }).pipe(Effect.provide(limiterLayer)))
+    }).pipe(Effect.provide(limiterLayer))
+  )
 
   it.effect("rejections are counted per limit", () =>
     Effect.gen(function* () {
@@ -71,7 +82,8 @@ describe("RateLimiter", () => {
       const before = (yield* Metric.value(counter)).count
       yield* concurrently(8, "payment", "usr_metric")
       expect((yield* Metric.value(counter)).count - before).toBe(3)
-    }).pipe(Effect.provide(limiterLayer)))
+    }).pipe(Effect.provide(limiterLayer))
+  )
 
   it.effect("limits come from Config", () =>
     Effect.gen(function* () {
@@ -83,30 +95,40 @@ describe("RateLimiter", () => {
       Effect.provide(
         RateLimiter.layerConfig().pipe(
           Layer.provide(InMemoryRateLimitStore.layer),
-          Layer.provide(Layer.setConfigProvider(ConfigProvider.fromJson({ rateLimits: { checkout: { limit: 2, windowMs: 1_000 } } })))
+          Layer.provide(
+            Layer.setConfigProvider(
+              ConfigProvider.fromJson({ rateLimits: { checkout: { limit: 2, windowMs: 1_000 } } })
+            )
+          )
         )
       )
-    ))
+    )
+  )
 
   it.effect("a store failure surfaces as StoreUnavailable (fail closed)", () =>
     Effect.gen(function* () {
       const result = yield* check("checkout", "usr_1")
-      expect(result).toEqual(Either.left(new StoreUnavailable({ store: "redis", reason: "connection refused" })))
+      expect(result).toEqual(
+        Either.left(new StoreUnavailable({ store: "redis", reason: "connection refused" }))
+      )
     }).pipe(
       Effect.provide(
         RateLimiter.layer.pipe(
           Layer.provide(
             Layer.succeed(RateLimitStore, {
-              acquire: () => Effect.fail(new StoreUnavailable({ store: "redis", reason: "connection refused" }))
+              acquire: () =>
+                Effect.fail(new StoreUnavailable({ store: "redis", reason: "connection refused" }))
             })
           )
         )
       )
-    ))
+    )
+  )
 
   it.effect("PLANTED BUG: over the GET-then-SET store the same limiter admits far more than 10", () =>
     Effect.gen(function* () {
       const results = yield* concurrently(1_000, "checkout", "usr_1")
       expect(results.filter(Either.isRight).length).toBeGreaterThan(10)
-    }).pipe(Effect.provide(RateLimiter.layer.pipe(Layer.provide(InMemoryRateLimitStore.layerGetThenSet)))))
+    }).pipe(Effect.provide(RateLimiter.layer.pipe(Layer.provide(InMemoryRateLimitStore.layerGetThenSet))))
+  )
 })

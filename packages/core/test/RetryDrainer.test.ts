@@ -12,7 +12,9 @@ const settings: RetryDrainer.Settings = { ...RetryDrainer.defaults, maxDelayMs: 
 
 const entryOf = (orderId: string) =>
   Effect.flatMap(PaymentRetryQueue, (queue) =>
-    Effect.map(queue.due(Number.MAX_SAFE_INTEGER, 1_000), (entries) => entries.find((e) => e.orderId === orderId))
+    Effect.map(queue.due(Number.MAX_SAFE_INTEGER, 1_000), (entries) =>
+      entries.find((e) => e.orderId === orderId)
+    )
   )
 
 describe("RetryDrainer", () => {
@@ -46,19 +48,27 @@ describe("RetryDrainer", () => {
       expect(yield* entryOf("ord_1")).toBeUndefined()
       const letters = yield* Effect.flatMap(DeadLetterStore, (store) => store.list(10))
       expect(letters).toEqual([
-        { orderId: "ord_1", attempts: 6, lastError: 'GatewayUnavailable: { "reason": "503 on attempt 6" }', failedAt: 31_000 }
+        {
+          orderId: "ord_1",
+          attempts: 6,
+          lastError: 'GatewayUnavailable: { "reason": "503 on attempt 6" }',
+          failedAt: 31_000
+        }
       ])
       yield* TestClock.adjust(60_000)
       expect(attemptsMs).toHaveLength(6) // gone from the queue for good
       yield* Fiber.interrupt(drainer)
-    }).pipe(Effect.provide(stores)))
+    }).pipe(Effect.provide(stores))
+  )
 
   it.effect("done removes the entry; retry reschedules it", () =>
     Effect.gen(function* () {
       yield* RetryDrainer.enqueue("ord_done")
       yield* RetryDrainer.enqueue("ord_again")
       yield* TestClock.adjust(1_000)
-      const report = yield* RetryDrainer.drainOnce((orderId) => Effect.succeed(orderId === "ord_done" ? "done" : "retry"))
+      const report = yield* RetryDrainer.drainOnce((orderId) =>
+        Effect.succeed(orderId === "ord_done" ? "done" : "retry")
+      )
       expect(report).toEqual({ done: 1, retried: 1, deadLettered: 0, deferred: 0 })
       expect(yield* entryOf("ord_done")).toBeUndefined()
       expect(yield* entryOf("ord_again")).toEqual({
@@ -67,7 +77,8 @@ describe("RetryDrainer", () => {
         nextAttemptAt: 3_000,
         lastError: "retry requested"
       })
-    }).pipe(Effect.provide(stores)))
+    }).pipe(Effect.provide(stores))
+  )
 
   it.effect("an open breaker defers the batch without using up attempts", () =>
     Effect.gen(function* () {
@@ -85,7 +96,8 @@ describe("RetryDrainer", () => {
       expect(report).toEqual({ done: 0, retried: 0, deadLettered: 0, deferred: 3 })
       expect(calls).toBe(1)
       expect(yield* entryOf("ord_a")).toEqual({ orderId: "ord_a", attempt: 0, nextAttemptAt: 1_000 })
-    }).pipe(Effect.provide(stores)))
+    }).pipe(Effect.provide(stores))
+  )
 
   it.effect("a defect in process is a failed attempt, not the end of the drainer", () =>
     Effect.gen(function* () {
@@ -97,7 +109,8 @@ describe("RetryDrainer", () => {
       )
       expect(report).toEqual({ done: 1, retried: 1, deadLettered: 0, deferred: 0 })
       expect((yield* entryOf("ord_bug"))?.lastError).toContain("null pointer")
-    }).pipe(Effect.provide(stores)))
+    }).pipe(Effect.provide(stores))
+  )
 
   it.effect("takes at most batchSize entries per drain, earliest first", () =>
     Effect.gen(function* () {
@@ -114,7 +127,8 @@ describe("RetryDrainer", () => {
       expect(report.done).toBe(3)
       expect(seen).toEqual(["ord_0", "ord_1", "ord_2"])
       expect(yield* Effect.flatMap(PaymentRetryQueue, (q) => q.size)).toBe(2)
-    }).pipe(Effect.provide(stores)))
+    }).pipe(Effect.provide(stores))
+  )
 
   it.effect("enqueue is keyed by order id and reports the queue depth as a gauge", () =>
     Effect.gen(function* () {
@@ -133,10 +147,13 @@ describe("RetryDrainer", () => {
       yield* TestClock.adjust(1_000)
       yield* RetryDrainer.drainOnce(() => Effect.succeed("done" as const))
       expect((yield* Metric.value(RetryDrainer.queueDepth)).value).toBe(0)
-    }).pipe(Effect.provide(stores)))
+    }).pipe(Effect.provide(stores))
+  )
 
   it("describes errors by tag and message, bounded", () => {
-    expect(RetryDrainer.describe(new GatewayUnavailable({ reason: "503" }))).toBe('GatewayUnavailable: { "reason": "503" }')
+    expect(RetryDrainer.describe(new GatewayUnavailable({ reason: "503" }))).toBe(
+      'GatewayUnavailable: { "reason": "503" }'
+    )
     expect(RetryDrainer.describe(new CallNotPermitted({ breaker: "payment", state: "open" }))).toBe(
       "CallNotPermitted: circuit breaker payment is open; call not permitted"
     )

@@ -26,7 +26,8 @@ export const make = (options: Options = {}): Effect.Effect<DeadLetterStore.DeadL
     return DeadLetterStore.DeadLetterStore.of({
       put: (letter) =>
         Effect.suspend(() => {
-          if (!letters.has(letter.orderId) && letters.size >= maxLetters) return full("dead-letter", maxLetters)
+          if (!letters.has(letter.orderId) && letters.size >= maxLetters)
+            return full("dead-letter", maxLetters)
           letters.set(letter.orderId, { ...letter })
           return Effect.void
         }),
@@ -34,7 +35,10 @@ export const make = (options: Options = {}): Effect.Effect<DeadLetterStore.DeadL
     })
   })
 
-export const layer: Layer.Layer<DeadLetterStore.DeadLetterStore> = Layer.effect(DeadLetterStore.DeadLetterStore, make())
+export const layer: Layer.Layer<DeadLetterStore.DeadLetterStore> = Layer.effect(
+  DeadLetterStore.DeadLetterStore,
+  make()
+)
 
 export const layerWith = (options: Options): Layer.Layer<DeadLetterStore.DeadLetterStore> =>
   Layer.effect(DeadLetterStore.DeadLetterStore, make(options))

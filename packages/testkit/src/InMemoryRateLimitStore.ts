@@ -80,7 +80,10 @@ export const make = (options: Options = {}): Effect.Effect<Store> =>
     return RateLimitStore.RateLimitStore.of({ acquire })
   })
 
-export const layer: Layer.Layer<RateLimitStore.RateLimitStore> = Layer.effect(RateLimitStore.RateLimitStore, make())
+export const layer: Layer.Layer<RateLimitStore.RateLimitStore> = Layer.effect(
+  RateLimitStore.RateLimitStore,
+  make()
+)
 
 export const layerWith = (options: Options): Layer.Layer<RateLimitStore.RateLimitStore> =>
   Layer.effect(RateLimitStore.RateLimitStore, make(options))
@@ -100,7 +103,11 @@ export const makeGetThenSet = (): Effect.Effect<Store> =>
         const count = stored !== undefined && stored.windowStartMs === windowStartMs ? stored.count : 0
         yield* Effect.yieldNow() // the round trip to the store, where other requests get in
         if (count + cost > limit) {
-          return { allowed: false, remaining: Math.max(0, limit - count), retryAfterMs: windowStartMs + windowMs - nowMs }
+          return {
+            allowed: false,
+            remaining: Math.max(0, limit - count),
+            retryAfterMs: windowStartMs + windowMs - nowMs
+          }
         }
         counters.set(key, { windowStartMs, count: count + cost }) // SET
         return { allowed: true, remaining: limit - count - cost, retryAfterMs: 0 }

@@ -36,7 +36,10 @@ const COMPACT_AFTER = 1_024
 
 export interface Timeout {
   /** Runs `effect` in a child fiber, interrupted after `timeoutMs` with `onTimeout()` as the error. */
-  readonly within: <A, E, R, E2>(effect: Effect.Effect<A, E, R>, onTimeout: () => E2) => Effect.Effect<A, E | E2, R>
+  readonly within: <A, E, R, E2>(
+    effect: Effect.Effect<A, E, R>,
+    onTimeout: () => E2
+  ) => Effect.Effect<A, E | E2, R>
 }
 
 /** A timeout of `timeoutMs` with its watchdog forked in the current scope. */
@@ -98,7 +101,10 @@ export const make = (timeoutMs: number): Effect.Effect<Timeout, never, Scope.Sco
       return entry
     }
 
-    const within = <A, E, R, E2>(effect: Effect.Effect<A, E, R>, onTimeout: () => E2): Effect.Effect<A, E | E2, R> =>
+    const within = <A, E, R, E2>(
+      effect: Effect.Effect<A, E, R>,
+      onTimeout: () => E2
+    ): Effect.Effect<A, E | E2, R> =>
       Effect.uninterruptibleMask((restore) =>
         Effect.flatMap(Effect.forkDaemon(restore(effect)), (fiber) =>
           Effect.matchCauseEffect(restore(Fiber.await(fiber)), new Join(fiber, enqueue(fiber), onTimeout))

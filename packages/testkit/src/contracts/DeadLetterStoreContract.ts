@@ -21,7 +21,8 @@ export const deadLetterStoreContract = (
 ): void => {
   layer(storeLayer)(`DeadLetterStore contract: ${name}`, (it) => {
     const store = DeadLetterStore.DeadLetterStore
-    const own = (letters: ReadonlyArray<Letter>, ids: ReadonlyArray<string>) => letters.filter((l) => ids.includes(l.orderId))
+    const own = (letters: ReadonlyArray<Letter>, ids: ReadonlyArray<string>) =>
+      letters.filter((l) => ids.includes(l.orderId))
 
     it.effect("a letter put is listed with its last error intact", () =>
       Effect.gen(function* () {
@@ -58,7 +59,9 @@ export const deadLetterStoreContract = (
         const all = yield* s.list(maxPage)
         expect(own(all, ids).map((l) => l.orderId)).toEqual([ids[2], ids[0], ids[1]])
         const ordered = all.every(
-          (l, i) => i === 0 || all[i - 1]!.failedAt < l.failedAt ||
+          (l, i) =>
+            i === 0 ||
+            all[i - 1]!.failedAt < l.failedAt ||
             (all[i - 1]!.failedAt === l.failedAt && all[i - 1]!.orderId < l.orderId)
         )
         expect(ordered).toBe(true)

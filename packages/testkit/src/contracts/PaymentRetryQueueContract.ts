@@ -23,15 +23,21 @@ export const paymentRetryQueueContract = (
     const queue = PaymentRetryQueue.PaymentRetryQueue
 
     /** Runs `body` with fresh order ids, removing them from the queue afterwards. */
-    const withOrders = <A, E, R>(count: number, body: (orderIds: ReadonlyArray<string>) => Effect.Effect<A, E, R>) =>
+    const withOrders = <A, E, R>(
+      count: number,
+      body: (orderIds: ReadonlyArray<string>) => Effect.Effect<A, E, R>
+    ) =>
       Effect.gen(function* () {
         const ids: Array<string> = []
         for (let i = 0; i < count; i++) ids.push(yield* uniqueId("ord"))
         const q = yield* queue
-        return yield* body(ids).pipe(Effect.ensuring(Effect.ignore(Effect.forEach(ids, (id) => q.remove(id)))))
+        return yield* body(ids).pipe(
+          Effect.ensuring(Effect.ignore(Effect.forEach(ids, (id) => q.remove(id))))
+        )
       })
 
-    const own = (entries: ReadonlyArray<Entry>, ids: ReadonlyArray<string>) => entries.filter((e) => ids.includes(e.orderId))
+    const own = (entries: ReadonlyArray<Entry>, ids: ReadonlyArray<string>) =>
+      entries.filter((e) => ids.includes(e.orderId))
 
     it.effect("an enqueued entry is due from its time on, not before", () =>
       withOrders(1, ([orderId]) =>
@@ -53,7 +59,12 @@ export const paymentRetryQueueContract = (
       withOrders(1, ([orderId]) =>
         Effect.gen(function* () {
           const q = yield* queue
-          const first: Entry = { orderId: orderId!, attempt: 3, nextAttemptAt: t0 + 8_000, lastError: "GatewayUnavailable" }
+          const first: Entry = {
+            orderId: orderId!,
+            attempt: 3,
+            nextAttemptAt: t0 + 8_000,
+            lastError: "GatewayUnavailable"
+          }
           yield* q.enqueue(first)
           const sizeBefore = yield* q.size
           expect(yield* q.enqueue({ orderId: orderId!, attempt: 0, nextAttemptAt: t0 })).toBe("alreadyQueued")
@@ -69,7 +80,9 @@ export const paymentRetryQueueContract = (
           const q = yield* queue
           const sizeBefore = yield* q.size
           const results = yield* Effect.all(
-            Array.from({ length: 100 }, (_, i) => q.enqueue({ orderId: orderId!, attempt: 0, nextAttemptAt: t0 + i })),
+            Array.from({ length: 100 }, (_, i) =>
+              q.enqueue({ orderId: orderId!, attempt: 0, nextAttemptAt: t0 + i })
+            ),
             { concurrency: "unbounded" }
           )
           expect(results.filter((r) => r === "enqueued")).toHaveLength(1)
@@ -90,7 +103,9 @@ export const paymentRetryQueueContract = (
           const all = yield* q.due(t0 + 3, maxPage)
           expect(own(all, ids).map((e) => e.orderId)).toEqual([d, a, b, c])
           const ordered = all.every(
-            (e, i) => i === 0 || all[i - 1]!.nextAttemptAt < e.nextAttemptAt ||
+            (e, i) =>
+              i === 0 ||
+              all[i - 1]!.nextAttemptAt < e.nextAttemptAt ||
               (all[i - 1]!.nextAttemptAt === e.nextAttemptAt && all[i - 1]!.orderId < e.orderId)
           )
           expect(ordered).toBe(true)
@@ -109,7 +124,12 @@ export const paymentRetryQueueContract = (
           yield* q.enqueue({ orderId: removed!, attempt: 0, nextAttemptAt: t0 })
           yield* q.remove(removed!)
           yield* q.remove(removed!) // absent: a no-op
-          const next: Entry = { orderId: kept!, attempt: 1, nextAttemptAt: t0 + 2_000, lastError: "OperationTimedOut" }
+          const next: Entry = {
+            orderId: kept!,
+            attempt: 1,
+            nextAttemptAt: t0 + 2_000,
+            lastError: "OperationTimedOut"
+          }
           yield* q.reschedule(next)
           yield* q.reschedule({ orderId: removed!, attempt: 1, nextAttemptAt: t0 + 2_000 })
           expect(own(yield* q.due(t0 + 1_999, maxPage), [kept!, removed!])).toEqual([])

@@ -12,10 +12,15 @@ import { uniqueId } from "../internal/contract.js"
 const minuteMs = 60_000
 const t0 = 1_700_000_000_000
 
-export const rateLimitStoreContract = (name: string, storeLayer: Layer.Layer<RateLimitStore.RateLimitStore, unknown>): void => {
+export const rateLimitStoreContract = (
+  name: string,
+  storeLayer: Layer.Layer<RateLimitStore.RateLimitStore, unknown>
+): void => {
   layer(storeLayer)(`RateLimitStore contract: ${name}`, (it) => {
     const acquire = (key: string, nowMs: number, limit = 3, cost = 1, windowMs = minuteMs) =>
-      Effect.flatMap(RateLimitStore.RateLimitStore, (store) => store.acquire({ key, limit, windowMs, cost, nowMs }))
+      Effect.flatMap(RateLimitStore.RateLimitStore, (store) =>
+        store.acquire({ key, limit, windowMs, cost, nowMs })
+      )
 
     it.effect("admits up to the limit, counting down what remains, then refuses", () =>
       Effect.gen(function* () {
@@ -23,7 +28,11 @@ export const rateLimitStoreContract = (name: string, storeLayer: Layer.Layer<Rat
         expect(yield* acquire(key, t0)).toEqual({ allowed: true, remaining: 2, retryAfterMs: 0 })
         expect(yield* acquire(key, t0 + 1)).toEqual({ allowed: true, remaining: 1, retryAfterMs: 0 })
         expect(yield* acquire(key, t0 + 2)).toEqual({ allowed: true, remaining: 0, retryAfterMs: 0 })
-        expect(yield* acquire(key, t0 + 3)).toEqual({ allowed: false, remaining: 0, retryAfterMs: minuteMs - 3 })
+        expect(yield* acquire(key, t0 + 3)).toEqual({
+          allowed: false,
+          remaining: 0,
+          retryAfterMs: minuteMs - 3
+        })
       })
     )
 
@@ -48,7 +57,11 @@ export const rateLimitStoreContract = (name: string, storeLayer: Layer.Layer<Rat
         yield* acquire(key, t0)
         yield* acquire(key, t0 + 10_000)
         yield* acquire(key, t0 + 20_000)
-        expect(yield* acquire(key, t0 + 30_000)).toEqual({ allowed: false, remaining: 0, retryAfterMs: 30_000 })
+        expect(yield* acquire(key, t0 + 30_000)).toEqual({
+          allowed: false,
+          remaining: 0,
+          retryAfterMs: 30_000
+        })
         expect(yield* acquire(key, t0 + minuteMs - 1)).toMatchObject({ allowed: false, retryAfterMs: 1 })
         expect(yield* acquire(key, t0 + minuteMs)).toEqual({ allowed: true, remaining: 0, retryAfterMs: 0 })
         // Next free slot: when the unit of t0 + 10 s leaves.
@@ -62,7 +75,11 @@ export const rateLimitStoreContract = (name: string, storeLayer: Layer.Layer<Rat
         expect((yield* acquire(key, t0 + 50_000, 2)).allowed).toBe(true)
         expect((yield* acquire(key, t0 + 59_000, 2)).allowed).toBe(true)
         // A fixed one-minute window would start afresh at t0 + 60 s.
-        expect(yield* acquire(key, t0 + 61_000, 2)).toEqual({ allowed: false, remaining: 0, retryAfterMs: 49_000 })
+        expect(yield* acquire(key, t0 + 61_000, 2)).toEqual({
+          allowed: false,
+          remaining: 0,
+          retryAfterMs: 49_000
+        })
         expect((yield* acquire(key, t0 + 110_000, 2)).allowed).toBe(true)
         expect((yield* acquire(key, t0 + 110_000, 2)).allowed).toBe(false)
       })
@@ -82,10 +99,22 @@ export const rateLimitStoreContract = (name: string, storeLayer: Layer.Layer<Rat
       Effect.gen(function* () {
         const key = yield* uniqueId("rl")
         expect(yield* acquire(key, t0, 5, 3)).toEqual({ allowed: true, remaining: 2, retryAfterMs: 0 })
-        expect(yield* acquire(key, t0 + 1_000, 5, 1)).toEqual({ allowed: true, remaining: 1, retryAfterMs: 0 })
+        expect(yield* acquire(key, t0 + 1_000, 5, 1)).toEqual({
+          allowed: true,
+          remaining: 1,
+          retryAfterMs: 0
+        })
         // 4 used, 3 wanted: 2 must leave, and the second oldest is one of t0's.
-        expect(yield* acquire(key, t0 + 2_000, 5, 3)).toEqual({ allowed: false, remaining: 1, retryAfterMs: 58_000 })
-        expect(yield* acquire(key, t0 + 2_000, 5, 1)).toEqual({ allowed: true, remaining: 0, retryAfterMs: 0 })
+        expect(yield* acquire(key, t0 + 2_000, 5, 3)).toEqual({
+          allowed: false,
+          remaining: 1,
+          retryAfterMs: 58_000
+        })
+        expect(yield* acquire(key, t0 + 2_000, 5, 1)).toEqual({
+          allowed: true,
+          remaining: 0,
+          retryAfterMs: 0
+        })
       })
     )
 
