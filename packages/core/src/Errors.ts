@@ -4,7 +4,7 @@
  * (see `httpStatus`). Transient errors (`isTransient`) are the only ones policies retry and
  * the only ones circuit breakers count as failures: a card decline never is.
  */
-import { Schema } from "effect"
+import { ParseResult, Schema } from "effect"
 
 export class CartNotFound extends Schema.TaggedError<CartNotFound>()("CartNotFound", {
   cartId: Schema.String
@@ -217,3 +217,12 @@ export const httpStatus = {
   OperationTimedOut: 503,
   CallNotPermitted: 503
 } as const
+
+/** A Schema decoding failure as a `ValidationError` listing each offending path. */
+export const fromParseError = (error: ParseResult.ParseError): ValidationError =>
+  new ValidationError({
+    errors: ParseResult.ArrayFormatter.formatErrorSync(error).map((issue) => ({
+      path: issue.path.length === 0 ? "body" : issue.path.join("."),
+      message: issue.message
+    }))
+  })

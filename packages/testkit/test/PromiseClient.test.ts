@@ -1,0 +1,52 @@
+import { PromiseClient } from "@till/core"
+import { afterAll, describe, expect, it } from "vitest"
+import { FakePaymentGateway, TestTill } from "@till/testkit"
+
+const till = PromiseClient.make(TestTill.layer({ seed: 40 }))
+afterAll(() => till.dispose())
+
+const shipping_address = {
+  name: "Ada",
+  line1: "1 Main St",
+  city: "Springfield",
+  postal_code: "12345",
+  country: "US"
+}
+
+describe("PromiseClient (no Effect at the call site)", () => {
+  it("checks out with plain objects and Promises", async () => {
+    // Setup goes through the client's own runtime, so it sees the same stores.
+    await till.runtime.runPromise(TestTill.stock("mug", "Till mug", 1_500, 5))
+    const cart = await till.carts.create("alice")
+    await till.carts.addItem("alice", cart.cart_id, "mug", 2)
+    const card = { number: FakePaymentGateway.successCard, exp_month: 12, exp_year: 2030, cvc: "123" }
+    const method = await till.payments.tokenize(card)
+    const placed = await till.checkout.place("alice", "k1", {
+      cart_id: cart.cart_id,
+      shipping_address,
+      payment_method_id: method.payment_method_id
+    })
+    expect(placed.status).toBe(201)
+    expect((await till.checkout.getOrder("alice", placed.order.order_id)).status).toBe("confirmed")
+  })
+
+  it("rejects with the tagged error itself, and bad input with a ValidationError naming the fields", async () => {
+    await expect(till.carts.view("alice", "cart_missing")).rejects.toMatchObject({
+      _tag: "CartNotFound",
+      cartId: "cart_missing"
+    })
+    const invalid = await till.checkout
+      .place("alice", "k2", { cart_id: "", shipping_address: { ...shipping_address, country: "usa" } })
+      .catch((e: unknown) => e)
+    expect(invalid).toMatchObject({ _tag: "ValidationError" })
+    const paths = (invalid as { errors: ReadonlyArray<{ path: string }> }).errors.map((e) => e.path)
+    expect(paths).toEqual(
+      expect.arrayContaining(["cart_id", "shipping_address.country", "payment_method_id"])
+    )
+    await expect(
+      till.payments.tokenize({ number: "4242424242424241", exp_month: 1, exp_year: 2030, cvc: "1" })
+    ).rejects.toMatchObject({
+      _tag: "ValidationError"
+    })
+  })
+})
