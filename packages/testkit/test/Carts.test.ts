@@ -1,0 +1,107 @@
+import { describe, expect, it } from "@effect/vitest"
+import { Carts, Catalog, Money, Sku } from "@till/core"
+import { Effect, Either, Option, TestClock } from "effect"
+import { TestTill } from "@till/testkit"
+
+const failure = <A, E>(result: Either.Either<A, E>) => Either.getLeft(result).pipe(Option.getOrThrow)
+const day = 24 * 60 * 60 * 1000
+
+describe("Carts", () => {
+  it.effect(
+    "prices lines on the server, and a later price change does not rewrite the line until it changes",
+    () =>
+      Effect.gen(function* () {
+        yield* TestTill.stock("mug", "Till mug", 1_500, 10)
+        const carts = yield* Carts.Carts
+        const cart = yield* carts.create("u")
+        const one = yield* carts.addItem("u", cart.cart_id, Sku.make("mug"), 2)
+        expect(one.items[0]).toMatchObject({
+          quantity: 2,
+          unit_price: { amount: 1_500 },
+          line_total: { amount: 3_000 }
+        })
+        expect(one.subtotal.amount).toBe(3_000)
+        const catalog = yield* Catalog.Catalog
+        yield* catalog.upsert(
+          new Catalog.Product({ sku: Sku.make("mug"), name: "Till mug", price: Money.make(1_800, "USD") })
+        )
+        const two = yield* carts.addItem("u", cart.cart_id, Sku.make("mug"), 1)
+        expect(two.items[0]).toMatchObject({
+          quantity: 3,
+          unit_price: { amount: 1_800 },
+          line_total: { amount: 5_400 }
+        })
+        const removed = yield* carts.setQuantity("u", cart.cart_id, Sku.make("mug"), 0)
+        expect(removed.items).toEqual([])
+        expect(removed.subtotal.amount).toBe(0)
+      }).pipe(Effect.provide(TestTill.layer({ seed: 50 })))
+  )
+
+  it.effect("a cart lives 30 days after its last change; a change refreshes it", () =>
+    Effect.gen(function* () {
+      yield* TestTill.stock("mug", "Till mug", 1_500, 10)
+      const carts = yield* Carts.Carts
+      const cart = yield* carts.create("u")
+      yield* TestClock.adjust(29 * day)
+      yield* carts.addItem("u", cart.cart_id, Sku.make("mug"), 1) // refreshes the TTL
+      yield* TestClock.adjust(29 * day)
+      expect((yield* carts.get("u", cart.cart_id)).items).toHaveLength(1)
+      yield* TestClock.adjust(2 * day)
+      expect(failure(yield* Effect.either(carts.get("u", cart.cart_id)))._tag).toBe("CartNotFound")
+    }).pipe(Effect.provide(TestTill.layer({ seed: 51 })))
+  )
+
+  it.effect(
+    "counts views; another user's cart is not found; bad quantities and unknown SKUs are refused",
+    () =>
+      Effect.gen(function* () {
+        yield* TestTill.stock("mug", "Till mug", 1_500, 10)
+        const carts = yield* Carts.Carts
+        const cart = yield* carts.create("u")
+        yield* carts.view("u", cart.cart_id)
+        expect((yield* carts.view("u", cart.cart_id)).views).toBe(2)
+        expect(failure(yield* Effect.either(carts.view("other", cart.cart_id)))._tag).toBe("CartNotFound")
+        expect(
+          failure(yield* Effect.either(carts.addItem("u", cart.cart_id, Sku.make("nope"), 1)))._tag
+        ).toBe("SkuNotFound")
+        expect(failure(yield* Effect.either(carts.addItem("u", cart.cart_id, Sku.make("mug"), 0)))._tag).toBe(
+          "ValidationError"
+        )
+        expect(
+          failure(yield* Effect.either(carts.addItem("u", cart.cart_id, Sku.make("mug"), 1.5)))._tag
+        ).toBe("ValidationError")
+        yield* carts.addItem("u", cart.cart_id, Sku.make("mug"), Sku.maxQuantity)
+        expect(failure(yield* Effect.either(carts.addItem("u", cart.cart_id, Sku.make("mug"), 1)))._tag).toBe(
+          "ValidationError"
+        )
+        expect((yield* carts.get("u", cart.cart_id)).items[0]?.quantity).toBe(Sku.maxQuantity)
+      }).pipe(Effect.provide(TestTill.layer({ seed: 52 })))
+  )
+
+  it.effect("concurrent adds to one cart lose no update", () =>
+    Effect.gen(function* () {
+      yield* TestTill.stock("mug", "Till mug", 1_500, 10)
+      const carts = yield* Carts.Carts
+      const cart = yield* carts.create("u")
+      yield* Effect.forEach(
+        Array.from({ length: 50 }),
+        () => carts.addItem("u", cart.cart_id, Sku.make("mug"), 1),
+        {
+          concurrency: "unbounded"
+        }
+      )
+      expect((yield* carts.get("u", cart.cart_id)).items[0]?.quantity).toBe(50)
+    }).pipe(Effect.provide(TestTill.layer({ seed: 53 })))
+  )
+
+  it.effect("an item priced in another currency than the cart's is refused", () =>
+    Effect.gen(function* () {
+      yield* TestTill.stock("euro-mug", "Euro mug", 1_500, 10, "EUR")
+      const carts = yield* Carts.Carts
+      const cart = yield* carts.create("u", "USD")
+      expect(
+        failure(yield* Effect.either(carts.addItem("u", cart.cart_id, Sku.make("euro-mug"), 1)))._tag
+      ).toBe("ValidationError")
+    }).pipe(Effect.provide(TestTill.layer({ seed: 54 })))
+  )
+})
