@@ -20,7 +20,20 @@
  * Each source (a breaker, a latency series, a pool) holds its last level; a source reporting
  * normal again lowers only its own contribution.
  */
-import { Context, Effect, Layer, Metric, Option, Schema, Stream } from "effect"
+import {
+  Config,
+  ConfigError,
+  Context,
+  Effect,
+  Either,
+  HashMap,
+  Layer,
+  Metric,
+  Option,
+  ParseResult,
+  Schema,
+  Stream
+} from "effect"
 import type * as CircuitBreaker from "./CircuitBreaker.js"
 import { FeatureShed } from "./Errors.js"
 
@@ -179,3 +192,44 @@ export const layer: Layer.Layer<Degradation> = Layer.effect(Degradation, make())
 
 export const layerSettings = (settings: Settings): Layer.Layer<Degradation> =>
   Layer.effect(Degradation, make(settings))
+
+/**
+ * Settings from `Config` under `degradation.*`, each defaulting to `base`; breaker levels merge
+ * into the defaults (env with `ConfigProvider.constantCase`: `DEGRADATION_RETRY_AFTER_SECONDS=60`,
+ * `DEGRADATION_LATENCY_P99_MS_THRESHOLDS=500,1000,2000,4000`).
+ */
+export const config = (base: Settings = defaults): Config.Config<Settings> =>
+  Config.all({
+    latencyP99MsThresholds: Config.withDefault(
+      Config.array(Config.number(), "latencyP99MsThresholds"),
+      base.latencyP99MsThresholds
+    ),
+    poolUtilizationPercentThresholds: Config.withDefault(
+      Config.array(Config.number(), "poolUtilizationPercentThresholds"),
+      base.poolUtilizationPercentThresholds
+    ),
+    breakerOpenLevels: Config.map(
+      Config.withDefault(
+        Config.hashMap(Config.integer(), "breakerOpenLevels"),
+        HashMap.empty<string, number>()
+      ),
+      (overrides) => ({ ...base.breakerOpenLevels, ...Object.fromEntries(HashMap.toEntries(overrides)) })
+    ),
+    retryAfterSeconds: Config.withDefault(Config.integer("retryAfterSeconds"), base.retryAfterSeconds),
+    maxSources: Config.withDefault(Config.integer("maxSources"), base.maxSources)
+  }).pipe(
+    Config.nested("degradation"),
+    Config.mapOrFail((raw) =>
+      Either.mapLeft(Schema.decodeUnknownEither(Settings)(raw), (error) =>
+        ConfigError.InvalidData(["degradation"], ParseResult.TreeFormatter.formatErrorSync(error))
+      )
+    )
+  )
+
+export const layerConfig = (
+  settings: Config.Config<Settings> = config()
+): Layer.Layer<Degradation, ConfigError.ConfigError> =>
+  Layer.effect(
+    Degradation,
+    Effect.flatMap(settings, (decoded) => make(decoded))
+  )

@@ -70,7 +70,7 @@ export class Resilience extends Context.Tag("@till/core/Resilience")<
     readonly withPolicy: WithPolicy
     /** The breaker of a policy, for its state, metrics and transitions. */
     readonly breaker: (name: Policy.PolicyName) => CircuitBreaker.Service
-    /** The transitions of all four breakers. */
+    /** The transitions of all four breakers from the moment the stream runs (`breaker(name).subscribe` to miss none). */
     readonly transitions: Stream.Stream<CircuitBreaker.Transition>
   }
 >() {}
@@ -102,9 +102,12 @@ const makeGuard = (
     if (firstDelayMs === undefined) return attempt
     // `Effect.retry` builds its schedule driver before the first attempt (~4 µs here); the
     // success path only needs a failure handler, so the schedule starts at the first failure.
-    const retries =
-      laterDelaysMs.length === 0 ? attempt : Effect.retry(attempt, { schedule: later, while: isTransient })
-    return Effect.catchIf(attempt, isTransient, () => Effect.delay(retries, firstDelayMs))
+    return Effect.catchIf(attempt, isTransient, () =>
+      Effect.delay(
+        laterDelaysMs.length === 0 ? attempt : Effect.retry(attempt, { schedule: later, while: isTransient }),
+        firstDelayMs
+      )
+    )
   }
 }
 

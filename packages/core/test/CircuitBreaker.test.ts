@@ -1,7 +1,8 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Cause, Chunk, Effect, Exit, Fiber, Metric, Queue, Stream, TestClock } from "effect"
+import { Cause, Chunk, Effect, Exit, FastCheck, Fiber, Metric, Queue, Stream, TestClock } from "effect"
 import * as CircuitBreaker from "../src/CircuitBreaker.js"
 import { GatewayUnavailable, OperationTimedOut, PaymentDeclined } from "../src/Errors.js"
+import { CountWindow, TimeWindow } from "../src/internal/CircuitBreakerWindow.js"
 
 const settings: CircuitBreaker.Settings = {
   slidingWindowType: "countBased",
@@ -395,4 +396,55 @@ describe("CircuitBreaker", () => {
       expect(Exit.isFailure(tooLong)).toBe(true)
     })
   )
+
+  describe("windows against a recount (property)", () => {
+    const outcome = FastCheck.integer({ min: 0, max: 3 }) // bit 1 failed, bit 2 slow
+    const count = (outcomes: ReadonlyArray<number>, bit: number) =>
+      outcomes.filter((o) => (o & bit) !== 0).length
+
+    it.prop(
+      "a count window holds exactly its last N calls",
+      {
+        size: FastCheck.integer({ min: 1, max: 20 }),
+        outcomes: FastCheck.array(outcome, { maxLength: 300 })
+      },
+      ({ size, outcomes }) => {
+        const window = new CountWindow(size)
+        for (const o of outcomes) window.record(o)
+        const last = outcomes.slice(-size)
+        expect([window.calls, window.failedCalls, window.slowCalls]).toEqual([
+          last.length,
+          count(last, 1),
+          count(last, 2)
+        ])
+      }
+    )
+
+    it.prop(
+      "a time window holds exactly the calls of its last N seconds",
+      {
+        sizeSeconds: FastCheck.integer({ min: 1, max: 10 }),
+        steps: FastCheck.array(FastCheck.tuple(outcome, FastCheck.integer({ min: 0, max: 4_000 })), {
+          maxLength: 300
+        })
+      },
+      ({ sizeSeconds, steps }) => {
+        const window = new TimeWindow(sizeSeconds, 0)
+        const recorded: Array<{ readonly second: number; readonly outcome: number }> = []
+        let nowMs = 0
+        for (const [o, advanceMs] of steps) {
+          nowMs += advanceMs
+          window.record(o, nowMs)
+          recorded.push({ second: Math.floor(nowMs / 1_000), outcome: o })
+          const oldest = Math.floor(nowMs / 1_000) - sizeSeconds + 1
+          const inside = recorded.filter((r) => r.second >= oldest).map((r) => r.outcome)
+          expect([window.calls, window.failedCalls, window.slowCalls]).toEqual([
+            inside.length,
+            count(inside, 1),
+            count(inside, 2)
+          ])
+        }
+      }
+    )
+  })
 })

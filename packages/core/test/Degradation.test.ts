@@ -1,5 +1,5 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Either, Fiber, Metric, Option, Stream, TestClock } from "effect"
+import { ConfigProvider, Effect, Either, Fiber, Layer, Metric, Option, Stream, TestClock } from "effect"
 import * as CircuitBreaker from "../src/CircuitBreaker.js"
 import * as Degradation from "../src/Degradation.js"
 import { FeatureShed, GatewayUnavailable } from "../src/Errors.js"
@@ -161,5 +161,36 @@ describe("Degradation", () => {
       yield* degradation.signal({ _tag: "PoolSaturation", pool: "c", utilizationPercent: 99 })
       expect(yield* degradation.level).toBe(4)
     })
+  )
+
+  it.effect("settings come from Config, breaker levels merged into the defaults", () =>
+    Effect.gen(function* () {
+      yield* signal({ _tag: "Latency", source: "checkout", p99Ms: 600 })
+      expect(yield* level).toBe(1)
+      yield* signal({ _tag: "BreakerState", breaker: "payment", state: "open" })
+      expect(yield* level).toBe(3)
+      yield* signal({ _tag: "BreakerState", breaker: "inventory", state: "open" })
+      expect(yield* level).toBe(4)
+      yield* Effect.flatMap(Degradation.Degradation, (d) => d.setOperatorLevel(1))
+      expect(
+        yield* Effect.either(Effect.flatMap(Degradation.Degradation, (d) => d.guard("orderHistory")))
+      ).toEqual(Either.left(new FeatureShed({ feature: "orderHistory", retryAfterSeconds: 60 })))
+    }).pipe(
+      Effect.provide(
+        Degradation.layerConfig().pipe(
+          Layer.provide(
+            Layer.setConfigProvider(
+              ConfigProvider.fromJson({
+                degradation: {
+                  retryAfterSeconds: 60,
+                  latencyP99MsThresholds: [500, 1_000, 2_000, 4_000],
+                  breakerOpenLevels: { payment: 3 }
+                }
+              })
+            )
+          )
+        )
+      )
+    )
   )
 })

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import { InMemoryRateLimitStore } from "@till/testkit"
 import { rateLimitStoreContract } from "@till/testkit/contracts"
-import { Effect } from "effect"
+import { Effect, FastCheck } from "effect"
 
 rateLimitStoreContract("in-memory", InMemoryRateLimitStore.layer)
 
@@ -34,5 +34,38 @@ describe("InMemoryRateLimitStore", () => {
       )
       expect(oneByOne.filter((d) => d.allowed)).toHaveLength(10)
     })
+  )
+
+  it.effect.prop(
+    "agrees with a recount of the admitted units of the last window (property)",
+    {
+      limit: FastCheck.integer({ min: 1, max: 8 }),
+      steps: FastCheck.array(
+        FastCheck.tuple(FastCheck.integer({ min: 0, max: 30_000 }), FastCheck.integer({ min: 1, max: 8 })),
+        { maxLength: 100 }
+      )
+    },
+    ({ limit, steps }) =>
+      Effect.gen(function* () {
+        const windowMs = 60_000
+        const store = yield* InMemoryRateLimitStore.make()
+        const admitted: Array<number> = [] // one time per unit
+        let nowMs = 0
+        for (const [advanceMs, rawCost] of steps) {
+          nowMs += advanceMs
+          const cost = Math.min(rawCost, limit)
+          const inWindow = admitted.filter((t) => t > nowMs - windowMs).sort((a, b) => a - b)
+          const allowed = inWindow.length + cost <= limit
+          const expected = allowed
+            ? { allowed, remaining: limit - inWindow.length - cost, retryAfterMs: 0 }
+            : {
+                allowed,
+                remaining: limit - inWindow.length,
+                retryAfterMs: inWindow[inWindow.length + cost - limit - 1]! + windowMs - nowMs
+              }
+          if (allowed) for (let i = 0; i < cost; i++) admitted.push(nowMs)
+          expect(yield* store.acquire({ key: "k", limit, windowMs, cost, nowMs })).toEqual(expected)
+        }
+      })
   )
 })
