@@ -6,8 +6,7 @@
  */
 import { Errors, type Event, EventPublisher } from "@till/core"
 import { Context, Effect, Layer } from "effect"
-import { requireCapacity } from "./internal/limits.js"
-import * as Retained from "./internal/retained.js"
+import * as Recorder from "./internal/recorder.js"
 
 export interface Options {
   readonly maxRetained?: number
@@ -36,27 +35,15 @@ export const make = (
   options: Options = {}
 ): Effect.Effect<EventPublisher.EventPublisher["Type"] & Inspector["Type"] & Control["Type"]> =>
   Effect.sync(() => {
-    const log = Retained.make<Event.Event>(
-      requireCapacity("maxRetained", options.maxRetained ?? defaultMaxRetained)
+    const recorder = Recorder.make<Event.Event, Errors.StoreUnavailable>(
+      options.maxRetained ?? defaultMaxRetained,
+      () => new Errors.StoreUnavailable({ store: "events", reason: "broker unavailable (injected)" })
     )
-    let unavailable = false
     return {
-      publish: (events) =>
-        Effect.suspend(() => {
-          if (unavailable) {
-            return Effect.fail(
-              new Errors.StoreUnavailable({ store: "events", reason: "broker unavailable (injected)" })
-            )
-          }
-          log.append(events)
-          return Effect.void
-        }),
-      published: Effect.sync(log.items),
-      clear: Effect.sync(log.clear),
-      setUnavailable: (value) =>
-        Effect.sync(() => {
-          unavailable = value
-        })
+      publish: (events) => recorder.record(events),
+      published: recorder.items,
+      clear: recorder.clear,
+      setUnavailable: recorder.setUnavailable
     }
   })
 

@@ -4,8 +4,7 @@
  */
 import { Errors, Notifier } from "@till/core"
 import { Context, Effect, Layer } from "effect"
-import { requireCapacity } from "./internal/limits.js"
-import * as Retained from "./internal/retained.js"
+import * as Recorder from "./internal/recorder.js"
 
 export interface Options {
   readonly maxRetained?: number
@@ -34,24 +33,15 @@ export const make = (
   options: Options = {}
 ): Effect.Effect<Notifier.Notifier["Type"] & Inspector["Type"] & Control["Type"]> =>
   Effect.sync(() => {
-    const log = Retained.make<Notifier.Notification>(
-      requireCapacity("maxRetained", options.maxRetained ?? defaultMaxRetained)
+    const recorder = Recorder.make<Notifier.Notification, Errors.GatewayUnavailable>(
+      options.maxRetained ?? defaultMaxRetained,
+      () => new Errors.GatewayUnavailable({ reason: "notifier unavailable (injected)" })
     )
-    let unavailable = false
     return {
-      notify: (notification) =>
-        Effect.suspend(() => {
-          if (unavailable)
-            return Effect.fail(new Errors.GatewayUnavailable({ reason: "notifier unavailable (injected)" }))
-          log.append([notification])
-          return Effect.void
-        }),
-      sent: Effect.sync(log.items),
-      clear: Effect.sync(log.clear),
-      setUnavailable: (value) =>
-        Effect.sync(() => {
-          unavailable = value
-        })
+      notify: (notification) => recorder.record([notification]),
+      sent: recorder.items,
+      clear: recorder.clear,
+      setUnavailable: recorder.setUnavailable
     }
   })
 
