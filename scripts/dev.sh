@@ -23,6 +23,7 @@ case "$cmd" in
   test)
     eval "$(bash scripts/services.sh up)"
     pnpm test
+    pnpm -s sim --seeds "${TILL_SIM_SEEDS:-1000}"
     ;;
   bench) exec pnpm -s bench "$@" ;;
   *) echo "usage: bash scripts/dev.sh demo|till|test|bench [args]" >&2; exit 2 ;;

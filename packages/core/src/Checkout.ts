@@ -39,6 +39,7 @@ import {
 } from "./Errors.js"
 import { Idempotency } from "./Idempotency.js"
 import { Inventory } from "./Inventory.js"
+import { sameLines } from "./InventoryStore.js"
 import {
   checkTotals,
   makeOrderFlow,
@@ -104,9 +105,15 @@ export interface Config {
   readonly holdMs: number
   /** How long a declined order may be paid again (API.md: 30 min). */
   readonly retryWindowMs: number
+  /** After its hold, how long until an unpaid order's payment outcome is final (see orderFlow). */
+  readonly settleGraceMs: number
 }
 
-export const defaults: Config = { holdMs: 15 * 60 * 1000, retryWindowMs: 30 * 60 * 1000 }
+export const defaults: Config = {
+  holdMs: 15 * 60 * 1000,
+  retryWindowMs: 30 * 60 * 1000,
+  settleGraceMs: 60 * 1000
+}
 
 export class Checkout extends Context.Tag("@till/core/Checkout")<
   Checkout,
@@ -154,7 +161,9 @@ export const make = (config: Config = defaults) =>
       payments,
       enqueueRetry: (orderId) =>
         RetryDrainer.enqueue(orderId).pipe(Effect.provideService(PaymentRetryQueue, retryQueue)),
-      retryWindowMs: config.retryWindowMs
+      retryWindowMs: config.retryWindowMs,
+      holdMs: config.holdMs,
+      settleGraceMs: config.settleGraceMs
     })
 
     const ownOrder = (userId: string, orderId: string) =>
@@ -168,9 +177,20 @@ export const make = (config: Config = defaults) =>
           )
         )
 
-    /** Answers for an order that exists already: a retried request continues it. */
+    /**
+     * Answers for an order that exists already: a retried request continues it. A dead order
+     * is first checked for a charge that landed late (refunded if so), best effort: the retry
+     * queue and the sweeper check again.
+     */
     const continueOrder = (order: Order) =>
-      isInFlight(order.status) ? Effect.flatMap(flow.pay(order), flow.answer) : flow.answer(order)
+      isInFlight(order.status)
+        ? Effect.flatMap(flow.pay(order), flow.answer)
+        : Effect.zipRight(
+            order.status === "expired" || order.status === "cancelled"
+              ? Effect.ignore(flow.resume(order.order_id))
+              : Effect.void,
+            flow.answer(order)
+          )
 
     const placeNew = (userId: string, orderId: string, request: CheckoutRequest) =>
       Effect.gen(function* () {
@@ -180,12 +200,15 @@ export const make = (config: Config = defaults) =>
         const quote = yield* pricing.quote(cart, request.shipping_address)
         const now = yield* Clock.currentTimeMillis
         const at = yield* nowIso
-        const holdExpiresAt = now + config.holdMs
-        yield* inventory.reserve(
-          orderId,
-          quote.items.map((i) => ({ sku: i.sku, quantity: i.quantity })),
-          holdExpiresAt
-        )
+        const lines = quote.items.map((i) => ({ sku: i.sku, quantity: i.quantity }))
+        let reservation = yield* inventory.reserve(orderId, lines, now + config.holdMs)
+        if (!sameLines(reservation.lines, lines)) {
+          // A retry of this key after the cart changed finds the first attempt's hold: the order
+          // must sell exactly what it holds, so take the hold again with the current lines.
+          yield* inventory.release(orderId)
+          reservation = yield* inventory.reserve(orderId, lines, now + config.holdMs)
+        }
+        const holdExpiresAt = reservation.hold_expires_at
         const order = yield* checkTotals(
           new Order({
             order_id: orderId,

@@ -22,6 +22,7 @@ export class Inventory extends Context.Tag("@till/core/Inventory")<
     ) => Effect.Effect<Reservation, OutOfStock | Unavailable>
     readonly commit: (orderId: string) => Effect.Effect<Option.Option<Reservation>, Unavailable>
     readonly release: (orderId: string) => Effect.Effect<Option.Option<Reservation>, Unavailable>
+    readonly get: (orderId: string) => Effect.Effect<Option.Option<Reservation>, Unavailable>
     readonly level: (sku: Sku) => Effect.Effect<Option.Option<StockLevel>, Unavailable>
     readonly setOnHand: (sku: Sku, onHand: number) => Effect.Effect<StockLevel, OutOfStock | Unavailable>
     readonly restock: (sku: Sku, delta: number) => Effect.Effect<StockLevel, OutOfStock | Unavailable>
@@ -38,6 +39,7 @@ export const make = Effect.gen(function* () {
       guarded("reserve", store.reserve(orderId, lines, holdExpiresAt)),
     commit: (orderId) => guarded("commit", store.commit(orderId)),
     release: (orderId) => guarded("release", store.release(orderId)),
+    get: (orderId) => guarded("get", store.get(orderId)),
     level: (sku) => guarded("level", store.level(sku)),
     setOnHand: (sku, onHand) => guarded("setOnHand", store.setOnHand(sku, onHand)),
     restock: (sku, delta) => guarded("restock", store.restock(sku, delta))

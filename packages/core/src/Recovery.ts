@@ -20,9 +20,15 @@ export interface Options {
   readonly staleAfterMs: number
   /** Most orders and most holds handled per run (a run is a batch, not a scan of everything). */
   readonly limit: number
+  /**
+   * How long after its expiry a hold with no order is left alone: a checkout may still be
+   * inserting that order (its idempotency lease, 60 s, plus the order-creation policy's
+   * worst case), and releasing under it would sell stock it is about to confirm.
+   */
+  readonly orphanGraceMs: number
 }
 
-export const defaults: Options = { staleAfterMs: 60_000, limit: 500 }
+export const defaults: Options = { staleAfterMs: 60_000, limit: 500, orphanGraceMs: 5 * 60_000 }
 
 export interface Report {
   readonly ordersResumed: number
@@ -31,7 +37,7 @@ export interface Report {
 }
 
 export const recoverOrders = Effect.fn("Recovery.recoverOrders")(function* (options: Partial<Options> = {}) {
-  const { staleAfterMs, limit } = { ...defaults, ...options }
+  const { staleAfterMs, limit, orphanGraceMs } = { ...defaults, ...options }
   const checkout = yield* Checkout
   const orders = yield* OrderStore
   const inventory = yield* Inventory
@@ -58,8 +64,10 @@ export const recoverOrders = Effect.fn("Recovery.recoverOrders")(function* (opti
       yield* checkout.resume(hold.order_id).pipe(Effect.ignore)
     } else if (Option.isSome(order) && order.value.status === "confirmed") {
       yield* inventory.commit(hold.order_id).pipe(Effect.ignore)
-    } else {
+    } else if (Option.isSome(order) || hold.hold_expires_at + orphanGraceMs <= now) {
       yield* inventory.release(hold.order_id).pipe(Effect.ignore)
+    } else {
+      continue // an order-less hold inside its grace: its checkout may still be writing the order
     }
     holdsSettled++
   }

@@ -5,8 +5,8 @@
  * that follow a step (commit or release stock, refund) are idempotent and are repeated by
  * the sweeper if a crash cut them off.
  */
-import { Clock, Effect, Option } from "effect"
-import { OrderNotFound, PaymentDeclined } from "../Errors.js"
+import { Clock, Effect, Either, Option } from "effect"
+import { OrderNotFound, OrderNotRetryable, PaymentDeclined } from "../Errors.js"
 import { Event, type EventType } from "../Event.js"
 import type { Inventory } from "../Inventory.js"
 import * as Money from "../Money.js"
@@ -22,6 +22,15 @@ export interface Deps {
   /** Puts an order whose payment could not be made on the retry queue. */
   readonly enqueueRetry: (orderId: string) => Effect.Effect<void, unknown>
   readonly retryWindowMs: number
+  /** How long stock is held when a lost hold has to be taken again. */
+  readonly holdMs: number
+  /**
+   * How long after its hold ends an order's payment outcome is final. No charge starts after
+   * the hold ends (`pay` refuses), and one that started before ends within the payment
+   * policy's worst case (10 s timeout × 3 attempts + 4 s of backoff), so after this grace the
+   * gateway's answer for the key no longer changes and the order may be expired.
+   */
+  readonly settleGraceMs: number
 }
 
 /** The answer of a checkout or a payment retry: 201 confirmed, 202 payment queued. */
@@ -60,6 +69,9 @@ export const orderEvent = (
 export const reservedData = (order: Order) => ({
   lines: order.items.map((i) => ({ sku: i.sku, quantity: i.quantity }))
 })
+
+/** Expired or cancelled: holds nothing, and must not keep any money. */
+const isDead = (order: Order): boolean => order.status === "expired" || order.status === "cancelled"
 
 export const makeOrderFlow = (deps: Deps) => {
   const { orders, inventory, payments } = deps
@@ -108,8 +120,48 @@ export const makeOrderFlow = (deps: Deps) => {
         ? Effect.void
         : inventory.release(order.order_id)
 
+  const lines = (order: Order) => order.items.map((i) => ({ sku: i.sku, quantity: i.quantity }))
+
+  /**
+   * Makes sure the order still holds its stock before it is confirmed. A hold can be lost
+   * (released by the sweeper once it expired); it is taken again if the units are still
+   * there, and if they are not the order is cancelled and the charge refunded: a paid order
+   * is never confirmed without stock.
+   */
+  const ensureHeld = (order: Order) =>
+    Effect.gen(function* () {
+      const held = yield* inventory.get(order.order_id)
+      if (Option.isSome(held) && held.value.status !== "released") return true
+      const now = yield* Clock.currentTimeMillis
+      const again = yield* Effect.either(inventory.reserve(order.order_id, lines(order), now + deps.holdMs))
+      if (Either.isRight(again)) return true
+      if (again.left._tag === "OutOfStock") return false
+      return yield* Effect.fail(again.left)
+    })
+
+  /**
+   * Gives back money that moved for an order that died. The order goes on the retry queue
+   * first, so if this refund fails its `resume` finds the charge by key and refunds it then.
+   */
+  const refundLate = (order: Order, charge: Charge) =>
+    charge.status === "succeeded"
+      ? Effect.zipRight(
+          Effect.ignore(deps.enqueueRetry(order.order_id)),
+          Effect.ignore(payments.refund(charge.charge_id))
+        )
+      : Effect.void
+
   const confirm = (order: Order, charge: Charge) =>
     Effect.gen(function* () {
+      if (!(yield* ensureHeld(order))) {
+        const cancelled = yield* advance(
+          order.order_id,
+          moveTo("cancelled", () => ({}), ["order.cancelled", "payment.refunded"])
+        )
+        if (cancelled.status !== "confirmed") yield* refundLate(cancelled, charge)
+        yield* reconcileStock(cancelled)
+        return cancelled
+      }
       const result = yield* advance(
         order.order_id,
         moveTo(
@@ -128,7 +180,7 @@ export const makeOrderFlow = (deps: Deps) => {
       yield* reconcileStock(result)
       if (result.status !== "confirmed") {
         // The money moved but the order died meanwhile (expired or cancelled): give it back.
-        yield* payments.refund(charge.charge_id)
+        yield* refundLate(result, charge)
       }
       return result
     })
@@ -160,7 +212,10 @@ export const makeOrderFlow = (deps: Deps) => {
             ])(current, at)
           : undefined
       )
-      if (result.status === "payment_pending") yield* Effect.ignore(deps.enqueueRetry(order.order_id))
+      // Queued, or died (expired, cancelled) while this attempt's outcome is unknown: either way
+      // a later look is owed, to charge it or to refund a charge that lands after all.
+      if (result.status === "payment_pending" || isDead(result))
+        yield* Effect.ignore(deps.enqueueRetry(order.order_id))
       return result
     })
 
@@ -175,12 +230,24 @@ export const makeOrderFlow = (deps: Deps) => {
     })
 
   /** The answer a client gets for an order in this state. */
-  const answer = (order: Order) => {
+  const answer = (order: Order): Effect.Effect<Placed, PaymentDeclined | OrderNotRetryable> => {
     if (order.status === "payment_failed") {
       return Effect.fail(
         new PaymentDeclined({
           orderId: order.order_id,
           declineCode: order.payment?.decline_code ?? "declined"
+        })
+      )
+    }
+    if (isDead(order)) {
+      return Effect.fail(
+        new OrderNotRetryable({
+          orderId: order.order_id,
+          status: order.status,
+          reason:
+            order.status === "expired"
+              ? "its stock hold expired before the payment went through"
+              : "it was cancelled; any charge is refunded"
         })
       )
     }
@@ -190,6 +257,8 @@ export const makeOrderFlow = (deps: Deps) => {
   /** Step 4 of the saga: charge the current attempt and settle the order on the outcome. */
   const pay = (order: Order) =>
     Effect.gen(function* () {
+      // A charge that started after the hold could land after the order expired: don't start one.
+      if ((yield* Clock.currentTimeMillis) >= order.hold_expires_at) return order
       const charged = yield* Effect.either(
         payments.charge({
           idempotencyKey: paymentKey(order),
@@ -214,6 +283,15 @@ export const makeOrderFlow = (deps: Deps) => {
       const order = found.value
       if (!isInFlight(order.status)) {
         yield* reconcileStock(order)
+        if (!isDead(order)) return "done" as const
+        // A charge of this attempt may have landed after the order died: refund it.
+        const late = yield* Effect.either(payments.retrieve(paymentKey(order)))
+        if (late._tag === "Left") return "retry" as const
+        const known = Option.getOrUndefined(late.right)
+        if (known?._tag === "Succeeded" && known.charge.status === "succeeded") {
+          const refunded = yield* Effect.either(payments.refund(known.charge.charge_id))
+          if (refunded._tag === "Left") return "retry" as const
+        }
         return "done" as const
       }
       const lookup = yield* Effect.either(payments.retrieve(paymentKey(order)))
@@ -224,15 +302,18 @@ export const makeOrderFlow = (deps: Deps) => {
         else yield* decline(order, known.declineCode)
         return "done" as const
       }
-      if ((yield* Clock.currentTimeMillis) >= order.hold_expires_at) {
+      const now = yield* Clock.currentTimeMillis
+      if (now >= order.hold_expires_at + deps.settleGraceMs) {
         yield* expire(order)
         return "done" as const
       }
+      // Past the hold but inside the grace: a charge may still be landing; look again later.
+      if (now >= order.hold_expires_at) return "retry" as const
       const settled = yield* pay(order)
       return isInFlight(settled.status) ? ("retry" as const) : ("done" as const)
     })
 
-  return { load, advance, confirm, decline, queue, expire, answer, pay, resume, reconcileStock }
+  return { load, advance, confirm, decline, queue, expire, answer, pay, resume, reconcileStock, lines }
 }
 
 export type OrderFlow = ReturnType<typeof makeOrderFlow>

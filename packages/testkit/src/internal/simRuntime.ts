@@ -155,15 +155,20 @@ export const runDeterministic = <A, E>(make: (clock: SimClock) => Effect.Effect<
   let outcome: Outcome<A, E> | undefined
   while (outcome === undefined) {
     if (!scheduler.flush(limits.maxTasks)) {
-      outcome = { _tag: "OutOfBudget", atMs: clock.nowMs, reason: `more than ${limits.maxTasks} scheduler tasks` }
+      outcome = {
+        _tag: "OutOfBudget",
+        atMs: clock.nowMs,
+        reason: `more than ${limits.maxTasks} scheduler tasks`
+      }
       break
     }
     const exit = fiber.unsafePoll()
     if (exit !== null) outcome = { _tag: "Done", exit }
     else if ((clock.peekMs() ?? Number.POSITIVE_INFINITY) > limits.maxTimeMs) {
-      outcome = clock.peekMs() === undefined
-        ? { _tag: "Deadlock", atMs: clock.nowMs }
-        : { _tag: "OutOfBudget", atMs: clock.nowMs, reason: `virtual time past ${limits.maxTimeMs}` }
+      outcome =
+        clock.peekMs() === undefined
+          ? { _tag: "Deadlock", atMs: clock.nowMs }
+          : { _tag: "OutOfBudget", atMs: clock.nowMs, reason: `virtual time past ${limits.maxTimeMs}` }
     } else clock.advance()
   }
   return { outcome, tasksRun: scheduler.tasksRun, endMs: clock.nowMs }

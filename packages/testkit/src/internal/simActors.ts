@@ -1,0 +1,367 @@
+/**
+ * The actors of a simulated world: shoppers and an operator. Each draws from its own PRNG
+ * stream (`user/17`, `operator`), does a bounded number of things, and reaches Till only
+ * through `World.call`, as an HTTP client would.
+ *
+ * A shopper creates a cart, adds and removes items, and abandons it or checks out with a good
+ * or a declining card. Like real clients, some double-click (the same request, same key, 2-3
+ * times at once), a few hammer (a burst of 8-14), some replay a request later, some reuse a key
+ * with another body; every client retries a transient failure with the same key, and some edit
+ * the cart before that retry. After a decline a shopper may pay the order again with another
+ * card (`retryPayment`); after out-of-stock, drop the missing lines and check out again. Every
+ * answer is recorded, so the idempotency invariants can compare replays with first answers.
+ */
+import { type Address, Carts, Checkout, Inventory, Payments, PaymentMethod, type Sku } from "@till/core"
+import { Clock, Duration, Effect, Either, Redacted } from "effect"
+import * as FakePaymentGateway from "../FakePaymentGateway.js"
+import type { Checker } from "./simInvariants.js"
+import { finalAnswer } from "./simInvariants.js"
+import type { Prng } from "./simPrng.js"
+import type { Scenario } from "./simScenario.js"
+import type { Trace } from "./simTrace.js"
+import type { ProcessContext, World } from "./simWorld.js"
+
+export const goodCards: ReadonlyArray<string> = [
+  FakePaymentGateway.successCard,
+  "5555555555554444",
+  "378282246310005",
+  "6011111111111117"
+]
+export const decliningCards: ReadonlyArray<string> = [...FakePaymentGateway.declineCards.keys()]
+/** Fails Luhn: refused at tokenization. */
+export const invalidCard = "4242424242424241"
+/** Every number a shopper may type: none may ever be found in Till's data. */
+export const cardNumbers: ReadonlyArray<string> = [...goodCards, ...decliningCards, invalidCard]
+
+export interface Env {
+  readonly world: World
+  readonly trace: Trace
+  readonly checker: Checker
+  readonly scenario: Scenario
+  readonly root: Prng
+  readonly skus: ReadonlyArray<Sku.Sku>
+  /** Cumulative popularity weights of `skus`. */
+  readonly popularity: ReadonlyArray<number>
+  readonly address: Address.Address
+  readonly startMs: number
+}
+
+type Style = "normal" | "doubleClick" | "hammer" | "keyReuser"
+
+const transientTags: ReadonlySet<string> = new Set([
+  "StoreUnavailable",
+  "GatewayUnavailable",
+  "OperationTimedOut",
+  "CallNotPermitted",
+  "RequestInFlight",
+  "RateLimited",
+  "Unreachable"
+])
+
+const tagOf = (error: unknown): string =>
+  typeof error === "object" && error !== null && "_tag" in error ? String(error._tag) : "unknown"
+
+const isTransient = (r: Either.Either<unknown, unknown>) =>
+  Either.isLeft(r) && transientTags.has(tagOf(r.left))
+
+/** A short, deterministic account of an error for the trace. */
+const describeError = (error: unknown): string => {
+  const e = error as Record<string, unknown>
+  switch (tagOf(error)) {
+    case "RateLimited":
+      return `RateLimited(${e["retryAfterSeconds"]}s)`
+    case "Unreachable":
+      return `Unreachable(${e["reason"]})`
+    case "PaymentDeclined":
+      return `PaymentDeclined(${e["orderId"]}, ${e["declineCode"]})`
+    case "OutOfStock":
+      return `OutOfStock(${(
+        e["unavailable"] as ReadonlyArray<{ sku: string; requested: number; available: number }>
+      )
+        .map((u) => `${u.sku} ${u.requested}>${u.available}`)
+        .join(", ")})`
+    case "StoreUnavailable":
+      return `StoreUnavailable(${e["store"]})`
+    case "CallNotPermitted":
+      return `CallNotPermitted(${e["breaker"]})`
+    case "OperationTimedOut":
+      return `OperationTimedOut(${e["operation"]})`
+    default:
+      return tagOf(error)
+  }
+}
+
+const card = (number: string) =>
+  new PaymentMethod.CardInput({
+    number: Redacted.make(number),
+    exp_month: 12,
+    exp_year: 2030,
+    cvc: Redacted.make("123")
+  })
+
+const sleep = (ms: number) => Effect.sleep(Duration.millis(Math.max(0, Math.round(ms))))
+
+export const shopper = (env: Env, index: number) =>
+  Effect.gen(function* () {
+    const p = env.root.fork(`user/${index}`)
+    const user = `u${String(index).padStart(3, "0")}`
+    const roll = p.float()
+    const style: Style =
+      roll < 0.8 ? "normal" : roll < 0.92 ? "doubleClick" : roll < 0.96 ? "hammer" : "keyReuser"
+    yield* sleep(p.float() * env.scenario.durationMs * 0.8)
+    let sessions = 1
+    while (sessions < env.scenario.sessionsMax && p.chance(0.3)) sessions++
+    for (let s = 1; s <= sessions; s++) {
+      yield* session(env, p, user, style, s)
+      if ((yield* Clock.currentTimeMillis) - env.startMs > env.scenario.durationMs * 0.9) break
+      yield* sleep(p.exponential(60_000))
+    }
+  })
+
+type Placed = Checkout.Placed
+
+const session = (env: Env, p: Prng, user: string, style: Style, s: number) =>
+  Effect.gen(function* () {
+    const { world, trace, checker } = env
+    const tag = `${user}/s${s}`
+
+    /** A request retried on transient failures (a client's own retry), traced once per try. */
+    const request = <A, E>(
+      label: string,
+      effect: Effect.Effect<A, E, ProcessContext>,
+      show: (a: A) => string,
+      tries = 3
+    ) =>
+      Effect.gen(function* () {
+        let result: Either.Either<A, E | unknown> = Either.left("not tried")
+        for (let i = 0; i < tries; i++) {
+          result = yield* Effect.either(world.call(effect))
+          trace.add(
+            `${tag} ${label} -> ${Either.isRight(result) ? show(result.right) : describeError(result.left)}`
+          )
+          if (!isTransient(result)) break
+          yield* sleep(backoffMs(p, Either.isLeft(result) ? result.left : undefined))
+        }
+        return result
+      })
+
+    const cart = yield* request(
+      "create cart",
+      Effect.flatMap(Carts.Carts, (c) => c.create(user)),
+      (c) => c.cart_id
+    )
+    if (Either.isLeft(cart)) return trace.add(`${tag} gives up (no cart)`)
+    const cartId = cart.right.cart_id
+
+    const chosen: Array<Sku.Sku> = []
+    for (let i = p.int(1, 3); i > 0; i--) {
+      const sku = env.skus[p.weighted(env.popularity)]!
+      const quantity = p.chance(0.85) ? 1 : p.int(2, 4)
+      const added = yield* request(
+        `add ${sku} x${quantity}`,
+        Effect.flatMap(Carts.Carts, (c) => c.addItem(user, cartId, sku, quantity)),
+        (c) => `${c.items.length} lines`
+      )
+      if (Either.isRight(added)) chosen.push(sku)
+      yield* sleep(p.exponential(5_000))
+    }
+    if (chosen.length > 1 && p.chance(0.2)) {
+      const sku = p.pick(chosen)
+      yield* request(
+        `remove ${sku}`,
+        Effect.flatMap(Carts.Carts, (c) => c.removeItem(user, cartId, sku)),
+        (c) => `${c.items.length} lines`
+      )
+    }
+    if (p.chance(0.15)) return trace.add(`${tag} abandons ${cartId}`)
+
+    const tokenize = (number: string) =>
+      request(
+        `tokenize ${number.slice(-4)}`,
+        Effect.flatMap(Payments.Payments, (pay) => pay.tokenize(card(number))),
+        (m) => m.payment_method_id
+      )
+    const firstCard = p.chance(0.03)
+      ? invalidCard
+      : p.chance(0.22)
+        ? p.pick(decliningCards)
+        : p.pick(goodCards)
+    const method = yield* tokenize(firstCard)
+    if (Either.isLeft(method)) return trace.add(`${tag} gives up (no payment method)`)
+
+    const place = (key: string, cart_id: string, payment_method_id: string) => {
+      const body = `${cart_id}|${payment_method_id}`
+      // Valid by construction: skipping the constructor's validation saves a Schema parse per request.
+      const req = new Checkout.CheckoutRequest(
+        { cart_id, shipping_address: env.address, payment_method_id },
+        true
+      )
+      return world
+        .call(
+          Effect.flatMap(Checkout.Checkout, (c) =>
+            c.place({ userId: user, idempotencyKey: key, request: req })
+          )
+        )
+        .pipe(
+          Effect.either,
+          Effect.tap((r) => record("place", key, body, r))
+        )
+    }
+    const pay = (key: string, orderId: string, payment_method_id: string) => {
+      const body = `${orderId}|${payment_method_id}`
+      const req = new Checkout.PaymentRetryRequest({ payment_method_id }, true)
+      return world
+        .call(
+          Effect.flatMap(Checkout.Checkout, (c) =>
+            c.retryPayment({ userId: user, orderId, idempotencyKey: key, request: req })
+          )
+        )
+        .pipe(
+          Effect.either,
+          Effect.tap((r) => record("pay", key, body, r))
+        )
+    }
+    const record = (op: "place" | "pay", key: string, body: string, r: Either.Either<Placed, unknown>) =>
+      Effect.sync(() => {
+        trace.add(
+          `${tag} ${op} ${key} -> ${Either.isRight(r) ? `${r.right.status} ${r.right.order.order_id} ${r.right.order.status}` : describeError(r.left)}`
+        )
+        checker.answered(
+          user,
+          op,
+          key,
+          body,
+          finalAnswer(Either.isRight(r) ? { _tag: "ok", ...r.right } : { _tag: "error", error: r.left })
+        )
+      })
+
+    /** Sends a request as this client does: a burst at first, then retries with the same key while transient. */
+    const submit = (
+      send: Effect.Effect<Either.Either<Placed, unknown>>,
+      burst: number,
+      beforeRetry: Effect.Effect<void>
+    ) =>
+      Effect.gen(function* () {
+        let result: Either.Either<Placed, unknown>
+        if (burst > 1) {
+          const all = yield* Effect.all(
+            Array.from({ length: burst }, () => send),
+            { concurrency: "unbounded" }
+          )
+          result = all.find((r) => !isTransient(r)) ?? all[all.length - 1]!
+        } else result = yield* send
+        for (let i = 0; i < 4 && isTransient(result); i++) {
+          yield* sleep(backoffMs(p, Either.isLeft(result) ? result.left : undefined))
+          if (i === 0) yield* beforeRetry
+          result = yield* send
+        }
+        if (isTransient(result)) trace.add(`${tag} gives up waiting`)
+        return result
+      })
+
+    // Edits the cart between a failed try and its retry (another tab): same key, same body, other contents.
+    // Drawn whether or not the scenario allows it, so the flag changes nothing else in the run.
+    const edits = p.chance(0.08)
+    const editCart =
+      edits && env.scenario.editCartBeforeRetry
+        ? Effect.asVoid(
+            request(
+              "edits cart before retrying",
+              Effect.flatMap(Carts.Carts, (c) =>
+                c.addItem(user, cartId, env.skus[p.weighted(env.popularity)]!, 1)
+              ),
+              (c) => `${c.items.length} lines`,
+              1
+            )
+          )
+        : Effect.void
+    const burst = style === "hammer" ? p.int(8, 14) : style === "doubleClick" ? p.int(2, 3) : 1
+    const key = `${user}-s${s}-c1`
+    let placed = yield* submit(place(key, cartId, method.right.payment_method_id), burst, editCart)
+
+    if (Either.isLeft(placed) && tagOf(placed.left) === "OutOfStock" && p.chance(0.5)) {
+      const missing = (placed.left as { readonly unavailable: ReadonlyArray<{ readonly sku: Sku.Sku }> })
+        .unavailable
+      for (const u of missing) {
+        yield* request(
+          `drops ${u.sku}`,
+          Effect.flatMap(Carts.Carts, (c) => c.setQuantity(user, cartId, u.sku, 0)),
+          (c) => `${c.items.length} lines`
+        )
+      }
+      placed = yield* submit(
+        place(`${user}-s${s}-c2`, cartId, method.right.payment_method_id),
+        1,
+        Effect.void
+      )
+    }
+
+    if (style === "keyReuser" && !isTransient(placed)) {
+      const other = yield* tokenize(p.pick(goodCards))
+      if (Either.isRight(other)) yield* place(key, cartId, other.right.payment_method_id)
+    }
+    if (!isTransient(placed) && p.chance(0.15)) {
+      yield* sleep(p.int(1_000, 60_000))
+      yield* place(key, cartId, method.right.payment_method_id)
+    }
+
+    if (Either.isRight(placed)) {
+      if (placed.right.status === 202) yield* follow(env, p, tag, user, placed.right.order.order_id)
+      return
+    }
+    if (tagOf(placed.left) !== "PaymentDeclined" || !p.chance(0.7)) return
+    const orderId = (placed.left as { readonly orderId: string }).orderId
+    for (let n = 1; n <= 2; n++) {
+      yield* sleep(p.exponential(20_000))
+      const next = yield* tokenize(p.chance(0.8) ? p.pick(goodCards) : p.pick(decliningCards))
+      if (Either.isLeft(next)) return
+      const paid = yield* submit(
+        pay(`${user}-s${s}-p${n}`, orderId, next.right.payment_method_id),
+        p.chance(0.1) ? 2 : 1,
+        Effect.void
+      )
+      if (Either.isRight(paid)) {
+        if (paid.right.status === 202) yield* follow(env, p, tag, user, orderId)
+        return
+      }
+      if (tagOf(paid.left) !== "PaymentDeclined") return
+    }
+  })
+
+/** A shopper with a 202 looks at the order later, as a client polling its status would. */
+const follow = (env: Env, p: Prng, tag: string, user: string, orderId: string) =>
+  Effect.gen(function* () {
+    for (let i = p.int(0, 2); i > 0; i--) {
+      yield* sleep(p.int(20_000, 90_000))
+      const order = yield* Effect.either(
+        env.world.call(Effect.flatMap(Checkout.Checkout, (c) => c.getOrder(user, orderId)))
+      )
+      env.trace.add(
+        `${tag} looks at ${orderId} -> ${Either.isRight(order) ? order.right.status : describeError(order.left)}`
+      )
+    }
+  })
+
+/** Waits as told by a 429, else 0.5-4 s. */
+const backoffMs = (p: Prng, error: unknown): number => {
+  if (tagOf(error) === "RateLimited")
+    return (error as { readonly retryAfterSeconds: number }).retryAfterSeconds * 1_000
+  return p.int(500, 4_000)
+}
+
+/** Restocks a SKU every 20-60 s while the shop is open. */
+export const operator = (env: Env) =>
+  Effect.gen(function* () {
+    const p = env.root.fork("operator")
+    for (;;) {
+      yield* sleep(p.int(20_000, 60_000))
+      const sku = env.skus[p.weighted(env.popularity)]!
+      const units = p.int(1, 8)
+      const result = yield* Effect.either(
+        env.world.call(Effect.flatMap(Inventory.Inventory, (inventory) => inventory.restock(sku, units)))
+      )
+      env.trace.add(
+        `operator restocks ${sku} +${units} -> ${Either.isRight(result) ? `on hand ${result.right.on_hand}` : describeError(result.left)}`
+      )
+    }
+  })

@@ -1,0 +1,542 @@
+/**
+ * The invariants of DESIGN.md §3, checked by the simulator: continuously (each tick, and at
+ * the moment an answer or a rate-limit admission is seen) and once at the end, after faults
+ * stopped and the jobs settled every order.
+ *
+ * What the checks read is what really happened, never what a service reports about itself:
+ * the raw in-memory stores (not the process's faulty view), the fake gateway's `Inspector`
+ * (money that moved), the event recorder, and the `Ledger` the store wrappers fill with every
+ * operation that really ran (stock received, reservations made, rate-limit admissions, values
+ * written). Shoppers record every answer they get.
+ */
+import type { DeadLetterStore, InventoryStore, Order, OrderStore, PaymentGateway } from "@till/core"
+import { Effect, Option } from "effect"
+import type * as FakePaymentGateway from "../FakePaymentGateway.js"
+import type * as InMemoryEventPublisher from "../InMemoryEventPublisher.js"
+import type * as InMemoryOrderStore from "../InMemoryOrderStore.js"
+import type { Trace } from "./simTrace.js"
+
+export const invariants = [
+  /** reserved + sold > received, reserved > on hand, or negative stock. */
+  "oversell",
+  /** The store's on hand / reserved disagree with the stock received and the reservations made. */
+  "stock-accounting",
+  /** Two charges under one idempotency key, or two live charges for one order. */
+  "double-charge",
+  /** Captured money differs from the confirmed orders' totals, or a charge belongs to no live order. */
+  "money",
+  /** A refund of a confirmed order. */
+  "refund",
+  /** An order not terminal, or a hold not settled, once faults stopped and jobs ran. */
+  "stuck-order",
+  /** A confirmed order whose committed reservation is not its items. */
+  "order-stock-mismatch",
+  /** A key answered twice differently, answered for two bodies, or naming two orders. */
+  "idempotency",
+  /** More admissions per user in a window than the limit. */
+  "rate-limit",
+  /** A confirmed order without exactly one `order.confirmed` event, or an undrained outbox. */
+  "events",
+  /** A card number in a stored value, an event, an answer or a log line. */
+  "card-number",
+  /** A defect (die) in a request or a job: an invariant a service checks itself broke. */
+  "defect",
+  /** The world deadlocked or ran past its budget. */
+  "liveness"
+] as const
+export type Invariant = (typeof invariants)[number]
+
+export interface Violation {
+  readonly invariant: Invariant
+  readonly detail: string
+  /** Virtual ms since the start of the run. */
+  readonly atMs: number
+  /** Trace position when it was found: the trace up to here is the story. */
+  readonly traceAt: number
+}
+
+export interface RateLimit {
+  readonly limit: number
+  readonly windowMs: number
+}
+
+/** What the store wrappers saw really happen. */
+export class Ledger {
+  readonly received = new Map<string, number>()
+  readonly reservedOrders = new Set<string>()
+  readonly admissions = new Map<string, Array<number>>()
+  /** Values written to stores, scanned for card numbers at the end. */
+  readonly written: Array<unknown> = []
+  readonly carts = new Map<string, unknown>()
+
+  receive(sku: string, units: number) {
+    this.received.set(sku, (this.received.get(sku) ?? 0) + units)
+  }
+}
+
+const terminal: ReadonlySet<Order.OrderStatus> = new Set([
+  "confirmed",
+  "payment_failed",
+  "cancelled",
+  "expired"
+])
+
+const finalErrorTags: ReadonlySet<string> = new Set([
+  "CartNotFound",
+  "CartNotActive",
+  "EmptyCart",
+  "SkuNotFound",
+  "OutOfStock",
+  "PaymentDeclined",
+  "CurrencyMismatch",
+  "ValidationError",
+  "OrderNotFound",
+  "OrderNotRetryable"
+])
+
+/** The stored, replayable part of an answer, or undefined for a transient one (503, 429, 409 in flight). */
+export const finalAnswer = (
+  result:
+    | { readonly _tag: "ok"; readonly status: number; readonly order: Order.Order }
+    | { readonly _tag: "error"; readonly error: unknown }
+): { readonly text: string; readonly orderId: string | undefined } | undefined => {
+  if (result._tag === "ok") {
+    const o = result.order
+    return {
+      text: `${result.status} ${o.order_id} ${o.status} attempt=${o.payment_attempt}`,
+      orderId: o.order_id
+    }
+  }
+  const error = result.error as { readonly _tag?: string; readonly orderId?: string }
+  if (typeof error?._tag !== "string" || !finalErrorTags.has(error._tag)) return undefined
+  return { text: JSON.stringify(error), orderId: error.orderId }
+}
+
+interface KeyRecord {
+  readonly body: string
+  readonly answer: string
+  readonly orderId: string | undefined
+}
+
+export interface Probes {
+  readonly inventory: InventoryStore.InventoryStore["Type"]
+  readonly orderStore: OrderStore.OrderStore["Type"]
+  readonly orders: InMemoryOrderStore.Inspector["Type"]
+  readonly gateway: FakePaymentGateway.Inspector["Type"]
+  readonly events: InMemoryEventPublisher.Inspector["Type"]
+  readonly deadLetters: DeadLetterStore.DeadLetterStore["Type"]
+  readonly skus: ReadonlyArray<InventoryStore.StockLevel["sku"]>
+}
+
+export class Checker {
+  readonly violations: Array<Violation> = []
+  private readonly keys = new Map<string, KeyRecord>()
+  private readonly placeKeyOfOrder = new Map<string, string>()
+  private readonly seen = new Set<string>()
+  private chargesSeen = 0
+
+  constructor(
+    private readonly trace: Trace,
+    private readonly nowMs: () => number,
+    private readonly startMs: number,
+    private readonly limits: Readonly<Record<string, RateLimit>>,
+    private readonly cardNumbers: ReadonlyArray<string>
+  ) {}
+
+  get failed(): boolean {
+    return this.violations.length > 0
+  }
+
+  report(invariant: Invariant, detail: string) {
+    // One report per distinct finding: a broken invariant stays broken for many ticks.
+    const id = `${invariant}|${detail}`
+    if (this.seen.has(id)) return
+    this.seen.add(id)
+    this.trace.add(`VIOLATION ${invariant}: ${detail}`)
+    this.violations.push({ invariant, detail, atMs: this.nowMs() - this.startMs, traceAt: this.trace.length })
+  }
+
+  /**
+   * A rate-limit admission the store made (`rl:<name>:<user>` at the caller's `nowMs`): no window
+   * `(t - windowMs, t]` may hold more than the limit. Admissions may arrive out of order (a slow
+   * store call carries its caller's earlier time), so the log is kept sorted.
+   */
+  admitted(ledger: Ledger, key: string, atMs: number) {
+    const name = key.split(":")[1] ?? ""
+    const limit = this.limits[name]
+    if (limit === undefined) return
+    let times = ledger.admissions.get(key)
+    if (times === undefined) {
+      times = []
+      ledger.admissions.set(key, times)
+    }
+    let at = times.length
+    while (at > 0 && times[at - 1]! > atMs) at--
+    times.splice(at, 0, atMs)
+    const newest = times[times.length - 1]!
+    let old = 0
+    while (old < times.length && times[old]! <= newest - 2 * limit.windowMs) old++
+    if (old > 0) times.splice(0, old)
+    let busiest = 0
+    for (let hi = 0, lo = 0; hi < times.length; hi++) {
+      while (times[lo]! <= times[hi]! - limit.windowMs) lo++
+      busiest = Math.max(busiest, hi - lo + 1)
+    }
+    if (busiest > limit.limit) {
+      this.report(
+        "rate-limit",
+        `${key}: ${busiest} admitted within ${limit.windowMs / 1000}s (limit ${limit.limit})`
+      )
+    }
+  }
+
+  /** An answer a shopper got for (user, op, key) with this request body. */
+  answered(
+    user: string,
+    op: "place" | "pay",
+    key: string,
+    body: string,
+    answer: ReturnType<typeof finalAnswer>
+  ) {
+    if (answer === undefined) return
+    this.scanText(answer.text, `answer to ${user} ${op} ${key}`)
+    const id = `${user}\u0000${op}\u0000${key}`
+    const first = this.keys.get(id)
+    if (first === undefined) {
+      this.keys.set(id, { body, answer: answer.text, orderId: answer.orderId })
+      if (op === "place" && answer.orderId !== undefined) {
+        const other = this.placeKeyOfOrder.get(answer.orderId)
+        if (other !== undefined && other !== id) {
+          this.report(
+            "idempotency",
+            `order ${answer.orderId} answered for two checkout keys (${other.replaceAll("\u0000", " ")} and ${user} ${key})`
+          )
+        }
+        this.placeKeyOfOrder.set(answer.orderId, id)
+      }
+      return
+    }
+    if (first.body !== body) {
+      this.report(
+        "idempotency",
+        `${user} ${op} ${key}: a different request body got a final answer (${answer.text})`
+      )
+    } else if (first.answer !== answer.text) {
+      this.report(
+        "idempotency",
+        `${user} ${op} ${key}: replay answered "${answer.text}", first answer was "${first.answer}"`
+      )
+    }
+  }
+
+  /**
+   * The continuous checks: stock levels and charges every tick; the full stock accounting
+   * (a walk over every reservation) when `full`.
+   */
+  tick(probes: Probes, ledger: Ledger, full: boolean) {
+    return Effect.gen(this, function* () {
+      if (full) yield* this.checkStock(probes, ledger, false)
+      else yield* this.checkLevels(probes)
+      yield* this.checkCharges(probes)
+    })
+  }
+
+  private checkLevels(probes: Probes) {
+    return Effect.forEach(
+      probes.skus,
+      (sku) =>
+        Effect.map(probes.inventory.level(sku), (found) => {
+          if (Option.isNone(found)) return
+          const l = found.value
+          if (l.on_hand < 0 || l.reserved < 0 || l.reserved > l.on_hand) {
+            this.report("oversell", `${sku}: store says on_hand ${l.on_hand}, reserved ${l.reserved}`)
+          }
+        }),
+      { discard: true }
+    )
+  }
+
+  private checkStock(probes: Probes, ledger: Ledger, final: boolean) {
+    return Effect.gen(this, function* () {
+      const held = new Map<string, number>()
+      const sold = new Map<string, number>()
+      for (const orderId of ledger.reservedOrders) {
+        const reservation = yield* probes.inventory.get(orderId)
+        if (Option.isNone(reservation)) continue
+        const r = reservation.value
+        if (final && r.status === "held")
+          this.report("stuck-order", `reservation of ${orderId} still held at the end`)
+        const into = r.status === "held" ? held : r.status === "committed" ? sold : undefined
+        if (into === undefined) continue
+        for (const line of r.lines) into.set(line.sku, (into.get(line.sku) ?? 0) + line.quantity)
+      }
+      for (const sku of probes.skus) {
+        const found = yield* probes.inventory.level(sku)
+        if (Option.isNone(found)) continue
+        const level = found.value
+        const received = ledger.received.get(sku) ?? 0
+        const h = held.get(sku) ?? 0
+        const s = sold.get(sku) ?? 0
+        if (level.on_hand < 0 || level.reserved < 0 || level.reserved > level.on_hand || h + s > received) {
+          this.report(
+            "oversell",
+            `${sku}: received ${received}, sold ${s}, held ${h}; store says on_hand ${level.on_hand}, reserved ${level.reserved}`
+          )
+        } else if (level.on_hand !== received - s || level.reserved !== h) {
+          this.report(
+            "stock-accounting",
+            `${sku}: received ${received}, sold ${s}, held ${h}; store says on_hand ${level.on_hand}, reserved ${level.reserved}`
+          )
+        }
+      }
+    })
+  }
+
+  private checkCharges(probes: Probes) {
+    return Effect.gen(this, function* () {
+      const charges = yield* probes.gateway.allCharges
+      if (charges.length === this.chargesSeen) return charges
+      this.chargesSeen = charges.length
+      const perKey = new Map<string, number>()
+      const livePerOrder = new Map<string, number>()
+      for (const c of charges) {
+        const n = (perKey.get(c.idempotency_key) ?? 0) + 1
+        perKey.set(c.idempotency_key, n)
+        if (n > 1) this.report("double-charge", `${n} charges under idempotency key ${c.idempotency_key}`)
+        if (c.status === "succeeded") {
+          const order = orderOfKey(c.idempotency_key)
+          const live = (livePerOrder.get(order) ?? 0) + 1
+          livePerOrder.set(order, live)
+          if (live > 1) this.report("double-charge", `order ${order} holds ${live} captured charges`)
+        }
+      }
+      return charges
+    })
+  }
+
+  /** The end-of-run checks, once faults stopped and every job had time to settle. */
+  final(probes: Probes, ledger: Ledger) {
+    return Effect.gen(this, function* () {
+      yield* this.checkStock(probes, ledger, true)
+      this.chargesSeen = -1
+      const charges = yield* this.checkCharges(probes)
+      const orders = yield* probes.orders.orders
+      const byId = new Map(orders.map((o) => [o.order_id, o]))
+      for (const o of orders) {
+        if (!terminal.has(o.status))
+          this.report("stuck-order", `order ${o.order_id} is ${o.status} at the end`)
+      }
+      yield* this.checkOrderStock(probes, orders)
+      this.checkMoney(charges, orders, byId)
+      yield* this.checkEvents(probes, orders)
+      yield* this.scanStores(probes, ledger, orders)
+    })
+  }
+
+  private checkOrderStock(probes: Probes, orders: ReadonlyArray<Order.Order>) {
+    return Effect.gen(this, function* () {
+      for (const o of orders) {
+        const found = yield* probes.inventory.get(o.order_id)
+        if (o.status === "confirmed") {
+          if (Option.isNone(found) || found.value.status !== "committed") {
+            this.report("order-stock-mismatch", `confirmed order ${o.order_id} has no committed reservation`)
+          } else if (lineKey(found.value.lines) !== lineKey(o.items)) {
+            this.report(
+              "order-stock-mismatch",
+              `confirmed order ${o.order_id} sold ${lineKey(o.items)} but committed ${lineKey(found.value.lines)}`
+            )
+          }
+        } else if (Option.isSome(found) && found.value.status !== "released") {
+          this.report(
+            "stuck-order",
+            `order ${o.order_id} is ${o.status} but its reservation is ${found.value.status}`
+          )
+        }
+      }
+    })
+  }
+
+  private checkMoney(
+    charges: ReadonlyArray<PaymentGateway.Charge>,
+    orders: ReadonlyArray<Order.Order>,
+    byId: ReadonlyMap<string, Order.Order>
+  ) {
+    let captured = 0
+    let confirmedTotal = 0
+    const liveByOrder = new Map<string, PaymentGateway.Charge>()
+    for (const c of charges) {
+      const orderId = orderOfKey(c.idempotency_key)
+      const order = byId.get(orderId)
+      if (c.status === "succeeded") {
+        captured += c.amount.amount
+        liveByOrder.set(orderId, c)
+        if (order === undefined)
+          this.report("money", `charge ${c.charge_id} captured for ${orderId}, which does not exist`)
+        else if (order.status !== "confirmed") {
+          this.report(
+            "money",
+            `charge ${c.charge_id} captured for order ${orderId}, which is ${order.status}`
+          )
+        }
+      } else if (order?.status === "confirmed" && order.payment?.charge_id === c.charge_id) {
+        this.report("refund", `the charge ${c.charge_id} of confirmed order ${orderId} was refunded`)
+      }
+    }
+    for (const o of orders) {
+      if (o.status !== "confirmed") continue
+      confirmedTotal += o.total.amount
+      const charge = liveByOrder.get(o.order_id)
+      if (charge === undefined) this.report("money", `confirmed order ${o.order_id} has no captured charge`)
+      else if (charge.charge_id !== o.payment?.charge_id || charge.amount.amount !== o.total.amount) {
+        this.report(
+          "money",
+          `confirmed order ${o.order_id} records ${o.payment?.charge_id} for ${o.total.amount}, captured ${charge.charge_id} for ${charge.amount.amount}`
+        )
+      }
+    }
+    if (captured !== confirmedTotal) {
+      this.report("money", `captured ${captured} minor units, confirmed orders total ${confirmedTotal}`)
+    }
+  }
+
+  private checkEvents(probes: Probes, orders: ReadonlyArray<Order.Order>) {
+    return Effect.gen(this, function* () {
+      const confirmedEvents = new Map<string, Set<string>>()
+      for (const e of yield* probes.events.published) {
+        if (e.type !== "order.confirmed") continue
+        const ids = confirmedEvents.get(e.aggregate_id) ?? new Set<string>()
+        confirmedEvents.set(e.aggregate_id, ids)
+        ids.add(e.event_id)
+      }
+      for (const o of orders) {
+        const n = confirmedEvents.get(o.order_id)?.size ?? 0
+        if (o.status === "confirmed" ? n !== 1 : n !== 0) {
+          this.report("events", `order ${o.order_id} (${o.status}) has ${n} distinct order.confirmed events`)
+        }
+      }
+      const unpublished = (yield* probes.orders.outbox).filter((e) => !e.published).length
+      if (unpublished > 0) this.report("events", `${unpublished} outbox events never published`)
+    })
+  }
+
+  private scanStores(probes: Probes, ledger: Ledger, orders: ReadonlyArray<Order.Order>) {
+    return Effect.gen(this, function* () {
+      this.scanValue(orders, "orders")
+      this.scanValue(
+        (yield* probes.orders.outbox).map((e) => e.event),
+        "outbox"
+      )
+      this.scanValue(yield* probes.events.published, "published events")
+      this.scanValue(ledger.written, "idempotency records and retry entries")
+      this.scanValue([...ledger.carts.values()], "carts")
+      this.scanValue(yield* Effect.orElseSucceed(probes.deadLetters.list(1_000), () => []), "dead letters")
+    })
+  }
+
+  /**
+   * What the stores and the gateway know about the orders the violations name: the audit log,
+   * the reservation and the charges, for the report (not part of the trace).
+   */
+  evidence(probes: Probes) {
+    return Effect.gen(this, function* () {
+      const ids = new Set(this.violations.flatMap((v) => v.detail.match(/\bord_[0-9a-z]{20}\b/g) ?? []))
+      const lines: Array<string> = []
+      const charges = yield* probes.gateway.allCharges
+      const iso = (ms: number) => new Date(ms).toISOString()
+      for (const id of [...ids].slice(0, 5)) {
+        for (const a of yield* Effect.orElseSucceed(probes.orderStore.audit(id), () => [])) {
+          lines.push(`${id} audit: ${a.from ?? "(new)"} -> ${a.to} at ${a.at}`)
+        }
+        const order = yield* Effect.orElseSucceed(probes.orderStore.get(id), () => Option.none())
+        if (Option.isSome(order)) {
+          const o = order.value
+          lines.push(
+            `${id} order: ${o.status}, attempt ${o.payment_attempt}, total ${o.total.amount}, ` +
+              `hold until ${iso(o.hold_expires_at)}, payment ${JSON.stringify(o.payment)}`
+          )
+        }
+        const r = yield* probes.inventory.get(id)
+        if (Option.isSome(r)) {
+          lines.push(
+            `${id} reservation: ${r.value.status}, ${lineKey(r.value.lines)}, hold until ${iso(r.value.hold_expires_at)}`
+          )
+        }
+        for (const c of charges) {
+          if (orderOfKey(c.idempotency_key) === id) {
+            lines.push(`${id} charge: ${c.charge_id} key ${c.idempotency_key} ${c.amount.amount} ${c.status}`)
+          }
+        }
+      }
+      return lines
+    })
+  }
+
+  /** Walks a value; reports the first card number in a string leaf (or a number equal to one used). */
+  scanValue(value: unknown, where: string) {
+    const stack: Array<unknown> = [value]
+    let visited = 0
+    while (stack.length > 0 && visited++ < 5_000_000) {
+      const v = stack.pop()
+      if (typeof v === "string") {
+        if (this.scanText(v, where)) return
+      } else if (typeof v === "number") {
+        // Epoch milliseconds are 13-digit numbers too: only a number equal to a used card counts.
+        if (v > 999_999_999_999 && this.cardNumbers.includes(String(v))) {
+          this.report("card-number", `${where} holds a card number as a number`)
+          return
+        }
+      } else if (Array.isArray(v)) {
+        for (const x of v) stack.push(x)
+      } else if (typeof v === "object" && v !== null) {
+        for (const x of Object.values(v)) stack.push(x)
+      }
+    }
+  }
+
+  /** Reports a card number in `text`: one the shoppers used, or any 13-19 digit run passing Luhn. */
+  scanText(text: string, where: string): boolean {
+    const pan = findCardNumber(text, this.cardNumbers)
+    if (pan === undefined) return false
+    this.report("card-number", `${where} holds a card number ${pan.slice(0, 4)}…${pan.slice(-4)}`)
+    return true
+  }
+}
+
+const digitRun = /(?<!\d)\d(?:[ -]?\d){12,18}(?!\d)/g
+
+export const findCardNumber = (text: string, known: ReadonlyArray<string>): string | undefined => {
+  for (const pan of known) if (text.includes(pan)) return pan
+  for (const match of text.matchAll(digitRun)) {
+    const digits = match[0].replace(/[ -]/g, "")
+    if (digits.length >= 13 && digits.length <= 19 && luhn(digits)) return digits
+  }
+  return undefined
+}
+
+const luhn = (digits: string): boolean => {
+  let total = 0
+  for (let i = 0; i < digits.length; i++) {
+    let d = digits.charCodeAt(digits.length - 1 - i) - 48
+    if (i % 2 === 1) {
+      d *= 2
+      if (d > 9) d -= 9
+    }
+    total += d
+  }
+  return total % 10 === 0
+}
+
+/** The order of a payment idempotency key (`ord_x` or `ord_x:2`). */
+const orderOfKey = (key: string): string => {
+  const colon = key.indexOf(":")
+  return colon < 0 ? key : key.slice(0, colon)
+}
+
+const lineKey = (lines: ReadonlyArray<{ readonly sku: string; readonly quantity: number }>): string => {
+  const bySku = new Map<string, number>()
+  for (const l of lines) bySku.set(l.sku, (bySku.get(l.sku) ?? 0) + l.quantity)
+  return [...bySku]
+    .sort(([a], [b]) => (a < b ? -1 : 1))
+    .map(([sku, q]) => `${sku}x${q}`)
+    .join(",")
+}

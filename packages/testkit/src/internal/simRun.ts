@@ -1,0 +1,272 @@
+/**
+ * One simulated run, start to end, on the deterministic executor:
+ *   1. draw the catalog and the fault plan from the seed; build the world; start process 1;
+ *   2. shop: shoppers, the operator and the fault timeline run while the driver ticks
+ *      (`tickMs`), checking the continuous invariants each tick and stopping at a violation;
+ *   3. settle: shoppers and faults stop, a crashed process is restarted, and the jobs run until
+ *      every order is terminal, every hold settled and the outbox drained (or `settleMaxMs`);
+ *   4. check the end-of-run invariants.
+ * Everything random comes from `Prng.make(seed)` and its named sub-streams; ids and the fake
+ * gateway get seeds drawn from it; Effect's own `Random` is seeded from it too.
+ */
+import { Address, Checkout, type Order, RateLimiter, type Sku } from "@till/core"
+import { Duration, Effect, Exit, FiberSet, Logger, Option, Random, Schema } from "effect"
+import { cardNumbers, type Env, operator, shopper } from "./simActors.js"
+import {
+  calmGateway,
+  describePlan,
+  drawPlan,
+  gatewayTimeline,
+  StoreFaults,
+  type TimedAction
+} from "./simFaults.js"
+import { Checker, Ledger, type Violation } from "./simInvariants.js"
+import { Prng, zipf } from "./simPrng.js"
+import { runDeterministic, type SimClock } from "./simRuntime.js"
+import type { PlantedBug, Scenario } from "./simScenario.js"
+import { Trace } from "./simTrace.js"
+import * as World from "./simWorld.js"
+
+/** 2025-01-01T00:00:00Z: ISO timestamps in the trace read like dates, and cards expiring 2030 are valid. */
+export const startMs = Date.UTC(2025, 0, 1)
+
+const settleTickMs = 5_000
+/** The full stock accounting (a walk over every reservation) runs every this many ticks. */
+const accountingEveryTicks = 15
+
+export interface Stats {
+  readonly virtualMs: number
+  readonly wallMs: number
+  readonly schedulerTasks: number
+  readonly requests: number
+  readonly unreachable: number
+  readonly processes: number
+  readonly orders: number
+  readonly confirmed: number
+  readonly paymentFailed: number
+  readonly expired: number
+  readonly charges: number
+  readonly refunds: number
+  readonly settleMs: number
+}
+
+export interface Outcome {
+  readonly violations: ReadonlyArray<Violation>
+  /** What the stores know about the orders the violations name. */
+  readonly evidence: ReadonlyArray<string>
+  readonly trace: Trace
+  readonly stats: Stats
+}
+
+const address = Schema.decodeUnknownSync(Address.Address)({
+  name: "Sim Shopper",
+  line1: "1 Simulation Way",
+  city: "Springfield",
+  postal_code: "12345",
+  country: "US"
+})
+
+const drawProducts = (p: Prng, scenario: Scenario) =>
+  Array.from({ length: scenario.skus }, (_, i) => ({
+    sku: `sku-${String(i + 1).padStart(2, "0")}`,
+    priceMinor: p.int(5, 200) * 100 - 1,
+    onHand: p.int(scenario.stockMin, scenario.stockMax)
+  }))
+
+const terminal: ReadonlySet<Order.OrderStatus> = new Set([
+  "confirmed",
+  "payment_failed",
+  "cancelled",
+  "expired"
+])
+
+/** Runs one seed; synchronous (the executor drives virtual time). */
+export const runOnce = (
+  seed: number,
+  scenario: Scenario,
+  planted: ReadonlyArray<PlantedBug>,
+  keep: number | "full"
+): Outcome => {
+  const wallStart = performance.now()
+  let clock: SimClock | undefined
+  const nowMs = () => clock?.nowMs ?? startMs
+  const trace = new Trace(nowMs, startMs, keep)
+  const limits = RateLimiter.defaults
+  const checker = new Checker(trace, nowMs, startMs, limits, cardNumbers)
+  const ledger = new Ledger()
+  const prng = Prng.make(seed)
+  const plan = drawPlan(prng.fork("faults"), scenario, startMs)
+  const faults = new StoreFaults(plan, nowMs)
+  const products = drawProducts(prng.fork("catalog"), scenario)
+  let world: World.World | undefined
+  let settleMs = 0
+  let evidence: ReadonlyArray<string> = []
+
+  const program = Effect.gen(function* () {
+    trace.add(
+      `seed ${seed}: ${scenario.onlyUsers === undefined ? scenario.users : `${scenario.onlyUsers.length} of ${scenario.users}`} users, ` +
+        `${scenario.skus} skus, ${scenario.durationMs / 1000}s` +
+        (planted.length > 0 ? `, planted: ${planted.join(", ")}` : "")
+    )
+    for (const p of products) trace.add(`stock ${p.sku} ${p.onHand} units at ${p.priceMinor}`)
+    for (const line of describePlan(plan, startMs)) trace.add(line)
+
+    const w = yield* World.make({
+      seed: prng.fork("ids").seed(),
+      checkout: { ...Checkout.defaults, holdMs: scenario.holdMs, retryWindowMs: scenario.retryWindowMs },
+      planted,
+      products,
+      faults,
+      ledger,
+      checker,
+      trace
+    })
+    world = w
+    yield* w.start
+
+    const skus: ReadonlyArray<Sku.Sku> = w.probes.skus
+    const env: Env = {
+      world: w,
+      trace,
+      checker,
+      scenario,
+      root: prng,
+      skus,
+      popularity: zipf(skus.length, scenario.popularitySkew),
+      address,
+      startMs
+    }
+    const actors = yield* FiberSet.make<unknown, unknown>()
+    const timeline: Array<TimedAction> = [
+      ...(plan.gateway === undefined ? [] : gatewayTimeline(plan.gateway, w.gatewayControl, startMs)),
+      ...plan.crashes.flatMap((c) => [
+        { atMs: c.atMs, label: "crash", run: w.crash },
+        { atMs: c.atMs + c.downMs, label: "restart", run: w.start }
+      ])
+    ].sort((a, b) => a.atMs - b.atMs)
+    yield* FiberSet.run(
+      actors,
+      Effect.forEach(
+        timeline,
+        (action) =>
+          Effect.gen(function* () {
+            yield* Effect.sleep(Duration.millis(Math.max(0, action.atMs - nowMs())))
+            if (action.label !== "crash" && action.label !== "restart") trace.add(`fault: ${action.label}`)
+            yield* action.run
+          }),
+        { discard: true }
+      )
+    )
+    yield* FiberSet.run(actors, operator(env))
+    for (let i = 0; i < scenario.users; i++) {
+      if (scenario.onlyUsers === undefined || scenario.onlyUsers.includes(i))
+        yield* FiberSet.run(actors, shopper(env, i))
+    }
+
+    const shopUntil = startMs + scenario.durationMs
+    for (let tick = 1; nowMs() < shopUntil && !checker.failed; tick++) {
+      yield* Effect.sleep(Duration.millis(scenario.tickMs))
+      yield* checker.tick(w.probes, ledger, tick % accountingEveryTicks === 0)
+    }
+    yield* FiberSet.clear(actors)
+    if (checker.failed) {
+      evidence = yield* checker.evidence(w.probes)
+      return
+    }
+
+    faults.active = false
+    yield* w.gatewayControl.setFaults(calmGateway)
+    trace.add("shop closed, faults stopped: settling")
+    if (!w.isUp()) yield* w.start
+    const settleFrom = nowMs()
+    const settleUntil = settleFrom + scenario.settleMaxMs
+    while (nowMs() < settleUntil && !checker.failed) {
+      yield* Effect.sleep(Duration.millis(settleTickMs))
+      yield* checker.tick(w.probes, ledger, false)
+      if (yield* settled(w, ledger)) break
+    }
+    settleMs = nowMs() - settleFrom
+    trace.add(`settled after ${(settleMs / 1000).toFixed(0)}s: final checks`)
+    if (!checker.failed) yield* checker.final(w.probes, ledger)
+    if (checker.failed) evidence = yield* checker.evidence(w.probes)
+  })
+
+  const run = runDeterministic(
+    (c) => {
+      clock = c
+      return Effect.scoped(program).pipe(
+        Effect.withRandom(Random.make(prng.fork("effect-random").seed())),
+        Effect.withTracerEnabled(false),
+        Effect.provide(Logger.replace(Logger.defaultLogger, scanningLogger(checker))),
+        Effect.exit
+      )
+    },
+    {
+      startMs,
+      maxTimeMs: startMs + scenario.durationMs + scenario.settleMaxMs + 5 * 60_000,
+      maxTasks: 200_000_000
+    }
+  )
+  const outcome = run.outcome
+  if (outcome._tag !== "Done") {
+    checker.report(
+      "liveness",
+      outcome._tag === "Deadlock" ? "every fiber is blocked and none sleeps" : outcome.reason
+    )
+  } else if (Exit.isSuccess(outcome.exit) && Exit.isFailure(outcome.exit.value)) {
+    checker.report("liveness", `the simulator's driver failed: ${String(outcome.exit.value.cause)}`)
+  }
+  return {
+    violations: checker.violations,
+    evidence,
+    trace,
+    stats: stats(world, run.tasksRun, run.endMs, wallStart, settleMs)
+  }
+}
+
+/** Every order terminal, every hold settled, the outbox drained, no request running. */
+const settled = (w: World.World, ledger: Ledger) =>
+  Effect.gen(function* () {
+    if (w.inFlight() > 0) return false
+    for (const o of yield* w.probes.orders.orders) if (!terminal.has(o.status)) return false
+    for (const id of ledger.reservedOrders) {
+      const r = yield* w.probes.inventory.get(id)
+      if (Option.isSome(r) && r.value.status === "held") return false
+    }
+    for (const e of yield* w.probes.orders.outbox) if (!e.published) return false
+    return true
+  })
+
+/** Log lines are data too: a card number in one is a violation. Nothing is printed. */
+const scanningLogger = (checker: Checker) =>
+  Logger.make(({ message }) => {
+    const text = Array.isArray(message) ? message.map(String).join(" ") : String(message)
+    checker.scanText(text, "a log line")
+  })
+
+const stats = (
+  w: World.World | undefined,
+  tasks: number,
+  endMs: number,
+  wallStart: number,
+  settleMs: number
+): Stats => {
+  const orders = w === undefined ? [] : Effect.runSync(w.probes.orders.orders)
+  const charges = w === undefined ? [] : Effect.runSync(w.probes.gateway.allCharges)
+  const count = (status: Order.OrderStatus) => orders.filter((o) => o.status === status).length
+  return {
+    virtualMs: endMs - startMs,
+    wallMs: performance.now() - wallStart,
+    schedulerTasks: tasks,
+    requests: w?.stats.requests ?? 0,
+    unreachable: w?.stats.unreachable ?? 0,
+    processes: w?.stats.processes ?? 0,
+    orders: orders.length,
+    confirmed: count("confirmed"),
+    paymentFailed: count("payment_failed"),
+    expired: count("expired"),
+    charges: charges.length,
+    refunds: charges.filter((c) => c.status === "refunded").length,
+    settleMs
+  }
+}

@@ -1,0 +1,94 @@
+/**
+ * What a simulated run is made of, besides its seed: the shape of the world (users, SKUs,
+ * stock, how skewed demand is, how long shoppers shop) and which fault classes may be drawn.
+ * The seed then draws everything else: each shopper's behaviour, the fault plan, the crashes.
+ */
+
+/** Fault classes a plan may draw from; each can be switched off on its own. */
+export const faultClasses = [
+  /** Gateway 503 storms, latency spikes, hangs, lost charge responses, decline waves. */
+  "gateway",
+  /** Store operations failing before they happen (outage windows and a background rate). */
+  "storeFailures",
+  /** Store operations slower than their policy's timeout. */
+  "storeTimeouts",
+  /** Store operations that happen but whose answer is lost (a commit, then a dropped connection). */
+  "storeLostResponses",
+  /** The event broker down, so the outbox relay fails. */
+  "broker",
+  /** The shipping quoter down or slow, so checkouts fall back to the default cost. */
+  "shipping",
+  /** The process crashing: every in-flight fiber interrupted, in-process state lost, restart. */
+  "crashes"
+] as const
+export type FaultClass = (typeof faultClasses)[number]
+
+/** Bugs planted on purpose, for the simulator's self-check (each must be found). */
+export const plantedBugs = [
+  /** InMemoryRateLimitStore.makeGetThenSet: a fixed window, read then written. */
+  "getThenSetRateLimiter",
+  /** InMemoryInventoryStore.layerUnconditional: reserve without the stock condition. */
+  "unconditionalReservation",
+  /** FakePaymentGateway faults.ignoreIdempotencyKey: every charge call moves money. */
+  "ignoreIdempotencyKey"
+] as const
+export type PlantedBug = (typeof plantedBugs)[number]
+
+export interface Scenario {
+  /** Shoppers; each arrives at a time drawn in the first 80 % of `durationMs`. */
+  readonly users: number
+  /**
+   * Only these shoppers (by index) shop; the others stay home. Each shopper draws from its own
+   * stream, so the ones kept behave as they did: the shrinker's way to a readable story.
+   */
+  readonly onlyUsers?: ReadonlyArray<number> | undefined
+  /** Products on sale. */
+  readonly skus: number
+  /** Initial stock per SKU is drawn in [stockMin, stockMax]. */
+  readonly stockMin: number
+  readonly stockMax: number
+  /** Zipf exponent of SKU popularity (0 = uniform; 1.2 = a few hot SKUs). */
+  readonly popularitySkew: number
+  /** How long shoppers shop and faults strike (virtual time). */
+  readonly durationMs: number
+  /** Most shopping sessions per user. */
+  readonly sessionsMax: number
+  /** Step of the driver loop that checks the continuous invariants. */
+  readonly tickMs: number
+  /** After shopping and faults stop, how long jobs may take to settle every order. */
+  readonly settleMaxMs: number
+  /** Fault classes never drawn in this run. */
+  readonly disabledFaults: ReadonlyArray<FaultClass>
+  /**
+   * The checkout's stock hold and retry window. Shorter than production's (15 and 30 min) so
+   * that holds expire *inside* a run, racing payments, retries and the sweeper: the invariants
+   * must hold for any configuration, and the expiry paths are where the races live.
+   */
+  readonly holdMs: number
+  readonly retryWindowMs: number
+  /**
+   * Shoppers may edit their cart between a failed checkout and its retry with the same key.
+   * On by default: it once found a core bug (a retried checkout kept the first attempt's
+   * reservation; regression seed 2153 in Simulator.test.ts).
+   */
+  readonly editCartBeforeRetry: boolean
+}
+
+export const defaults: Scenario = {
+  users: 100,
+  skus: 12,
+  stockMin: 2,
+  stockMax: 25,
+  popularitySkew: 1.1,
+  durationMs: 5 * 60_000,
+  sessionsMax: 2,
+  tickMs: 1_000,
+  settleMaxMs: 40 * 60_000,
+  disabledFaults: [],
+  holdMs: 2 * 60_000,
+  retryWindowMs: 5 * 60_000,
+  editCartBeforeRetry: true
+}
+
+export const enabled = (scenario: Scenario, fault: FaultClass): boolean =>
+  !scenario.disabledFaults.includes(fault)

@@ -1,0 +1,406 @@
+/**
+ * The simulated world: the in-memory ports, built once per run (they are the databases, the
+ * broker and the gateway, and outlive any process), and the Till *process*: the core services
+ * and the background jobs, built over a faulty view of those ports.
+ *
+ * A crash closes the process's scope: every in-flight request and job fiber is interrupted
+ * wherever it is, and the process's view of the ports dies first, so nothing it was doing can
+ * still write (a dead process runs no clean-up). Everything in-process is lost (breakers, the
+ * rate limiter, cart locks, timeout watchdogs); what the stores committed stays. A restart
+ * builds new services over the same stores and runs recovery at once.
+ *
+ * Shoppers are clients: they live outside the process and reach it through `call`, which runs
+ * the request in the process (so a crash cuts it) and answers `Unreachable` when it is down.
+ */
+import {
+  Carts,
+  CartStore,
+  Checkout,
+  DeadLetterStore,
+  EventPublisher,
+  Idempotency,
+  IdempotencyStore,
+  Inventory,
+  InventoryStore,
+  OrderStore,
+  Outbox,
+  PaymentGateway,
+  PaymentRetryQueue,
+  Payments,
+  Pricing,
+  RateLimiter,
+  RateLimitStore,
+  Recovery,
+  Resilience,
+  RetryDrainer,
+  ShippingQuoter,
+  Sku
+} from "@till/core"
+import {
+  Cause,
+  Context,
+  Data,
+  Duration,
+  Effect,
+  ExecutionStrategy,
+  Exit,
+  Fiber,
+  Layer,
+  Option,
+  Scope
+} from "effect"
+import * as FakePaymentGateway from "../FakePaymentGateway.js"
+import * as InMemoryEventPublisher from "../InMemoryEventPublisher.js"
+import * as InMemoryInventoryStore from "../InMemoryInventoryStore.js"
+import * as InMemoryOrderStore from "../InMemoryOrderStore.js"
+import * as InMemoryRateLimitStore from "../InMemoryRateLimitStore.js"
+import * as TestTill from "../TestTill.js"
+import {
+  type Gate,
+  gatewayUnavailable,
+  type Interceptor,
+  type StoreFaults,
+  type StorePort,
+  storeUnavailable,
+  wrapService
+} from "./simFaults.js"
+import type { Checker, Ledger, Probes } from "./simInvariants.js"
+import type { PlantedBug } from "./simScenario.js"
+import type { Trace } from "./simTrace.js"
+
+/** The client could not reach the process: refused (it is down) or cut (it crashed mid-request). */
+export class Unreachable extends Data.TaggedError("Unreachable")<{ readonly reason: string }> {}
+
+/** The core services of one process, as TestTill.layer wires them, without the ports. */
+export const servicesLayer = (config: Checkout.Config) =>
+  Checkout.layer(config).pipe(
+    Layer.provideMerge(
+      Layer.mergeAll(
+        Carts.layer(),
+        Pricing.layer(),
+        Inventory.layer,
+        Payments.layer,
+        Idempotency.layer(),
+        RateLimiter.layer
+      )
+    ),
+    Layer.provideMerge(Resilience.layer)
+  )
+
+type PortsLayer = ReturnType<typeof TestTill.ports>
+export type Ports = Layer.Layer.Success<PortsLayer>
+export type Services = Layer.Layer.Success<ReturnType<typeof servicesLayer>>
+export type ProcessContext = Ports | Services
+
+/** How often each job of a process runs (virtual time). */
+export const jobEveryMs = { recovery: 30_000, retryDrainer: 1_000, outboxRelay: 2_000 } as const
+
+export interface WorldOptions {
+  readonly seed: number
+  readonly checkout: Checkout.Config
+  readonly planted: ReadonlyArray<PlantedBug>
+  readonly products: ReadonlyArray<{
+    readonly sku: string
+    readonly priceMinor: number
+    readonly onHand: number
+  }>
+  readonly faults: StoreFaults
+  readonly ledger: Ledger
+  readonly checker: Checker
+  readonly trace: Trace
+}
+
+interface Process {
+  readonly id: number
+  readonly scope: Scope.CloseableScope
+  readonly gate: Gate
+  readonly context: Context.Context<ProcessContext>
+  alive: boolean
+}
+
+export interface World {
+  readonly probes: Probes
+  readonly gatewayControl: FakePaymentGateway.Control["Type"]
+  /** Runs `effect` inside the current process, as a request would. */
+  readonly call: <A, E>(effect: Effect.Effect<A, E, ProcessContext>) => Effect.Effect<A, E | Unreachable>
+  readonly crash: Effect.Effect<void>
+  readonly start: Effect.Effect<void>
+  readonly isUp: () => boolean
+  /** Requests running in the process now. */
+  readonly inFlight: () => number
+  readonly stats: { processes: number; requests: number; unreachable: number; defects: number }
+}
+
+const messageOf = (defect: unknown): string =>
+  defect instanceof Error ? defect.message : typeof defect === "string" ? defect : "non-error defect"
+
+/** Builds the ports (in the caller's scope) and the means to start, crash and call a process. */
+export const make = (options: WorldOptions): Effect.Effect<World, never, Scope.Scope> =>
+  Effect.gen(function* () {
+    const { faults, ledger, checker, trace } = options
+    const runScope = yield* Effect.scope
+    const planted = (bug: PlantedBug) => options.planted.includes(bug)
+    const raw = yield* Layer.build(
+      TestTill.ports({
+        seed: options.seed,
+        gateway: { faults: { ignoreIdempotencyKey: planted("ignoreIdempotencyKey") } },
+        ...(planted("unconditionalReservation")
+          ? { inventoryStore: InMemoryInventoryStore.layerUnconditional }
+          : {}),
+        ...(planted("getThenSetRateLimiter")
+          ? { rateLimitStore: InMemoryRateLimitStore.layerGetThenSet }
+          : {})
+      })
+    )
+    const rawInventory = Context.get(raw, InventoryStore.InventoryStore)
+
+    for (const p of options.products) {
+      yield* Effect.orDie(TestTill.stock(p.sku, `Product ${p.sku}`, p.priceMinor, p.onHand)).pipe(
+        Effect.provide(raw)
+      )
+      ledger.receive(p.sku, p.onHand)
+    }
+
+    const probes: Probes = {
+      inventory: rawInventory,
+      orderStore: Context.get(raw, OrderStore.OrderStore),
+      orders: Context.get(raw, InMemoryOrderStore.Inspector),
+      gateway: Context.get(raw, FakePaymentGateway.Inspector),
+      events: Context.get(raw, InMemoryEventPublisher.Inspector),
+      deadLetters: Context.get(raw, DeadLetterStore.DeadLetterStore),
+      skus: options.products.map((p) => Sku.make(p.sku))
+    }
+
+    /** Oversell is checked the moment stock moves, not only at the next tick. */
+    const checkLevels = (lines: ReadonlyArray<InventoryStore.ReservationLine>) =>
+      Effect.forEach(
+        lines,
+        (line) =>
+          Effect.map(rawInventory.level(line.sku), (found) => {
+            if (Option.isNone(found)) return
+            const l = found.value
+            if (l.on_hand < 0 || l.reserved < 0 || l.reserved > l.on_hand) {
+              checker.report("oversell", `${l.sku}: store says on_hand ${l.on_hand}, reserved ${l.reserved}`)
+            }
+          }),
+        { discard: true }
+      ).pipe(Effect.ignore)
+
+    const observers: Partial<Record<StorePort, Interceptor["observe"]>> = {
+      inventory: (method, args, exit) => {
+        if (!Exit.isSuccess(exit)) return Effect.void
+        if (method === "reserve") {
+          ledger.reservedOrders.add(args[0] as string)
+          return checkLevels(args[1] as ReadonlyArray<InventoryStore.ReservationLine>)
+        }
+        if (method === "commit") {
+          const r = exit.value as Option.Option<InventoryStore.Reservation>
+          return Option.isSome(r) ? checkLevels(r.value.lines) : Effect.void
+        }
+        if (method === "restock") ledger.receive(args[0] as string, args[1] as number)
+        return Effect.void
+      },
+      rateLimit: (_method, args, exit) =>
+        Effect.sync(() => {
+          const request = args[0] as RateLimitStore.AcquireRequest
+          if (Exit.isSuccess(exit) && (exit.value as RateLimitStore.Decision).allowed) {
+            checker.admitted(ledger, request.key, request.nowMs)
+          }
+        }),
+      idempotency: (method, args) =>
+        Effect.sync(() => {
+          if (method === "claim") {
+            const request = args[0] as IdempotencyStore.ClaimRequest
+            ledger.written.push(request.fingerprint)
+          } else if (method === "complete") ledger.written.push(args[2])
+        }),
+      carts: (method, args) =>
+        Effect.sync(() => {
+          if (method === "put") ledger.carts.set((args[0] as { readonly cart_id: string }).cart_id, args[0])
+        }),
+      retryQueue: (method, args) =>
+        Effect.sync(() => {
+          if (method === "enqueue" || method === "reschedule") {
+            const entry = args[0] as PaymentRetryQueue.RetryEntry
+            if (entry.lastError !== undefined) ledger.written.push(entry.lastError)
+          }
+        })
+    }
+
+    const store = <S extends object>(port: StorePort, service: S, gate: Gate): S =>
+      wrapService(service, {
+        gate,
+        decide: () => faults.decide(port),
+        slowMs: faults.slowMs(port),
+        unavailable: storeUnavailable(port),
+        observe: observers[port]
+      })
+
+    /** The process's view of the ports: faulty stores, and everything dead once it crashed. */
+    const view = (gate: Gate): Context.Context<Ports> => {
+      const only = (failing: () => boolean, unavailable: (reason: string) => unknown) => ({
+        gate,
+        decide: () => (failing() ? ("fail" as const) : ("ok" as const)),
+        slowMs: 0,
+        unavailable
+      })
+      const never = () => false
+      return raw.pipe(
+        Context.add(InventoryStore.InventoryStore, store("inventory", rawInventory, gate)),
+        Context.add(OrderStore.OrderStore, store("orders", Context.get(raw, OrderStore.OrderStore), gate)),
+        Context.add(CartStore.CartStore, store("carts", Context.get(raw, CartStore.CartStore), gate)),
+        Context.add(
+          RateLimitStore.RateLimitStore,
+          store("rateLimit", Context.get(raw, RateLimitStore.RateLimitStore), gate)
+        ),
+        Context.add(
+          IdempotencyStore.IdempotencyStore,
+          store("idempotency", Context.get(raw, IdempotencyStore.IdempotencyStore), gate)
+        ),
+        Context.add(
+          PaymentRetryQueue.PaymentRetryQueue,
+          store("retryQueue", Context.get(raw, PaymentRetryQueue.PaymentRetryQueue), gate)
+        ),
+        Context.add(
+          DeadLetterStore.DeadLetterStore,
+          wrapService(
+            Context.get(raw, DeadLetterStore.DeadLetterStore),
+            only(never, storeUnavailable("deadLetters"))
+          )
+        ),
+        Context.add(
+          PaymentGateway.PaymentGateway,
+          wrapService(Context.get(raw, PaymentGateway.PaymentGateway), only(never, gatewayUnavailable))
+        ),
+        Context.add(
+          EventPublisher.EventPublisher,
+          wrapService(
+            Context.get(raw, EventPublisher.EventPublisher),
+            only(() => faults.brokerDown(), storeUnavailable("broker"))
+          )
+        ),
+        Context.add(
+          ShippingQuoter.ShippingQuoter,
+          wrapService(
+            Context.get(raw, ShippingQuoter.ShippingQuoter),
+            only(() => faults.shippingDown(), gatewayUnavailable)
+          )
+        )
+      )
+    }
+
+    const stats = { processes: 0, requests: 0, unreachable: 0, defects: 0 }
+    let current: Process | undefined
+    let inFlight = 0
+
+    const reportDefects = (where: string, cause: Cause.Cause<unknown>) => {
+      for (const defect of Cause.defects(cause)) {
+        stats.defects++
+        checker.report("defect", `${where}: ${messageOf(defect)}`)
+      }
+    }
+
+    /** A background job: `effect` every `everyMs`; a failure is tried again next time, a defect is a violation. */
+    const job = (name: string, everyMs: number, effect: Effect.Effect<void, unknown, ProcessContext>) =>
+      Effect.sleep(Duration.millis(everyMs)).pipe(
+        Effect.zipRight(effect),
+        Effect.catchAllCause((cause) => Effect.sync(() => reportDefects(`job ${name}`, cause))),
+        Effect.forever
+      )
+
+    const recovery = (label: string) =>
+      Recovery.recoverOrders().pipe(
+        Effect.tap((r) =>
+          Effect.sync(() => {
+            if (r.ordersResumed + r.ordersLeftForLater + r.holdsSettled > 0) {
+              trace.add(
+                `${label}: resumed ${r.ordersResumed}, left ${r.ordersLeftForLater}, holds settled ${r.holdsSettled}`
+              )
+            }
+          })
+        )
+      )
+
+    const drainRetries = Effect.flatMap(Checkout.Checkout, (checkout) =>
+      RetryDrainer.drainOnce((orderId) => checkout.resume(orderId)).pipe(
+        Effect.tap((r) =>
+          Effect.sync(() => {
+            if (r.done + r.deadLettered > 0)
+              trace.add(`retry drainer: done ${r.done}, dead-lettered ${r.deadLettered}`)
+          })
+        )
+      )
+    )
+
+    const start = Effect.gen(function* () {
+      if (current?.alive) return
+      const id = ++stats.processes
+      const scope = yield* Scope.fork(runScope, ExecutionStrategy.sequential)
+      const gate: Gate = { dead: false }
+      const ports = view(gate)
+      const services = yield* Layer.buildWithScope(servicesLayer(options.checkout), scope).pipe(
+        Effect.provide(ports)
+      )
+      const context: Context.Context<ProcessContext> = Context.merge(ports, services)
+      current = { id, scope, gate, context, alive: true }
+      trace.add(`process ${id} started`)
+      const fork = (effect: Effect.Effect<void, unknown, ProcessContext>) =>
+        Effect.forkIn(Effect.provide(effect, context), scope)
+      // A restart recovers at once: the orders the dead process left behind wait for nobody else.
+      yield* fork(
+        Effect.zipRight(
+          recovery(`process ${id} restart recovery`).pipe(
+            Effect.catchAllCause((cause) => Effect.sync(() => reportDefects("restart recovery", cause)))
+          ),
+          job("recovery", jobEveryMs.recovery, Effect.asVoid(recovery("recovery sweeper")))
+        )
+      )
+      yield* fork(job("retry drainer", jobEveryMs.retryDrainer, Effect.asVoid(drainRetries)))
+      yield* fork(job("outbox relay", jobEveryMs.outboxRelay, Effect.asVoid(Outbox.drain())))
+    })
+
+    const crash = Effect.suspend(() => {
+      const p = current
+      if (p === undefined || !p.alive) return Effect.void
+      p.alive = false
+      p.gate.dead = true
+      trace.add(`CRASH process ${p.id} with ${inFlight} requests in flight`)
+      return Scope.close(p.scope, Exit.void)
+    })
+
+    const call = <A, E>(effect: Effect.Effect<A, E, ProcessContext>): Effect.Effect<A, E | Unreachable> =>
+      Effect.suspend(() => {
+        const p = current
+        stats.requests++
+        if (p === undefined || !p.alive) {
+          stats.unreachable++
+          return Effect.fail(new Unreachable({ reason: "connection refused" }))
+        }
+        inFlight++
+        return Effect.forkIn(Effect.provide(effect, p.context), p.scope).pipe(
+          Effect.flatMap(Fiber.await),
+          Effect.ensuring(Effect.sync(() => inFlight--)),
+          Effect.flatMap((exit): Effect.Effect<A, E | Unreachable> => {
+            if (Exit.isSuccess(exit)) return Effect.succeed(exit.value)
+            const failure = Cause.failureOption(exit.cause)
+            if (Option.isSome(failure)) return Effect.fail(failure.value)
+            stats.unreachable++
+            if (Cause.isInterruptedOnly(exit.cause))
+              return Effect.fail(new Unreachable({ reason: "connection lost" }))
+            reportDefects("request", exit.cause)
+            return Effect.fail(new Unreachable({ reason: "internal error" }))
+          })
+        )
+      })
+
+    return {
+      probes,
+      gatewayControl: Context.get(raw, FakePaymentGateway.Control),
+      call,
+      crash,
+      start,
+      isUp: () => current?.alive === true,
+      inFlight: () => inFlight,
+      stats
+    } satisfies World
+  })
