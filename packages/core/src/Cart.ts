@@ -63,7 +63,7 @@ export const withItems = (
       cart.currency,
       items.map((i) => i.line_total)
     ),
-    (subtotal) => new Cart({ ...cart, items, subtotal, updated_at: nowIso })
+    (subtotal) => new Cart({ ...cart, items, subtotal, updated_at: nowIso }, true)
   )
 
 /** The quantity of a SKU already in the cart (0 when absent). */

@@ -159,7 +159,7 @@ export const make = (config: Config = defaults) =>
         const views = yield* store.incrementViews(cartId)
         return Option.match(views, {
           onNone: () => cart,
-          onSome: (n) => new Cart.Cart({ ...cart, views: n })
+          onSome: (n) => new Cart.Cart({ ...cart, views: n }, true)
         })
       }),
       get: (userId, cartId) => load(userId, cartId),
@@ -181,7 +181,7 @@ export const make = (config: Config = defaults) =>
             const cart = yield* store.get(cartId)
             if (Option.isNone(cart) || cart.value.status === "checked_out") return
             yield* store.put(
-              new Cart.Cart({ ...cart.value, status: "checked_out", updated_at: yield* nowIso }),
+              new Cart.Cart({ ...cart.value, status: "checked_out", updated_at: yield* nowIso }, true),
               config.ttlMs
             )
           })

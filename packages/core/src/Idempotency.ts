@@ -57,11 +57,37 @@ export class Idempotency extends Context.Tag("@till/core/Idempotency")<
   }
 >() {}
 
-const Outcome = <A, I, F, FI>(success: Schema.Schema<A, I>, failure: Schema.Schema<F, FI>) =>
+const makeOutcome = <A, I, F, FI>(success: Schema.Schema<A, I>, failure: Schema.Schema<F, FI>) =>
   Schema.Union(
     Schema.TaggedStruct("Success", { value: success }),
     Schema.TaggedStruct("Failure", { error: failure })
   )
+
+// Built once per (success, failure) pair: a new schema per call would recompile its parser.
+const outcomes = new WeakMap<object, WeakMap<object, unknown>>()
+const Outcome = <A, I, F, FI>(success: Schema.Schema<A, I>, failure: Schema.Schema<F, FI>) => {
+  let byFailure = outcomes.get(success)
+  if (byFailure === undefined) {
+    byFailure = new WeakMap()
+    outcomes.set(success, byFailure)
+  }
+  let outcome = byFailure.get(failure) as ReturnType<typeof makeOutcome<A, I, F, FI>> | undefined
+  if (outcome === undefined) {
+    outcome = makeOutcome(success, failure)
+    byFailure.set(failure, outcome)
+  }
+  return outcome
+}
+
+const guards = new WeakMap<object, (u: unknown) => boolean>()
+const finalGuard = <F, FI>(failure: Schema.Schema<F, FI>): ((u: unknown) => u is F) => {
+  let guard = guards.get(failure)
+  if (guard === undefined) {
+    guard = Schema.is(failure)
+    guards.set(failure, guard)
+  }
+  return guard as (u: unknown) => u is F
+}
 
 export const validateKey = (key: string): Effect.Effect<string, ValidationError> =>
   key.length >= 1 && key.length <= maxKeyLength
@@ -111,7 +137,7 @@ export const make = (config: Config = defaults) =>
           Effect.onInterrupt(() => Effect.ignore(store.abandon(options.scope, key)))
         )
       )
-      const isFinal = Schema.is(options.failure)
+      const isFinal = finalGuard(options.failure)
       const final = Exit.match(exit, {
         onSuccess: (value) => ({ _tag: "Success" as const, value }),
         onFailure: (cause) => {

@@ -52,19 +52,22 @@ export const orderEvent = (
   occurredAt: string,
   data: Record<string, unknown> = {}
 ) =>
-  new Event({
-    event_id: `${order.order_id}/${type}/${order.payment_attempt}`,
-    type,
-    occurred_at: occurredAt,
-    aggregate_id: order.order_id,
-    data: {
-      order_id: order.order_id,
-      user_id: order.user_id,
-      status: order.status,
-      total: { amount: order.total.amount, currency: order.total.currency },
-      ...data
-    }
-  })
+  new Event(
+    {
+      event_id: `${order.order_id}/${type}/${order.payment_attempt}`,
+      type,
+      occurred_at: occurredAt,
+      aggregate_id: order.order_id,
+      data: {
+        order_id: order.order_id,
+        user_id: order.user_id,
+        status: order.status,
+        total: { amount: order.total.amount, currency: order.total.currency },
+        ...data
+      }
+    },
+    true
+  )
 
 export const reservedData = (order: Order) => ({
   lines: order.items.map((i) => ({ sku: i.sku, quantity: i.quantity }))
@@ -108,7 +111,8 @@ export const makeOrderFlow = (deps: Deps) => {
     (status: OrderStatus, patch: (current: Order) => Partial<Order>, events: ReadonlyArray<EventType>) =>
     (current: Order, at: string): Step => {
       if (!isInFlight(current.status) || !canTransition(current.status, status)) return undefined
-      const next = new Order({ ...current, ...patch(current), status, updated_at: at })
+      // A valid order with a checked transition: no need to decode it again (hot path).
+      const next = new Order({ ...current, ...patch(current), status, updated_at: at }, true)
       return { next, events: events.map((type) => orderEvent(type, next, at)) }
     }
 
