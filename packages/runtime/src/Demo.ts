@@ -2,9 +2,9 @@
  * `till demo`: the seed's two checkout journeys on the embedded in-memory ports, printed as
  * a table. It needs nothing but Node: no Postgres, Redis or Kafka.
  */
-import { Address, Carts, Checkout, Outbox, PaymentMethod, Payments, Sku, InventoryStore } from "@till/core"
+import { Address, Carts, Checkout, InventoryStore, Outbox, Payments, Sku } from "@till/core"
 import { FakePaymentGateway, InMemoryEventPublisher, TestTill } from "@till/testkit"
-import { Effect, Option, Redacted, Schema } from "effect"
+import { Effect, Option, Schema } from "effect"
 
 const address = Schema.decodeUnknownSync(Address.Address)({
   name: "Ada Lovelace",
@@ -14,13 +14,7 @@ const address = Schema.decodeUnknownSync(Address.Address)({
   country: "GB"
 })
 
-const card = (number: string) =>
-  new PaymentMethod.CardInput({
-    number: Redacted.make(number),
-    exp_month: 12,
-    exp_year: 2030,
-    cvc: Redacted.make("123")
-  })
+const card = FakePaymentGateway.card
 
 const money = (m: { amount: number; currency: string }) => `${(m.amount / 100).toFixed(2)} ${m.currency}`
 

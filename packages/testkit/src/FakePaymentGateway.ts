@@ -29,6 +29,15 @@ export const declineCards: ReadonlyMap<string, string> = new Map([
 export const successCard = "4242424242424242"
 export const declineCard = "4000000000000002"
 
+/** A card to tokenize in tests: `number`, expiry 12/2030, CVC 123. */
+export const card = (number: string): PaymentMethod.CardInput =>
+  new PaymentMethod.CardInput({
+    number: Redacted.make(number),
+    exp_month: 12,
+    exp_year: 2030,
+    cvc: Redacted.make("123")
+  })
+
 /** A span of time, `[fromMs, toMs)` in epoch ms of Effect's `Clock`. */
 export interface Window {
   readonly fromMs: number

@@ -122,10 +122,9 @@ export const ports = (options: Options = {}): Layer.Layer<Ports> => {
   )
 }
 
-/** Core services over `ports`, with the ports kept in the output. */
-export const layer = (options: Options = {}): Layer.Layer<Services | Ports> => {
-  const checkout = Checkout.layer({ ...Checkout.defaults, ...options.checkout })
-  const services = checkout.pipe(
+/** The core services of one process, needing the ports (the simulator rebuilds them on a crash). */
+export const services = (config: Checkout.Config = Checkout.defaults): Layer.Layer<Services, never, Ports> =>
+  Checkout.layer(config).pipe(
     Layer.provideMerge(
       Layer.mergeAll(
         Carts.layer(),
@@ -138,8 +137,10 @@ export const layer = (options: Options = {}): Layer.Layer<Services | Ports> => {
     ),
     Layer.provideMerge(Resilience.layer)
   )
-  return services.pipe(Layer.provideMerge(ports(options)))
-}
+
+/** Core services over `ports`, with the ports kept in the output. */
+export const layer = (options: Options = {}): Layer.Layer<Services | Ports> =>
+  services({ ...Checkout.defaults, ...options.checkout }).pipe(Layer.provideMerge(ports(options)))
 
 /** Adds a product to the catalog with `onHand` units in stock. */
 export const stock = (

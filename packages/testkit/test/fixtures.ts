@@ -1,5 +1,5 @@
-import { Address, Carts, Checkout, PaymentMethod, Payments, Sku } from "@till/core"
-import { Effect, Redacted, Schema } from "effect"
+import { Address, Carts, Checkout, Payments, Sku } from "@till/core"
+import { Effect, Schema } from "effect"
 import { FakePaymentGateway } from "@till/testkit"
 
 export const address = Schema.decodeUnknownSync(Address.Address)({
@@ -10,13 +10,7 @@ export const address = Schema.decodeUnknownSync(Address.Address)({
   country: "GB"
 })
 
-export const card = (number: string) =>
-  new PaymentMethod.CardInput({
-    number: Redacted.make(number),
-    exp_month: 12,
-    exp_year: 2030,
-    cvc: Redacted.make("123")
-  })
+export const card = FakePaymentGateway.card
 
 /** A shopper's cart with these lines, and a tokenized card. */
 export const cartWith = (

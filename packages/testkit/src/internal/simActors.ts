@@ -11,8 +11,8 @@
  * card (`retryPayment`); after out-of-stock, drop the missing lines and check out again. Every
  * answer is recorded, so the idempotency invariants can compare replays with first answers.
  */
-import { type Address, Carts, Checkout, Inventory, Payments, PaymentMethod, type Sku } from "@till/core"
-import { Clock, Duration, Effect, Either, Redacted } from "effect"
+import { type Address, Carts, Checkout, Inventory, Payments, type Sku } from "@till/core"
+import { Clock, Duration, Effect, Either } from "effect"
 import * as FakePaymentGateway from "../FakePaymentGateway.js"
 import type { Checker } from "./simInvariants.js"
 import { finalAnswer } from "./simInvariants.js"
@@ -91,13 +91,7 @@ const describeError = (error: unknown): string => {
   }
 }
 
-const card = (number: string) =>
-  new PaymentMethod.CardInput({
-    number: Redacted.make(number),
-    exp_month: 12,
-    exp_year: 2030,
-    cvc: Redacted.make("123")
-  })
+const card = FakePaymentGateway.card
 
 const sleep = (ms: number) => Effect.sleep(Duration.millis(Math.max(0, Math.round(ms))))
 

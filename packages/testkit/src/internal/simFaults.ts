@@ -296,9 +296,12 @@ export const wrapService = <S extends object>(service: S, interceptor: Intercept
   return wrapped as S
 }
 
-export const storeUnavailable = (store: string) => (reason: string) =>
-  new Errors.StoreUnavailable({ store, reason })
-export const gatewayUnavailable = (reason: string) => new Errors.GatewayUnavailable({ reason })
+export const storeUnavailable =
+  (store: string) =>
+  (reason: string): Errors.StoreUnavailable =>
+    new Errors.StoreUnavailable({ store, reason })
+export const gatewayUnavailable = (reason: string): Errors.GatewayUnavailable =>
+  new Errors.GatewayUnavailable({ reason })
 
 export interface TimedAction {
   readonly atMs: number

@@ -9,7 +9,15 @@
  * operation that really ran (stock received, reservations made, rate-limit admissions, values
  * written). Shoppers record every answer they get.
  */
-import type { DeadLetterStore, InventoryStore, Order, OrderStore, PaymentGateway } from "@till/core"
+import {
+  type DeadLetterStore,
+  type Errors,
+  type InventoryStore,
+  type Order,
+  type OrderStore,
+  type PaymentGateway,
+  PaymentMethod
+} from "@till/core"
 import { Effect, Option } from "effect"
 import type * as FakePaymentGateway from "../FakePaymentGateway.js"
 import type * as InMemoryEventPublisher from "../InMemoryEventPublisher.js"
@@ -233,7 +241,7 @@ export class Checker {
    * The continuous checks: stock levels and charges every tick; the full stock accounting
    * (a walk over every reservation) when `full`.
    */
-  tick(probes: Probes, ledger: Ledger, full: boolean) {
+  tick(probes: Probes, ledger: Ledger, full: boolean): Effect.Effect<void, Errors.StoreUnavailable> {
     return Effect.gen(this, function* () {
       if (full) yield* this.checkStock(probes, ledger, false)
       else yield* this.checkLevels(probes)
@@ -315,7 +323,7 @@ export class Checker {
   }
 
   /** The end-of-run checks, once faults stopped and every job had time to settle. */
-  final(probes: Probes, ledger: Ledger) {
+  final(probes: Probes, ledger: Ledger): Effect.Effect<void, Errors.StoreUnavailable> {
     return Effect.gen(this, function* () {
       yield* this.checkStock(probes, ledger, true)
       this.chargesSeen = -1
@@ -437,7 +445,7 @@ export class Checker {
    * What the stores and the gateway know about the orders the violations name: the audit log,
    * the reservation and the charges, for the report (not part of the trace).
    */
-  evidence(probes: Probes) {
+  evidence(probes: Probes): Effect.Effect<Array<string>, Errors.StoreUnavailable> {
     return Effect.gen(this, function* () {
       const ids = new Set(this.violations.flatMap((v) => v.detail.match(/\bord_[0-9a-z]{20}\b/g) ?? []))
       const lines: Array<string> = []
@@ -508,22 +516,9 @@ export const findCardNumber = (text: string, known: ReadonlyArray<string>): stri
   for (const pan of known) if (text.includes(pan)) return pan
   for (const match of text.matchAll(digitRun)) {
     const digits = match[0].replace(/[ -]/g, "")
-    if (digits.length >= 13 && digits.length <= 19 && luhn(digits)) return digits
+    if (digits.length >= 13 && digits.length <= 19 && PaymentMethod.luhnValid(digits)) return digits
   }
   return undefined
-}
-
-const luhn = (digits: string): boolean => {
-  let total = 0
-  for (let i = 0; i < digits.length; i++) {
-    let d = digits.charCodeAt(digits.length - 1 - i) - 48
-    if (i % 2 === 1) {
-      d *= 2
-      if (d > 9) d -= 9
-    }
-    total += d
-  }
-  return total % 10 === 0
 }
 
 /** The order of a payment idempotency key (`ord_x` or `ord_x:2`). */

@@ -13,25 +13,18 @@
  * the request in the process (so a crash cuts it) and answers `Unreachable` when it is down.
  */
 import {
-  Carts,
   CartStore,
   Checkout,
   DeadLetterStore,
   EventPublisher,
-  Idempotency,
   IdempotencyStore,
-  Inventory,
   InventoryStore,
   OrderStore,
   Outbox,
   PaymentGateway,
   PaymentRetryQueue,
-  Payments,
-  Pricing,
-  RateLimiter,
   RateLimitStore,
   Recovery,
-  Resilience,
   RetryDrainer,
   ShippingQuoter,
   Sku
@@ -72,20 +65,7 @@ import type { Trace } from "./simTrace.js"
 export class Unreachable extends Data.TaggedError("Unreachable")<{ readonly reason: string }> {}
 
 /** The core services of one process, as TestTill.layer wires them, without the ports. */
-export const servicesLayer = (config: Checkout.Config) =>
-  Checkout.layer(config).pipe(
-    Layer.provideMerge(
-      Layer.mergeAll(
-        Carts.layer(),
-        Pricing.layer(),
-        Inventory.layer,
-        Payments.layer,
-        Idempotency.layer(),
-        RateLimiter.layer
-      )
-    ),
-    Layer.provideMerge(Resilience.layer)
-  )
+export const servicesLayer = TestTill.services
 
 type PortsLayer = ReturnType<typeof TestTill.ports>
 export type Ports = Layer.Layer.Success<PortsLayer>
