@@ -12,7 +12,11 @@ export class CardInput extends Schema.Class<CardInput>("CardInput")({
   number: CardNumber,
   exp_month: Schema.Int.pipe(Schema.between(1, 12)),
   exp_year: Schema.Int.pipe(Schema.between(2000, 2100)),
-  cvc: Schema.Redacted(Schema.String.pipe(Schema.pattern(/^[0-9]{3,4}$/)))
+  // Custom messages on purpose: Schema's default message quotes the value, and neither a card
+  // number nor a CVC may appear in an error.
+  cvc: Schema.Redacted(
+    Schema.String.pipe(Schema.pattern(/^[0-9]{3,4}$/, { message: () => "cvc must be 3 or 4 digits" }))
+  )
 }) {}
 
 export const PaymentMethodId = Schema.String.pipe(Schema.minLength(1), Schema.maxLength(255))

@@ -43,6 +43,13 @@ describe("PromiseClient (no Effect at the call site)", () => {
     expect(paths).toEqual(
       expect.arrayContaining(["cart_id", "shipping_address.country", "payment_method_id"])
     )
+    const leaky = await till.payments
+      .tokenize({ number: "4242 4242 4242 4242", exp_month: 1, exp_year: 2030, cvc: "12a" })
+      .catch((e: unknown) => e)
+    expect(leaky).toMatchObject({ _tag: "ValidationError" })
+    // Neither the card number nor the CVC may appear in an error, however malformed.
+    expect(JSON.stringify(leaky)).not.toMatch(/4242|12a/)
+    expect(String(leaky)).not.toMatch(/4242|12a/)
     await expect(
       till.payments.tokenize({ number: "4242424242424241", exp_month: 1, exp_year: 2030, cvc: "1" })
     ).rejects.toMatchObject({
