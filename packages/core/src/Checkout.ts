@@ -46,6 +46,7 @@ import {
   nowIso,
   orderEvent,
   type Placed,
+  reservationLines,
   reservedData
 } from "./internal/orderFlow.js"
 import { isInFlight, Order } from "./Order.js"
@@ -192,6 +193,19 @@ export const make = (config: Config = defaults) =>
             flow.answer(order)
           )
 
+    /** Runs `use` once per (user, key): the answer (201/202 or a final error) is stored and replayed. */
+    const once = <E>(
+      userId: string,
+      key: string,
+      request: unknown,
+      resourcePrefix: string,
+      use: (resourceId: string) => Effect.Effect<Placed, E>
+    ) =>
+      idempotency.run(
+        { scope: userId, key, request, resourcePrefix, success: PlacedSchema, failure: FinalError },
+        use
+      )
+
     const placeNew = (userId: string, orderId: string, request: CheckoutRequest) =>
       Effect.gen(function* () {
         const cart = yield* carts.get(userId, request.cart_id)
@@ -200,7 +214,7 @@ export const make = (config: Config = defaults) =>
         const quote = yield* pricing.quote(cart, request.shipping_address)
         const now = yield* Clock.currentTimeMillis
         const at = yield* nowIso
-        const lines = quote.items.map((i) => ({ sku: i.sku, quantity: i.quantity }))
+        const lines = reservationLines(quote)
         let reservation = yield* inventory.reserve(orderId, lines, now + config.holdMs)
         if (!sameLines(reservation.lines, lines)) {
           // A retry of this key after the cart changed finds the first attempt's hold: the order
@@ -247,15 +261,11 @@ export const make = (config: Config = defaults) =>
       readonly request: CheckoutRequest
     }) {
       yield* limiter.check("checkout", input.userId)
-      return yield* idempotency.run(
-        {
-          scope: input.userId,
-          key: input.idempotencyKey,
-          request: Schema.encodeSync(CheckoutRequest)(input.request),
-          resourcePrefix: "ord",
-          success: PlacedSchema,
-          failure: FinalError
-        },
+      return yield* once(
+        input.userId,
+        input.idempotencyKey,
+        Schema.encodeSync(CheckoutRequest)(input.request),
+        "ord",
         (orderId) =>
           Effect.flatMap(orders.get(orderId), (existing) =>
             Option.isSome(existing)
@@ -282,11 +292,7 @@ export const make = (config: Config = defaults) =>
         if (order.status !== "payment_failed") return yield* refuse(`the order is ${order.status}`)
         if (now > order.retry_until) return yield* refuse("its retry window has passed")
         const holdExpiresAt = now + config.holdMs
-        yield* inventory.reserve(
-          orderId,
-          order.items.map((i) => ({ sku: i.sku, quantity: i.quantity })),
-          holdExpiresAt
-        )
+        yield* inventory.reserve(orderId, reservationLines(order), holdExpiresAt)
         const next = yield* flow.advance(orderId, (current, at) => {
           if (current.status !== "payment_failed" || current.payment_attempt !== order.payment_attempt)
             return undefined
@@ -321,15 +327,11 @@ export const make = (config: Config = defaults) =>
       readonly request: PaymentRetryRequest
     }) {
       yield* limiter.check("payment", input.userId)
-      return yield* idempotency.run(
-        {
-          scope: input.userId,
-          key: input.idempotencyKey,
-          request: { order_id: input.orderId, ...Schema.encodeSync(PaymentRetryRequest)(input.request) },
-          resourcePrefix: "pay",
-          success: PlacedSchema,
-          failure: FinalError
-        },
+      return yield* once(
+        input.userId,
+        input.idempotencyKey,
+        { order_id: input.orderId, ...Schema.encodeSync(PaymentRetryRequest)(input.request) },
+        "pay",
         () => payAgain(input.userId, input.orderId, input.request.payment_method_id)
       )
     })

@@ -14,6 +14,7 @@ import { canTransition, isInFlight, Order, type OrderStatus, paymentKey } from "
 import type { OrderStore } from "../OrderStore.js"
 import type { Charge } from "../PaymentGateway.js"
 import type { Payments } from "../Payments.js"
+import type { Sku } from "../Sku.js"
 
 export interface Deps {
   readonly orders: OrderStore["Type"]
@@ -69,9 +70,12 @@ export const orderEvent = (
     true
   )
 
-export const reservedData = (order: Order) => ({
-  lines: order.items.map((i) => ({ sku: i.sku, quantity: i.quantity }))
-})
+/** The stock lines of an order (or a quote): what its reservation must hold. */
+export const reservationLines = (priced: {
+  readonly items: ReadonlyArray<{ readonly sku: Sku; readonly quantity: number }>
+}) => priced.items.map((i) => ({ sku: i.sku, quantity: i.quantity }))
+
+export const reservedData = (order: Order) => ({ lines: reservationLines(order) })
 
 /** Expired or cancelled: holds nothing, and must not keep any money. */
 const isDead = (order: Order): boolean => order.status === "expired" || order.status === "cancelled"
@@ -124,8 +128,6 @@ export const makeOrderFlow = (deps: Deps) => {
         ? Effect.void
         : inventory.release(order.order_id)
 
-  const lines = (order: Order) => order.items.map((i) => ({ sku: i.sku, quantity: i.quantity }))
-
   /**
    * Makes sure the order still holds its stock before it is confirmed. A hold can be lost
    * (released by the sweeper once it expired); it is taken again if the units are still
@@ -137,7 +139,9 @@ export const makeOrderFlow = (deps: Deps) => {
       const held = yield* inventory.get(order.order_id)
       if (Option.isSome(held) && held.value.status !== "released") return true
       const now = yield* Clock.currentTimeMillis
-      const again = yield* Effect.either(inventory.reserve(order.order_id, lines(order), now + deps.holdMs))
+      const again = yield* Effect.either(
+        inventory.reserve(order.order_id, reservationLines(order), now + deps.holdMs)
+      )
       if (Either.isRight(again)) return true
       if (again.left._tag === "OutOfStock") return false
       return yield* Effect.fail(again.left)
@@ -317,7 +321,7 @@ export const makeOrderFlow = (deps: Deps) => {
       return isInFlight(settled.status) ? ("retry" as const) : ("done" as const)
     })
 
-  return { load, advance, confirm, decline, queue, expire, answer, pay, resume, reconcileStock, lines }
+  return { load, advance, confirm, decline, queue, expire, answer, pay, resume, reconcileStock }
 }
 
 export type OrderFlow = ReturnType<typeof makeOrderFlow>
