@@ -12,7 +12,6 @@ import { Clock, Effect, Option, Schedule } from "effect"
 import { Checkout } from "./Checkout.js"
 import { Inventory } from "./Inventory.js"
 import { InventoryStore } from "./InventoryStore.js"
-import { isInFlight } from "./Order.js"
 import { OrderStore } from "./OrderStore.js"
 
 export interface Options {
@@ -56,15 +55,17 @@ export const recoverOrders = Effect.fn("Recovery.recoverOrders")(function* (opti
   )
 
   // Holds that outlived their order's payment window (or an order that never got written).
+  // An order's hold is settled by `resume`, which brings the stock in line with the order
+  // (commit when confirmed, release when dead); orders step 1 just resumed are not asked twice.
+  const resumed = new Set(stale.map((order) => order.order_id))
   const expired = yield* store.expiredHolds(now, limit)
   let holdsSettled = 0
   for (const hold of expired) {
+    if (resumed.has(hold.order_id)) continue
     const order = yield* orders.get(hold.order_id)
-    if (Option.isSome(order) && isInFlight(order.value.status)) {
+    if (Option.isSome(order)) {
       yield* checkout.resume(hold.order_id).pipe(Effect.ignore)
-    } else if (Option.isSome(order) && order.value.status === "confirmed") {
-      yield* inventory.commit(hold.order_id).pipe(Effect.ignore)
-    } else if (Option.isSome(order) || hold.hold_expires_at + orphanGraceMs <= now) {
+    } else if (hold.hold_expires_at + orphanGraceMs <= now) {
       yield* inventory.release(hold.order_id).pipe(Effect.ignore)
     } else {
       continue // an order-less hold inside its grace: its checkout may still be writing the order
