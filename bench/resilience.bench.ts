@@ -43,6 +43,9 @@ const measure = async (c: Case): Promise<number> => {
 
 // The operation under protection: as cheap as possible, so only the protection is measured.
 const work = Effect.succeed(1)
+// The same answer after a wait (a resolved promise): a guarded call that cannot end on the spot,
+// like any real gateway or database call.
+const waitingWork = Effect.promise(() => Promise.resolve(1))
 const fn = () => 1
 
 /** `calls` sequential calls of `call()` inside one fiber. */
@@ -118,7 +121,18 @@ export const run = async (progress: Progress): Promise<ReadonlyArray<Row>> => {
       calls: 100_000,
       round: promiseLoop(() => opossum.fire() as Promise<number>)
     },
-    { name: "till.breaker.perCall", calls: 300_000, round: effectLoop(() => tillBreaker.execute(work)) },
+    // The floor of any Effect combinator: one suspended step, guarding nothing.
+    { name: "effect.suspend.perCall", calls: 300_000, round: effectLoop(() => Effect.suspend(() => work)) },
+    {
+      name: "till.breaker.effect.perCall",
+      calls: 300_000,
+      round: effectLoop(() => tillBreaker.execute(work))
+    },
+    {
+      name: "till.breaker.promise.perCall",
+      calls: 500_000,
+      round: promiseLoop(() => tillBreaker.executePromise(fn))
+    },
     {
       name: "cockatiel.breaker.fromEffect.perCall",
       calls: 20_000,
@@ -130,6 +144,12 @@ export const run = async (progress: Progress): Promise<ReadonlyArray<Row>> => {
       name: "till.policy.perCall",
       calls: 20_000,
       round: effectLoop(() => resilience.withPolicy("payment", work))
+    },
+    { name: "bare.effect.waiting.perCall", calls: 50_000, round: effectLoop(() => waitingWork) },
+    {
+      name: "till.policy.waiting.perCall",
+      calls: 20_000,
+      round: effectLoop(() => resilience.withPolicy("payment", waitingWork))
     }
   ]
 
@@ -147,8 +167,13 @@ export const run = async (progress: Progress): Promise<ReadonlyArray<Row>> => {
   const get = (name: string) => ns.get(name)!
   ns.set("cockatiel.breaker.overhead", get("cockatiel.breaker.perCall") - get("bare.promise.perCall"))
   ns.set("opossum.breaker.overhead", get("opossum.breaker.perCall") - get("bare.promise.perCall"))
-  ns.set("till.breaker.overhead", get("till.breaker.perCall") - get("bare.effect.perCall"))
+  ns.set("till.breaker.effect.overhead", get("till.breaker.effect.perCall") - get("bare.effect.perCall"))
+  ns.set("till.breaker.promise.overhead", get("till.breaker.promise.perCall") - get("bare.promise.perCall"))
   ns.set("till.policy.overhead", get("till.policy.perCall") - get("bare.effect.perCall"))
+  ns.set(
+    "till.policy.waiting.overhead",
+    get("till.policy.waiting.perCall") - get("bare.effect.waiting.perCall")
+  )
   ns.set("target.policy.overhead", POLICY_TARGET_NS)
 
   const row = (name: string, value: number, baseline: string | null): Row => ({
@@ -166,17 +191,28 @@ export const run = async (progress: Progress): Promise<ReadonlyArray<Row>> => {
     row("cockatiel.breaker.fromEffect.perCall", get("cockatiel.breaker.fromEffect.perCall"), null),
     row("cockatiel.breaker.overhead", get("cockatiel.breaker.overhead"), null),
     row("opossum.breaker.overhead", get("opossum.breaker.overhead"), null),
-    row("till.breaker.perCall", get("till.breaker.perCall"), "cockatiel.breaker.perCall"),
-    row("till.breaker.perCall", get("till.breaker.perCall"), "opossum.breaker.perCall"),
-    row("till.breaker.perCall", get("till.breaker.perCall"), "cockatiel.breaker.fromEffect.perCall"),
-    row("till.breaker.overhead", get("till.breaker.overhead"), "cockatiel.breaker.overhead"),
-    row("till.breaker.overhead", get("till.breaker.overhead"), "opossum.breaker.overhead"),
+    row("till.breaker.promise.perCall", get("till.breaker.promise.perCall"), "cockatiel.breaker.perCall"),
+    row("till.breaker.promise.perCall", get("till.breaker.promise.perCall"), "opossum.breaker.perCall"),
+    row("till.breaker.promise.overhead", get("till.breaker.promise.overhead"), "cockatiel.breaker.overhead"),
+    row("effect.suspend.perCall", get("effect.suspend.perCall"), "cockatiel.breaker.perCall"),
+    row("till.breaker.effect.perCall", get("till.breaker.effect.perCall"), "cockatiel.breaker.perCall"),
+    row("till.breaker.effect.perCall", get("till.breaker.effect.perCall"), "opossum.breaker.perCall"),
+    row(
+      "till.breaker.effect.perCall",
+      get("till.breaker.effect.perCall"),
+      "cockatiel.breaker.fromEffect.perCall"
+    ),
+    row("till.breaker.effect.perCall", get("till.breaker.effect.perCall"), "effect.suspend.perCall"),
+    row("till.breaker.effect.overhead", get("till.breaker.effect.overhead"), "cockatiel.breaker.overhead"),
     row("cockatiel.stack.perCall", get("cockatiel.stack.perCall"), null),
     row("effect.naiveStack.perCall", get("effect.naiveStack.perCall"), null),
     row("target.policy.overhead", get("target.policy.overhead"), null),
     row("till.policy.perCall", get("till.policy.perCall"), "bare.effect.perCall"),
     row("till.policy.perCall", get("till.policy.perCall"), "effect.naiveStack.perCall"),
     row("till.policy.perCall", get("till.policy.perCall"), "cockatiel.stack.perCall"),
-    row("till.policy.overhead", get("till.policy.overhead"), "target.policy.overhead")
+    row("till.policy.overhead", get("till.policy.overhead"), "target.policy.overhead"),
+    row("bare.effect.waiting.perCall", get("bare.effect.waiting.perCall"), null),
+    row("till.policy.waiting.perCall", get("till.policy.waiting.perCall"), "bare.effect.waiting.perCall"),
+    row("till.policy.waiting.overhead", get("till.policy.waiting.overhead"), "target.policy.overhead")
   ]
 }

@@ -23,11 +23,16 @@
  * The hot path is lock-free and allocates only the call's continuation: state is plain mutable
  * fields (typed arrays for the windows) touched only inside synchronous steps of a fiber, which
  * JavaScript runs to completion. That is what makes concurrent callers safe (no lost updates) and
- * the success path cheap (bench/resilience.bench.ts). Time is read from the `Clock` the breaker was
- * made with, twice per call (slow-call detection needs the duration), and never looked up per call.
+ * the success path cheap (bench/resilience.bench.ts). Time comes from the `Clock` the breaker was
+ * made with, twice per call (slow-call detection needs the duration), never looked up per call; the
+ * live clock is read once per event-loop turn (`internal/turnClock.ts`).
+ *
+ * Two doors to one breaker: `execute` guards an Effect, `executePromise` a function returning a
+ * Promise, for code not written with Effect. Making one needs no services:
+ * `const breaker = Effect.runSync(CircuitBreaker.make({ ...CircuitBreaker.defaultSettings, name: "search" }))`.
  */
 import { Cause, Context, Effect, Layer, Metric, MetricLabel, PubSub, Schema, Stream } from "effect"
-import type { Clock, Exit, Queue, Scope } from "effect"
+import type { Exit, Queue, Scope } from "effect"
 import { CallNotPermitted, isTransient } from "./Errors.js"
 import {
   CountWindow,
@@ -36,6 +41,7 @@ import {
   TimeWindow,
   type Window
 } from "./internal/CircuitBreakerWindow.js"
+import { millisOf } from "./internal/turnClock.js"
 
 /** Upper bounds of the settings: every window and probe count is bounded memory. */
 export const MAX_WINDOW_CALLS = 10_000
@@ -141,6 +147,15 @@ export interface Service {
    * @example breaker.execute(gateway.charge(request))
    */
   readonly execute: <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.Effect<A, E | CallNotPermitted, R>
+  /**
+   * The same breaker for code not written with Effect: runs `call` if permitted and records how its
+   * promise settles; rejects with `CallNotPermitted` otherwise. A rejection with a tagged error is
+   * judged by `isFailure` (a decline is not a failure); any other rejection is a failure. There is
+   * no interruption in the Promise world, so a call that never settles keeps its half-open permit:
+   * give it a timeout.
+   * @example await breaker.executePromise(() => fetch(url, { signal: AbortSignal.timeout(2_000) }))
+   */
+  readonly executePromise: <A>(call: () => PromiseLike<A> | A) => Promise<A>
   /** The state as of the last call (open turns half-open on the next call after the wait). */
   readonly state: Effect.Effect<State>
   readonly metrics: Effect.Effect<Metrics>
@@ -303,20 +318,20 @@ class Completion<A, E> {
 
   constructor(
     machine: Machine,
-    clock: Clock.Clock,
+    now: () => number,
     epoch: number,
     startMs: number,
     isFailure: (error: unknown) => boolean
   ) {
     this.onSuccess = (value) => {
-      const nowMs = clock.unsafeCurrentTimeMillis()
+      const nowMs = now()
       machine.complete(epoch, false, nowMs - startMs, nowMs)
       return Effect.succeed(value)
     }
     this.onFailure = (cause) => {
       if (Cause.isInterruptedOnly(cause)) machine.cancel(epoch)
       else {
-        const nowMs = clock.unsafeCurrentTimeMillis()
+        const nowMs = now()
         machine.complete(epoch, isFailureCause(cause, isFailure), nowMs - startMs, nowMs)
       }
       return Effect.failCause(cause)
@@ -328,14 +343,14 @@ class Completion<A, E> {
 const probeExit =
   <A, E>(
     machine: Machine,
-    clock: Clock.Clock,
+    now: () => number,
     epoch: number,
     startMs: number,
     isFailure: (error: unknown) => boolean
   ) =>
   (exit: Exit.Exit<A, E>): Effect.Effect<void> =>
     Effect.sync(() => {
-      const nowMs = clock.unsafeCurrentTimeMillis()
+      const nowMs = now()
       if (exit._tag === "Success") machine.complete(epoch, false, nowMs - startMs, nowMs)
       else if (Cause.isInterruptedOnly(exit.cause)) machine.cancel(epoch)
       else machine.complete(epoch, isFailureCause(exit.cause, isFailure), nowMs - startMs, nowMs)
@@ -354,31 +369,57 @@ export const make = Effect.fn("CircuitBreaker.make")(function* (options: Options
   const labels = [MetricLabel.make("breaker", name)]
   stateGauge.unsafeUpdate(stateValue.closed, labels)
   // The clock the breaker is made with (TestClock in tests): looking it up per call would cost a
-  // service lookup on the hot path, and one breaker never serves two clocks.
-  const clock = yield* Effect.clock
-  const machine = new Machine(name, settings, clock.unsafeCurrentTimeMillis(), (t) => {
+  // service lookup on the hot path, and one breaker never serves two clocks. The live clock is read
+  // once per event-loop turn (internal/turnClock.ts explains why that is exact enough).
+  const now = millisOf(yield* Effect.clock)
+  const machine = new Machine(name, settings, now(), (t) => {
     stateGauge.unsafeUpdate(stateValue[t.to], labels)
     pubsub.unsafeOffer(t)
   })
+  const notPermitted = () =>
+    // Validation skipped: the fields are built right here, and rejections must stay cheap.
+    new CallNotPermitted({ breaker: name, state: machine.state }, true)
 
   const execute = <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E | CallNotPermitted, R> =>
     Effect.suspend((): Effect.Effect<A, E | CallNotPermitted, R> => {
-      const startMs = clock.unsafeCurrentTimeMillis()
+      const startMs = now()
       const epoch = machine.acquire(startMs)
-      if (epoch < 0) {
-        // Validation skipped: the fields are built right here, and rejections must stay cheap.
-        return Effect.fail(new CallNotPermitted({ breaker: name, state: machine.state }, true))
-      }
+      if (epoch < 0) return Effect.fail(notPermitted())
       // A half-open probe holds one of few permits: it must be given back whatever happens,
       // interruption included, hence `onExit` (about 500 ns here). A closed call holds nothing, so
       // the cheaper continuation will do, and an interrupted closed call is simply not recorded.
       return machine.state === "halfOpen"
-        ? Effect.onExit(effect, probeExit<A, E>(machine, clock, epoch, startMs, isFailure))
-        : Effect.matchCauseEffect(effect, new Completion<A, E>(machine, clock, epoch, startMs, isFailure))
+        ? Effect.onExit(effect, probeExit<A, E>(machine, now, epoch, startMs, isFailure))
+        : Effect.matchCauseEffect(effect, new Completion<A, E>(machine, now, epoch, startMs, isFailure))
     })
 
+  // A rejection carrying a tag is a typed error and is judged by `isFailure`; anything else (a
+  // TypeError from fetch, a socket error) is the Promise world's defect, so a failure.
+  const isFailedRejection = (error: unknown): boolean =>
+    typeof error === "object" && error !== null && "_tag" in error ? isFailure(error) : true
+
+  const settle = async <A>(call: () => PromiseLike<A> | A, epoch: number, startMs: number): Promise<A> => {
+    let value: A
+    try {
+      value = await call()
+    } catch (error) {
+      const nowMs = now()
+      machine.complete(epoch, isFailedRejection(error), nowMs - startMs, nowMs)
+      throw error
+    }
+    const nowMs = now()
+    machine.complete(epoch, false, nowMs - startMs, nowMs)
+    return value
+  }
+
+  const executePromise = <A>(call: () => PromiseLike<A> | A): Promise<A> => {
+    const startMs = now()
+    const epoch = machine.acquire(startMs)
+    return epoch < 0 ? Promise.reject(notPermitted()) : settle(call, epoch, startMs)
+  }
+
   const metrics = Effect.sync((): Metrics => {
-    const { failure, slow, window } = machine.rates(clock.unsafeCurrentTimeMillis())
+    const { failure, slow, window } = machine.rates(now())
     return {
       state: machine.state,
       failureRatePercent: failure,
@@ -399,11 +440,12 @@ export const make = Effect.fn("CircuitBreaker.make")(function* (options: Options
     name,
     settings,
     execute,
+    executePromise,
     state: Effect.sync(() => machine.state),
     metrics,
     transitions: Stream.fromPubSub(pubsub),
     subscribe: PubSub.subscribe(pubsub),
-    reset: Effect.sync(() => machine.reset(clock.unsafeCurrentTimeMillis()))
+    reset: Effect.sync(() => machine.reset(now()))
   } satisfies Service
 })
 

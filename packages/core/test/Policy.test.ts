@@ -1,5 +1,17 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Cause, Clock, ConfigProvider, Effect, Exit, Fiber, Layer, Option, TestClock } from "effect"
+import {
+  Cause,
+  Clock,
+  ConfigProvider,
+  Context,
+  Effect,
+  Exit,
+  Fiber,
+  FiberRef,
+  Layer,
+  Option,
+  TestClock
+} from "effect"
 import {
   GatewayUnavailable,
   OperationTimedOut,
@@ -11,6 +23,8 @@ import * as Policy from "../src/Policy.js"
 import * as Resilience from "../src/Resilience.js"
 
 const unavailable = new GatewayUnavailable({ reason: "503" })
+
+class Greeting extends Context.Tag("test/Greeting")<Greeting, string>() {}
 
 /** Runs `call` under the named policy, recording the TestClock time of every attempt. */
 const attempts = <A, E>(
@@ -223,17 +237,43 @@ describe("Policy", () => {
     }).pipe(Effect.provide(Resilience.layer))
   )
 
-  it.effect("the guarded call sees the caller's services and its fiber refs come back", () =>
+  it.effect("the guarded call sees the caller's services and clock, whether it ends at once or waits", () =>
     Effect.gen(function* () {
       const resilience = yield* Resilience.Resilience
-      const result = yield* resilience.withPolicy(
-        "orderCreation",
-        Effect.gen(function* () {
-          yield* Effect.annotateLogsScoped({})
-          return yield* Clock.currentTimeMillis
-        }).pipe(Effect.scoped)
+      const readGreeting = Effect.zip(Greeting, Clock.currentTimeMillis)
+      const atOnce = yield* resilience.withPolicy("orderCreation", readGreeting)
+      const waiting = yield* Effect.fork(
+        resilience.withPolicy("orderCreation", Effect.zipRight(Effect.sleep(10), readGreeting))
       )
-      expect(result).toBe(0)
+      yield* TestClock.adjust(10)
+      expect(atOnce).toEqual(["hello", 0])
+      expect(yield* Fiber.join(waiting)).toEqual(["hello", 10])
+    }).pipe(Effect.provideService(Greeting, "hello"), Effect.provide(Resilience.layer))
+  )
+
+  it.effect("a guarded call runs as a fiber of its own: fiber refs it sets stay with it", () =>
+    Effect.gen(function* () {
+      const resilience = yield* Resilience.Resilience
+      const ref = FiberRef.unsafeMake(0)
+      yield* FiberRef.set(ref, 1)
+      const seen = yield* resilience.withPolicy(
+        "payment",
+        Effect.zipLeft(FiberRef.get(ref), FiberRef.set(ref, 2))
+      )
+      expect(seen).toBe(1)
+      expect(yield* FiberRef.get(ref)).toBe(1)
+    }).pipe(Effect.provide(Resilience.layer))
+  )
+
+  it.effect("a long synchronous call (the runtime yields inside it) still completes", () =>
+    Effect.gen(function* () {
+      const resilience = yield* Resilience.Resilience
+      const counted = Effect.reduce(
+        Array.from({ length: 5_000 }, (_, i) => i),
+        0,
+        (sum, i) => Effect.succeed(sum + i)
+      )
+      expect(yield* resilience.withPolicy("inventory", counted)).toBe(12_497_500)
     }).pipe(Effect.provide(Resilience.layer))
   )
 
