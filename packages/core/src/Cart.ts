@@ -36,21 +36,39 @@ export class Cart extends Schema.Class<Cart>("Cart")({
   updated_at: Schema.String
 }) {}
 
+const isCartId = Schema.is(CartId)
+const isUserId = Schema.is(UserId)
+
+/** A new cart. Only the ids come from outside; when they are valid, nothing else needs checking. */
 export const empty = (cartId: string, userId: string, currency: Money.Currency, nowIso: string): Cart =>
-  new Cart({
-    cart_id: cartId,
-    user_id: userId,
-    currency,
-    status: "active",
-    items: [],
-    subtotal: Money.zero(currency),
-    views: 0,
-    created_at: nowIso,
-    updated_at: nowIso
-  })
+  new Cart(
+    {
+      cart_id: cartId,
+      user_id: userId,
+      currency,
+      status: "active",
+      items: [],
+      subtotal: new Money.Money({ amount: 0, currency }, true),
+      views: 0,
+      created_at: nowIso,
+      updated_at: nowIso
+    },
+    // An invalid id is a bug of the caller: validation then throws the ParseError saying which.
+    isCartId(cartId) && isUserId(userId)
+  )
 
 export const line = (sku: Sku, name: string, quantity: number, unitPrice: Money.Money): CartItem =>
   new CartItem({ sku, name, quantity, unit_price: unitPrice, line_total: Money.times(unitPrice, quantity) })
+
+/**
+ * `line` without validation, for inputs already checked: a decoded SKU, a catalog product, and a
+ * quantity within `Quantity` (the Carts service checks each before it builds a line).
+ */
+export const unsafeLine = (sku: Sku, name: string, quantity: number, unitPrice: Money.Money): CartItem =>
+  new CartItem(
+    { sku, name, quantity, unit_price: unitPrice, line_total: Money.times(unitPrice, quantity) },
+    true
+  )
 
 /** Recomputes the subtotal from the lines (the only way a subtotal is ever set). */
 export const withItems = (

@@ -21,6 +21,7 @@ import { Ids } from "./Ids.js"
 import { makeKeyedLock } from "./internal/keyedLock.js"
 import * as Money from "./Money.js"
 import { maxQuantity, type Sku } from "./Sku.js"
+import { traced } from "./internal/traced.js"
 
 export interface Config {
   readonly ttlMs: number
@@ -128,7 +129,7 @@ export const make = (config: Config = defaults) =>
                 })
               )
             }
-            item = Cart.line(sku, product.value.name, quantity, product.value.price)
+            item = Cart.unsafeLine(sku, product.value.name, quantity, product.value.price)
           }
           const items = Cart.setLine(cart.items, item, sku)
           if (items.length > Cart.maxLines) {
@@ -148,33 +149,31 @@ export const make = (config: Config = defaults) =>
       )
 
     return Carts.of({
-      create: Effect.fn("Carts.create")(function* (userId: string, currency?: string) {
+      create: Effect.fnUntraced(function* (userId: string, currency?: string) {
         const code = Money.currency(currency ?? config.defaultCurrency)
         const cart = Cart.empty(yield* ids.next("cart"), userId, code, yield* nowIso)
         yield* store.put(cart, config.ttlMs)
         return cart
-      }),
-      view: Effect.fn("Carts.view")(function* (userId: string, cartId: string) {
+      }, traced("Carts.create")),
+      view: Effect.fnUntraced(function* (userId: string, cartId: string) {
         const cart = yield* load(userId, cartId)
         const views = yield* store.incrementViews(cartId)
         return Option.match(views, {
           onNone: () => cart,
           onSome: (n) => new Cart.Cart({ ...cart, views: n }, true)
         })
-      }),
+      }, traced("Carts.view")),
       get: (userId, cartId) => load(userId, cartId),
       addItem: (userId, cartId, sku, quantity) =>
         Number.isSafeInteger(quantity) && quantity >= 1
-          ? change(userId, cartId, sku, (current) => current + quantity).pipe(
-              Effect.withSpan("Carts.addItem")
-            )
+          ? change(userId, cartId, sku, (current) => current + quantity).pipe(traced("Carts.addItem"))
           : Effect.fail(
               new ValidationError({ errors: [{ path: "quantity", message: "must be a whole number ≥ 1" }] })
             ),
       setQuantity: (userId, cartId, sku, quantity) =>
-        change(userId, cartId, sku, () => quantity).pipe(Effect.withSpan("Carts.setQuantity")),
+        change(userId, cartId, sku, () => quantity).pipe(traced("Carts.setQuantity")),
       removeItem: (userId, cartId, sku) =>
-        change(userId, cartId, sku, () => 0).pipe(Effect.withSpan("Carts.removeItem")),
+        change(userId, cartId, sku, () => 0).pipe(traced("Carts.removeItem")),
       markCheckedOut: (cartId) =>
         lock.withLock(cartId)(
           Effect.gen(function* () {

@@ -58,6 +58,7 @@ import { Pricing } from "./Pricing.js"
 import { RateLimiter } from "./RateLimiter.js"
 import { Resilience } from "./Resilience.js"
 import * as RetryDrainer from "./RetryDrainer.js"
+import { traced } from "./internal/traced.js"
 
 export type { Placed } from "./internal/orderFlow.js"
 
@@ -224,25 +225,28 @@ export const make = (config: Config = defaults) =>
         }
         const holdExpiresAt = reservation.hold_expires_at
         const order = yield* checkTotals(
-          new Order({
-            order_id: orderId,
-            user_id: userId,
-            cart_id: cart.cart_id,
-            status: "pending",
-            items: quote.items,
-            subtotal: quote.subtotal,
-            tax: quote.tax,
-            shipping: quote.shipping,
-            total: quote.total,
-            shipping_address: request.shipping_address,
-            payment: null,
-            payment_method_id: request.payment_method_id,
-            payment_attempt: 1,
-            hold_expires_at: holdExpiresAt,
-            retry_until: holdExpiresAt,
-            created_at: at,
-            updated_at: at
-          })
+          new Order(
+            {
+              order_id: orderId,
+              user_id: userId,
+              cart_id: cart.cart_id,
+              status: "pending",
+              items: quote.items,
+              subtotal: quote.subtotal,
+              tax: quote.tax,
+              shipping: quote.shipping,
+              total: quote.total,
+              shipping_address: request.shipping_address,
+              payment: null,
+              payment_method_id: request.payment_method_id,
+              payment_attempt: 1,
+              hold_expires_at: holdExpiresAt,
+              retry_until: holdExpiresAt,
+              created_at: at,
+              updated_at: at
+            },
+            true
+          )
         )
         const created = yield* resilience.withPolicy(
           "orderCreation",
@@ -255,7 +259,7 @@ export const make = (config: Config = defaults) =>
         return yield* continueOrder(created)
       })
 
-    const place = Effect.fn("Checkout.place")(function* (input: {
+    const place = Effect.fnUntraced(function* (input: {
       readonly userId: string
       readonly idempotencyKey: string
       readonly request: CheckoutRequest
@@ -273,7 +277,7 @@ export const make = (config: Config = defaults) =>
               : placeNew(input.userId, orderId, input.request)
           )
       )
-    })
+    }, traced("Checkout.place"))
 
     const payAgain = (userId: string, orderId: string, paymentMethodId: string) =>
       Effect.gen(function* () {
@@ -296,15 +300,18 @@ export const make = (config: Config = defaults) =>
         const next = yield* flow.advance(orderId, (current, at) => {
           if (current.status !== "payment_failed" || current.payment_attempt !== order.payment_attempt)
             return undefined
-          const retried = new Order({
-            ...current,
-            status: "pending",
-            payment: null,
-            payment_method_id: paymentMethodId,
-            payment_attempt: current.payment_attempt + 1,
-            hold_expires_at: holdExpiresAt,
-            updated_at: at
-          })
+          const retried = new Order(
+            {
+              ...current,
+              status: "pending",
+              payment: null,
+              payment_method_id: paymentMethodId,
+              payment_attempt: current.payment_attempt + 1,
+              hold_expires_at: holdExpiresAt,
+              updated_at: at
+            },
+            true
+          )
           return {
             next: retried,
             events: [orderEvent("inventory.reserved", retried, at, reservedData(retried))]
@@ -320,7 +327,7 @@ export const make = (config: Config = defaults) =>
         return yield* continueOrder(next)
       })
 
-    const retryPayment = Effect.fn("Checkout.retryPayment")(function* (input: {
+    const retryPayment = Effect.fnUntraced(function* (input: {
       readonly userId: string
       readonly orderId: string
       readonly idempotencyKey: string
@@ -334,12 +341,12 @@ export const make = (config: Config = defaults) =>
         "pay",
         () => payAgain(input.userId, input.orderId, input.request.payment_method_id)
       )
-    })
+    }, traced("Checkout.retryPayment"))
 
     return Checkout.of({
       place,
       retryPayment,
-      resume: (orderId) => flow.resume(orderId).pipe(Effect.withSpan("Checkout.resume")),
+      resume: (orderId) => flow.resume(orderId).pipe(traced("Checkout.resume")),
       getOrder: ownOrder
     })
   })

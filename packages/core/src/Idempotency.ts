@@ -19,6 +19,7 @@ import {
 import { IdempotencyStore } from "./IdempotencyStore.js"
 import { Ids } from "./Ids.js"
 import { canonicalJson } from "./internal/canonicalJson.js"
+import { traced } from "./internal/traced.js"
 
 export interface Config {
   /** How long a completed answer is kept. */
@@ -158,7 +159,7 @@ export const make = (config: Config = defaults) =>
     })
 
     return Idempotency.of({
-      run: (options, use) => run(options, use).pipe(Effect.withSpan("Idempotency.run"))
+      run: (options, use) => run(options, use).pipe(traced("Idempotency.run"))
     })
   })
 

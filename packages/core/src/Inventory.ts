@@ -9,6 +9,7 @@ import { InventoryStore, type Reservation, type ReservationLine, type StockLevel
 import type { Option } from "effect"
 import { Resilience } from "./Resilience.js"
 import type { Sku } from "./Sku.js"
+import { traced } from "./internal/traced.js"
 
 type Unavailable = StoreUnavailable | CallNotPermitted | OperationTimedOut
 
@@ -33,7 +34,7 @@ export const make = Effect.gen(function* () {
   const store = yield* InventoryStore
   const resilience = yield* Resilience
   const guarded = <A, E>(name: string, effect: Effect.Effect<A, E>) =>
-    resilience.withPolicy("inventory", effect).pipe(Effect.withSpan(`Inventory.${name}`))
+    resilience.withPolicy("inventory", effect).pipe(traced(`Inventory.${name}`))
   return Inventory.of({
     reserve: (orderId, lines, holdExpiresAt) =>
       guarded("reserve", store.reserve(orderId, lines, holdExpiresAt)),

@@ -20,6 +20,7 @@ import {
 } from "./PaymentGateway.js"
 import type { CardInput, PaymentMethod } from "./PaymentMethod.js"
 import { Resilience } from "./Resilience.js"
+import { traced } from "./internal/traced.js"
 
 export type Unavailable = GatewayUnavailable | CallNotPermitted | OperationTimedOut
 
@@ -38,13 +39,13 @@ export const make = Effect.gen(function* () {
   const resilience = yield* Resilience
   return Payments.of({
     tokenize: (card) =>
-      resilience.withPolicy("payment", gateway.tokenize(card)).pipe(Effect.withSpan("Payments.tokenize")),
+      resilience.withPolicy("payment", gateway.tokenize(card)).pipe(traced("Payments.tokenize")),
     charge: (request) =>
-      resilience.withPolicy("payment", gateway.charge(request)).pipe(Effect.withSpan("Payments.charge")),
+      resilience.withPolicy("payment", gateway.charge(request)).pipe(traced("Payments.charge")),
     retrieve: (key) =>
-      resilience.withPolicy("payment", gateway.retrieve(key)).pipe(Effect.withSpan("Payments.retrieve")),
+      resilience.withPolicy("payment", gateway.retrieve(key)).pipe(traced("Payments.retrieve")),
     refund: (chargeId) =>
-      resilience.withPolicy("payment", gateway.refund(chargeId)).pipe(Effect.withSpan("Payments.refund"))
+      resilience.withPolicy("payment", gateway.refund(chargeId)).pipe(traced("Payments.refund"))
   })
 })
 

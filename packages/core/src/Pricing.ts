@@ -18,6 +18,7 @@ import type { OrderItem } from "./Order.js"
 import { Resilience } from "./Resilience.js"
 import { ShippingQuoter } from "./ShippingQuoter.js"
 import { TaxCalculator } from "./TaxCalculator.js"
+import { traced } from "./internal/traced.js"
 
 export interface Config {
   /** Shipping charged when live quotes are unavailable, in minor units of the cart's currency. */
@@ -54,7 +55,7 @@ export const make = (config: Config = defaults) =>
     const shipping = yield* ShippingQuoter
     const resilience = yield* Resilience
 
-    const quote = Effect.fn("Pricing.quote")(function* (cart: Cart.Cart, address: Address) {
+    const quote = Effect.fnUntraced(function* (cart: Cart.Cart, address: Address) {
       const items: Array<OrderItem> = []
       for (const line of cart.items) {
         const product = yield* catalog.get(line.sku)
@@ -82,7 +83,7 @@ export const make = (config: Config = defaults) =>
       })
       const total = yield* orDie(Money.sum(cart.currency, [subtotal, tax, ship]))
       return { items, subtotal, tax, shipping: ship, total }
-    })
+    }, traced("Pricing.quote"))
 
     return Pricing.of({ quote })
   })

@@ -22,6 +22,7 @@ import {
 } from "effect"
 import { RateLimited, type StoreUnavailable } from "./Errors.js"
 import { MAX_LIMIT, MAX_WINDOW_MS, RateLimitStore } from "./RateLimitStore.js"
+import { traced } from "./internal/traced.js"
 
 export const LimitName = Schema.Literal("checkout", "payment")
 export type LimitName = typeof LimitName.Type
@@ -78,7 +79,7 @@ export const make = Effect.fn("RateLimiter.make")(function* (limits: Limits = de
     payment: rejections.pipe(Metric.tagged("limit", "payment"))
   }
 
-  const check = Effect.fn("RateLimiter.check")(function* (name: LimitName, subject: string, cost = 1) {
+  const check = Effect.fnUntraced(function* (name: LimitName, subject: string, cost = 1) {
     const { limit, windowMs } = decoded[name]
     const nowMs = yield* Clock.currentTimeMillis
     const decision = yield* store.acquire({ key: key(name, subject), limit, windowMs, cost, nowMs })
@@ -88,7 +89,7 @@ export const make = Effect.fn("RateLimiter.make")(function* (limits: Limits = de
       limit: name,
       retryAfterSeconds: retryAfterSeconds(decision.retryAfterMs)
     })
-  })
+  }, traced("RateLimiter.check"))
 
   return RateLimiter.of({ limits: decoded, check })
 })

@@ -20,6 +20,7 @@ import { Cause, Clock, Effect, Metric, Schedule, Schema } from "effect"
 import { DeadLetterStore } from "./DeadLetterStore.js"
 import type { StoreUnavailable } from "./Errors.js"
 import { MAX_ERROR_LENGTH, PaymentRetryQueue, type RetryEntry } from "./PaymentRetryQueue.js"
+import { traced } from "./internal/traced.js"
 
 export const Settings = Schema.Struct({
   /** Delay before the first retry; each later one doubles. */
@@ -78,7 +79,7 @@ export const delayMs = (settings: Settings, attempt: number): number =>
  * Queues an order for its first retry, `baseDelayMs` from now (a no-op if it is queued already).
  * @example yield* RetryDrainer.enqueue(order.order_id)
  */
-export const enqueue = Effect.fn("RetryDrainer.enqueue")(function* (
+export const enqueue = Effect.fnUntraced(function* (
   orderId: string,
   options: { readonly lastError?: string | undefined; readonly settings?: Settings | undefined } = {}
 ) {
@@ -95,7 +96,7 @@ export const enqueue = Effect.fn("RetryDrainer.enqueue")(function* (
           lastError: truncate(options.lastError)
         }
   return yield* queue.enqueue(entry)
-})
+}, traced("RetryDrainer.enqueue"))
 
 const truncate = (text: string): string =>
   text.length <= MAX_ERROR_LENGTH ? text : `${text.slice(0, MAX_ERROR_LENGTH - 1)}…`
@@ -186,7 +187,7 @@ export const drainOnce = <E, R>(
       deadLettered: count("deadLettered"),
       deferred: count("deferred")
     }
-  }).pipe(Effect.withSpan("RetryDrainer.drainOnce"))
+  }).pipe(traced("RetryDrainer.drainOnce"))
 
 /**
  * Drains forever: `drainOnce`, then `pollIntervalMs` of pause, again. A failing store is logged

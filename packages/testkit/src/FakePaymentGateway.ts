@@ -277,7 +277,7 @@ export const make = (options: Options = {}): Effect.Effect<FakePaymentGateway> =
     })
 
     const gateway: PaymentGateway.PaymentGateway["Type"] = {
-      tokenize: Effect.fn("FakePaymentGateway.tokenize")(function* (card: PaymentMethod.CardInput) {
+      tokenize: Effect.fnUntraced(function* (card: PaymentMethod.CardInput) {
         yield* arrive("tokenize")
         const digits = Redacted.value(card.number)
         if (!PaymentMethod.luhnValid(digits)) {
@@ -305,7 +305,7 @@ export const make = (options: Options = {}): Effect.Effect<FakePaymentGateway> =
         })
       }),
 
-      charge: Effect.fn("FakePaymentGateway.charge")(function* (request: PaymentGateway.ChargeRequest) {
+      charge: Effect.fnUntraced(function* (request: PaymentGateway.ChargeRequest) {
         yield* arrive("charge")
         if (yield* shouldHang) yield* hang(faults.hangMs)
         // Uninterruptible: a caller's timeout cannot cut a charge between moving money and storing the result.
@@ -319,12 +319,12 @@ export const make = (options: Options = {}): Effect.Effect<FakePaymentGateway> =
         return result.charge
       }),
 
-      retrieve: Effect.fn("FakePaymentGateway.retrieve")(function* (idempotencyKey: string) {
+      retrieve: Effect.fnUntraced(function* (idempotencyKey: string) {
         yield* arrive("retrieve")
         return Option.fromNullable(results.get(idempotencyKey))
       }),
 
-      refund: Effect.fn("FakePaymentGateway.refund")(function* (chargeId: string) {
+      refund: Effect.fnUntraced(function* (chargeId: string) {
         yield* arrive("refund")
         const index = chargeIndex.get(chargeId)
         const charge = index === undefined ? undefined : charges[index]

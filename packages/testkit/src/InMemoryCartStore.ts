@@ -64,7 +64,7 @@ export const make = (options: Options = {}): Effect.Effect<CartStore.CartStore["
         Effect.map(Clock.currentTimeMillis, (nowMs) => {
           const entry = live(cartId, nowMs)
           if (entry === undefined) return Option.none()
-          const cart = new Cart.Cart({ ...entry.cart, views: entry.cart.views + 1 })
+          const cart = new Cart.Cart({ ...entry.cart, views: entry.cart.views + 1 }, true)
           carts.set(cartId, { cart, expiresAtMs: entry.expiresAtMs })
           return Option.some(cart.views)
         })

@@ -91,7 +91,9 @@ const describeError = (error: unknown): string => {
   }
 }
 
-const card = FakePaymentGateway.card
+// A shopper types one of a few numbers: each card input is built (and validated) once per worker.
+const cardInputs = new Map(cardNumbers.map((number) => [number, FakePaymentGateway.card(number)]))
+const card = (number: string) => cardInputs.get(number) ?? FakePaymentGateway.card(number)
 
 const sleep = (ms: number) => Effect.sleep(Duration.millis(Math.max(0, Math.round(ms))))
 
