@@ -131,6 +131,11 @@ export const drainOnce = <E, R>(
     const letters = yield* DeadLetterStore
     const nowMs = yield* Clock.currentTimeMillis
     const batch = yield* queue.due(nowMs, settings.batchSize)
+    if (batch.length === 0) {
+      // The common case (a drainer polls every second): nothing due, nothing else to do.
+      yield* Effect.flatMap(queue.size, (size) => Metric.set(queueDepth, size))
+      return { done: 0, retried: 0, deadLettered: 0, deferred: 0 }
+    }
     let breakerOpen = false
 
     const failed = (entry: RetryEntry, lastError: string) =>

@@ -251,21 +251,22 @@ export interface Interceptor {
   readonly slowMs: number
   /** The error of an operation that did not (or seemingly did not) happen. */
   readonly unavailable: (reason: string) => unknown
-  /** Sees every operation that really ran, with its own outcome (before a `lost` fault hides it). */
-  readonly observe?:
-    | ((
-        method: string,
-        args: ReadonlyArray<unknown>,
-        exit: Exit.Exit<unknown, unknown>
-      ) => Effect.Effect<void>)
-    | undefined
+  /**
+   * Per method, sees every operation that really ran, with its own outcome (before a `lost` fault
+   * hides it). Methods without an observer run unobserved, at no cost.
+   */
+  readonly observe?: Observers | undefined
 }
+
+export type Observers = Readonly<
+  Record<string, (args: ReadonlyArray<unknown>, exit: Exit.Exit<unknown, unknown>) => Effect.Effect<void>>
+>
 
 /** The port's service with every Effect-returning method (and Effect field) behind `interceptor`. */
 export const wrapService = <S extends object>(service: S, interceptor: Interceptor): S => {
   const guard = (method: string, args: ReadonlyArray<unknown>, effect: Effect.Effect<unknown, unknown>) => {
-    const observe = interceptor.observe
-    const run = observe === undefined ? effect : Effect.onExit(effect, (exit) => observe(method, args, exit))
+    const observe = interceptor.observe?.[method]
+    const run = observe === undefined ? effect : Effect.onExit(effect, (exit) => observe(args, exit))
     return Effect.suspend(() => {
       if (interceptor.gate.dead) return Effect.fail(interceptor.unavailable("process crashed"))
       switch (interceptor.decide()) {

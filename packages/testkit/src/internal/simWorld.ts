@@ -40,6 +40,7 @@ import {
   Fiber,
   Layer,
   Option,
+  Runtime,
   Scope
 } from "effect"
 import * as FakePaymentGateway from "../FakePaymentGateway.js"
@@ -51,7 +52,7 @@ import * as TestTill from "../TestTill.js"
 import {
   type Gate,
   gatewayUnavailable,
-  type Interceptor,
+  type Observers,
   type StoreFaults,
   type StorePort,
   storeUnavailable,
@@ -95,6 +96,8 @@ interface Process {
   readonly scope: Scope.CloseableScope
   readonly gate: Gate
   readonly context: Context.Context<ProcessContext>
+  /** Requests running in the process: a crash interrupts each. */
+  readonly requests: Set<Fiber.RuntimeFiber<unknown, unknown>>
   alive: boolean
 }
 
@@ -151,6 +154,11 @@ export const make = (options: WorldOptions): Effect.Effect<World, never, Scope.S
       skus: options.products.map((p) => Sku.make(p.sku))
     }
 
+    const recordLastError = (entry: PaymentRetryQueue.RetryEntry) =>
+      Effect.sync(() => {
+        if (entry.lastError !== undefined) ledger.written.push(entry.lastError)
+      })
+
     /** Oversell is checked the moment stock moves, not only at the next tick. */
     const checkLevels = (lines: ReadonlyArray<InventoryStore.ReservationLine>) =>
       Effect.forEach(
@@ -166,45 +174,49 @@ export const make = (options: WorldOptions): Effect.Effect<World, never, Scope.S
         { discard: true }
       ).pipe(Effect.ignore)
 
-    const observers: Partial<Record<StorePort, Interceptor["observe"]>> = {
-      inventory: (method, args, exit) => {
-        if (!Exit.isSuccess(exit)) return Effect.void
-        if (method === "reserve") {
+    const observers: Partial<Record<StorePort, Observers>> = {
+      inventory: {
+        reserve: (args, exit) => {
+          if (!Exit.isSuccess(exit)) return Effect.void
           ledger.reservedOrders.add(args[0] as string)
           return checkLevels(args[1] as ReadonlyArray<InventoryStore.ReservationLine>)
-        }
-        if (method === "commit") {
+        },
+        commit: (_args, exit) => {
+          if (!Exit.isSuccess(exit)) return Effect.void
           const r = exit.value as Option.Option<InventoryStore.Reservation>
           return Option.isSome(r) ? checkLevels(r.value.lines) : Effect.void
-        }
-        if (method === "restock") ledger.receive(args[0] as string, args[1] as number)
-        return Effect.void
+        },
+        restock: (args, exit) =>
+          Effect.sync(() => {
+            if (Exit.isSuccess(exit)) ledger.receive(args[0] as string, args[1] as number)
+          })
       },
-      rateLimit: (_method, args, exit) =>
-        Effect.sync(() => {
-          const request = args[0] as RateLimitStore.AcquireRequest
-          if (Exit.isSuccess(exit) && (exit.value as RateLimitStore.Decision).allowed) {
-            checker.admitted(ledger, request.key, request.nowMs)
-          }
-        }),
-      idempotency: (method, args) =>
-        Effect.sync(() => {
-          if (method === "claim") {
-            const request = args[0] as IdempotencyStore.ClaimRequest
-            ledger.written.push(request.fingerprint)
-          } else if (method === "complete") ledger.written.push(args[2])
-        }),
-      carts: (method, args) =>
-        Effect.sync(() => {
-          if (method === "put") ledger.carts.set((args[0] as { readonly cart_id: string }).cart_id, args[0])
-        }),
-      retryQueue: (method, args) =>
-        Effect.sync(() => {
-          if (method === "enqueue" || method === "reschedule") {
-            const entry = args[0] as PaymentRetryQueue.RetryEntry
-            if (entry.lastError !== undefined) ledger.written.push(entry.lastError)
-          }
-        })
+      rateLimit: {
+        acquire: (args, exit) =>
+          Effect.sync(() => {
+            const request = args[0] as RateLimitStore.AcquireRequest
+            if (Exit.isSuccess(exit) && (exit.value as RateLimitStore.Decision).allowed) {
+              checker.admitted(ledger, request.key, request.nowMs)
+            }
+          })
+      },
+      idempotency: {
+        claim: (args) =>
+          Effect.sync(() => {
+            ledger.written.push((args[0] as IdempotencyStore.ClaimRequest).fingerprint)
+          }),
+        complete: (args) => Effect.sync(() => ledger.written.push(args[2]))
+      },
+      carts: {
+        put: (args) =>
+          Effect.sync(() => {
+            ledger.carts.set((args[0] as { readonly cart_id: string }).cart_id, args[0])
+          })
+      },
+      retryQueue: {
+        enqueue: (args) => recordLastError(args[0] as PaymentRetryQueue.RetryEntry),
+        reschedule: (args) => recordLastError(args[0] as PaymentRetryQueue.RetryEntry)
+      }
     }
 
     const store = <S extends object>(port: StorePort, service: S, gate: Gate): S =>
@@ -322,7 +334,7 @@ export const make = (options: WorldOptions): Effect.Effect<World, never, Scope.S
         Effect.provide(ports)
       )
       const context: Context.Context<ProcessContext> = Context.merge(ports, services)
-      current = { id, scope, gate, context, alive: true }
+      current = { id, scope, gate, context, requests: new Set(), alive: true }
       trace.add(`process ${id} started`)
       const fork = (effect: Effect.Effect<void, unknown, ProcessContext>) =>
         Effect.forkIn(Effect.provide(effect, context), scope)
@@ -344,12 +356,31 @@ export const make = (options: WorldOptions): Effect.Effect<World, never, Scope.S
       if (p === undefined || !p.alive) return Effect.void
       p.alive = false
       p.gate.dead = true
-      trace.add(`CRASH process ${p.id} with ${inFlight} requests in flight`)
-      return Scope.close(p.scope, Exit.void)
+      trace.add(`CRASH process ${p.id} with ${p.requests.size} requests in flight`)
+      const requests = [...p.requests]
+      p.requests.clear()
+      return Effect.zipRight(Fiber.interruptAll(requests), Scope.close(p.scope, Exit.void))
     })
 
+    const answer = <A, E>(exit: Exit.Exit<A, E>): Effect.Effect<A, E | Unreachable> => {
+      if (Exit.isSuccess(exit)) return exit
+      const failure = Cause.failureOption(exit.cause)
+      if (Option.isSome(failure)) return Effect.fail(failure.value)
+      stats.unreachable++
+      if (Cause.isInterruptedOnly(exit.cause))
+        return Effect.fail(new Unreachable({ reason: "connection lost" }))
+      reportDefects("request", exit.cause)
+      return Effect.fail(new Unreachable({ reason: "internal error" }))
+    }
+
+    /**
+     * A request runs on a fiber of its own in the process, as a server's would: the client
+     * waiting for it does not own it, a crash interrupts it. The fiber starts at once, on this call
+     * stack (`Runtime.runFork`), so a request that never waits costs no scheduler round trip and
+     * no await; one that waits is tracked until it ends.
+     */
     const call = <A, E>(effect: Effect.Effect<A, E, ProcessContext>): Effect.Effect<A, E | Unreachable> =>
-      Effect.suspend(() => {
+      Effect.withFiberRuntime<A, E | Unreachable>((client, status) => {
         const p = current
         stats.requests++
         if (p === undefined || !p.alive) {
@@ -357,20 +388,24 @@ export const make = (options: WorldOptions): Effect.Effect<World, never, Scope.S
           return Effect.fail(new Unreachable({ reason: "connection refused" }))
         }
         inFlight++
-        return Effect.forkIn(Effect.provide(effect, p.context), p.scope).pipe(
-          Effect.flatMap(Fiber.await),
-          Effect.ensuring(Effect.sync(() => inFlight--)),
-          Effect.flatMap((exit): Effect.Effect<A, E | Unreachable> => {
-            if (Exit.isSuccess(exit)) return Effect.succeed(exit.value)
-            const failure = Cause.failureOption(exit.cause)
-            if (Option.isSome(failure)) return Effect.fail(failure.value)
-            stats.unreachable++
-            if (Cause.isInterruptedOnly(exit.cause))
-              return Effect.fail(new Unreachable({ reason: "connection lost" }))
-            reportDefects("request", exit.cause)
-            return Effect.fail(new Unreachable({ reason: "internal error" }))
+        const request = Runtime.runFork(
+          Runtime.make({
+            context: p.context,
+            fiberRefs: client.getFiberRefs(),
+            runtimeFlags: status.runtimeFlags
           })
-        )
+        )(effect)
+        const exit = request.unsafePoll()
+        if (exit !== null) {
+          inFlight--
+          return answer(exit)
+        }
+        p.requests.add(request)
+        request.addObserver(() => {
+          inFlight--
+          p.requests.delete(request)
+        })
+        return Effect.flatMap(Fiber.await(request), answer)
       })
 
     return {
