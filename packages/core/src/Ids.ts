@@ -15,12 +15,22 @@ export class Ids extends Context.Tag("@till/core/Ids")<
 
 const alphabet = "0123456789abcdefghjkmnpqrstvwxyz"
 
+/** Characters taken from one draw: `Random.nextInt` is uniform over 53 bits, ten 5-bit chunks. */
+const charsPerDraw = 10
+
+const appendChars = (id: string, draw: number): string => {
+  let rest = draw
+  let out = id
+  for (let i = 0; i < charsPerDraw; i++) {
+    out += alphabet[rest % 32]
+    rest = Math.floor(rest / 32)
+  }
+  return out
+}
+
+// Two draws of Random for 20 characters (one draw per character cost 20 runtime steps per id).
 export const fromRandom = (prefix: string): Effect.Effect<string> =>
-  Effect.gen(function* () {
-    let id = `${prefix}_`
-    for (let i = 0; i < 20; i++) id += alphabet[yield* Random.nextIntBetween(0, 32)]
-    return id
-  })
+  Effect.zipWith(Random.nextInt, Random.nextInt, (a, b) => appendChars(appendChars(`${prefix}_`, a), b))
 
 export const layer: Layer.Layer<Ids> = Layer.succeed(Ids, { next: fromRandom })
 
