@@ -131,9 +131,10 @@ export const drainOnce = <E, R>(
     const letters = yield* DeadLetterStore
     const nowMs = yield* Clock.currentTimeMillis
     const batch = yield* queue.due(nowMs, settings.batchSize)
+    const reportDepth = Effect.flatMap(queue.size, (size) => Metric.set(queueDepth, size))
     if (batch.length === 0) {
       // The common case (a drainer polls every second): nothing due, nothing else to do.
-      yield* Effect.flatMap(queue.size, (size) => Metric.set(queueDepth, size))
+      yield* reportDepth
       return { done: 0, retried: 0, deadLettered: 0, deferred: 0 }
     }
     let breakerOpen = false
@@ -184,7 +185,7 @@ export const drainOnce = <E, R>(
       })
 
     const steps = yield* Effect.forEach(batch, step, { concurrency: settings.concurrency })
-    yield* Effect.flatMap(queue.size, (size) => Metric.set(queueDepth, size))
+    yield* reportDepth
     const count = (s: Step) => steps.filter((x) => x === s).length
     return {
       done: count("done"),

@@ -283,7 +283,6 @@ export const make = (options: WorldOptions): Effect.Effect<World, never, Scope.S
 
     const stats = { processes: 0, requests: 0, unreachable: 0, defects: 0 }
     let current: Process | undefined
-    let inFlight = 0
 
     const reportDefects = (where: string, cause: Cause.Cause<unknown>) => {
       for (const defect of Cause.defects(cause)) {
@@ -387,7 +386,6 @@ export const make = (options: WorldOptions): Effect.Effect<World, never, Scope.S
           stats.unreachable++
           return Effect.fail(new Unreachable({ reason: "connection refused" }))
         }
-        inFlight++
         const request = Runtime.runFork(
           Runtime.make({
             context: p.context,
@@ -396,15 +394,9 @@ export const make = (options: WorldOptions): Effect.Effect<World, never, Scope.S
           })
         )(effect)
         const exit = request.unsafePoll()
-        if (exit !== null) {
-          inFlight--
-          return answer(exit)
-        }
+        if (exit !== null) return answer(exit)
         p.requests.add(request)
-        request.addObserver(() => {
-          inFlight--
-          p.requests.delete(request)
-        })
+        request.addObserver(() => p.requests.delete(request))
         return Effect.flatMap(Fiber.await(request), answer)
       })
 
@@ -415,7 +407,8 @@ export const make = (options: WorldOptions): Effect.Effect<World, never, Scope.S
       crash,
       start,
       isUp: () => current?.alive === true,
-      inFlight: () => inFlight,
+      // A crash interrupts (and waits for) every request of the dead process: only the live one has any.
+      inFlight: () => current?.requests.size ?? 0,
       stats
     } satisfies World
   })
