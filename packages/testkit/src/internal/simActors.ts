@@ -12,7 +12,7 @@
  * answer is recorded, so the idempotency invariants can compare replays with first answers.
  */
 import { type Address, Carts, Checkout, Inventory, Payments, type Sku } from "@till/core"
-import { Clock, Duration, Effect, Either } from "effect"
+import { Clock, Effect, Either } from "effect"
 import * as FakePaymentGateway from "../FakePaymentGateway.js"
 import type { Checker } from "./simInvariants.js"
 import { finalAnswer } from "./simInvariants.js"
@@ -44,6 +44,8 @@ export interface Env {
   readonly popularity: ReadonlyArray<number>
   readonly address: Address.Address
   readonly startMs: number
+  /** Waits `ms` of virtual time (rounded to a whole ms): the clock's own sleep, no `Clock` lookup. */
+  readonly sleep: (ms: number) => Effect.Effect<void>
 }
 
 type Style = "normal" | "doubleClick" | "hammer" | "keyReuser"
@@ -95,8 +97,6 @@ const describeError = (error: unknown): string => {
 const cardInputs = new Map(cardNumbers.map((number) => [number, FakePaymentGateway.card(number)]))
 const card = (number: string) => cardInputs.get(number) ?? FakePaymentGateway.card(number)
 
-const sleep = (ms: number) => Effect.sleep(Duration.millis(Math.max(0, Math.round(ms))))
-
 export const shopper = (env: Env, index: number) =>
   Effect.gen(function* () {
     const p = env.root.fork(`user/${index}`)
@@ -104,13 +104,13 @@ export const shopper = (env: Env, index: number) =>
     const roll = p.float()
     const style: Style =
       roll < 0.8 ? "normal" : roll < 0.92 ? "doubleClick" : roll < 0.96 ? "hammer" : "keyReuser"
-    yield* sleep(p.float() * env.scenario.durationMs * 0.8)
+    yield* env.sleep(p.float() * env.scenario.durationMs * 0.8)
     let sessions = 1
     while (sessions < env.scenario.sessionsMax && p.chance(0.3)) sessions++
     for (let s = 1; s <= sessions; s++) {
       yield* session(env, p, user, style, s)
       if ((yield* Clock.currentTimeMillis) - env.startMs > env.scenario.durationMs * 0.9) break
-      yield* sleep(p.exponential(60_000))
+      yield* env.sleep(p.exponential(60_000))
     }
   })
 
@@ -136,7 +136,7 @@ const session = (env: Env, p: Prng, user: string, style: Style, s: number) =>
             `${tag} ${label} -> ${Either.isRight(result) ? show(result.right) : describeError(result.left)}`
           )
           if (!isTransient(result)) break
-          yield* sleep(backoffMs(p, Either.isLeft(result) ? result.left : undefined))
+          yield* env.sleep(backoffMs(p, Either.isLeft(result) ? result.left : undefined))
         }
         return result
       })
@@ -159,7 +159,7 @@ const session = (env: Env, p: Prng, user: string, style: Style, s: number) =>
         (c) => `${c.items.length} lines`
       )
       if (Either.isRight(added)) chosen.push(sku)
-      yield* sleep(p.exponential(5_000))
+      yield* env.sleep(p.exponential(5_000))
     }
     if (chosen.length > 1 && p.chance(0.2)) {
       const sku = p.pick(chosen)
@@ -247,7 +247,7 @@ const session = (env: Env, p: Prng, user: string, style: Style, s: number) =>
           result = all.find((r) => !isTransient(r)) ?? all[all.length - 1]!
         } else result = yield* send
         for (let i = 0; i < 4 && isTransient(result); i++) {
-          yield* sleep(backoffMs(p, Either.isLeft(result) ? result.left : undefined))
+          yield* env.sleep(backoffMs(p, Either.isLeft(result) ? result.left : undefined))
           if (i === 0) yield* beforeRetry
           result = yield* send
         }
@@ -297,7 +297,7 @@ const session = (env: Env, p: Prng, user: string, style: Style, s: number) =>
       if (Either.isRight(other)) yield* place(key, cartId, other.right.payment_method_id)
     }
     if (!isTransient(placed) && p.chance(0.15)) {
-      yield* sleep(p.int(1_000, 60_000))
+      yield* env.sleep(p.int(1_000, 60_000))
       yield* place(key, cartId, method.right.payment_method_id)
     }
 
@@ -308,7 +308,7 @@ const session = (env: Env, p: Prng, user: string, style: Style, s: number) =>
     if (tagOf(placed.left) !== "PaymentDeclined" || !p.chance(0.7)) return
     const orderId = (placed.left as { readonly orderId: string }).orderId
     for (let n = 1; n <= 2; n++) {
-      yield* sleep(p.exponential(20_000))
+      yield* env.sleep(p.exponential(20_000))
       const next = yield* tokenize(p.chance(0.8) ? p.pick(goodCards) : p.pick(decliningCards))
       if (Either.isLeft(next)) return
       const paid = yield* submit(
@@ -328,7 +328,7 @@ const session = (env: Env, p: Prng, user: string, style: Style, s: number) =>
 const follow = (env: Env, p: Prng, tag: string, user: string, orderId: string) =>
   Effect.gen(function* () {
     for (let i = p.int(0, 2); i > 0; i--) {
-      yield* sleep(p.int(20_000, 90_000))
+      yield* env.sleep(p.int(20_000, 90_000))
       const order = yield* Effect.either(
         env.world.call(Effect.flatMap(Checkout.Checkout, (c) => c.getOrder(user, orderId)))
       )
@@ -350,7 +350,7 @@ export const operator = (env: Env) =>
   Effect.gen(function* () {
     const p = env.root.fork("operator")
     for (;;) {
-      yield* sleep(p.int(20_000, 60_000))
+      yield* env.sleep(p.int(20_000, 60_000))
       const sku = env.skus[p.weighted(env.popularity)]!
       const units = p.int(1, 8)
       const result = yield* Effect.either(

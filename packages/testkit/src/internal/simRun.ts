@@ -10,7 +10,7 @@
  * gateway get seeds drawn from it; Effect's own `Random` is seeded from it too.
  */
 import { Address, Checkout, type Order, RateLimiter, type Sku } from "@till/core"
-import { Duration, Effect, Exit, FiberSet, Logger, Option, Random, Schema } from "effect"
+import { Effect, Exit, FiberSet, Logger, Option, Random, Schema } from "effect"
 import { cardNumbers, type Env, operator, shopper } from "./simActors.js"
 import {
   calmGateway,
@@ -90,6 +90,7 @@ export const runOnce = (
   const wallStart = performance.now()
   let clock: SimClock | undefined
   const nowMs = () => clock?.nowMs ?? startMs
+  const sleep = (ms: number) => clock!.sleepMs(Math.max(0, Math.round(ms)))
   const trace = new Trace(nowMs, startMs, keep)
   const limits = RateLimiter.defaults
   const checker = new Checker(trace, nowMs, startMs, limits, cardNumbers)
@@ -119,7 +120,8 @@ export const runOnce = (
       faults,
       ledger,
       checker,
-      trace
+      trace,
+      sleep
     })
     world = w
     yield* w.start
@@ -134,7 +136,8 @@ export const runOnce = (
       skus,
       popularity: zipf(skus.length, scenario.popularitySkew),
       address,
-      startMs
+      startMs,
+      sleep
     }
     const actors = yield* FiberSet.make<unknown, unknown>()
     const timeline: Array<TimedAction> = [
@@ -150,7 +153,7 @@ export const runOnce = (
         timeline,
         (action) =>
           Effect.gen(function* () {
-            yield* Effect.sleep(Duration.millis(Math.max(0, action.atMs - nowMs())))
+            yield* sleep(action.atMs - nowMs())
             if (action.label !== "crash" && action.label !== "restart") trace.add(`fault: ${action.label}`)
             yield* action.run
           }),
@@ -165,7 +168,7 @@ export const runOnce = (
 
     const shopUntil = startMs + scenario.durationMs
     for (let tick = 1; nowMs() < shopUntil && !checker.failed; tick++) {
-      yield* Effect.sleep(Duration.millis(scenario.tickMs))
+      yield* sleep(scenario.tickMs)
       yield* checker.tick(w.probes, ledger, tick % accountingEveryTicks === 0)
     }
     yield* FiberSet.clear(actors)
@@ -181,7 +184,7 @@ export const runOnce = (
     const settleFrom = nowMs()
     const settleUntil = settleFrom + scenario.settleMaxMs
     while (nowMs() < settleUntil && !checker.failed) {
-      yield* Effect.sleep(Duration.millis(settleTickMs))
+      yield* sleep(settleTickMs)
       yield* checker.tick(w.probes, ledger, false)
       if (yield* settled(w, ledger)) break
     }

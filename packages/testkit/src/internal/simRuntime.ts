@@ -10,7 +10,7 @@
  * semantics (sleepers wake in deadline order, time only moves when everything is blocked) and
  * every service still reads time through Effect's `Clock`, exactly as under `TestClock`.
  */
-import { Clock, Duration, Effect, type Exit, type Fiber, Scheduler } from "effect"
+import { Clock, Duration, Effect, type Exit, type Fiber, type Scheduler } from "effect"
 
 interface Sleeper {
   readonly atMs: number
@@ -40,15 +40,22 @@ export class SimClock implements Clock.Clock {
   }
 
   sleep(duration: Duration.Duration): Effect.Effect<void> {
-    const ms = Duration.toMillis(duration)
+    return this.sleepMs(Duration.toMillis(duration))
+  }
+
+  /**
+   * `sleep` without a `Duration` or a `Clock` lookup: what the simulator's own actors call.
+   *
+   * No canceller: `Effect.async` with one wraps the wait in `onInterrupt`, which costs more Effect
+   * steps than the wait itself. An interrupted sleeper stays queued until its deadline, where its
+   * wake-up is a no-op (a fiber ignores a second resume). Fibers see no difference; the executor
+   * may move time to such a deadline with nothing to run, which only delays a deadlock report.
+   */
+  sleepMs(ms: number): Effect.Effect<void> {
     if (!(ms > 0)) return Effect.void
     if (!Number.isFinite(ms)) return Effect.never
     return Effect.async<void>((resume) => {
-      const sleeper: Sleeper = { atMs: this.nowMs + ms, seq: this.seq++, wake: () => resume(Effect.void) }
-      this.push(sleeper)
-      return Effect.sync(() => {
-        sleeper.wake = undefined
-      })
+      this.push({ atMs: this.nowMs + ms, seq: this.seq++, wake: () => resume(Effect.void) })
     })
   }
 
@@ -105,6 +112,8 @@ export class SimClock implements Clock.Clock {
   }
 }
 
+const maxOpsBeforeYield = 2048
+
 /** Runs tasks strictly in the order they were scheduled; `flush` runs until none is left. */
 export class SimScheduler implements Scheduler.Scheduler {
   private queue: Array<Scheduler.Task | undefined> = []
@@ -115,8 +124,12 @@ export class SimScheduler implements Scheduler.Scheduler {
     this.queue.push(task)
   }
 
+  /**
+   * Yields every 2048 steps, as Effect's default does, without reading the fiber's
+   * `MaxOpsBeforeYield` ref on every step (it is read once per step otherwise: a few % of a run).
+   */
   shouldYield(fiber: Fiber.RuntimeFiber<unknown, unknown>): number | false {
-    return Scheduler.defaultShouldYield(fiber)
+    return fiber.currentOpCount > maxOpsBeforeYield ? 0 : false
   }
 
   /** Runs ready tasks until none is left or `budget` tasks have run in all; false when over budget. */

@@ -33,7 +33,6 @@ import {
   Cause,
   Context,
   Data,
-  Duration,
   Effect,
   ExecutionStrategy,
   Exit,
@@ -89,6 +88,8 @@ export interface WorldOptions {
   readonly ledger: Ledger
   readonly checker: Checker
   readonly trace: Trace
+  /** Waits on the virtual clock (the simulator's own waits: jobs' schedules). */
+  readonly sleep: (ms: number) => Effect.Effect<void>
 }
 
 interface Process {
@@ -293,7 +294,7 @@ export const make = (options: WorldOptions): Effect.Effect<World, never, Scope.S
 
     /** A background job: `effect` every `everyMs`; a failure is tried again next time, a defect is a violation. */
     const job = (name: string, everyMs: number, effect: Effect.Effect<void, unknown, ProcessContext>) =>
-      Effect.sleep(Duration.millis(everyMs)).pipe(
+      options.sleep(everyMs).pipe(
         Effect.zipRight(effect),
         Effect.catchAllCause((cause) => Effect.sync(() => reportDefects(`job ${name}`, cause))),
         Effect.forever
