@@ -203,7 +203,7 @@ export const make = (options: Options = {}): Effect.Effect<FakePaymentGateway> =
     let refundCount = 0
     const counts = { tokenize: 0, charge: 0, retrieve: 0, refund: 0 }
 
-    const nextId = (prefix: string) => Effect.withRandom(Ids.fromRandom(prefix), random)
+    const nextId = (prefix: string) => Ids.fromGenerator(random, prefix)
     const draw = (rate: number) =>
       rate <= 0 ? Effect.succeed(false) : Effect.map(random.next, (x) => x < rate)
     const unavailable = (reason: string) => new Errors.GatewayUnavailable({ reason: `${reason} (injected)` })

@@ -6,9 +6,12 @@
  * Invariant (InventoryStore.ts): for every SKU 0 <= reserved <= on_hand. `make` checks it
  * after every write and dies if it ever breaks. `makeUnconditional` is the planted bug the
  * simulator must catch: its reserve skips the stock check, so it oversells.
+ *
+ * `Inspector` reads every level and every reservation at once, for tests and the simulator's
+ * invariants (one read per check instead of one per SKU or order).
  */
 import { Errors, InventoryStore, type Sku } from "@till/core"
-import { Effect, Layer, Option } from "effect"
+import { Context, Effect, Layer, Option } from "effect"
 import { full, pageLimit, requireCapacity } from "./internal/limits.js"
 
 export interface Options {
@@ -17,6 +20,19 @@ export interface Options {
   /** Most reservations kept (held, committed and released). */
   readonly maxReservations?: number
 }
+
+/** Read access for tests and the simulator; never used by services. */
+export class Inspector extends Context.Tag("@till/testkit/InMemoryInventoryStore/Inspector")<
+  Inspector,
+  {
+    /** Every SKU's level, in the order the SKUs were first stocked. */
+    readonly levels: Effect.Effect<ReadonlyArray<InventoryStore.StockLevel>>
+    /** Every reservation (held, committed and released), in the order they were made. */
+    readonly reservations: Effect.Effect<ReadonlyArray<InventoryStore.Reservation>>
+  }
+>() {}
+
+type Store = InventoryStore.InventoryStore["Type"] & Inspector["Type"]
 
 export const defaultMaxSkus = 100_000
 export const defaultMaxReservations = 1_000_000
@@ -42,10 +58,7 @@ const totals = (lines: ReadonlyArray<InventoryStore.ReservationLine>): Map<Sku.S
   return bySku
 }
 
-const build = (
-  options: Options,
-  conditional: boolean
-): Effect.Effect<InventoryStore.InventoryStore["Type"]> =>
+const build = (options: Options, conditional: boolean): Effect.Effect<Store> =>
   Effect.sync(() => {
     const maxSkus = requireCapacity("maxSkus", options.maxSkus ?? defaultMaxSkus)
     const maxReservations = requireCapacity(
@@ -151,7 +164,7 @@ const build = (
         return orDie(apply(existing.lines, -1, to === "committed" ? -1 : 0), Option.some(next))
       })
 
-    return InventoryStore.InventoryStore.of({
+    return {
       setOnHand: setLevel,
       restock: (sku, delta) =>
         Effect.suspend(() => {
@@ -174,33 +187,34 @@ const build = (
             if (r.status === "held" && r.hold_expires_at <= nowMs) expired.push(r)
           expired.sort((a, b) => a.hold_expires_at - b.hold_expires_at || (a.order_id < b.order_id ? -1 : 1))
           return expired.slice(0, pageLimit(limit))
-        })
-    })
+        }),
+      levels: Effect.sync(() => Array.from(levels, ([sku, level]) => toStockLevel(sku, level))),
+      reservations: Effect.sync(() => [...reservations.values()])
+    }
   })
 
 /** The correct store: reserve is conditional, all-or-nothing, and never oversells. */
-export const make = (options: Options = {}): Effect.Effect<InventoryStore.InventoryStore["Type"]> =>
-  build(options, true)
+export const make = (options: Options = {}): Effect.Effect<Store> => build(options, true)
 
 /**
  * PLANTED BUG, for the simulator's self-check only: reserve skips the stock condition and
  * reserves even when available < requested. A simulator that does not report oversell
  * against this store is broken. Never use it outside that check.
  */
-export const makeUnconditional = (
-  options: Options = {}
-): Effect.Effect<InventoryStore.InventoryStore["Type"]> => build(options, false)
+export const makeUnconditional = (options: Options = {}): Effect.Effect<Store> => build(options, false)
 
-export const layer: Layer.Layer<InventoryStore.InventoryStore> = Layer.effect(
-  InventoryStore.InventoryStore,
-  make()
-)
+const context = (store: Effect.Effect<Store>): Layer.Layer<InventoryStore.InventoryStore | Inspector> =>
+  Layer.effectContext(
+    Effect.map(store, (s) => Context.make(InventoryStore.InventoryStore, s).pipe(Context.add(Inspector, s)))
+  )
 
-export const layerWith = (options: Options): Layer.Layer<InventoryStore.InventoryStore> =>
-  Layer.effect(InventoryStore.InventoryStore, make(options))
+/** Provides `InventoryStore` and its `Inspector` (one store behind both). */
+export const layer: Layer.Layer<InventoryStore.InventoryStore | Inspector> = context(make())
+
+export const layerWith = (options: Options): Layer.Layer<InventoryStore.InventoryStore | Inspector> =>
+  context(make(options))
 
 /** PLANTED BUG (see `makeUnconditional`). */
-export const layerUnconditional: Layer.Layer<InventoryStore.InventoryStore> = Layer.effect(
-  InventoryStore.InventoryStore,
+export const layerUnconditional: Layer.Layer<InventoryStore.InventoryStore | Inspector> = context(
   makeUnconditional()
 )

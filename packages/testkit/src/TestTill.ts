@@ -60,16 +60,17 @@ export interface Options {
   readonly checkout?: Partial<Checkout.Config>
   readonly gateway?: Omit<FakePaymentGateway.Options, "seed">
   /** Replaces the inventory store (e.g. the simulator's planted bug). */
-  readonly inventoryStore?: Layer.Layer<InventoryStore.InventoryStore>
+  readonly inventoryStore?: Layer.Layer<InventoryStore.InventoryStore | InMemoryInventoryStore.Inspector>
   /** Replaces the rate-limit store (e.g. the simulator's planted bug). */
   readonly rateLimitStore?: Layer.Layer<RateLimitStore.RateLimitStore>
 }
 
-/** What `ports` provides: every port, and the test handles of the fake gateway, orders and events. */
+/** What `ports` provides: every port, and the test handles of the fake gateway, stock, orders and events. */
 export type Ports =
   | Catalog.Catalog
   | CartStore.CartStore
   | InventoryStore.InventoryStore
+  | InMemoryInventoryStore.Inspector
   | OrderStore.OrderStore
   | InMemoryOrderStore.Inspector
   | IdempotencyStore.IdempotencyStore

@@ -15,7 +15,7 @@
  * its interrupted fibers cannot write either: a dead process does not clean up after itself.
  */
 import { Errors } from "@till/core"
-import { Duration, Effect, type Exit } from "effect"
+import { Duration, Effect } from "effect"
 import type * as FakePaymentGateway from "../FakePaymentGateway.js"
 import type { Prng } from "./simPrng.js"
 import { enabled, type Scenario } from "./simScenario.js"
@@ -252,21 +252,31 @@ export interface Interceptor {
   /** The error of an operation that did not (or seemingly did not) happen. */
   readonly unavailable: (reason: string) => unknown
   /**
-   * Per method, sees every operation that really ran, with its own outcome (before a `lost` fault
-   * hides it). Methods without an observer run unobserved, at no cost.
+   * Per method, sees every operation that really ran and succeeded, with its value (before a
+   * `lost` fault hides it). Methods without an observer run unobserved, at no cost.
    */
   readonly observe?: Observers | undefined
 }
 
+/** An observer: a plain function, or one returning the Effect of a check it needs to run. */
 export type Observers = Readonly<
-  Record<string, (args: ReadonlyArray<unknown>, exit: Exit.Exit<unknown, unknown>) => Effect.Effect<void>>
+  Record<string, (args: ReadonlyArray<unknown>, value: unknown) => Effect.Effect<void> | undefined>
 >
 
 /** The port's service with every Effect-returning method (and Effect field) behind `interceptor`. */
 export const wrapService = <S extends object>(service: S, interceptor: Interceptor): S => {
   const guard = (method: string, args: ReadonlyArray<unknown>, effect: Effect.Effect<unknown, unknown>) => {
     const observe = interceptor.observe?.[method]
-    const run = observe === undefined ? effect : Effect.onExit(effect, (exit) => observe(args, exit))
+    // Uninterruptible: an operation that ran is always observed (an in-memory one never waits).
+    const run =
+      observe === undefined
+        ? effect
+        : Effect.uninterruptible(
+            Effect.flatMap(effect, (value) => {
+              const check = observe(args, value)
+              return check === undefined ? Effect.succeed(value) : Effect.as(check, value)
+            })
+          )
     return Effect.suspend(() => {
       if (interceptor.gate.dead) return Effect.fail(interceptor.unavailable("process crashed"))
       switch (interceptor.decide()) {

@@ -21,6 +21,7 @@ import {
 import { Effect, Option } from "effect"
 import type * as FakePaymentGateway from "../FakePaymentGateway.js"
 import type * as InMemoryEventPublisher from "../InMemoryEventPublisher.js"
+import type * as InMemoryInventoryStore from "../InMemoryInventoryStore.js"
 import type * as InMemoryOrderStore from "../InMemoryOrderStore.js"
 import type { Trace } from "./simTrace.js"
 
@@ -128,6 +129,8 @@ interface KeyRecord {
 
 export interface Probes {
   readonly inventory: InventoryStore.InventoryStore["Type"]
+  /** Every level and reservation of the same store, in one read. */
+  readonly stock: InMemoryInventoryStore.Inspector["Type"]
   readonly orderStore: OrderStore.OrderStore["Type"]
   readonly orders: InMemoryOrderStore.Inspector["Type"]
   readonly gateway: FakePaymentGateway.Inspector["Type"]
@@ -250,28 +253,26 @@ export class Checker {
   }
 
   private checkLevels(probes: Probes) {
-    return Effect.forEach(
-      probes.skus,
-      (sku) =>
-        Effect.map(probes.inventory.level(sku), (found) => {
-          if (Option.isNone(found)) return
-          const l = found.value
-          if (l.on_hand < 0 || l.reserved < 0 || l.reserved > l.on_hand) {
-            this.report("oversell", `${sku}: store says on_hand ${l.on_hand}, reserved ${l.reserved}`)
-          }
-        }),
-      { discard: true }
-    )
+    return Effect.map(probes.stock.levels, (levels) => {
+      const bySku = new Map(levels.map((l) => [l.sku, l]))
+      for (const sku of probes.skus) {
+        const l = bySku.get(sku)
+        if (l !== undefined && (l.on_hand < 0 || l.reserved < 0 || l.reserved > l.on_hand)) {
+          this.report("oversell", `${sku}: store says on_hand ${l.on_hand}, reserved ${l.reserved}`)
+        }
+      }
+    })
   }
 
   private checkStock(probes: Probes, ledger: Ledger, final: boolean) {
     return Effect.gen(this, function* () {
+      const reservations = new Map((yield* probes.stock.reservations).map((r) => [r.order_id, r]))
+      const levels = new Map((yield* probes.stock.levels).map((l) => [l.sku, l]))
       const held = new Map<string, number>()
       const sold = new Map<string, number>()
       for (const orderId of ledger.reservedOrders) {
-        const reservation = yield* probes.inventory.get(orderId)
-        if (Option.isNone(reservation)) continue
-        const r = reservation.value
+        const r = reservations.get(orderId)
+        if (r === undefined) continue
         if (final && r.status === "held")
           this.report("stuck-order", `reservation of ${orderId} still held at the end`)
         const into = r.status === "held" ? held : r.status === "committed" ? sold : undefined
@@ -279,9 +280,8 @@ export class Checker {
         for (const line of r.lines) into.set(line.sku, (into.get(line.sku) ?? 0) + line.quantity)
       }
       for (const sku of probes.skus) {
-        const found = yield* probes.inventory.level(sku)
-        if (Option.isNone(found)) continue
-        const level = found.value
+        const level = levels.get(sku)
+        if (level === undefined) continue
         const received = ledger.received.get(sku) ?? 0
         const h = held.get(sku) ?? 0
         const s = sold.get(sku) ?? 0
@@ -343,8 +343,9 @@ export class Checker {
 
   private checkOrderStock(probes: Probes, orders: ReadonlyArray<Order.Order>) {
     return Effect.gen(this, function* () {
+      const reservations = new Map((yield* probes.stock.reservations).map((r) => [r.order_id, r]))
       for (const o of orders) {
-        const found = yield* probes.inventory.get(o.order_id)
+        const found = Option.fromNullable(reservations.get(o.order_id))
         if (o.status === "confirmed") {
           if (Option.isNone(found) || found.value.status !== "committed") {
             this.report("order-stock-mismatch", `confirmed order ${o.order_id} has no committed reservation`)

@@ -10,7 +10,7 @@
  * gateway get seeds drawn from it; Effect's own `Random` is seeded from it too.
  */
 import { Address, Checkout, type Order, RateLimiter, type Sku } from "@till/core"
-import { Effect, Exit, FiberSet, Logger, Option, Random, Schema } from "effect"
+import { Effect, Exit, FiberSet, Logger, Random, Schema } from "effect"
 import { cardNumbers, type Env, operator, shopper } from "./simActors.js"
 import {
   calmGateway,
@@ -232,9 +232,8 @@ const settled = (w: World.World, ledger: Ledger) =>
   Effect.gen(function* () {
     if (w.inFlight() > 0) return false
     for (const o of yield* w.probes.orders.orders) if (!terminal.has(o.status)) return false
-    for (const id of ledger.reservedOrders) {
-      const r = yield* w.probes.inventory.get(id)
-      if (Option.isSome(r) && r.value.status === "held") return false
+    for (const r of yield* w.probes.stock.reservations) {
+      if (r.status === "held" && ledger.reservedOrders.has(r.order_id)) return false
     }
     for (const e of yield* w.probes.orders.outbox) if (!e.published) return false
     return true

@@ -145,8 +145,10 @@ export const make = (options: WorldOptions): Effect.Effect<World, never, Scope.S
       ledger.receive(p.sku, p.onHand)
     }
 
+    const stock = Context.get(raw, InMemoryInventoryStore.Inspector)
     const probes: Probes = {
       inventory: rawInventory,
+      stock,
       orderStore: Context.get(raw, OrderStore.OrderStore),
       orders: Context.get(raw, InMemoryOrderStore.Inspector),
       gateway: Context.get(raw, FakePaymentGateway.Inspector),
@@ -155,64 +157,60 @@ export const make = (options: WorldOptions): Effect.Effect<World, never, Scope.S
       skus: options.products.map((p) => Sku.make(p.sku))
     }
 
-    const recordLastError = (entry: PaymentRetryQueue.RetryEntry) =>
-      Effect.sync(() => {
-        if (entry.lastError !== undefined) ledger.written.push(entry.lastError)
-      })
+    const recordLastError = (entry: PaymentRetryQueue.RetryEntry) => {
+      if (entry.lastError !== undefined) ledger.written.push(entry.lastError)
+      return undefined
+    }
 
     /** Oversell is checked the moment stock moves, not only at the next tick. */
     const checkLevels = (lines: ReadonlyArray<InventoryStore.ReservationLine>) =>
-      Effect.forEach(
-        lines,
-        (line) =>
-          Effect.map(rawInventory.level(line.sku), (found) => {
-            if (Option.isNone(found)) return
-            const l = found.value
-            if (l.on_hand < 0 || l.reserved < 0 || l.reserved > l.on_hand) {
-              checker.report("oversell", `${l.sku}: store says on_hand ${l.on_hand}, reserved ${l.reserved}`)
-            }
-          }),
-        { discard: true }
-      ).pipe(Effect.ignore)
+      Effect.map(stock.levels, (levels) => {
+        for (const line of lines) {
+          const l = levels.find((level) => level.sku === line.sku)
+          if (l !== undefined && (l.on_hand < 0 || l.reserved < 0 || l.reserved > l.on_hand)) {
+            checker.report("oversell", `${l.sku}: store says on_hand ${l.on_hand}, reserved ${l.reserved}`)
+          }
+        }
+      })
 
+    // Observers see operations that succeeded (see `Interceptor.observe`).
     const observers: Partial<Record<StorePort, Observers>> = {
       inventory: {
-        reserve: (args, exit) => {
-          if (!Exit.isSuccess(exit)) return Effect.void
+        reserve: (args) => {
           ledger.reservedOrders.add(args[0] as string)
           return checkLevels(args[1] as ReadonlyArray<InventoryStore.ReservationLine>)
         },
-        commit: (_args, exit) => {
-          if (!Exit.isSuccess(exit)) return Effect.void
-          const r = exit.value as Option.Option<InventoryStore.Reservation>
-          return Option.isSome(r) ? checkLevels(r.value.lines) : Effect.void
+        commit: (_args, value) => {
+          const r = value as Option.Option<InventoryStore.Reservation>
+          return Option.isSome(r) ? checkLevels(r.value.lines) : undefined
         },
-        restock: (args, exit) =>
-          Effect.sync(() => {
-            if (Exit.isSuccess(exit)) ledger.receive(args[0] as string, args[1] as number)
-          })
+        restock: (args) => {
+          ledger.receive(args[0] as string, args[1] as number)
+          return undefined
+        }
       },
       rateLimit: {
-        acquire: (args, exit) =>
-          Effect.sync(() => {
-            const request = args[0] as RateLimitStore.AcquireRequest
-            if (Exit.isSuccess(exit) && (exit.value as RateLimitStore.Decision).allowed) {
-              checker.admitted(ledger, request.key, request.nowMs)
-            }
-          })
+        acquire: (args, value) => {
+          const request = args[0] as RateLimitStore.AcquireRequest
+          if ((value as RateLimitStore.Decision).allowed) checker.admitted(ledger, request.key, request.nowMs)
+          return undefined
+        }
       },
       idempotency: {
-        claim: (args) =>
-          Effect.sync(() => {
-            ledger.written.push((args[0] as IdempotencyStore.ClaimRequest).fingerprint)
-          }),
-        complete: (args) => Effect.sync(() => ledger.written.push(args[2]))
+        claim: (args) => {
+          ledger.written.push((args[0] as IdempotencyStore.ClaimRequest).fingerprint)
+          return undefined
+        },
+        complete: (args) => {
+          ledger.written.push(args[2])
+          return undefined
+        }
       },
       carts: {
-        put: (args) =>
-          Effect.sync(() => {
-            ledger.carts.set((args[0] as { readonly cart_id: string }).cart_id, args[0])
-          })
+        put: (args) => {
+          ledger.carts.set((args[0] as { readonly cart_id: string }).cart_id, args[0])
+          return undefined
+        }
       },
       retryQueue: {
         enqueue: (args) => recordLastError(args[0] as PaymentRetryQueue.RetryEntry),
