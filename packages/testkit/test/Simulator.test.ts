@@ -158,5 +158,8 @@ describe("Simulator", () => {
     expect(findCardNumber("378282246310005", [])).toBe("378282246310005")
     expect(findCardNumber("2025-01-01T00:02:05.000Z ord_0x9ta7bzhttcm8pyan94 4242", used)).toBeUndefined()
     expect(findCardNumber("amount 1735689725001", [])).toBeUndefined() // 13 digits, fails Luhn
+    expect(findCardNumber("4242-4242-4242-4242", [])).toBe("4242424242424242")
+    expect(findCardNumber("pan 4000056655665556x", [])).toBe("4000056655665556")
+    expect(findCardNumber("ord_4242424242 and 424", [])).toBeUndefined()
   })
 })

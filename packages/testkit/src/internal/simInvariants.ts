@@ -513,7 +513,19 @@ export class Checker {
 
 const digitRun = /(?<!\d)\d(?:[ -]?\d){12,18}(?!\d)/g
 
+/** Whether `text` holds at least 13 digits in all: no card number fits in fewer. */
+const hasThirteenDigits = (text: string): boolean => {
+  let digits = 0
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i)
+    if (c >= 48 && c <= 57 && ++digits === 13) return true
+  }
+  return false
+}
+
 export const findCardNumber = (text: string, known: ReadonlyArray<string>): string | undefined => {
+  // Most values (ids, statuses, short messages) are ruled out by a count, before any search.
+  if (!hasThirteenDigits(text)) return undefined
   for (const pan of known) if (text.includes(pan)) return pan
   for (const match of text.matchAll(digitRun)) {
     const digits = match[0].replace(/[ -]/g, "")

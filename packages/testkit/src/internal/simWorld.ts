@@ -291,12 +291,15 @@ export const make = (options: WorldOptions): Effect.Effect<World, never, Scope.S
     }
 
     /** A background job: `effect` every `everyMs`; a failure is tried again next time, a defect is a violation. */
-    const job = (name: string, everyMs: number, effect: Effect.Effect<void, unknown, ProcessContext>) =>
-      options.sleep(everyMs).pipe(
+    const job = (name: string, everyMs: number, effect: Effect.Effect<void, unknown, ProcessContext>) => {
+      const once = options.sleep(everyMs).pipe(
         Effect.zipRight(effect),
-        Effect.catchAllCause((cause) => Effect.sync(() => reportDefects(`job ${name}`, cause))),
-        Effect.forever
+        Effect.catchAllCause((cause) => Effect.sync(() => reportDefects(`job ${name}`, cause)))
       )
+      // Not `Effect.forever`: it yields to the scheduler after every round, and each round sleeps anyway.
+      const loop: Effect.Effect<never, never, ProcessContext> = Effect.flatMap(once, () => loop)
+      return loop
+    }
 
     const recovery = (label: string) =>
       Recovery.recoverOrders().pipe(
