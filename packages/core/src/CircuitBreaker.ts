@@ -365,7 +365,14 @@ export const make = Effect.fn("CircuitBreaker.make")(function* (options: Options
   const settings = yield* Schema.decode(Settings)(options).pipe(Effect.orDie)
   const name = options.name
   const isFailure = options.isFailure ?? isTransient
-  const pubsub = yield* PubSub.sliding<Transition>(TRANSITIONS_BUFFER)
+  // Made on the first subscription: a PubSub drops what is published while nobody subscribes,
+  // so a breaker nobody watches needs none (and its 1,024-slot buffer costs ~16 kB per breaker).
+  let pubsub: PubSub.PubSub<Transition> | undefined
+  const transitionsPubSub = Effect.suspend(() =>
+    pubsub !== undefined
+      ? Effect.succeed(pubsub)
+      : Effect.map(PubSub.sliding<Transition>(TRANSITIONS_BUFFER), (made) => (pubsub ??= made))
+  )
   const labels = [MetricLabel.make("breaker", name)]
   stateGauge.unsafeUpdate(stateValue.closed, labels)
   // The clock the breaker is made with (TestClock in tests): looking it up per call would cost a
@@ -374,7 +381,7 @@ export const make = Effect.fn("CircuitBreaker.make")(function* (options: Options
   const now = millisOf(yield* Effect.clock)
   const machine = new Machine(name, settings, now(), (t) => {
     stateGauge.unsafeUpdate(stateValue[t.to], labels)
-    pubsub.unsafeOffer(t)
+    pubsub?.unsafeOffer(t)
   })
   const notPermitted = () =>
     // Validation skipped: the fields are built right here, and rejections must stay cheap.
@@ -443,8 +450,8 @@ export const make = Effect.fn("CircuitBreaker.make")(function* (options: Options
     executePromise,
     state: Effect.sync(() => machine.state),
     metrics,
-    transitions: Stream.fromPubSub(pubsub),
-    subscribe: PubSub.subscribe(pubsub),
+    transitions: Stream.unwrap(Effect.map(transitionsPubSub, (p) => Stream.fromPubSub(p))),
+    subscribe: Effect.flatMap(transitionsPubSub, PubSub.subscribe),
     reset: Effect.sync(() => machine.reset(now()))
   } satisfies Service
 })

@@ -138,6 +138,28 @@ describe("CircuitBreaker", () => {
     })
   )
 
+  it.scoped("transitions reach every subscriber from when it subscribed, by queue or by stream", () =>
+    Effect.gen(function* () {
+      const breaker = yield* make()
+      yield* calls(breaker, 10, unavailable) // closed -> open, before anyone watches: seen by nobody
+      const early = yield* breaker.subscribe
+      const streamed = yield* Effect.fork(Stream.runCollect(Stream.take(breaker.transitions, 1)))
+      const late = yield* breaker.subscribe
+      // Let the stream's fiber start and subscribe (it has no signal for that).
+      yield* Effect.repeatN(Effect.yieldNow(), 50)
+      yield* breaker.reset // open -> closed
+      for (const queue of [early, late]) {
+        expect(yield* Queue.takeAll(queue)).toEqual(
+          Chunk.make(expect.objectContaining({ from: "open", to: "closed" }))
+        )
+      }
+      const viaStream = yield* Fiber.join(streamed)
+      expect(Chunk.toReadonlyArray(viaStream)).toEqual([
+        expect.objectContaining({ from: "open", to: "closed" })
+      ])
+    })
+  )
+
   it.effect("open -> halfOpen after waitDurationInOpenState, on the next call", () =>
     Effect.gen(function* () {
       const breaker = yield* make()
