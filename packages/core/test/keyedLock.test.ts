@@ -26,7 +26,7 @@ describe("keyedLock", () => {
           })
         )
       const fibers = yield* Effect.forEach(["a1", "a2", "a3"], (name) => Effect.fork(job("a", name)))
-      const other = yield* Effect.fork(lock.withLock("b")(Effect.sync(() => events.push("b ran"))))
+      const other = yield* Effect.fork(lock.withLock("b")(Effect.sync(() => void events.push("b ran"))))
       yield* TestClock.adjust("5 millis")
       expect(events).toEqual(["a1 in", "b ran"])
       yield* TestClock.adjust("100 millis")

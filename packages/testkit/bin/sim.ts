@@ -9,7 +9,8 @@
  *
  * Options: --from N (first seed), --users N, --minutes N, --skus N, --sessions N,
  * --stock MIN-MAX, --skew X, --hold-seconds N, --disable a,b (fault classes), --planted NAME (repeatable),
- * --edit-before-retry (shoppers edit the cart before retrying: finds a known core bug, see README),
+ * --no-edit-before-retry (shoppers never edit the cart before retrying; they do by default: that
+ * found a core bug, see README),
  * --only-users 3,17 (only these shoppers shop: what --shrink prints),
  * --shrink (shrink the failing seeds shown), --show N (failing seeds printed in full, default 3),
  * --workers N (worker threads, default: the machine's cores).
@@ -68,7 +69,8 @@ async function main() {
       show: { type: "string" },
       workers: { type: "string" }
     },
-    strict: true
+    strict: true,
+    allowNegative: true
   })
 
   const int = (name: string, text: string | undefined, fallback: number): number => {

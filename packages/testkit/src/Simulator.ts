@@ -213,7 +213,8 @@ export const replayCommand = (
   if (scenario.popularitySkew !== d.popularitySkew) parts.push(`--skew ${scenario.popularitySkew}`)
   if (scenario.disabledFaults.length > 0) parts.push(`--disable ${scenario.disabledFaults.join(",")}`)
   if (scenario.holdMs !== d.holdMs) parts.push(`--hold-seconds ${scenario.holdMs / 1000}`)
-  if (scenario.editCartBeforeRetry !== d.editCartBeforeRetry) parts.push("--edit-before-retry")
+  if (scenario.editCartBeforeRetry !== d.editCartBeforeRetry)
+    parts.push(scenario.editCartBeforeRetry ? "--edit-before-retry" : "--no-edit-before-retry")
   for (const bug of planted) parts.push(`--planted ${bug}`)
   return parts.join(" ")
 }

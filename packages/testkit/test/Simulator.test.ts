@@ -151,6 +151,16 @@ describe("Simulator", () => {
       })
   )
 
+  it("the replay command names every setting that differs from the defaults, negated flags included", () => {
+    const result = Simulator.runSync({
+      seed: 5,
+      scenario: { users: 3, holdMs: 8_000, editCartBeforeRetry: false },
+      trace: 1
+    })
+    expect(result.replay).toBe("pnpm sim --seed 5 --users 3 --hold-seconds 8 --no-edit-before-retry")
+    expect(Simulator.runSync({ seed: 5, trace: 1 }).replay).toBe("pnpm sim --seed 5")
+  })
+
   it("finds card numbers in text, and not dates, ids or amounts", () => {
     const used = ["4242424242424242"]
     expect(findCardNumber("token for 4242424242424242", used)).toBe("4242424242424242")
