@@ -28,3 +28,29 @@ describe("InMemoryInventoryStore.makeUnconditional (planted bug)", () => {
     }).pipe(Effect.provide(InMemoryInventoryStore.layerUnconditional))
   )
 })
+
+describe("InMemoryInventoryStore.Inspector", () => {
+  it.effect("reads every level and every reservation of the store behind the port, at once", () =>
+    Effect.gen(function* () {
+      const store = yield* InventoryStore.InventoryStore
+      const inspector = yield* InMemoryInventoryStore.Inspector
+      const mug = Sku.make("mug")
+      const cap = Sku.make("cap")
+      expect(yield* inspector.levels).toEqual([])
+      yield* store.setOnHand(mug, 5)
+      yield* store.setOnHand(cap, 2)
+      yield* store.reserve("o1", [{ sku: mug, quantity: 2 }], 1_000)
+      yield* store.reserve("o2", [{ sku: cap, quantity: 1 }], 1_000)
+      yield* store.commit("o1")
+      yield* store.release("o2")
+      expect(yield* inspector.levels).toEqual([
+        { sku: mug, on_hand: 3, reserved: 0, available: 3 },
+        { sku: cap, on_hand: 2, reserved: 0, available: 2 }
+      ])
+      expect((yield* inspector.reservations).map((r) => [r.order_id, r.status])).toEqual([
+        ["o1", "committed"],
+        ["o2", "released"]
+      ])
+    }).pipe(Effect.provide(InMemoryInventoryStore.layer))
+  )
+})
