@@ -187,8 +187,25 @@ export const make = (options: Options = {}): Effect.Effect<FakePaymentGateway> =
     )
     const maxCharges = requireCapacity("maxCharges", options.maxCharges ?? defaultMaxCharges)
     const random = Random.make(options.seed ?? 0)
-    // One charge is processed at a time, so two calls with one key can never both move money.
-    const processing = yield* Effect.makeSemaphore(1)
+    // One charge is recorded at a time, so two calls with one key can never both move money.
+    // `record` never waits, so only the runtime's cooperative yield (every 2048 steps) could let
+    // another fiber in mid-record: a flag and a yield-and-retry cover that. A `Semaphore` would
+    // cost ~20 steps and an async suspension per charge, which sends every policy-guarded charge
+    // down the timeout's slow path.
+    let recording = false
+    const oneAtATime = <A, E>(effect: Effect.Effect<A, E>): Effect.Effect<A, E> =>
+      Effect.suspend(() => {
+        if (recording) return Effect.zipRight(Effect.yieldNow(), oneAtATime(effect))
+        recording = true
+        // Uninterruptible as a whole: a caller's timeout cannot cut a charge between moving money
+        // and storing the result, nor leave the flag set.
+        return Effect.uninterruptible(
+          Effect.flatMap(Effect.exit(effect), (exit) => {
+            recording = false
+            return exit
+          })
+        )
+      })
     let faults = validated({ ...noFaults, ...options.faults })
 
     // Token -> what the gateway remembers of a card. Never the number.
@@ -308,8 +325,7 @@ export const make = (options: Options = {}): Effect.Effect<FakePaymentGateway> =
       charge: Effect.fnUntraced(function* (request: PaymentGateway.ChargeRequest) {
         yield* arrive("charge")
         if (yield* shouldHang) yield* hang(faults.hangMs)
-        // Uninterruptible: a caller's timeout cannot cut a charge between moving money and storing the result.
-        const result = yield* processing.withPermits(1)(Effect.uninterruptible(record(request)))
+        const result = yield* oneAtATime(record(request))
         if (yield* loseResponse) {
           if (faults.lostResponseAs === "hang") yield* hang(faults.hangMs)
           return yield* unavailable("response lost after the charge was made")

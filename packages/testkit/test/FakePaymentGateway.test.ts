@@ -226,6 +226,22 @@ describe("FakePaymentGateway", () => {
     })
   )
 
+  it.effect("one key charges once even when the runtime switches fibers every few steps", () =>
+    Effect.gen(function* () {
+      const { fake, request } = yield* setup({ seed: 7, faults: { declineRate: 0.5 } })
+      // A yield every 10 steps lets a concurrent charge stop half way through recording (fewer
+      // steps than a resume costs and no fiber would ever progress).
+      const answers = yield* Effect.forEach(
+        Array.from({ length: 20 }, () => request("ord_1")),
+        (r) => Effect.either(fake.charge(r)),
+        { concurrency: "unbounded" }
+      ).pipe(Effect.withMaxOpsBeforeYield(10))
+      const charges = yield* fake.chargesFor("ord_1")
+      expect(charges.length).toBeLessThanOrEqual(1)
+      expect(new Set(answers.map((a) => JSON.stringify(a))).size).toBe(1)
+    })
+  )
+
   it.effect("the layer provides the port, Inspector and Control over one fake", () =>
     Effect.gen(function* () {
       const gateway = yield* PaymentGateway.PaymentGateway
