@@ -128,7 +128,6 @@ export const drainOnce = <E, R>(
 ): Effect.Effect<Report, StoreUnavailable, PaymentRetryQueue | DeadLetterStore | R> =>
   Effect.gen(function* () {
     const queue = yield* PaymentRetryQueue
-    const letters = yield* DeadLetterStore
     const nowMs = yield* Clock.currentTimeMillis
     const batch = yield* queue.due(nowMs, settings.batchSize)
     const reportDepth = Effect.flatMap(queue.size, (size) => Metric.set(queueDepth, size))
@@ -137,6 +136,7 @@ export const drainOnce = <E, R>(
       yield* reportDepth
       return { done: 0, retried: 0, deadLettered: 0, deferred: 0 }
     }
+    const letters = yield* DeadLetterStore
     let breakerOpen = false
 
     const failed = (entry: RetryEntry, lastError: string) =>
