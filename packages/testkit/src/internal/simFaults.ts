@@ -260,7 +260,7 @@ export interface Interceptor {
 
 /** An observer: a plain function, or one returning the Effect of a check it needs to run. */
 export type Observers = Readonly<
-  Record<string, (args: ReadonlyArray<unknown>, value: unknown) => Effect.Effect<void> | undefined>
+  Record<string, (args: ReadonlyArray<unknown>, value: unknown) => Effect.Effect<void> | void>
 >
 
 /** The port's service with every Effect-returning method (and Effect field) behind `interceptor`. */
@@ -274,7 +274,7 @@ export const wrapService = <S extends object>(service: S, interceptor: Intercept
         : Effect.uninterruptible(
             Effect.flatMap(effect, (value) => {
               const check = observe(args, value)
-              return check === undefined ? Effect.succeed(value) : Effect.as(check, value)
+              return Effect.isEffect(check) ? Effect.as(check, value) : Effect.succeed(value)
             })
           )
     return Effect.suspend(() => {

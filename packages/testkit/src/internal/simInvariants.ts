@@ -247,21 +247,19 @@ export class Checker {
   tick(probes: Probes, ledger: Ledger, full: boolean): Effect.Effect<void, Errors.StoreUnavailable> {
     return Effect.gen(this, function* () {
       if (full) yield* this.checkStock(probes, ledger, false)
-      else yield* this.checkLevels(probes)
+      else this.checkLevels(yield* probes.stock.levels, probes.skus)
       yield* this.checkCharges(probes)
     })
   }
 
-  private checkLevels(probes: Probes) {
-    return Effect.map(probes.stock.levels, (levels) => {
-      const bySku = new Map(levels.map((l) => [l.sku, l]))
-      for (const sku of probes.skus) {
-        const l = bySku.get(sku)
-        if (l !== undefined && (l.on_hand < 0 || l.reserved < 0 || l.reserved > l.on_hand)) {
-          this.report("oversell", `${sku}: store says on_hand ${l.on_hand}, reserved ${l.reserved}`)
-        }
+  /** Reports an oversold level among `skus` (the store's own invariant, as it says). */
+  checkLevels(levels: ReadonlyArray<InventoryStore.StockLevel>, skus: ReadonlyArray<string>) {
+    for (const sku of skus) {
+      const l = levels.find((level) => level.sku === sku)
+      if (l !== undefined && (l.on_hand < 0 || l.reserved < 0 || l.reserved > l.on_hand)) {
+        this.report("oversell", `${sku}: store says on_hand ${l.on_hand}, reserved ${l.reserved}`)
       }
-    })
+    }
   }
 
   private checkStock(probes: Probes, ledger: Ledger, final: boolean) {

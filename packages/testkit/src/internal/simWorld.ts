@@ -160,19 +160,16 @@ export const make = (options: WorldOptions): Effect.Effect<World, never, Scope.S
 
     const recordLastError = (entry: PaymentRetryQueue.RetryEntry) => {
       if (entry.lastError !== undefined) ledger.written.push(entry.lastError)
-      return undefined
     }
 
     /** Oversell is checked the moment stock moves, not only at the next tick. */
     const checkLevels = (lines: ReadonlyArray<InventoryStore.ReservationLine>) =>
-      Effect.map(stock.levels, (levels) => {
-        for (const line of lines) {
-          const l = levels.find((level) => level.sku === line.sku)
-          if (l !== undefined && (l.on_hand < 0 || l.reserved < 0 || l.reserved > l.on_hand)) {
-            checker.report("oversell", `${l.sku}: store says on_hand ${l.on_hand}, reserved ${l.reserved}`)
-          }
-        }
-      })
+      Effect.map(stock.levels, (levels) =>
+        checker.checkLevels(
+          levels,
+          lines.map((line) => line.sku)
+        )
+      )
 
     // Observers see operations that succeeded (see `Interceptor.observe`).
     const observers: Partial<Record<StorePort, Observers>> = {
@@ -183,34 +180,27 @@ export const make = (options: WorldOptions): Effect.Effect<World, never, Scope.S
         },
         commit: (_args, value) => {
           const r = value as Option.Option<InventoryStore.Reservation>
-          return Option.isSome(r) ? checkLevels(r.value.lines) : undefined
+          if (Option.isSome(r)) return checkLevels(r.value.lines)
         },
-        restock: (args) => {
-          ledger.receive(args[0] as string, args[1] as number)
-          return undefined
-        }
+        restock: (args) => ledger.receive(args[0] as string, args[1] as number)
       },
       rateLimit: {
         acquire: (args, value) => {
           const request = args[0] as RateLimitStore.AcquireRequest
           if ((value as RateLimitStore.Decision).allowed) checker.admitted(ledger, request.key, request.nowMs)
-          return undefined
         }
       },
       idempotency: {
         claim: (args) => {
           ledger.written.push((args[0] as IdempotencyStore.ClaimRequest).fingerprint)
-          return undefined
         },
         complete: (args) => {
           ledger.written.push(args[2])
-          return undefined
         }
       },
       carts: {
         put: (args) => {
           ledger.carts.set((args[0] as { readonly cart_id: string }).cart_id, args[0])
-          return undefined
         }
       },
       retryQueue: {
