@@ -15,7 +15,7 @@ import { Clock, Duration, Effect, type Exit, type Fiber, type Scheduler } from "
 interface Sleeper {
   readonly atMs: number
   readonly seq: number
-  wake: (() => void) | undefined
+  readonly wake: () => void
 }
 
 const before = (x: Sleeper, y: Sleeper): boolean => x.atMs < y.atMs || (x.atMs === y.atMs && x.seq < y.seq)
@@ -49,7 +49,8 @@ export class SimClock implements Clock.Clock {
    * No canceller: `Effect.async` with one wraps the wait in `onInterrupt`, which costs more Effect
    * steps than the wait itself. An interrupted sleeper stays queued until its deadline, where its
    * wake-up is a no-op (a fiber ignores a second resume). Fibers see no difference; the executor
-   * may move time to such a deadline with nothing to run, which only delays a deadlock report.
+   * may move time to such a deadline with nothing to run, so a deadlock is reported at the last
+   * such deadline (or as running out of virtual time, if that comes first).
    */
   sleepMs(ms: number): Effect.Effect<void> {
     if (!(ms > 0)) return Effect.void
@@ -59,9 +60,8 @@ export class SimClock implements Clock.Clock {
     })
   }
 
-  /** The next deadline of a live sleeper, if any. */
+  /** The next deadline, if anyone sleeps (an interrupted sleeper's included, see `sleepMs`). */
   peekMs(): number | undefined {
-    while (this.heap.length > 0 && this.heap[0]!.wake === undefined) this.pop()
     return this.heap[0]?.atMs
   }
 
@@ -70,12 +70,7 @@ export class SimClock implements Clock.Clock {
     const atMs = this.peekMs()
     if (atMs === undefined) return false
     if (atMs > this.nowMs) this.nowMs = atMs
-    while (this.heap.length > 0 && this.heap[0]!.atMs <= this.nowMs) {
-      const sleeper = this.pop()!
-      const wake = sleeper.wake
-      sleeper.wake = undefined
-      wake?.()
-    }
+    while (this.heap.length > 0 && this.heap[0]!.atMs <= this.nowMs) this.pop()!.wake()
     return true
   }
 
