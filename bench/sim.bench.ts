@@ -49,11 +49,10 @@ const stepsPerRun = (users: number | undefined, seeds: number): number => {
 
 /** `pnpm sim --seeds n` as CI runs it: wall ms per run, from its summary line. */
 const cliMsPerRun = async (seeds: number): Promise<number> => {
-  const { stdout } = await promisify(execFile)(
-    process.execPath,
-    ["--import", "tsx", "packages/testkit/bin/sim.ts", "--seeds", String(seeds)],
-    { cwd: root, maxBuffer: 16 * 1024 * 1024 }
-  )
+  const { stdout } = await promisify(execFile)("pnpm", ["--silent", "sim", "--seeds", String(seeds)], {
+    cwd: root,
+    maxBuffer: 16 * 1024 * 1024
+  })
   const match = /(\d+) seeds .* in ([\d.]+)s on (\d+) worker/.exec(stdout)
   if (match === null) throw new Error(`no summary line in pnpm sim output:\n${stdout.slice(-500)}`)
   return (Number(match[2]) * 1000) / Number(match[1])

@@ -17,6 +17,10 @@
  *
  * The last line is always `sim: <passed> passed, <failed> failed`; the exit code is 1 when a
  * seed failed (or, with --planted, when the planted bug was NOT found).
+ *
+ * `pnpm sim` runs Node with `--single-threaded` (V8 only: no GC or compiler helper threads). One
+ * worker per core already keeps every core busy, so those threads could only take turns with the
+ * workers; without them `pnpm sim --seeds 1000` measured 26-27 runs/s against 23-24 here.
  */
 import { registerHooks } from "node:module"
 import { availableParallelism } from "node:os"
