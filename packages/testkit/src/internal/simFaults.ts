@@ -16,7 +16,7 @@
  */
 import { Errors } from "@till/core"
 import { Duration, Effect } from "effect"
-import type * as FakePaymentGateway from "../FakePaymentGateway.js"
+import * as FakePaymentGateway from "../FakePaymentGateway.js"
 import type { Prng } from "./simPrng.js"
 import { enabled, type Scenario } from "./simScenario.js"
 
@@ -320,18 +320,17 @@ export interface TimedAction {
   readonly run: Effect.Effect<void>
 }
 
-/** The gateway faults of no plan: what the settle phase sets (a planted bug stays as it is). */
-export const calmGateway: Partial<FakePaymentGateway.Faults> = {
-  latencyMs: 0,
-  latencyJitterMs: 0,
-  unavailableWindows: [],
-  unavailableRate: 0,
-  hangRate: 0,
-  hangNext: 0,
-  lostResponseRate: 0,
-  lostResponseNext: 0,
-  declineRate: 0
-}
+/**
+ * The gateway faults of no plan: what the settle phase sets. The fake's own `noFaults`, but for
+ * the planted bug (it stays as it is) and the modes of hangs and lost responses (with their
+ * rates at 0 they decide nothing; a charge already hanging keeps its own).
+ */
+export const calmGateway: Partial<FakePaymentGateway.Faults> = (({
+  ignoreIdempotencyKey: _planted,
+  hangMs: _hangMode,
+  lostResponseAs: _lostMode,
+  ...calm
+}) => calm)(FakePaymentGateway.noFaults)
 
 /** The gateway plan as actions on the fake gateway's `Control`, in time order. */
 export const gatewayTimeline = (
