@@ -6,7 +6,7 @@
  */
 import Opossum from "opossum"
 import * as cockatiel from "cockatiel"
-import { Effect, Exit, Layer, Scope } from "effect"
+import { Clock, Context, Effect, Exit, Layer, Scope } from "effect"
 import * as CircuitBreaker from "../packages/core/src/CircuitBreaker.js"
 import * as Policy from "../packages/core/src/Policy.js"
 import * as Resilience from "../packages/core/src/Resilience.js"
@@ -69,8 +69,23 @@ export const run = async (progress: Progress): Promise<ReadonlyArray<Row>> => {
   const payment = Policy.defaults.payment
   const scope = Effect.runSync(Scope.make())
   const context = await Effect.runPromise(Layer.buildWithScope(Resilience.layer, scope))
-  const resilience = context.unsafeMap.get(Resilience.Resilience.key) as Resilience.Resilience["Type"]
+  const resilience = Context.get(context, Resilience.Resilience)
   const tillBreaker = await Effect.runPromise(CircuitBreaker.make({ ...payment.breaker, name: "bench" }))
+  // The same breaker reading the wall clock on every call (what it does without the per-turn
+  // cache of internal/turnClock.ts): any clock but the live one is read per call.
+  const live = Context.get(Context.empty(), Clock.Clock)
+  const perCallClock: Clock.Clock = {
+    currentTimeMillisUnsafe: () => Date.now(),
+    currentTimeMillis: live.currentTimeMillis,
+    currentTimeNanosUnsafe: () => live.currentTimeNanosUnsafe(),
+    currentTimeNanos: live.currentTimeNanos,
+    sleep: live.sleep
+  }
+  const plainClockBreaker = await Effect.runPromise(
+    CircuitBreaker.make({ ...payment.breaker, name: "bench-plain-clock" }).pipe(
+      Effect.provideService(Clock.Clock, perCallClock)
+    )
+  )
   const naiveBreaker = await Effect.runPromise(
     CircuitBreaker.make({ ...payment.breaker, name: "bench-naive" })
   )
@@ -103,7 +118,7 @@ export const run = async (progress: Progress): Promise<ReadonlyArray<Row>> => {
   const naiveStack = () =>
     Effect.retry(
       naiveBreaker.execute(
-        Effect.timeoutFail(work, { duration: payment.timeoutMs, onTimeout: () => new Error("timeout") })
+        Effect.timeoutOrElse(work, { duration: payment.timeoutMs, orElse: () => Effect.fail(new Error("timeout")) })
       ),
       { schedule: naiveSchedule, while: () => true }
     )
@@ -127,6 +142,11 @@ export const run = async (progress: Progress): Promise<ReadonlyArray<Row>> => {
       name: "till.breaker.effect.perCall",
       calls: 300_000,
       round: effectLoop(() => tillBreaker.execute(work))
+    },
+    {
+      name: "till.breaker.effect.clockPerCall.perCall",
+      calls: 300_000,
+      round: effectLoop(() => plainClockBreaker.execute(work))
     },
     {
       name: "till.breaker.promise.perCall",
@@ -204,6 +224,11 @@ export const run = async (progress: Progress): Promise<ReadonlyArray<Row>> => {
     ),
     row("till.breaker.effect.perCall", get("till.breaker.effect.perCall"), "effect.suspend.perCall"),
     row("till.breaker.effect.overhead", get("till.breaker.effect.overhead"), "cockatiel.breaker.overhead"),
+    row(
+      "till.breaker.effect.clockPerCall.perCall",
+      get("till.breaker.effect.clockPerCall.perCall"),
+      "till.breaker.effect.perCall"
+    ),
     row("cockatiel.stack.perCall", get("cockatiel.stack.perCall"), null),
     row("effect.naiveStack.perCall", get("effect.naiveStack.perCall"), null),
     row("target.policy.overhead", get("target.policy.overhead"), null),

@@ -5,7 +5,17 @@
 # `down` stops only the broker this script started (by its pid file); Postgres and Redis
 # belong to the machine and are left running.
 #
-#   scripts/services.sh up|down|status|env
+#   scripts/services.sh up          start what is down; prints ONLY the `export TILL_TEST_*=` lines
+#                                   on stdout (so `eval "$(scripts/services.sh up)"` is safe), all
+#                                   progress, Maven's and the servers' output on stderr
+#   scripts/services.sh down [PID]  stop the broker this script started (only if it is PID, if given)
+#   scripts/services.sh status      what runs
+#   scripts/services.sh env         the `export` lines only
+#   scripts/services.sh pid         the pid of the broker this script started, or nothing
+#
+# Needs (not installed by this script): Postgres and Redis on this machine, Java 17 and Maven
+# for the broker. On Debian/Ubuntu:
+#   sudo apt-get install -y postgresql redis-server openjdk-17-jdk-headless maven
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -18,9 +28,21 @@ kafka_pid="$kafka_state/broker.pid"
 kafka_log="$kafka_state/broker.log"
 kafka_port="${TILL_KAFKA_PORT:-9092}"
 kafka_controller_port="${TILL_KAFKA_CONTROLLER_PORT:-9093}"
-pg_db="till_test"
+# The tests' database. A machine whose Postgres asks for a password sets TILL_TEST_DATABASE_URL
+# (e.g. postgres://postgres:secret@127.0.0.1:5432/till_test); this script then uses it as well.
+pg_url="${TILL_TEST_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/till_test}"
+pg_db="${pg_url##*/}"
+pg_db="${pg_db%%\?*}"
+pg_admin_url="${pg_url%/*}/postgres" # same server and user, the maintenance database
 
 log() { printf '[services] %s\n' "$*" >&2; }
+
+# One clear line naming the Debian package, instead of a `command not found` further down.
+need() { # need COMMAND PACKAGE WHAT-FOR
+  command -v "$1" >/dev/null 2>&1 && return 0
+  log "$1 is missing ($3); install it with: sudo apt-get install -y $2"
+  exit 1
+}
 
 port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
@@ -42,22 +64,40 @@ pg_ready() { pg_isready -h 127.0.0.1 -p 5432 -q 2>/dev/null || port_open 5432; }
 
 pg_up() {
   if ! pg_ready; then
-    log "Postgres is down; starting it with pg_ctlcluster"
-    pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | head -1)" main start
+    need pg_ctlcluster postgresql "Postgres is not running on 127.0.0.1:5432, and it starts it"
+    local version
+    version="$(ls /etc/postgresql 2>/dev/null | sort -n | tail -1)"
+    if [ -z "$version" ]; then
+      log "Postgres is not running on 127.0.0.1:5432 and no cluster exists under /etc/postgresql; install it with: sudo apt-get install -y postgresql"
+      exit 1
+    fi
+    log "Postgres is down; starting cluster $version/main with pg_ctlcluster"
+    if ! pg_ctlcluster --skip-systemctl-redirect "$version" main start; then
+      log "could not start Postgres; start it yourself: sudo pg_ctlcluster $version main start"
+      exit 1
+    fi
     wait_for 30 Postgres pg_ready
   fi
-  if ! psql -h 127.0.0.1 -U postgres -d postgres -tAc "select 1 from pg_database where datname='$pg_db'" | grep -q 1; then
-    psql -h 127.0.0.1 -U postgres -d postgres -qc "create database $pg_db" >/dev/null
+  need psql postgresql-client "it creates the test database"
+  local exists
+  if ! exists="$(psql "$pg_admin_url" -tAc "select 1 from pg_database where datname='$pg_db'")"; then
+    log "cannot connect to Postgres with TILL_TEST_DATABASE_URL's server and user (needs a password? see the README's Prerequisites)"
+    exit 1
+  fi
+  if [ "$exists" != 1 ]; then
+    psql "$pg_admin_url" -qc "create database $pg_db"
     log "created database $pg_db"
   fi
-  log "Postgres ready at 127.0.0.1:5432/$pg_db"
+  log "Postgres ready: database $pg_db"
 }
 
 # --- Redis -------------------------------------------------------------------------------
 redis_ready() { redis-cli -h 127.0.0.1 -p 6379 ping 2>/dev/null | grep -q PONG; }
 
 redis_up() {
+  need redis-cli redis-tools "it checks that Redis answers"
   if ! redis_ready; then
+    need redis-server redis-server "Redis is not running on 127.0.0.1:6379, and it starts it"
     log "Redis is down; starting it"
     redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save "" --appendonly no >/dev/null
     wait_for 15 Redis redis_ready
@@ -68,10 +108,33 @@ redis_up() {
 # --- Kafka -------------------------------------------------------------------------------
 kafka_fetch() {
   if [ -f "$kafka_libs/kafka_2.13-$kafka_version.jar" ]; then return; fi
-  log "fetching Apache Kafka $kafka_version from Maven Central into $kafka_libs"
-  mkdir -p "$kafka_libs"
-  mvn -q -B -f "$here/kafka/pom.xml" -Dkafka.version="$kafka_version" \
-    dependency:copy-dependencies -DincludeScope=runtime -DoutputDirectory="$kafka_libs"
+  need mvn maven "it fetches the Kafka broker's jars from Maven Central, once"
+  log "fetching Apache Kafka $kafka_version from Maven Central into $kafka_libs (Maven's log: $cache/kafka-fetch.log)"
+  mkdir -p "$cache"
+  # Maven never writes to our stdout: Debian's Maven 3.8 prints ANSI resets there even in batch
+  # mode, and `up`'s stdout is eval'd. Its whole output goes to a log, shown when it fails.
+  local tmp="$kafka_home.partial"
+  rm -rf "$tmp"
+  if ! mvn -B -q -ntp -Dstyle.color=never -f "$here/kafka/pom.xml" -Dkafka.version="$kafka_version" \
+    dependency:copy-dependencies -DincludeScope=runtime -DoutputDirectory="$tmp/libs" \
+    >"$cache/kafka-fetch.log" 2>&1 </dev/null; then
+    tail -40 "$cache/kafka-fetch.log" >&2
+    log "fetching Kafka with Maven failed (full log: $cache/kafka-fetch.log)"
+    exit 1
+  fi
+  # Moved into place only when complete, so an interrupted fetch is retried, never half-used.
+  rm -rf "$kafka_home"
+  mv "$tmp" "$kafka_home"
+}
+
+java_check() { # Kafka 3.9's broker on Java 17 (what this setup is tested with)
+  need java openjdk-17-jdk-headless "it runs the Kafka broker"
+  local major
+  major="$(java -version 2>&1 | sed -nE 's/.* version "([0-9]+).*/\1/p' | head -1)"
+  if [ -z "$major" ] || [ "$major" -lt 17 ]; then
+    log "java is version ${major:-unknown}; the Kafka broker needs Java 17 or newer: sudo apt-get install -y openjdk-17-jdk-headless"
+    exit 1
+  fi
 }
 
 kafka_running() { [ -f "$kafka_pid" ] && kill -0 "$(cat "$kafka_pid")" 2>/dev/null; }
@@ -116,7 +179,7 @@ kafka_up() {
     log "something not started by this script listens on 127.0.0.1:$kafka_port; using it as the broker"
     return
   fi
-  command -v java >/dev/null || { log "java is required for the Kafka broker"; return 1; }
+  java_check
   kafka_fetch
   mkdir -p "$kafka_state"
   kafka_config
@@ -140,9 +203,13 @@ kafka_answers() {
   port_open "$kafka_port" && grep -q "Kafka Server started\|\[KafkaRaftServer nodeId=1\] Kafka Server started" "$kafka_log"
 }
 
-kafka_down() {
+kafka_down() { # kafka_down [PID]: with PID, only if the broker this script runs is that one
   if ! kafka_running; then rm -f "$kafka_pid"; log "Kafka not running (nothing started by this script)"; return; fi
   local pid; pid="$(cat "$kafka_pid")"
+  if [ -n "${1:-}" ] && [ "$pid" != "$1" ]; then
+    log "the broker this script runs is pid $pid, not $1; leaving it running"
+    return
+  fi
   log "stopping Kafka (pid $pid)"
   kill "$pid" 2>/dev/null || true
   local deadline=$((SECONDS + 30))
@@ -154,7 +221,7 @@ kafka_down() {
 }
 
 print_env() {
-  echo "export TILL_TEST_DATABASE_URL=postgres://postgres@127.0.0.1:5432/$pg_db"
+  printf 'export TILL_TEST_DATABASE_URL=%q\n' "$pg_url"
   echo "export TILL_TEST_REDIS_URL=redis://127.0.0.1:6379/0"
   echo "export TILL_TEST_KAFKA_BROKERS=127.0.0.1:$kafka_port"
 }
@@ -168,9 +235,12 @@ status() {
 }
 
 case "${1:-}" in
-  up) pg_up; redis_up; kafka_up; print_env ;;
-  down) kafka_down ;;
+  # Whatever the tools print (pg_ctlcluster, psql, java, Maven) goes to stderr: stdout carries
+  # the export lines only, because callers eval it.
+  up) { pg_up; redis_up; kafka_up; } >&2; print_env ;;
+  down) kafka_down "${2:-}" ;;
   status) status ;;
   env) print_env ;;
-  *) echo "usage: $0 up|down|status|env" >&2; exit 2 ;;
+  pid) if kafka_running; then cat "$kafka_pid"; fi ;;
+  *) echo "usage: $0 up|down [PID]|status|env|pid" >&2; exit 2 ;;
 esac

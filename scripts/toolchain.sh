@@ -11,6 +11,10 @@ till_node_major() { node -p 'process.versions.node.split(".")[0]' 2>/dev/null ||
 if [ "$(till_node_major)" -lt 22 ]; then
   node_dir="$till_cache/node24"
   if [ ! -x "$node_dir/node_modules/node/bin/node" ]; then
+    if ! command -v npm >/dev/null 2>&1; then
+      echo "[toolchain] node and npm (any version) are needed to install Node 24; install them with: sudo apt-get install -y nodejs npm" >&2
+      return 1
+    fi
     echo "[toolchain] node $(node --version 2>/dev/null || echo none) is older than 22; installing Node 24 into $node_dir" >&2
     mkdir -p "$node_dir"
     npm install --silent --no-save --no-audit --no-fund --foreground-scripts --prefix "$node_dir" node@24 >&2

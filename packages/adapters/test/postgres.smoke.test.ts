@@ -1,7 +1,7 @@
 import { PgClient } from "@effect/sql-pg"
-import { SqlClient } from "@effect/sql"
 import { it } from "@effect/vitest"
 import { Effect, Redacted } from "effect"
+import { SqlClient } from "effect/sql"
 import { expect } from "vitest"
 import { describeService, serviceUrl } from "./support/services.js"
 

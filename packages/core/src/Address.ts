@@ -2,13 +2,13 @@
 import { Schema } from "effect"
 
 const line = (max: number) =>
-  Schema.Trim.pipe(
-    Schema.minLength(1, { message: () => "must not be empty" }),
-    Schema.maxLength(max, { message: () => `must be at most ${max} characters` })
+  Schema.Trim.check(
+    Schema.isMinLength(1, { message: "must not be empty" }),
+    Schema.isMaxLength(max, { message: `must be at most ${max} characters` })
   )
 
-export const Country = Schema.String.pipe(
-  Schema.pattern(/^[A-Z]{2}$/, { message: () => "country must be an ISO 3166-1 alpha-2 code such as US" })
+export const Country = Schema.String.check(
+  Schema.isPattern(/^[A-Z]{2}$/, { message: "country must be an ISO 3166-1 alpha-2 code such as US" })
 )
 
 export class Address extends Schema.Class<Address>("Address")({

@@ -8,7 +8,7 @@ import { Context, type Effect, type Option } from "effect"
 import type { Cart } from "./Cart.js"
 import type { StoreUnavailable } from "./Errors.js"
 
-export class CartStore extends Context.Tag("@till/core/CartStore")<
+export class CartStore extends Context.Service<
   CartStore,
   {
     readonly get: (cartId: string) => Effect.Effect<Option.Option<Cart>, StoreUnavailable>
@@ -16,4 +16,4 @@ export class CartStore extends Context.Tag("@till/core/CartStore")<
     /** Adds one view; None when the cart does not exist (or expired). */
     readonly incrementViews: (cartId: string) => Effect.Effect<Option.Option<number>, StoreUnavailable>
   }
->() {}
+>()("@till/core/CartStore") {}

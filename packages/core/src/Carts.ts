@@ -5,7 +5,7 @@
  * Writes of one cart are serialized in-process; across processes the runtime routes a
  * cart's writes to its one cart actor.
  */
-import { Clock, Context, Effect, Either, Layer, Option } from "effect"
+import { Clock, Context, Effect, Layer, Option } from "effect"
 import * as Cart from "./Cart.js"
 import { Catalog } from "./Catalog.js"
 import { CartStore } from "./CartStore.js"
@@ -21,7 +21,6 @@ import { Ids } from "./Ids.js"
 import { makeKeyedLock } from "./internal/keyedLock.js"
 import * as Money from "./Money.js"
 import { maxQuantity, type Sku } from "./Sku.js"
-import { traced } from "./internal/traced.js"
 
 export interface Config {
   readonly ttlMs: number
@@ -38,7 +37,7 @@ type ChangeError =
   | ValidationError
   | StoreUnavailable
 
-export class Carts extends Context.Tag("@till/core/Carts")<
+export class Carts extends Context.Service<
   Carts,
   {
     readonly create: (userId: string, currency?: string) => Effect.Effect<Cart.Cart, StoreUnavailable>
@@ -69,7 +68,7 @@ export class Carts extends Context.Tag("@till/core/Carts")<
     readonly removeItem: (userId: string, cartId: string, sku: Sku) => Effect.Effect<Cart.Cart, ChangeError>
     readonly markCheckedOut: (cartId: string) => Effect.Effect<void, StoreUnavailable>
   }
->() {}
+>()("@till/core/Carts") {}
 
 const tooMany = (quantity: number) =>
   new ValidationError({
@@ -129,7 +128,7 @@ export const make = (config: Config = defaults) =>
                 })
               )
             }
-            item = Cart.unsafeLine(sku, product.value.name, quantity, product.value.price)
+            item = Cart.line(sku, product.value.name, quantity, product.value.price)
           }
           const items = Cart.setLine(cart.items, item, sku)
           if (items.length > Cart.maxLines) {
@@ -139,48 +138,49 @@ export const make = (config: Config = defaults) =>
               })
             )
           }
-          const next = yield* Either.match(Cart.withItems(cart, items, yield* nowIso), {
-            onLeft: Effect.fail,
-            onRight: Effect.succeed
-          })
+          const next = yield* Effect.fromResult(Cart.withItems(cart, items, yield* nowIso))
           yield* store.put(next, config.ttlMs)
           return next
         })
       )
 
     return Carts.of({
-      create: Effect.fnUntraced(function* (userId: string, currency?: string) {
+      create: Effect.fn("Carts.create")(function* (userId: string, currency?: string) {
         const code = Money.currency(currency ?? config.defaultCurrency)
         const cart = Cart.empty(yield* ids.next("cart"), userId, code, yield* nowIso)
         yield* store.put(cart, config.ttlMs)
         return cart
-      }, traced("Carts.create")),
-      view: Effect.fnUntraced(function* (userId: string, cartId: string) {
+      }),
+      view: Effect.fn("Carts.view")(function* (userId: string, cartId: string) {
         const cart = yield* load(userId, cartId)
         const views = yield* store.incrementViews(cartId)
         return Option.match(views, {
           onNone: () => cart,
-          onSome: (n) => new Cart.Cart({ ...cart, views: n }, true)
+          onSome: (n) => new Cart.Cart({ ...cart, views: n })
         })
-      }, traced("Carts.view")),
+      }),
       get: (userId, cartId) => load(userId, cartId),
-      addItem: (userId, cartId, sku, quantity) =>
+      addItem: Effect.fn("Carts.addItem")((userId: string, cartId: string, sku: Sku, quantity: number) =>
         Number.isSafeInteger(quantity) && quantity >= 1
-          ? change(userId, cartId, sku, (current) => current + quantity).pipe(traced("Carts.addItem"))
+          ? change(userId, cartId, sku, (current) => current + quantity)
           : Effect.fail(
               new ValidationError({ errors: [{ path: "quantity", message: "must be a whole number ≥ 1" }] })
-            ),
-      setQuantity: (userId, cartId, sku, quantity) =>
-        change(userId, cartId, sku, () => quantity).pipe(traced("Carts.setQuantity")),
-      removeItem: (userId, cartId, sku) =>
-        change(userId, cartId, sku, () => 0).pipe(traced("Carts.removeItem")),
+            )
+      ),
+      setQuantity: Effect.fn("Carts.setQuantity")(
+        (userId: string, cartId: string, sku: Sku, quantity: number) =>
+          change(userId, cartId, sku, () => quantity)
+      ),
+      removeItem: Effect.fn("Carts.removeItem")((userId: string, cartId: string, sku: Sku) =>
+        change(userId, cartId, sku, () => 0)
+      ),
       markCheckedOut: (cartId) =>
         lock.withLock(cartId)(
           Effect.gen(function* () {
             const cart = yield* store.get(cartId)
             if (Option.isNone(cart) || cart.value.status === "checked_out") return
             yield* store.put(
-              new Cart.Cart({ ...cart.value, status: "checked_out", updated_at: yield* nowIso }, true),
+              new Cart.Cart({ ...cart.value, status: "checked_out", updated_at: yield* nowIso }),
               config.ttlMs
             )
           })

@@ -6,14 +6,14 @@ import { Sku } from "./Sku.js"
 
 export class Product extends Schema.Class<Product>("Product")({
   sku: Sku,
-  name: Schema.String.pipe(Schema.minLength(1), Schema.maxLength(200)),
+  name: Schema.String.check(Schema.isMinLength(1), Schema.isMaxLength(200)),
   price: Money.Money
 }) {}
 
-export class Catalog extends Context.Tag("@till/core/Catalog")<
+export class Catalog extends Context.Service<
   Catalog,
   {
     readonly get: (sku: Sku) => Effect.Effect<Option.Option<Product>, StoreUnavailable>
     readonly upsert: (product: Product) => Effect.Effect<void, StoreUnavailable>
   }
->() {}
+>()("@till/core/Catalog") {}

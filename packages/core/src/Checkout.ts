@@ -58,7 +58,6 @@ import { Pricing } from "./Pricing.js"
 import { RateLimiter } from "./RateLimiter.js"
 import { Resilience } from "./Resilience.js"
 import * as RetryDrainer from "./RetryDrainer.js"
-import { traced } from "./internal/traced.js"
 
 export type { Placed } from "./internal/orderFlow.js"
 
@@ -73,13 +72,13 @@ export class PaymentRetryRequest extends Schema.Class<PaymentRetryRequest>("Paym
 }) {}
 
 /** The stored, replayable answer of a checkout: 201 confirmed or 202 payment queued. */
-export const PlacedSchema: Schema.Schema<
+export const PlacedSchema: Schema.Codec<
   Placed,
   { readonly status: 201 | 202; readonly order: typeof Order.Encoded }
-> = Schema.Struct({ status: Schema.Literal(201, 202), order: Order })
+> = Schema.Struct({ status: Schema.Literals([201, 202]), order: Order })
 
 /** The final errors of a checkout: stored with its key and answered again on replay. */
-export const FinalError = Schema.Union(
+export const FinalError = Schema.Union([
   CartNotFound,
   CartNotActive,
   EmptyCart,
@@ -90,7 +89,7 @@ export const FinalError = Schema.Union(
   ValidationError,
   OrderNotFound,
   OrderNotRetryable
-)
+])
 export type FinalError = typeof FinalError.Type
 
 export type CheckoutError =
@@ -117,7 +116,7 @@ export const defaults: Config = {
   settleGraceMs: 60 * 1000
 }
 
-export class Checkout extends Context.Tag("@till/core/Checkout")<
+export class Checkout extends Context.Service<
   Checkout,
   {
     /** POST /v1/checkout. */
@@ -143,7 +142,7 @@ export class Checkout extends Context.Tag("@till/core/Checkout")<
       orderId: string
     ) => Effect.Effect<Order, OrderNotFound | StoreUnavailable>
   }
->() {}
+>()("@till/core/Checkout") {}
 
 export const make = (config: Config = defaults) =>
   Effect.gen(function* () {
@@ -187,7 +186,7 @@ export const make = (config: Config = defaults) =>
     const continueOrder = (order: Order) =>
       isInFlight(order.status)
         ? Effect.flatMap(flow.pay(order), flow.answer)
-        : Effect.zipRight(
+        : Effect.andThen(
             order.status === "expired" || order.status === "cancelled"
               ? Effect.ignore(flow.resume(order.order_id))
               : Effect.void,
@@ -225,28 +224,25 @@ export const make = (config: Config = defaults) =>
         }
         const holdExpiresAt = reservation.hold_expires_at
         const order = yield* checkTotals(
-          new Order(
-            {
-              order_id: orderId,
-              user_id: userId,
-              cart_id: cart.cart_id,
-              status: "pending",
-              items: quote.items,
-              subtotal: quote.subtotal,
-              tax: quote.tax,
-              shipping: quote.shipping,
-              total: quote.total,
-              shipping_address: request.shipping_address,
-              payment: null,
-              payment_method_id: request.payment_method_id,
-              payment_attempt: 1,
-              hold_expires_at: holdExpiresAt,
-              retry_until: holdExpiresAt,
-              created_at: at,
-              updated_at: at
-            },
-            true
-          )
+          new Order({
+            order_id: orderId,
+            user_id: userId,
+            cart_id: cart.cart_id,
+            status: "pending",
+            items: quote.items,
+            subtotal: quote.subtotal,
+            tax: quote.tax,
+            shipping: quote.shipping,
+            total: quote.total,
+            shipping_address: request.shipping_address,
+            payment: null,
+            payment_method_id: request.payment_method_id,
+            payment_attempt: 1,
+            hold_expires_at: holdExpiresAt,
+            retry_until: holdExpiresAt,
+            created_at: at,
+            updated_at: at
+          })
         )
         const created = yield* resilience.withPolicy(
           "orderCreation",
@@ -259,7 +255,7 @@ export const make = (config: Config = defaults) =>
         return yield* continueOrder(created)
       })
 
-    const place = Effect.fnUntraced(function* (input: {
+    const place = Effect.fn("Checkout.place")(function* (input: {
       readonly userId: string
       readonly idempotencyKey: string
       readonly request: CheckoutRequest
@@ -277,7 +273,7 @@ export const make = (config: Config = defaults) =>
               : placeNew(input.userId, orderId, input.request)
           )
       )
-    }, traced("Checkout.place"))
+    })
 
     const payAgain = (userId: string, orderId: string, paymentMethodId: string) =>
       Effect.gen(function* () {
@@ -300,18 +296,15 @@ export const make = (config: Config = defaults) =>
         const next = yield* flow.advance(orderId, (current, at) => {
           if (current.status !== "payment_failed" || current.payment_attempt !== order.payment_attempt)
             return undefined
-          const retried = new Order(
-            {
-              ...current,
-              status: "pending",
-              payment: null,
-              payment_method_id: paymentMethodId,
-              payment_attempt: current.payment_attempt + 1,
-              hold_expires_at: holdExpiresAt,
-              updated_at: at
-            },
-            true
-          )
+          const retried = new Order({
+            ...current,
+            status: "pending",
+            payment: null,
+            payment_method_id: paymentMethodId,
+            payment_attempt: current.payment_attempt + 1,
+            hold_expires_at: holdExpiresAt,
+            updated_at: at
+          })
           return {
             next: retried,
             events: [orderEvent("inventory.reserved", retried, at, reservedData(retried))]
@@ -327,7 +320,7 @@ export const make = (config: Config = defaults) =>
         return yield* continueOrder(next)
       })
 
-    const retryPayment = Effect.fnUntraced(function* (input: {
+    const retryPayment = Effect.fn("Checkout.retryPayment")(function* (input: {
       readonly userId: string
       readonly orderId: string
       readonly idempotencyKey: string
@@ -341,12 +334,12 @@ export const make = (config: Config = defaults) =>
         "pay",
         () => payAgain(input.userId, input.orderId, input.request.payment_method_id)
       )
-    }, traced("Checkout.retryPayment"))
+    })
 
     return Checkout.of({
       place,
       retryPayment,
-      resume: (orderId) => flow.resume(orderId).pipe(traced("Checkout.resume")),
+      resume: Effect.fn("Checkout.resume")((orderId: string) => flow.resume(orderId)),
       getOrder: ownOrder
     })
   })

@@ -9,19 +9,19 @@ import type { StoreUnavailable } from "./Errors.js"
 import { MAX_ERROR_LENGTH } from "./PaymentRetryQueue.js"
 
 export const DeadLetter = Schema.Struct({
-  orderId: Schema.String.pipe(Schema.minLength(1), Schema.maxLength(128)),
+  orderId: Schema.String.check(Schema.isMinLength(1), Schema.isMaxLength(128)),
   /** Retries made before giving up. */
-  attempts: Schema.Int.pipe(Schema.nonNegative()),
-  lastError: Schema.String.pipe(Schema.maxLength(MAX_ERROR_LENGTH)),
+  attempts: Schema.Int.check(Schema.isGreaterThanOrEqualTo(0)),
+  lastError: Schema.String.check(Schema.isMaxLength(MAX_ERROR_LENGTH)),
   /** Epoch milliseconds when the drainer gave up. */
-  failedAt: Schema.Int.pipe(Schema.nonNegative())
+  failedAt: Schema.Int.check(Schema.isGreaterThanOrEqualTo(0))
 })
 export type DeadLetter = typeof DeadLetter.Type
 
-export class DeadLetterStore extends Context.Tag("@till/core/DeadLetterStore")<
+export class DeadLetterStore extends Context.Service<
   DeadLetterStore,
   {
     readonly put: (letter: DeadLetter) => Effect.Effect<void, StoreUnavailable>
     readonly list: (limit: number) => Effect.Effect<ReadonlyArray<DeadLetter>, StoreUnavailable>
   }
->() {}
+>()("@till/core/DeadLetterStore") {}

@@ -20,27 +20,14 @@
  * Each source (a breaker, a latency series, a pool) holds its last level; a source reporting
  * normal again lowers only its own contribution.
  */
-import {
-  Config,
-  ConfigError,
-  Context,
-  Effect,
-  Either,
-  HashMap,
-  Layer,
-  Metric,
-  Option,
-  ParseResult,
-  Schema,
-  Stream
-} from "effect"
+import { Config, Context, Effect, Layer, Metric, Option, Schema, SchemaIssue, Stream } from "effect"
 import type * as CircuitBreaker from "./CircuitBreaker.js"
 import { FeatureShed } from "./Errors.js"
 
-export const Feature = Schema.Literal("orderHistory", "recommendations", "liveShippingQuotes", "newOrders")
+export const Feature = Schema.Literals(["orderHistory", "recommendations", "liveShippingQuotes", "newOrders"])
 export type Feature = typeof Feature.Type
 
-export const Level = Schema.Int.pipe(Schema.between(0, 4))
+export const Level = Schema.Int.check(Schema.isBetween({ minimum: 0, maximum: 4 }))
 export type Level = 0 | 1 | 2 | 3 | 4
 
 /** The level from which each feature is shed: the seed's order. */
@@ -57,17 +44,17 @@ export type Signal =
   | { readonly _tag: "PoolSaturation"; readonly pool: string; readonly utilizationPercent: number }
 
 /** Four ascending thresholds: reaching the i-th asks for level i + 1. */
-const Thresholds = Schema.Tuple(Schema.Number, Schema.Number, Schema.Number, Schema.Number)
+const Thresholds = Schema.Tuple([Schema.Number, Schema.Number, Schema.Number, Schema.Number])
 
 export const Settings = Schema.Struct({
   latencyP99MsThresholds: Thresholds,
   poolUtilizationPercentThresholds: Thresholds,
   /** The level an open (or half-open) breaker asks for, by breaker name; others ask for none. */
-  breakerOpenLevels: Schema.Record({ key: Schema.String, value: Level }),
+  breakerOpenLevels: Schema.Record(Schema.String, Level),
   /** What `FeatureShed` tells clients to wait. */
-  retryAfterSeconds: Schema.Int.pipe(Schema.between(1, 3_600)),
+  retryAfterSeconds: Schema.Int.check(Schema.isBetween({ minimum: 1, maximum: 3_600 })),
   /** Distinct signal sources tracked; signals of further sources are ignored (and logged). */
-  maxSources: Schema.Int.pipe(Schema.between(1, 1_024))
+  maxSources: Schema.Int.check(Schema.isBetween({ minimum: 1, maximum: 1_024 }))
 })
 export type Settings = typeof Settings.Type
 
@@ -83,7 +70,7 @@ export const levelGauge = Metric.gauge("till_degradation_level", {
   description: "Graceful degradation level, 0 (all features) to 4 (new orders shed)"
 })
 
-export class Degradation extends Context.Tag("@till/core/Degradation")<
+export class Degradation extends Context.Service<
   Degradation,
   {
     /** The effective level: the operator's if set, else the signals'. */
@@ -100,7 +87,7 @@ export class Degradation extends Context.Tag("@till/core/Degradation")<
     /** Pins the level (`undefined` unpins it). */
     readonly setOperatorLevel: (level: Level | undefined) => Effect.Effect<void>
   }
->() {}
+>()("@till/core/Degradation") {}
 
 const levelFor = (value: number, thresholds: readonly [number, number, number, number]): Level => {
   let level: Level = 0
@@ -109,15 +96,15 @@ const levelFor = (value: number, thresholds: readonly [number, number, number, n
 }
 
 export const make = Effect.fn("Degradation.make")(function* (settings: Settings = defaults) {
-  const decoded = yield* Effect.orDie(Schema.decode(Settings)(settings))
+  const decoded = yield* Effect.orDie(Schema.decodeEffect(Settings)(settings))
   const sources = new Map<string, Level>()
   let automatic: Level = 0
   let operator: Level | undefined
   const effective = (): Level => operator ?? automatic
-  yield* Metric.set(levelGauge, 0)
+  yield* Metric.update(levelGauge, 0)
 
   const publish = (before: Level) =>
-    effective() === before ? Effect.void : Metric.set(levelGauge, effective())
+    effective() === before ? Effect.void : Metric.update(levelGauge, effective())
 
   const signal = (input: Signal): Effect.Effect<void> =>
     Effect.suspend(() => {
@@ -140,7 +127,7 @@ export const make = Effect.fn("Degradation.make")(function* (settings: Settings 
   return Degradation.of({
     level: Effect.sync(effective),
     automaticLevel: Effect.sync(() => automatic),
-    operatorLevel: Effect.sync(() => Option.fromNullable(operator)),
+    operatorLevel: Effect.sync(() => Option.fromUndefinedOr(operator)),
     isShed,
     guard: (feature) =>
       Effect.flatMap(isShed(feature), (shed) =>
@@ -196,39 +183,41 @@ export const layerSettings = (settings: Settings): Layer.Layer<Degradation> =>
 /**
  * Settings from `Config` under `degradation.*`, each defaulting to `base`; breaker levels merge
  * into the defaults (env with `ConfigProvider.constantCase`: `DEGRADATION_RETRY_AFTER_SECONDS=60`,
- * `DEGRADATION_LATENCY_P99_MS_THRESHOLDS=500,1000,2000,4000`).
+ * `DEGRADATION_LATENCY_P99_MS_THRESHOLDS=500,1000,2000,4000`,
+ * `DEGRADATION_BREAKER_OPEN_LEVELS=payment=3,shipping=4`).
  */
 export const config = (base: Settings = defaults): Config.Config<Settings> =>
   Config.all({
     latencyP99MsThresholds: Config.withDefault(
-      Config.array(Config.number(), "latencyP99MsThresholds"),
+      Config.Array(Schema.Number, "latencyP99MsThresholds"),
       base.latencyP99MsThresholds
     ),
     poolUtilizationPercentThresholds: Config.withDefault(
-      Config.array(Config.number(), "poolUtilizationPercentThresholds"),
+      Config.Array(Schema.Number, "poolUtilizationPercentThresholds"),
       base.poolUtilizationPercentThresholds
     ),
     breakerOpenLevels: Config.map(
-      Config.withDefault(
-        Config.hashMap(Config.integer(), "breakerOpenLevels"),
-        HashMap.empty<string, number>()
-      ),
-      (overrides) => ({ ...base.breakerOpenLevels, ...Object.fromEntries(HashMap.toEntries(overrides)) })
+      Config.withDefault(Config.Record(Schema.String, Schema.Int, "breakerOpenLevels"), {}),
+      (overrides) => ({ ...base.breakerOpenLevels, ...overrides })
     ),
-    retryAfterSeconds: Config.withDefault(Config.integer("retryAfterSeconds"), base.retryAfterSeconds),
-    maxSources: Config.withDefault(Config.integer("maxSources"), base.maxSources)
+    retryAfterSeconds: Config.withDefault(Config.Int("retryAfterSeconds"), base.retryAfterSeconds),
+    maxSources: Config.withDefault(Config.Int("maxSources"), base.maxSources)
   }).pipe(
     Config.nested("degradation"),
-    Config.mapOrFail((raw) =>
-      Either.mapLeft(Schema.decodeUnknownEither(Settings)(raw), (error) =>
-        ConfigError.InvalidData(["degradation"], ParseResult.TreeFormatter.formatErrorSync(error))
+    Config.mapEffect((raw) =>
+      Effect.mapError(
+        Schema.decodeUnknownEffect(Settings)(raw),
+        (error) =>
+          new Config.ConfigError(
+            new Schema.SchemaError(new SchemaIssue.Pointer(["degradation"], error.issue))
+          )
       )
     )
   )
 
 export const layerConfig = (
   settings: Config.Config<Settings> = config()
-): Layer.Layer<Degradation, ConfigError.ConfigError> =>
+): Layer.Layer<Degradation, Config.ConfigError> =>
   Layer.effect(
     Degradation,
     Effect.flatMap(settings, (decoded) => make(decoded))

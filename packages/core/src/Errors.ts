@@ -4,7 +4,14 @@
  * (see `httpStatus`). Transient errors (`isTransient`) are the only ones policies retry and
  * the only ones circuit breakers count as failures: a card decline never is.
  */
-import { ParseResult, Schema } from "effect"
+import { Schema, SchemaIssue } from "effect"
+
+/**
+ * The message of an error that has no sentence of its own: its fields, as Effect 3 wrote them
+ * (`{ "reason": "503" }`). Effect 4 leaves such a message empty; dead letters and logs read it.
+ */
+export const fieldsMessage = <A extends object>(error: A, keys: ReadonlyArray<keyof A & string>): string =>
+  `{ ${keys.map((key) => `${JSON.stringify(key)}: ${JSON.stringify(error[key])}`).join(", ")} }`
 
 export class CartNotFound extends Schema.TaggedError<CartNotFound>()("CartNotFound", {
   cartId: Schema.String
@@ -149,19 +156,31 @@ export class ValidationError extends Schema.TaggedError<ValidationError>()("Vali
 /** The payment gateway did not answer usefully (5xx, network, timeout): transient. */
 export class GatewayUnavailable extends Schema.TaggedError<GatewayUnavailable>()("GatewayUnavailable", {
   reason: Schema.String
-}) {}
+}) {
+  override get message() {
+    return fieldsMessage(this, ["reason"])
+  }
+}
 
 /** A store (database, cache) failed or timed out: transient. */
 export class StoreUnavailable extends Schema.TaggedError<StoreUnavailable>()("StoreUnavailable", {
   store: Schema.String,
   reason: Schema.String
-}) {}
+}) {
+  override get message() {
+    return fieldsMessage(this, ["store", "reason"])
+  }
+}
 
 /** A policy's timeout fired: transient. */
 export class OperationTimedOut extends Schema.TaggedError<OperationTimedOut>()("OperationTimedOut", {
   operation: Schema.String,
   timeoutMs: Schema.Int
-}) {}
+}) {
+  override get message() {
+    return fieldsMessage(this, ["operation", "timeoutMs"])
+  }
+}
 
 /** A circuit breaker is open (or half-open and full): the call was not made. */
 export class CallNotPermitted extends Schema.TaggedError<CallNotPermitted>()("CallNotPermitted", {
@@ -218,11 +237,21 @@ export const httpStatus = {
   CallNotPermitted: 503
 } as const
 
-/** A Schema decoding failure as a `ValidationError` listing each offending path. */
-export const fromParseError = (error: ParseResult.ParseError): ValidationError =>
+const formatIssues = SchemaIssue.makeFormatterStandardSchemaV1()
+
+/**
+ * A Schema decoding failure (`Schema.SchemaError`, what `Schema.decodeUnknownEffect` fails with)
+ * as a `ValidationError` listing each offending path. Decode with `{ errors: "all" }` to get
+ * every path, not just the first.
+ */
+export const fromParseError = (error: Schema.SchemaError): ValidationError =>
   new ValidationError({
-    errors: ParseResult.ArrayFormatter.formatErrorSync(error).map((issue) => ({
-      path: issue.path.length === 0 ? "body" : issue.path.join("."),
-      message: issue.message
+    errors: formatIssues(error.issue).issues.map(({ message, path = [] }) => ({
+      path: path.length === 0 ? "body" : path.map(pathSegment).join("."),
+      message
     }))
   })
+
+// Standard Schema paths may hold `{ key }` segments and symbols, which `join` cannot print.
+const pathSegment = (segment: PropertyKey | { readonly key: PropertyKey }): string =>
+  typeof segment === "object" ? String(segment.key) : String(segment)

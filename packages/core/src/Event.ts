@@ -6,7 +6,7 @@
  */
 import { Schema } from "effect"
 
-export const EventType = Schema.Literal(
+export const EventType = Schema.Literals([
   "order.created",
   "order.confirmed",
   "order.payment_failed",
@@ -20,7 +20,7 @@ export const EventType = Schema.Literal(
   "inventory.released",
   "shipment.created",
   "cart.abandoned"
-)
+])
 export type EventType = typeof EventType.Type
 
 export class Event extends Schema.Class<Event>("Event")({
@@ -28,5 +28,5 @@ export class Event extends Schema.Class<Event>("Event")({
   type: EventType,
   occurred_at: Schema.String,
   aggregate_id: Schema.String,
-  data: Schema.Record({ key: Schema.String, value: Schema.Unknown })
+  data: Schema.Record(Schema.String, Schema.Unknown)
 }) {}

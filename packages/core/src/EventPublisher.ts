@@ -3,7 +3,7 @@ import { Context, type Effect } from "effect"
 import type { StoreUnavailable } from "./Errors.js"
 import type { Event } from "./Event.js"
 
-export class EventPublisher extends Context.Tag("@till/core/EventPublisher")<
+export class EventPublisher extends Context.Service<
   EventPublisher,
   { readonly publish: (events: ReadonlyArray<Event>) => Effect.Effect<void, StoreUnavailable> }
->() {}
+>()("@till/core/EventPublisher") {}

@@ -38,7 +38,7 @@ export interface ClaimRequest {
   readonly ttlMs: number
 }
 
-export class IdempotencyStore extends Context.Tag("@till/core/IdempotencyStore")<
+export class IdempotencyStore extends Context.Service<
   IdempotencyStore,
   {
     readonly claim: (request: ClaimRequest) => Effect.Effect<ClaimResult, StoreUnavailable>
@@ -46,4 +46,4 @@ export class IdempotencyStore extends Context.Tag("@till/core/IdempotencyStore")
     /** Ends the lease now, so the next request with this key takes over. */
     readonly abandon: (scope: string, key: string) => Effect.Effect<void, StoreUnavailable>
   }
->() {}
+>()("@till/core/IdempotencyStore") {}

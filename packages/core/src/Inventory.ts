@@ -3,17 +3,15 @@
  * 3 retries at 100 ms / 500 ms / 1 s, breaker 50 calls / 30 % / 30 s). Its fallback is the
  * seed's: the checkout is rejected (the error surfaces); stock is never guessed.
  */
-import { Context, Effect, Layer } from "effect"
+import { Context, Effect, Layer, type Option } from "effect"
 import type { CallNotPermitted, OperationTimedOut, OutOfStock, StoreUnavailable } from "./Errors.js"
 import { InventoryStore, type Reservation, type ReservationLine, type StockLevel } from "./InventoryStore.js"
-import type { Option } from "effect"
 import { Resilience } from "./Resilience.js"
 import type { Sku } from "./Sku.js"
-import { traced } from "./internal/traced.js"
 
 type Unavailable = StoreUnavailable | CallNotPermitted | OperationTimedOut
 
-export class Inventory extends Context.Tag("@till/core/Inventory")<
+export class Inventory extends Context.Service<
   Inventory,
   {
     readonly reserve: (
@@ -28,22 +26,25 @@ export class Inventory extends Context.Tag("@till/core/Inventory")<
     readonly setOnHand: (sku: Sku, onHand: number) => Effect.Effect<StockLevel, OutOfStock | Unavailable>
     readonly restock: (sku: Sku, delta: number) => Effect.Effect<StockLevel, OutOfStock | Unavailable>
   }
->() {}
+>()("@till/core/Inventory") {}
 
 export const make = Effect.gen(function* () {
   const store = yield* InventoryStore
   const resilience = yield* Resilience
-  const guarded = <A, E>(name: string, effect: Effect.Effect<A, E>) =>
-    resilience.withPolicy("inventory", effect).pipe(traced(`Inventory.${name}`))
+  const guarded = <A, E>(effect: Effect.Effect<A, E>) => resilience.withPolicy("inventory", effect)
   return Inventory.of({
-    reserve: (orderId, lines, holdExpiresAt) =>
-      guarded("reserve", store.reserve(orderId, lines, holdExpiresAt)),
-    commit: (orderId) => guarded("commit", store.commit(orderId)),
-    release: (orderId) => guarded("release", store.release(orderId)),
-    get: (orderId) => guarded("get", store.get(orderId)),
-    level: (sku) => guarded("level", store.level(sku)),
-    setOnHand: (sku, onHand) => guarded("setOnHand", store.setOnHand(sku, onHand)),
-    restock: (sku, delta) => guarded("restock", store.restock(sku, delta))
+    reserve: Effect.fn("Inventory.reserve")(
+      (orderId: string, lines: ReadonlyArray<ReservationLine>, holdExpiresAt: number) =>
+        guarded(store.reserve(orderId, lines, holdExpiresAt))
+    ),
+    commit: Effect.fn("Inventory.commit")((orderId: string) => guarded(store.commit(orderId))),
+    release: Effect.fn("Inventory.release")((orderId: string) => guarded(store.release(orderId))),
+    get: Effect.fn("Inventory.get")((orderId: string) => guarded(store.get(orderId))),
+    level: Effect.fn("Inventory.level")((sku: Sku) => guarded(store.level(sku))),
+    setOnHand: Effect.fn("Inventory.setOnHand")((sku: Sku, onHand: number) =>
+      guarded(store.setOnHand(sku, onHand))
+    ),
+    restock: Effect.fn("Inventory.restock")((sku: Sku, delta: number) => guarded(store.restock(sku, delta)))
   })
 })
 

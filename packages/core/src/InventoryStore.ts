@@ -21,7 +21,7 @@ export type StockLevel = typeof StockLevel.Type
 export const ReservationLine = Schema.Struct({ sku: Sku, quantity: Schema.Int })
 export type ReservationLine = typeof ReservationLine.Type
 
-export const ReservationStatus = Schema.Literal("held", "committed", "released")
+export const ReservationStatus = Schema.Literals(["held", "committed", "released"])
 export type ReservationStatus = typeof ReservationStatus.Type
 
 export const Reservation = Schema.Struct({
@@ -32,7 +32,7 @@ export const Reservation = Schema.Struct({
 })
 export type Reservation = typeof Reservation.Type
 
-export class InventoryStore extends Context.Tag("@till/core/InventoryStore")<
+export class InventoryStore extends Context.Service<
   InventoryStore,
   {
     /** Sets the physical stock of a SKU (admin); fails OutOfStock if below what is reserved. */
@@ -60,7 +60,7 @@ export class InventoryStore extends Context.Tag("@till/core/InventoryStore")<
       limit: number
     ) => Effect.Effect<ReadonlyArray<Reservation>, StoreUnavailable>
   }
->() {}
+>()("@till/core/InventoryStore") {}
 
 /** Whether two reservations hold the same units of the same SKUs, whatever the line order. */
 export const sameLines = (a: ReadonlyArray<ReservationLine>, b: ReadonlyArray<ReservationLine>): boolean => {

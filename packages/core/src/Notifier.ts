@@ -8,7 +8,7 @@ export interface Notification {
   readonly orderId: string
 }
 
-export class Notifier extends Context.Tag("@till/core/Notifier")<
+export class Notifier extends Context.Service<
   Notifier,
   { readonly notify: (notification: Notification) => Effect.Effect<void, GatewayUnavailable> }
->() {}
+>()("@till/core/Notifier") {}

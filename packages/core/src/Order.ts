@@ -12,14 +12,14 @@ import { CartId, UserId } from "./Cart.js"
 import * as Money from "./Money.js"
 import { Quantity, Sku } from "./Sku.js"
 
-export const OrderStatus = Schema.Literal(
+export const OrderStatus = Schema.Literals([
   "pending",
   "payment_pending",
   "confirmed",
   "payment_failed",
   "cancelled",
   "expired"
-)
+])
 export type OrderStatus = typeof OrderStatus.Type
 
 export const transitions: { readonly [S in OrderStatus]: ReadonlyArray<OrderStatus> } = {
@@ -49,7 +49,7 @@ export const OrderItem = Schema.Struct({
 })
 export type OrderItem = typeof OrderItem.Type
 
-export const PaymentStatus = Schema.Literal("succeeded", "failed", "pending", "refunded")
+export const PaymentStatus = Schema.Literals(["succeeded", "failed", "pending", "refunded"])
 
 export const OrderPayment = Schema.Struct({
   status: PaymentStatus,

@@ -21,7 +21,7 @@ export interface OrderPage {
   readonly nextCursor: string | null
 }
 
-export class OrderStore extends Context.Tag("@till/core/OrderStore")<
+export class OrderStore extends Context.Service<
   OrderStore,
   {
     /** Inserts the order with its events; if the id exists, returns the stored order unchanged. */
@@ -53,4 +53,4 @@ export class OrderStore extends Context.Tag("@till/core/OrderStore")<
     readonly pendingEvents: (limit: number) => Effect.Effect<ReadonlyArray<Event>, StoreUnavailable>
     readonly markPublished: (eventIds: ReadonlyArray<string>) => Effect.Effect<void, StoreUnavailable>
   }
->() {}
+>()("@till/core/OrderStore") {}

@@ -6,13 +6,12 @@
 import { Effect, Schedule } from "effect"
 import { EventPublisher } from "./EventPublisher.js"
 import { OrderStore } from "./OrderStore.js"
-import { traced } from "./internal/traced.js"
 
 /** Most events moved per batch. */
 export const defaultBatchSize = 100
 
 /** Publishes one batch; answers how many events it moved. */
-export const relayOnce = Effect.fnUntraced(function* (batchSize: number = defaultBatchSize) {
+export const relayOnce = Effect.fn("Outbox.relayOnce")(function* (batchSize: number = defaultBatchSize) {
   const orders = yield* OrderStore
   const publisher = yield* EventPublisher
   const batch = yield* orders.pendingEvents(batchSize)
@@ -20,10 +19,13 @@ export const relayOnce = Effect.fnUntraced(function* (batchSize: number = defaul
   yield* publisher.publish(batch)
   yield* orders.markPublished(batch.map((e) => e.event_id))
   return batch.length
-}, traced("Outbox.relayOnce"))
+})
 
 /** Relays until the outbox is empty (bounded by `maxBatches`). */
-export const drain = Effect.fnUntraced(function* (maxBatches = 1_000, batchSize: number = defaultBatchSize) {
+export const drain = Effect.fn("Outbox.drain")(function* (
+  maxBatches = 1_000,
+  batchSize: number = defaultBatchSize
+) {
   let moved = 0
   for (let i = 0; i < maxBatches; i++) {
     const n = yield* relayOnce(batchSize)
@@ -31,12 +33,12 @@ export const drain = Effect.fnUntraced(function* (maxBatches = 1_000, batchSize:
     if (n < batchSize) break
   }
   return moved
-}, traced("Outbox.drain"))
+})
 
 /** Relays on a schedule (default every 200 ms) until interrupted. */
 export const runEvery = (interval: Schedule.Schedule<unknown> = Schedule.spaced("200 millis")) =>
   drain().pipe(
-    Effect.catchAllCause((cause) => Effect.logWarning("outbox relay failed", cause)),
+    Effect.catchCause((cause) => Effect.logWarning("outbox relay failed", cause)),
     Effect.repeat(interval),
     Effect.asVoid
   )

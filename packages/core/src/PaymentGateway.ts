@@ -4,20 +4,24 @@
  * (the answer the saga needs when a charge's response was lost).
  */
 import { Context, type Effect, type Option, Schema } from "effect"
-import type { GatewayUnavailable, PaymentMethodInvalid } from "./Errors.js"
+import { fieldsMessage, type GatewayUnavailable, type PaymentMethodInvalid } from "./Errors.js"
 import * as Money from "./Money.js"
 import type { CardInput, PaymentMethod } from "./PaymentMethod.js"
 
 /** The gateway declined the card: final for this attempt, not a gateway failure. */
 export class GatewayDeclined extends Schema.TaggedError<GatewayDeclined>()("GatewayDeclined", {
   declineCode: Schema.String
-}) {}
+}) {
+  override get message() {
+    return fieldsMessage(this, ["declineCode"])
+  }
+}
 
 export const Charge = Schema.Struct({
   charge_id: Schema.String,
   idempotency_key: Schema.String,
   amount: Money.Money,
-  status: Schema.Literal("succeeded", "refunded"),
+  status: Schema.Literals(["succeeded", "refunded"]),
   brand: Schema.String,
   last4: Schema.String
 })
@@ -33,7 +37,7 @@ export type ChargeLookup =
   | { readonly _tag: "Succeeded"; readonly charge: Charge }
   | { readonly _tag: "Declined"; readonly declineCode: string }
 
-export class PaymentGateway extends Context.Tag("@till/core/PaymentGateway")<
+export class PaymentGateway extends Context.Service<
   PaymentGateway,
   {
     readonly tokenize: (
@@ -45,4 +49,4 @@ export class PaymentGateway extends Context.Tag("@till/core/PaymentGateway")<
     ) => Effect.Effect<Option.Option<ChargeLookup>, GatewayUnavailable>
     readonly refund: (chargeId: string) => Effect.Effect<void, GatewayUnavailable>
   }
->() {}
+>()("@till/core/PaymentGateway") {}

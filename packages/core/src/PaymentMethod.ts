@@ -4,28 +4,28 @@
  */
 import { Schema } from "effect"
 
-export const CardNumber = Schema.Redacted(
-  Schema.String.pipe(Schema.pattern(/^[0-9]{12,19}$/, { message: () => "card number must be 12-19 digits" }))
+// Custom messages on purpose: neither a card number nor a CVC may appear in an error. Schema's
+// default messages leave the input out only while nobody decodes with `reportInput: true`.
+export const CardNumber = Schema.RedactedFromValue(
+  Schema.String.check(Schema.isPattern(/^[0-9]{12,19}$/, { message: "card number must be 12-19 digits" }))
 )
 
 export class CardInput extends Schema.Class<CardInput>("CardInput")({
   number: CardNumber,
-  exp_month: Schema.Int.pipe(Schema.between(1, 12)),
-  exp_year: Schema.Int.pipe(Schema.between(2000, 2100)),
-  // Custom messages on purpose: Schema's default message quotes the value, and neither a card
-  // number nor a CVC may appear in an error.
-  cvc: Schema.Redacted(
-    Schema.String.pipe(Schema.pattern(/^[0-9]{3,4}$/, { message: () => "cvc must be 3 or 4 digits" }))
+  exp_month: Schema.Int.check(Schema.isBetween({ minimum: 1, maximum: 12 })),
+  exp_year: Schema.Int.check(Schema.isBetween({ minimum: 2000, maximum: 2100 })),
+  cvc: Schema.RedactedFromValue(
+    Schema.String.check(Schema.isPattern(/^[0-9]{3,4}$/, { message: "cvc must be 3 or 4 digits" }))
   )
 }) {}
 
-export const PaymentMethodId = Schema.String.pipe(Schema.minLength(1), Schema.maxLength(255))
+export const PaymentMethodId = Schema.String.check(Schema.isMinLength(1), Schema.isMaxLength(255))
 
 /** What is kept of a card: never the number. */
 export class PaymentMethod extends Schema.Class<PaymentMethod>("PaymentMethod")({
   payment_method_id: PaymentMethodId,
   brand: Schema.String,
-  last4: Schema.String.pipe(Schema.pattern(/^[0-9]{4}$/))
+  last4: Schema.String.check(Schema.isPattern(/^[0-9]{4}$/))
 }) {}
 
 /** Luhn checksum over a digit string. */

@@ -22,16 +22,16 @@ import type { StoreUnavailable } from "./Errors.js"
 export const MAX_ERROR_LENGTH = 1_000
 
 export const RetryEntry = Schema.Struct({
-  orderId: Schema.String.pipe(Schema.minLength(1), Schema.maxLength(128)),
+  orderId: Schema.String.check(Schema.isMinLength(1), Schema.isMaxLength(128)),
   /** Retries made so far (0 when first queued). */
-  attempt: Schema.Int.pipe(Schema.nonNegative()),
+  attempt: Schema.Int.check(Schema.isGreaterThanOrEqualTo(0)),
   /** Epoch milliseconds of the next try. */
-  nextAttemptAt: Schema.Int.pipe(Schema.nonNegative()),
-  lastError: Schema.optional(Schema.String.pipe(Schema.maxLength(MAX_ERROR_LENGTH)))
+  nextAttemptAt: Schema.Int.check(Schema.isGreaterThanOrEqualTo(0)),
+  lastError: Schema.optional(Schema.String.check(Schema.isMaxLength(MAX_ERROR_LENGTH)))
 })
 export type RetryEntry = typeof RetryEntry.Type
 
-export class PaymentRetryQueue extends Context.Tag("@till/core/PaymentRetryQueue")<
+export class PaymentRetryQueue extends Context.Service<
   PaymentRetryQueue,
   {
     /** Queues the entry unless its order is queued already. */
@@ -43,4 +43,4 @@ export class PaymentRetryQueue extends Context.Tag("@till/core/PaymentRetryQueue
     readonly remove: (orderId: string) => Effect.Effect<void, StoreUnavailable>
     readonly size: Effect.Effect<number, StoreUnavailable>
   }
->() {}
+>()("@till/core/PaymentRetryQueue") {}

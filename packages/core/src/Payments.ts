@@ -20,11 +20,10 @@ import {
 } from "./PaymentGateway.js"
 import type { CardInput, PaymentMethod } from "./PaymentMethod.js"
 import { Resilience } from "./Resilience.js"
-import { traced } from "./internal/traced.js"
 
 export type Unavailable = GatewayUnavailable | CallNotPermitted | OperationTimedOut
 
-export class Payments extends Context.Tag("@till/core/Payments")<
+export class Payments extends Context.Service<
   Payments,
   {
     readonly tokenize: (card: CardInput) => Effect.Effect<PaymentMethod, PaymentMethodInvalid | Unavailable>
@@ -32,20 +31,24 @@ export class Payments extends Context.Tag("@till/core/Payments")<
     readonly retrieve: (idempotencyKey: string) => Effect.Effect<Option.Option<ChargeLookup>, Unavailable>
     readonly refund: (chargeId: string) => Effect.Effect<void, Unavailable>
   }
->() {}
+>()("@till/core/Payments") {}
 
 export const make = Effect.gen(function* () {
   const gateway = yield* PaymentGateway
   const resilience = yield* Resilience
   return Payments.of({
-    tokenize: (card) =>
-      resilience.withPolicy("payment", gateway.tokenize(card)).pipe(traced("Payments.tokenize")),
-    charge: (request) =>
-      resilience.withPolicy("payment", gateway.charge(request)).pipe(traced("Payments.charge")),
-    retrieve: (key) =>
-      resilience.withPolicy("payment", gateway.retrieve(key)).pipe(traced("Payments.retrieve")),
-    refund: (chargeId) =>
-      resilience.withPolicy("payment", gateway.refund(chargeId)).pipe(traced("Payments.refund"))
+    tokenize: Effect.fn("Payments.tokenize")((card: CardInput) =>
+      resilience.withPolicy("payment", gateway.tokenize(card))
+    ),
+    charge: Effect.fn("Payments.charge")((request: ChargeRequest) =>
+      resilience.withPolicy("payment", gateway.charge(request))
+    ),
+    retrieve: Effect.fn("Payments.retrieve")((key: string) =>
+      resilience.withPolicy("payment", gateway.retrieve(key))
+    ),
+    refund: Effect.fn("Payments.refund")((chargeId: string) =>
+      resilience.withPolicy("payment", gateway.refund(chargeId))
+    )
   })
 })
 

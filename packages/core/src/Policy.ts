@@ -25,11 +25,11 @@
  * Every value is overridable through Effect `Config` (see `config`), and decoded with `Policies`,
  * so a bad override fails at startup, never at the first call.
  */
-import { Config, ConfigError, Duration, Effect, Either, ParseResult, Schedule, Schema } from "effect"
+import { Config, Duration, Effect, Schedule, Schema, SchemaIssue } from "effect"
 import * as CircuitBreaker from "./CircuitBreaker.js"
 
 /** The four guarded operations. These exact names are what `Resilience.withPolicy` accepts. */
-export const PolicyName = Schema.Literal("payment", "inventory", "orderCreation", "shipping")
+export const PolicyName = Schema.Literals(["payment", "inventory", "orderCreation", "shipping"])
 export type PolicyName = typeof PolicyName.Type
 export const names: ReadonlyArray<PolicyName> = PolicyName.literals
 
@@ -37,18 +37,19 @@ export const MAX_RETRIES = 10
 export const MAX_TIMEOUT_MS = 300_000
 export const MAX_BACKOFF_MS = 300_000
 
+const IntBetween = (minimum: number, maximum: number) =>
+  Schema.Int.check(Schema.isBetween({ minimum, maximum }))
+
 export const Policy = Schema.Struct({
   /** Each attempt's own deadline; a late attempt fails with `OperationTimedOut`. */
-  timeoutMs: Schema.Int.pipe(Schema.between(1, MAX_TIMEOUT_MS)),
+  timeoutMs: IntBetween(1, MAX_TIMEOUT_MS),
   /** Retries after the first attempt, for transient errors only. */
-  retries: Schema.Int.pipe(Schema.between(0, MAX_RETRIES)),
+  retries: IntBetween(0, MAX_RETRIES),
   /** The delay before retry i is `backoffMs[i - 1]`; past the end of the list the last delay repeats. */
-  backoffMs: Schema.Array(Schema.Int.pipe(Schema.between(0, MAX_BACKOFF_MS))).pipe(
-    Schema.maxItems(MAX_RETRIES)
-  ),
+  backoffMs: Schema.Array(IntBetween(0, MAX_BACKOFF_MS)).check(Schema.isMaxLength(MAX_RETRIES)),
   breaker: CircuitBreaker.Settings
-}).pipe(
-  Schema.filter((policy) =>
+}).check(
+  Schema.makeFilter((policy) =>
     policy.retries > 0 && policy.backoffMs.length === 0
       ? "a policy with retries needs at least one backoff delay"
       : undefined
@@ -137,17 +138,16 @@ export const delaysMs = (policy: Policy): ReadonlyArray<number> =>
 
 /** The retry schedule of a policy: one recurrence per retry, after its delay (none without retries). */
 export const schedule = (policy: Policy): Schedule.Schedule<Duration.Duration> => {
-  const [first, ...rest] = delaysMs(policy).map((ms) => Duration.millis(ms))
-  return first === undefined
-    ? Schedule.stop.pipe(Schedule.as(Duration.zero))
-    : Schedule.fromDelays(first, ...rest)
+  const [first, ...rest] = delaysMs(policy).map((ms) => Schedule.duration(Duration.millis(ms)))
+  if (first === undefined) return Schedule.recurs(0).pipe(Schedule.map(() => Duration.zero))
+  return rest.reduce((sequence, next) => Schedule.concat(sequence, next), first)
 }
 
 /** A `Config` reading each leaf of `value` under its key, defaulting to `value` itself. */
 const overridable = (value: unknown, key: string): Config.Config<unknown> => {
-  if (typeof value === "number") return Config.withDefault(Config.number(key), value)
-  if (typeof value === "string") return Config.withDefault(Config.string(key), value)
-  if (Array.isArray(value)) return Config.withDefault(Config.array(Config.number(), key), value)
+  if (typeof value === "number") return Config.withDefault(Config.Number(key), value)
+  if (typeof value === "string") return Config.withDefault(Config.String(key), value)
+  if (Array.isArray(value)) return Config.withDefault(Config.Array(Schema.Number, key), value)
   const fields: Record<string, Config.Config<unknown>> = {}
   for (const [field, fieldValue] of Object.entries(value as object))
     fields[field] = overridable(fieldValue, field)
@@ -162,12 +162,14 @@ const overridable = (value: unknown, key: string): Config.Config<unknown> => {
  * `RESILIENCE_SHIPPING_BREAKER_WAIT_DURATION_IN_OPEN_STATE_MS=10000`.
  */
 export const config = (base: Policies = defaults): Config.Config<Policies> =>
-  Config.mapOrFail(overridable(base, "resilience"), (raw) =>
-    Either.mapLeft(Schema.decodeUnknownEither(Policies)(raw), (error) =>
-      ConfigError.InvalidData(["resilience"], ParseResult.TreeFormatter.formatErrorSync(error))
+  Config.mapEffect(overridable(base, "resilience"), (raw) =>
+    Effect.mapError(
+      Schema.decodeUnknownEffect(Policies)(raw),
+      (error) =>
+        new Config.ConfigError(new Schema.SchemaError(new SchemaIssue.Pointer(["resilience"], error.issue)))
     )
   )
 
 /** Decodes policies given as plain data (a defect when invalid: use it for constants in code). */
 export const decode = (input: unknown): Effect.Effect<Policies> =>
-  Effect.orDie(Schema.decodeUnknown(Policies)(input))
+  Effect.orDie(Schema.decodeUnknownEffect(Policies)(input))

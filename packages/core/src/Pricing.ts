@@ -3,7 +3,7 @@
  * the TaxCalculator, shipping from the ShippingQuoter under the "shipping" policy with the
  * seed's fallback to a default cost when quotes fail, time out or are shed.
  */
-import { Context, Effect, Either, Layer, Option } from "effect"
+import { Context, Effect, Layer, Option } from "effect"
 import type { Address } from "./Address.js"
 import type * as Cart from "./Cart.js"
 import { Catalog } from "./Catalog.js"
@@ -18,7 +18,6 @@ import type { OrderItem } from "./Order.js"
 import { Resilience } from "./Resilience.js"
 import { ShippingQuoter } from "./ShippingQuoter.js"
 import { TaxCalculator } from "./TaxCalculator.js"
-import { traced } from "./internal/traced.js"
 
 export interface Config {
   /** Shipping charged when live quotes are unavailable, in minor units of the cart's currency. */
@@ -35,7 +34,7 @@ export interface Quote {
   readonly total: Money.Money
 }
 
-export class Pricing extends Context.Tag("@till/core/Pricing")<
+export class Pricing extends Context.Service<
   Pricing,
   {
     readonly quote: (
@@ -43,10 +42,7 @@ export class Pricing extends Context.Tag("@till/core/Pricing")<
       address: Address
     ) => Effect.Effect<Quote, SkuNotFound | CurrencyMismatch | GatewayUnavailable | StoreUnavailable>
   }
->() {}
-
-const orDie = <A, E>(either: Either.Either<A, E>) =>
-  Either.match(either, { onLeft: (e) => Effect.fail(e), onRight: (a) => Effect.succeed(a) })
+>()("@till/core/Pricing") {}
 
 export const make = (config: Config = defaults) =>
   Effect.gen(function* () {
@@ -55,7 +51,7 @@ export const make = (config: Config = defaults) =>
     const shipping = yield* ShippingQuoter
     const resilience = yield* Resilience
 
-    const quote = Effect.fnUntraced(function* (cart: Cart.Cart, address: Address) {
+    const quote = Effect.fn("Pricing.quote")(function* (cart: Cart.Cart, address: Address) {
       const items: Array<OrderItem> = []
       for (const line of cart.items) {
         const product = yield* catalog.get(line.sku)
@@ -69,7 +65,7 @@ export const make = (config: Config = defaults) =>
           line_total: Money.times(unit, line.quantity)
         })
       }
-      const subtotal = yield* orDie(
+      const subtotal = yield* Effect.fromResult(
         Money.sum(
           cart.currency,
           items.map((i) => i.line_total)
@@ -81,9 +77,9 @@ export const make = (config: Config = defaults) =>
       const ship = yield* resilience.withPolicy("shipping", shipping.quote({ address, units, subtotal }), {
         fallback: () => Effect.succeed(fallback)
       })
-      const total = yield* orDie(Money.sum(cart.currency, [subtotal, tax, ship]))
+      const total = yield* Effect.fromResult(Money.sum(cart.currency, [subtotal, tax, ship]))
       return { items, subtotal, tax, shipping: ship, total }
-    }, traced("Pricing.quote"))
+    })
 
     return Pricing.of({ quote })
   })

@@ -56,8 +56,8 @@ export interface PromiseClient<ROut = Carts | Checkout | Payments, E = never> {
   readonly dispose: () => Promise<void>
 }
 
-const decode = <A, I>(schema: Schema.Schema<A, I>, input: unknown) =>
-  Effect.mapError(Schema.decodeUnknown(schema)(input, { errors: "all" }), fromParseError)
+const decode = <A, I>(schema: Schema.Codec<A, I>, input: unknown) =>
+  Effect.mapError(Schema.decodeUnknownEffect(schema)(input, { errors: "all" }), fromParseError)
 
 export const make = <ROut, E>(
   layer: Layer.Layer<ROut | Carts | Checkout | Payments, E>
@@ -66,42 +66,40 @@ export const make = <ROut, E>(
   const run = <A, Err>(effect: Effect.Effect<A, Err, Carts | Checkout | Payments>): Promise<A> =>
     runtime.runPromiseExit(effect).then((exit) => {
       if (Exit.isSuccess(exit)) return exit.value
-      const failure = Cause.failureOption(exit.cause)
+      const failure = Cause.findErrorOption(exit.cause)
       throw failure._tag === "Some" ? failure.value : Cause.squash(exit.cause)
     })
   const sku = (value: string) => decode(Sku, value)
   return {
     runtime,
     carts: {
-      create: (userId, currency) => run(Effect.flatMap(Carts, (c) => c.create(userId, currency))),
-      view: (userId, cartId) => run(Effect.flatMap(Carts, (c) => c.view(userId, cartId))),
+      create: (userId, currency) => run(Carts.use((c) => c.create(userId, currency))),
+      view: (userId, cartId) => run(Carts.use((c) => c.view(userId, cartId))),
       addItem: (userId, cartId, s, quantity) =>
-        run(Effect.flatMap(Effect.zip(Carts, sku(s)), ([c, id]) => c.addItem(userId, cartId, id, quantity))),
+        run(Effect.flatMap(sku(s), (id) => Carts.use((c) => c.addItem(userId, cartId, id, quantity)))),
       setQuantity: (userId, cartId, s, quantity) =>
-        run(
-          Effect.flatMap(Effect.zip(Carts, sku(s)), ([c, id]) => c.setQuantity(userId, cartId, id, quantity))
-        ),
+        run(Effect.flatMap(sku(s), (id) => Carts.use((c) => c.setQuantity(userId, cartId, id, quantity)))),
       removeItem: (userId, cartId, s) =>
-        run(Effect.flatMap(Effect.zip(Carts, sku(s)), ([c, id]) => c.removeItem(userId, cartId, id)))
+        run(Effect.flatMap(sku(s), (id) => Carts.use((c) => c.removeItem(userId, cartId, id))))
     },
     payments: {
       tokenize: (card) =>
-        run(Effect.flatMap(Effect.zip(Payments, decode(CardInput, card)), ([p, c]) => p.tokenize(c)))
+        run(Effect.flatMap(decode(CardInput, card), (c) => Payments.use((p) => p.tokenize(c))))
     },
     checkout: {
       place: (userId, idempotencyKey, request) =>
         run(
-          Effect.flatMap(Effect.zip(Checkout, decode(CheckoutRequest, request)), ([c, r]) =>
-            c.place({ userId, idempotencyKey, request: r })
+          Effect.flatMap(decode(CheckoutRequest, request), (r) =>
+            Checkout.use((c) => c.place({ userId, idempotencyKey, request: r }))
           )
         ),
       retryPayment: (userId, orderId, idempotencyKey, request) =>
         run(
-          Effect.flatMap(Effect.zip(Checkout, decode(PaymentRetryRequest, request)), ([c, r]) =>
-            c.retryPayment({ userId, orderId, idempotencyKey, request: r })
+          Effect.flatMap(decode(PaymentRetryRequest, request), (r) =>
+            Checkout.use((c) => c.retryPayment({ userId, orderId, idempotencyKey, request: r }))
           )
         ),
-      getOrder: (userId, orderId) => run(Effect.flatMap(Checkout, (c) => c.getOrder(userId, orderId)))
+      getOrder: (userId, orderId) => run(Checkout.use((c) => c.getOrder(userId, orderId)))
     },
     dispose: () => runtime.dispose()
   }

@@ -54,13 +54,13 @@ export interface Decision {
   readonly retryAfterMs: number
 }
 
-export class RateLimitStore extends Context.Tag("@till/core/RateLimitStore")<
+export class RateLimitStore extends Context.Service<
   RateLimitStore,
   {
     /** Admits `cost` units or not, atomically; invalid requests (see `invalidReason`) are defects. */
     readonly acquire: (request: AcquireRequest) => Effect.Effect<Decision, StoreUnavailable>
   }
->() {}
+>()("@till/core/RateLimitStore") {}
 
 /** Why a request breaks the port's preconditions, or undefined. Every store checks it first. */
 export const invalidReason = (request: AcquireRequest): string | undefined => {

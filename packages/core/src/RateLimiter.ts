@@ -8,28 +8,16 @@
  * A store failure surfaces as `StoreUnavailable` (fail closed): admitting without a count would
  * let exactly the traffic the limit exists for through while the store is down.
  */
-import {
-  Clock,
-  Config,
-  ConfigError,
-  Context,
-  Effect,
-  Either,
-  Layer,
-  Metric,
-  ParseResult,
-  Schema
-} from "effect"
+import { Clock, Config, Context, Effect, Layer, Metric, Schema, SchemaIssue } from "effect"
 import { RateLimited, type StoreUnavailable } from "./Errors.js"
 import { MAX_LIMIT, MAX_WINDOW_MS, RateLimitStore } from "./RateLimitStore.js"
-import { traced } from "./internal/traced.js"
 
-export const LimitName = Schema.Literal("checkout", "payment")
+export const LimitName = Schema.Literals(["checkout", "payment"])
 export type LimitName = typeof LimitName.Type
 
 export const Limit = Schema.Struct({
-  limit: Schema.Int.pipe(Schema.between(1, MAX_LIMIT)),
-  windowMs: Schema.Int.pipe(Schema.between(1, MAX_WINDOW_MS))
+  limit: Schema.Int.check(Schema.isBetween({ minimum: 1, maximum: MAX_LIMIT })),
+  windowMs: Schema.Int.check(Schema.isBetween({ minimum: 1, maximum: MAX_WINDOW_MS }))
 })
 export type Limit = typeof Limit.Type
 
@@ -48,7 +36,7 @@ export const rejections = Metric.counter("till_rate_limit_rejections_total", {
   incremental: true
 })
 
-export class RateLimiter extends Context.Tag("@till/core/RateLimiter")<
+export class RateLimiter extends Context.Service<
   RateLimiter,
   {
     readonly limits: Limits
@@ -62,7 +50,7 @@ export class RateLimiter extends Context.Tag("@till/core/RateLimiter")<
       cost?: number
     ) => Effect.Effect<void, RateLimited | StoreUnavailable>
   }
->() {}
+>()("@till/core/RateLimiter") {}
 
 /** The store key of a subject's counter for one limit. */
 export const key = (name: LimitName, subject: string): string => `rl:${name}:${subject}`
@@ -72,24 +60,24 @@ export const retryAfterSeconds = (retryAfterMs: number): number =>
   Math.max(1, Math.ceil(retryAfterMs / 1_000))
 
 export const make = Effect.fn("RateLimiter.make")(function* (limits: Limits = defaults) {
-  const decoded = yield* Effect.orDie(Schema.decode(Limits)(limits))
+  const decoded = yield* Effect.orDie(Schema.decodeEffect(Limits)(limits))
   const store = yield* RateLimitStore
   const rejected = {
-    checkout: rejections.pipe(Metric.tagged("limit", "checkout")),
-    payment: rejections.pipe(Metric.tagged("limit", "payment"))
+    checkout: Metric.withAttributes(rejections, { limit: "checkout" }),
+    payment: Metric.withAttributes(rejections, { limit: "payment" })
   }
 
-  const check = Effect.fnUntraced(function* (name: LimitName, subject: string, cost = 1) {
+  const check = Effect.fn("RateLimiter.check")(function* (name: LimitName, subject: string, cost = 1) {
     const { limit, windowMs } = decoded[name]
     const nowMs = yield* Clock.currentTimeMillis
     const decision = yield* store.acquire({ key: key(name, subject), limit, windowMs, cost, nowMs })
     if (decision.allowed) return
-    yield* Metric.increment(rejected[name])
+    yield* Metric.update(rejected[name], 1)
     return yield* new RateLimited({
       limit: name,
       retryAfterSeconds: retryAfterSeconds(decision.retryAfterMs)
     })
-  }, traced("RateLimiter.check"))
+  })
 
   return RateLimiter.of({ limits: decoded, check })
 })
@@ -101,14 +89,16 @@ export const make = Effect.fn("RateLimiter.make")(function* (limits: Limits = de
 export const config = (base: Limits = defaults): Config.Config<Limits> => {
   const limit = (name: LimitName) =>
     Config.all({
-      limit: Config.withDefault(Config.integer("limit"), base[name].limit),
-      windowMs: Config.withDefault(Config.integer("windowMs"), base[name].windowMs)
+      limit: Config.withDefault(Config.Int("limit"), base[name].limit),
+      windowMs: Config.withDefault(Config.Int("windowMs"), base[name].windowMs)
     }).pipe(Config.nested(name))
   return Config.all({ checkout: limit("checkout"), payment: limit("payment") }).pipe(
     Config.nested("rateLimits"),
-    Config.mapOrFail((raw) =>
-      Either.mapLeft(Schema.decodeUnknownEither(Limits)(raw), (error) =>
-        ConfigError.InvalidData(["rateLimits"], ParseResult.TreeFormatter.formatErrorSync(error))
+    Config.mapEffect((raw) =>
+      Effect.mapError(
+        Schema.decodeUnknownEffect(Limits)(raw),
+        (error) =>
+          new Config.ConfigError(new Schema.SchemaError(new SchemaIssue.Pointer(["rateLimits"], error.issue)))
       )
     )
   )
@@ -118,7 +108,7 @@ export const layer: Layer.Layer<RateLimiter, never, RateLimitStore> = Layer.effe
 
 export const layerConfig = (
   limits: Config.Config<Limits> = config()
-): Layer.Layer<RateLimiter, ConfigError.ConfigError, RateLimitStore> =>
+): Layer.Layer<RateLimiter, Config.ConfigError, RateLimitStore> =>
   Layer.effect(
     RateLimiter,
     Effect.flatMap(limits, (decoded) => make(decoded))

@@ -13,7 +13,6 @@ import { Checkout } from "./Checkout.js"
 import { Inventory } from "./Inventory.js"
 import { InventoryStore } from "./InventoryStore.js"
 import { OrderStore } from "./OrderStore.js"
-import { traced } from "./internal/traced.js"
 
 export interface Options {
   /** Orders younger than this are left to the request that is driving them. */
@@ -36,7 +35,7 @@ export interface Report {
   readonly holdsSettled: number
 }
 
-export const recoverOrders = Effect.fnUntraced(function* (options: Partial<Options> = {}) {
+export const recoverOrders = Effect.fn("Recovery.recoverOrders")(function* (options: Partial<Options> = {}) {
   const { staleAfterMs, limit, orphanGraceMs } = { ...defaults, ...options }
   const checkout = yield* Checkout
   const orders = yield* OrderStore
@@ -78,7 +77,7 @@ export const recoverOrders = Effect.fnUntraced(function* (options: Partial<Optio
     ordersLeftForLater: outcomes.filter((o) => o === "retry").length,
     holdsSettled
   } satisfies Report
-}, traced("Recovery.recoverOrders"))
+})
 
 /** Runs `recoverOrders` on a schedule (default every 30 s) until interrupted; failures are logged and the loop goes on. */
 export const runEvery = (
@@ -86,7 +85,7 @@ export const runEvery = (
   options: Partial<Options> = {}
 ) =>
   recoverOrders(options).pipe(
-    Effect.catchAllCause((cause) => Effect.logWarning("recovery run failed", cause)),
+    Effect.catchCause((cause) => Effect.logWarning("recovery run failed", cause)),
     Effect.repeat(interval),
     Effect.asVoid
   )

@@ -20,21 +20,20 @@ import { Cause, Clock, Effect, Metric, Schedule, Schema } from "effect"
 import { DeadLetterStore } from "./DeadLetterStore.js"
 import type { StoreUnavailable } from "./Errors.js"
 import { MAX_ERROR_LENGTH, PaymentRetryQueue, type RetryEntry } from "./PaymentRetryQueue.js"
-import { traced } from "./internal/traced.js"
 
 export const Settings = Schema.Struct({
   /** Delay before the first retry; each later one doubles. */
-  baseDelayMs: Schema.Int.pipe(Schema.between(1, 3_600_000)),
+  baseDelayMs: Schema.Int.check(Schema.isBetween({ minimum: 1, maximum: 3_600_000 })),
   /** Cap of the doubling. */
-  maxDelayMs: Schema.Int.pipe(Schema.between(1, 86_400_000)),
+  maxDelayMs: Schema.Int.check(Schema.isBetween({ minimum: 1, maximum: 86_400_000 })),
   /** Retries before an entry is dead-lettered. */
-  maxAttempts: Schema.Int.pipe(Schema.between(1, 100)),
+  maxAttempts: Schema.Int.check(Schema.isBetween({ minimum: 1, maximum: 100 })),
   /** Entries taken per `drainOnce`. */
-  batchSize: Schema.Int.pipe(Schema.between(1, 1_000)),
+  batchSize: Schema.Int.check(Schema.isBetween({ minimum: 1, maximum: 1_000 })),
   /** Entries processed at the same time. */
-  concurrency: Schema.Int.pipe(Schema.between(1, 64)),
+  concurrency: Schema.Int.check(Schema.isBetween({ minimum: 1, maximum: 64 })),
   /** Pause between two `drainOnce` of `run`. */
-  pollIntervalMs: Schema.Int.pipe(Schema.between(1, 3_600_000))
+  pollIntervalMs: Schema.Int.check(Schema.isBetween({ minimum: 1, maximum: 3_600_000 }))
 })
 export type Settings = typeof Settings.Type
 
@@ -79,7 +78,7 @@ export const delayMs = (settings: Settings, attempt: number): number =>
  * Queues an order for its first retry, `baseDelayMs` from now (a no-op if it is queued already).
  * @example yield* RetryDrainer.enqueue(order.order_id)
  */
-export const enqueue = Effect.fnUntraced(function* (
+export const enqueue = Effect.fn("RetryDrainer.enqueue")(function* (
   orderId: string,
   options: { readonly lastError?: string | undefined; readonly settings?: Settings | undefined } = {}
 ) {
@@ -96,7 +95,7 @@ export const enqueue = Effect.fnUntraced(function* (
           lastError: truncate(options.lastError)
         }
   return yield* queue.enqueue(entry)
-}, traced("RetryDrainer.enqueue"))
+})
 
 const truncate = (text: string): string =>
   text.length <= MAX_ERROR_LENGTH ? text : `${text.slice(0, MAX_ERROR_LENGTH - 1)}…`
@@ -122,78 +121,77 @@ type Step = "done" | "retried" | "deadLettered" | "deferred"
  * Takes one batch of due entries through `process`.
  * @example yield* RetryDrainer.drainOnce((orderId) => checkout.resumePayment(orderId))
  */
-export const drainOnce = <E, R>(
+export const drainOnce = Effect.fn("RetryDrainer.drainOnce")(function* <E, R>(
   process: (orderId: string) => Effect.Effect<Outcome, E, R>,
   settings: Settings = defaults
-): Effect.Effect<Report, StoreUnavailable, PaymentRetryQueue | DeadLetterStore | R> =>
-  Effect.gen(function* () {
-    const queue = yield* PaymentRetryQueue
-    const nowMs = yield* Clock.currentTimeMillis
-    const batch = yield* queue.due(nowMs, settings.batchSize)
-    const reportDepth = Effect.flatMap(queue.size, (size) => Metric.set(queueDepth, size))
-    if (batch.length === 0) {
-      // The common case (a drainer polls every second): nothing due, nothing else to do.
-      yield* reportDepth
-      return { done: 0, retried: 0, deadLettered: 0, deferred: 0 }
-    }
-    const letters = yield* DeadLetterStore
-    let breakerOpen = false
-
-    const failed = (entry: RetryEntry, lastError: string) =>
-      Effect.gen(function* () {
-        const attempt = entry.attempt + 1
-        const atMs = yield* Clock.currentTimeMillis
-        if (attempt >= settings.maxAttempts) {
-          yield* letters.put({ orderId: entry.orderId, attempts: attempt, lastError, failedAt: atMs })
-          yield* queue.remove(entry.orderId)
-          yield* Metric.increment(deadLetters)
-          return "deadLettered" as const
-        }
-        yield* queue.reschedule({
-          orderId: entry.orderId,
-          attempt,
-          nextAttemptAt: atMs + delayMs(settings, attempt + 1),
-          lastError
-        })
-        return "retried" as const
-      })
-
-    const step = (entry: RetryEntry): Effect.Effect<Step, StoreUnavailable, R> =>
-      Effect.suspend(() => {
-        if (breakerOpen) return Effect.succeed("deferred" as const)
-        return Effect.flatMap(
-          Effect.exit(process(entry.orderId)),
-          (exit): Effect.Effect<Step, StoreUnavailable> => {
-            if (exit._tag === "Success") {
-              return exit.value === "done"
-                ? Effect.as(queue.remove(entry.orderId), "done" as const)
-                : failed(entry, "retry requested")
-            }
-            // Stopping the drainer is not a failure of the order.
-            if (Cause.isInterruptedOnly(exit.cause)) return Effect.failCause(exit.cause as Cause.Cause<never>)
-            const error = Cause.failureOption(exit.cause)
-            if (error._tag === "Some" && isCallNotPermitted(error.value)) {
-              breakerOpen = true
-              return Effect.succeed("deferred" as const)
-            }
-            return failed(
-              entry,
-              error._tag === "Some" ? describe(error.value) : truncate(Cause.pretty(exit.cause))
-            )
-          }
-        )
-      })
-
-    const steps = yield* Effect.forEach(batch, step, { concurrency: settings.concurrency })
+): Effect.fn.Return<Report, StoreUnavailable, PaymentRetryQueue | DeadLetterStore | R> {
+  const queue = yield* PaymentRetryQueue
+  const nowMs = yield* Clock.currentTimeMillis
+  const batch = yield* queue.due(nowMs, settings.batchSize)
+  const reportDepth = Effect.flatMap(queue.size, (size) => Metric.update(queueDepth, size))
+  if (batch.length === 0) {
+    // The common case (a drainer polls every second): nothing due, nothing else to do.
     yield* reportDepth
-    const count = (s: Step) => steps.filter((x) => x === s).length
-    return {
-      done: count("done"),
-      retried: count("retried"),
-      deadLettered: count("deadLettered"),
-      deferred: count("deferred")
-    }
-  }).pipe(traced("RetryDrainer.drainOnce"))
+    return { done: 0, retried: 0, deadLettered: 0, deferred: 0 }
+  }
+  const letters = yield* DeadLetterStore
+  let breakerOpen = false
+
+  const failed = (entry: RetryEntry, lastError: string) =>
+    Effect.gen(function* () {
+      const attempt = entry.attempt + 1
+      const atMs = yield* Clock.currentTimeMillis
+      if (attempt >= settings.maxAttempts) {
+        yield* letters.put({ orderId: entry.orderId, attempts: attempt, lastError, failedAt: atMs })
+        yield* queue.remove(entry.orderId)
+        yield* Metric.update(deadLetters, 1)
+        return "deadLettered" as const
+      }
+      yield* queue.reschedule({
+        orderId: entry.orderId,
+        attempt,
+        nextAttemptAt: atMs + delayMs(settings, attempt + 1),
+        lastError
+      })
+      return "retried" as const
+    })
+
+  const step = (entry: RetryEntry): Effect.Effect<Step, StoreUnavailable, R> =>
+    Effect.suspend(() => {
+      if (breakerOpen) return Effect.succeed("deferred" as const)
+      return Effect.flatMap(
+        Effect.exit(process(entry.orderId)),
+        (exit): Effect.Effect<Step, StoreUnavailable> => {
+          if (exit._tag === "Success") {
+            return exit.value === "done"
+              ? Effect.as(queue.remove(entry.orderId), "done" as const)
+              : failed(entry, "retry requested")
+          }
+          // Stopping the drainer is not a failure of the order.
+          if (Cause.hasInterruptsOnly(exit.cause)) return Effect.failCause(exit.cause as Cause.Cause<never>)
+          const error = Cause.findErrorOption(exit.cause)
+          if (error._tag === "Some" && isCallNotPermitted(error.value)) {
+            breakerOpen = true
+            return Effect.succeed("deferred" as const)
+          }
+          return failed(
+            entry,
+            error._tag === "Some" ? describe(error.value) : truncate(Cause.pretty(exit.cause))
+          )
+        }
+      )
+    })
+
+  const steps = yield* Effect.forEach(batch, step, { concurrency: settings.concurrency })
+  yield* reportDepth
+  const count = (s: Step) => steps.filter((x) => x === s).length
+  return {
+    done: count("done"),
+    retried: count("retried"),
+    deadLettered: count("deadLettered"),
+    deferred: count("deferred")
+  }
+})
 
 /**
  * Drains forever: `drainOnce`, then `pollIntervalMs` of pause, again. A failing store is logged
@@ -205,7 +203,7 @@ export const run = <E, R>(
   settings: Settings = defaults
 ): Effect.Effect<never, never, PaymentRetryQueue | DeadLetterStore | R> =>
   drainOnce(process, settings).pipe(
-    Effect.catchAll((error) => Effect.logWarning("payment retry queue unavailable", error)),
+    Effect.catch((error) => Effect.logWarning("payment retry queue unavailable", error)),
     Effect.repeat(Schedule.spaced(settings.pollIntervalMs)),
-    Effect.zipRight(Effect.never)
+    Effect.andThen(Effect.never)
   )

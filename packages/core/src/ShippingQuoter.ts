@@ -10,7 +10,7 @@ export interface QuoteRequest {
   readonly subtotal: Money
 }
 
-export class ShippingQuoter extends Context.Tag("@till/core/ShippingQuoter")<
+export class ShippingQuoter extends Context.Service<
   ShippingQuoter,
   { readonly quote: (request: QuoteRequest) => Effect.Effect<Money, GatewayUnavailable> }
->() {}
+>()("@till/core/ShippingQuoter") {}

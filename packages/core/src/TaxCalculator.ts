@@ -4,7 +4,7 @@ import type { Address } from "./Address.js"
 import type { GatewayUnavailable } from "./Errors.js"
 import type { Money } from "./Money.js"
 
-export class TaxCalculator extends Context.Tag("@till/core/TaxCalculator")<
+export class TaxCalculator extends Context.Service<
   TaxCalculator,
   { readonly tax: (subtotal: Money, address: Address) => Effect.Effect<Money, GatewayUnavailable> }
->() {}
+>()("@till/core/TaxCalculator") {}

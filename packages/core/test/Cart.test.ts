@@ -1,11 +1,11 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Either, FastCheck as fc } from "effect"
+import { Arbitrary, Result, Schema } from "effect"
 import { Cart, Money, Sku } from "@till/core"
 
 const prices: Record<string, number> = { A: 1999, B: 250, C: 100_000, D: 1 }
-const op = fc.record({
-  sku: fc.constantFrom("A", "B", "C", "D"),
-  quantity: fc.integer({ min: 0, max: Sku.maxQuantity })
+const op = Arbitrary.all({
+  sku: Arbitrary.schema(Schema.Literals(["A", "B", "C", "D"])),
+  quantity: Arbitrary.schema(Schema.Int.check(Schema.isBetween({ minimum: 0, maximum: Sku.maxQuantity })))
 })
 
 const apply = (cart: Cart.Cart, ops: ReadonlyArray<{ sku: string; quantity: number }>) => {
@@ -13,7 +13,7 @@ const apply = (cart: Cart.Cart, ops: ReadonlyArray<{ sku: string; quantity: numb
   for (const { sku, quantity } of ops) {
     const s = Sku.make(sku)
     const item = quantity === 0 ? undefined : Cart.line(s, sku, quantity, Money.make(prices[sku]!, "USD"))
-    current = Either.getOrThrow(Cart.withItems(current, Cart.setLine(current.items, item, s), "t"))
+    current = Result.getOrThrow(Cart.withItems(current, Cart.setLine(current.items, item, s), "t"))
   }
   return current
 }
@@ -23,7 +23,7 @@ describe("Cart arithmetic", () => {
 
   it.prop(
     "the subtotal is always the sum of unit price × quantity over the lines",
-    [fc.array(op, { maxLength: 40 })],
+    [Arbitrary.array(op, { maxLength: 40 })],
     ([ops]) => {
       const cart = apply(empty, ops)
       const expected = cart.items.reduce((n, i) => n + prices[i.sku]! * i.quantity, 0)
@@ -35,7 +35,7 @@ describe("Cart arithmetic", () => {
 
   it.prop(
     "each SKU appears on at most one line, with the last quantity set",
-    [fc.array(op, { maxLength: 40 })],
+    [Arbitrary.array(op, { maxLength: 40 })],
     ([ops]) => {
       const cart = apply(empty, ops)
       const skus = cart.items.map((i) => i.sku)
@@ -49,6 +49,6 @@ describe("Cart arithmetic", () => {
   it("refuses a line in another currency", () => {
     const eur = Cart.line(Sku.make("A"), "A", 1, Money.make(100, "EUR"))
     const result = Cart.withItems(empty, [eur], "t")
-    expect(Either.isLeft(result) && result.left._tag).toBe("CurrencyMismatch")
+    expect(Result.isFailure(result) && result.failure._tag).toBe("CurrencyMismatch")
   })
 })

@@ -1,5 +1,6 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Cause, Chunk, Effect, Exit, FastCheck, Fiber, Metric, Queue, Stream, TestClock } from "effect"
+import { Cause, Effect, Exit, Fiber, Metric, PubSub, Schema, Stream } from "effect"
+import { TestClock } from "effect/testing"
 import * as CircuitBreaker from "../src/CircuitBreaker.js"
 import { GatewayUnavailable, OperationTimedOut, PaymentDeclined } from "../src/Errors.js"
 import { CountWindow, TimeWindow } from "../src/internal/CircuitBreakerWindow.js"
@@ -25,19 +26,19 @@ const declined = Effect.fail(new PaymentDeclined({ orderId: "ord_1", declineCode
 
 /** Runs `n` calls of `effect` one after another, ignoring their outcome. */
 const calls = <A, E>(breaker: CircuitBreaker.Service, n: number, effect: Effect.Effect<A, E>) =>
-  Effect.repeatN(Effect.exit(breaker.execute(effect)), n - 1)
+  Effect.repeat(Effect.exit(breaker.execute(effect)), { times: n - 1 })
 
 /** A call that takes `ms` of TestClock time. */
 const slowCall = (breaker: CircuitBreaker.Service, ms: number) =>
   Effect.gen(function* () {
-    const fiber = yield* Effect.fork(breaker.execute(Effect.as(Effect.sleep(ms), "slow")))
+    const fiber = yield* Effect.forkChild(breaker.execute(Effect.as(Effect.sleep(ms), "slow")))
     yield* TestClock.adjust(ms)
     return yield* Fiber.join(fiber)
   })
 
 const isNotPermitted = (exit: Exit.Exit<unknown, unknown>) =>
   Exit.isFailure(exit) &&
-  Cause.failureOption(exit.cause).pipe(
+  Cause.findErrorOption(exit.cause).pipe(
     (e) => e._tag === "Some" && (e.value as { _tag: string })._tag === "CallNotPermitted"
   )
 
@@ -114,7 +115,7 @@ describe("CircuitBreaker", () => {
     })
   )
 
-  it.scoped("closed -> open when the slow-call rate reaches the threshold", () =>
+  it.effect("closed -> open when the slow-call rate reaches the threshold", () =>
     Effect.gen(function* () {
       const breaker = yield* make({
         slidingWindowSize: 4,
@@ -130,7 +131,7 @@ describe("CircuitBreaker", () => {
       yield* slowCall(breaker, 5_000)
       // Window of 4: ok, 1000 ms, 1001 ms, 5000 ms -> 2 of 4 slow = 50 %.
       expect(yield* breaker.state).toBe("open")
-      expect(yield* Queue.take(transitions)).toMatchObject({
+      expect(yield* PubSub.take(transitions)).toMatchObject({
         from: "closed",
         to: "open",
         reason: "slowCallRate"
@@ -138,25 +139,23 @@ describe("CircuitBreaker", () => {
     })
   )
 
-  it.scoped("transitions reach every subscriber from when it subscribed, by queue or by stream", () =>
+  it.effect("transitions reach every subscriber from when it subscribed, by queue or by stream", () =>
     Effect.gen(function* () {
       const breaker = yield* make()
       yield* calls(breaker, 10, unavailable) // closed -> open, before anyone watches: seen by nobody
       const early = yield* breaker.subscribe
-      const streamed = yield* Effect.fork(Stream.runCollect(Stream.take(breaker.transitions, 1)))
+      const streamed = yield* Effect.forkChild(Stream.runCollect(Stream.take(breaker.transitions, 1)))
       const late = yield* breaker.subscribe
       // Let the stream's fiber start and subscribe (it has no signal for that).
-      yield* Effect.repeatN(Effect.yieldNow(), 50)
+      yield* Effect.repeat(Effect.yieldNow, { times: 50 })
       yield* breaker.reset // open -> closed
       for (const queue of [early, late]) {
-        expect(yield* Queue.takeAll(queue)).toEqual(
-          Chunk.make(expect.objectContaining({ from: "open", to: "closed" }))
-        )
+        expect(yield* PubSub.takeAll(queue)).toEqual([
+          expect.objectContaining({ from: "open", to: "closed" })
+        ])
       }
       const viaStream = yield* Fiber.join(streamed)
-      expect(Chunk.toReadonlyArray(viaStream)).toEqual([
-        expect.objectContaining({ from: "open", to: "closed" })
-      ])
+      expect(viaStream).toEqual([expect.objectContaining({ from: "open", to: "closed" })])
     })
   )
 
@@ -195,19 +194,19 @@ describe("CircuitBreaker", () => {
       let started = 0
       const probe = Effect.suspend(() => {
         started++
-        return Effect.zipRight(Effect.sleep(100), unavailable)
+        return Effect.andThen(Effect.sleep(100), unavailable)
       })
-      const probes = yield* Effect.fork(
+      const probes = yield* Effect.forkChild(
         Effect.all(
           Array.from({ length: 3 }, () => Effect.exit(breaker.execute(probe))),
           { concurrency: "unbounded" }
         )
       )
-      while (started < 3) yield* Effect.yieldNow()
+      while (started < 3) yield* Effect.yieldNow
       expect(yield* breaker.state).toBe("halfOpen")
       const refused = yield* Effect.exit(breaker.execute(ok))
       expect(isNotPermitted(refused)).toBe(true)
-      expect(Cause.failureOption((refused as Exit.Failure<unknown, unknown>).cause)).toMatchObject({
+      expect(Cause.findErrorOption((refused as Exit.Failure<unknown, unknown>).cause)).toMatchObject({
         value: { breaker: "test", state: "halfOpen" }
       })
       yield* TestClock.adjust(100)
@@ -224,8 +223,8 @@ describe("CircuitBreaker", () => {
       const breaker = yield* make({ permittedNumberOfCallsInHalfOpenState: 1 })
       yield* calls(breaker, 10, unavailable)
       yield* TestClock.adjust(60_000)
-      const probe = yield* Effect.fork(breaker.execute(Effect.never))
-      yield* Effect.yieldNow()
+      const probe = yield* Effect.forkChild(breaker.execute(Effect.never))
+      yield* Effect.yieldNow
       expect(isNotPermitted(yield* Effect.exit(breaker.execute(ok)))).toBe(true)
       yield* Fiber.interrupt(probe)
       expect(yield* breaker.execute(ok)).toBe("ok")
@@ -236,10 +235,10 @@ describe("CircuitBreaker", () => {
   it.effect("a call that started before the breaker opened does not count in the next state", () =>
     Effect.gen(function* () {
       const breaker = yield* make({ permittedNumberOfCallsInHalfOpenState: 1 })
-      const straggler = yield* Effect.fork(
-        breaker.execute(Effect.zipRight(Effect.sleep(70_000), unavailable))
+      const straggler = yield* Effect.forkChild(
+        breaker.execute(Effect.andThen(Effect.sleep(70_000), unavailable))
       )
-      yield* Effect.yieldNow()
+      yield* Effect.yieldNow
       yield* calls(breaker, 10, unavailable)
       yield* TestClock.adjust(60_000)
       expect(yield* breaker.execute(ok)).toBe("ok") // the single probe closes the breaker
@@ -323,7 +322,7 @@ describe("CircuitBreaker", () => {
           breaker.execute(
             Effect.gen(function* () {
               // Interleave the callers: every call yields inside, then some fail.
-              yield* Effect.yieldNow()
+              yield* Effect.yieldNow
               if (i % 10 < 3) return yield* unavailable
               return i
             })
@@ -346,13 +345,13 @@ describe("CircuitBreaker", () => {
     })
   )
 
-  it.scoped("concurrent callers at the threshold open the breaker exactly once", () =>
+  it.effect("concurrent callers at the threshold open the breaker exactly once", () =>
     Effect.gen(function* () {
       const breaker = yield* make({ slidingWindowSize: 100, minimumNumberOfCalls: 100 })
       const transitions = yield* breaker.subscribe
       yield* Effect.all(
         Array.from({ length: 1_000 }, () =>
-          Effect.exit(breaker.execute(Effect.zipRight(Effect.yieldNow(), unavailable)))
+          Effect.exit(breaker.execute(Effect.andThen(Effect.yieldNow, unavailable)))
         ),
         { concurrency: "unbounded" }
       )
@@ -360,16 +359,16 @@ describe("CircuitBreaker", () => {
       expect(metrics.state).toBe("open")
       expect(metrics.failedCallsTotal + metrics.notPermittedCallsTotal).toBe(1_000)
       expect(metrics.transitionsTotal).toBe(1)
-      expect(yield* Queue.size(transitions)).toBe(1)
+      expect(yield* PubSub.remaining(transitions)).toBe(1)
     })
   )
 
   it.effect("publishes every transition, in order, and reports the state gauge", () =>
     Effect.gen(function* () {
       const breaker = yield* CircuitBreaker.make({ ...settings, name: "gauge-test" })
-      const gauge = CircuitBreaker.stateGauge.pipe(Metric.tagged("breaker", "gauge-test"))
-      const collected = yield* Effect.fork(Stream.runCollect(Stream.take(breaker.transitions, 4)))
-      yield* Effect.yieldNow()
+      const gauge = Metric.withAttributes(CircuitBreaker.stateGauge, { breaker: "gauge-test" })
+      const collected = yield* Effect.forkChild(Stream.runCollect(Stream.take(breaker.transitions, 4)))
+      yield* Effect.yieldNow
       expect((yield* Metric.value(gauge)).value).toBe(0)
       yield* calls(breaker, 10, unavailable)
       expect((yield* Metric.value(gauge)).value).toBe(1)
@@ -378,7 +377,7 @@ describe("CircuitBreaker", () => {
       yield* TestClock.adjust(60_000)
       yield* calls(breaker, 3, ok)
       expect((yield* Metric.value(gauge)).value).toBe(0)
-      const transitions = Chunk.toReadonlyArray(yield* Fiber.join(collected))
+      const transitions = yield* Fiber.join(collected)
       expect(transitions.map((t) => [t.from, t.to, t.reason, t.atMs])).toEqual([
         ["closed", "open", "failureRate", 0],
         ["open", "halfOpen", "waitElapsed", 60_000],
@@ -403,8 +402,8 @@ describe("CircuitBreaker", () => {
     Effect.gen(function* () {
       const breaker = yield* make()
       yield* Effect.exit(breaker.execute(Effect.die("boom")))
-      const fiber = yield* Effect.fork(breaker.execute(Effect.never))
-      yield* Effect.yieldNow()
+      const fiber = yield* Effect.forkChild(breaker.execute(Effect.never))
+      yield* Effect.yieldNow
       yield* Fiber.interrupt(fiber)
       expect(yield* breaker.metrics).toMatchObject({ failedCallsTotal: 1, bufferedCalls: 1 })
     })
@@ -413,22 +412,28 @@ describe("CircuitBreaker", () => {
   it.effect("invalid settings are a defect", () =>
     Effect.gen(function* () {
       const exit = yield* Effect.exit(make({ failureRateThreshold: 0 }))
-      expect(Exit.isFailure(exit) && Cause.isDie(exit.cause)).toBe(true)
+      expect(Exit.isFailure(exit) && Cause.hasDies(exit.cause)).toBe(true)
       const tooLong = yield* Effect.exit(make({ slidingWindowType: "timeBased", slidingWindowSize: 3_601 }))
       expect(Exit.isFailure(tooLong)).toBe(true)
     })
   )
 
   describe("windows against a recount (property)", () => {
-    const outcome = FastCheck.integer({ min: 0, max: 3 }) // bit 1 failed, bit 2 slow
+    const between = (minimum: number, maximum: number) =>
+      Schema.Int.check(Schema.isBetween({ minimum, maximum }))
+    const upTo300 = <S extends Schema.Top>(item: S) => Schema.Array(item).check(Schema.isMaxLength(300))
+    // Effect's arbitraries grow arrays up to the run's size (10 by default): let them reach 300,
+    // as fast-check did with an explicit maxLength, so the rings wrap many times.
+    const fullLength = { arbitrary: { size: 300 } }
+    const outcome = between(0, 3) // bit 1 failed, bit 2 slow
     const count = (outcomes: ReadonlyArray<number>, bit: number) =>
       outcomes.filter((o) => (o & bit) !== 0).length
 
     it.prop(
       "a count window holds exactly its last N calls",
       {
-        size: FastCheck.integer({ min: 1, max: 20 }),
-        outcomes: FastCheck.array(outcome, { maxLength: 300 })
+        size: between(1, 20),
+        outcomes: upTo300(outcome)
       },
       ({ size, outcomes }) => {
         const window = new CountWindow(size)
@@ -439,16 +444,15 @@ describe("CircuitBreaker", () => {
           count(last, 1),
           count(last, 2)
         ])
-      }
+      },
+      fullLength
     )
 
     it.prop(
       "a time window holds exactly the calls of its last N seconds",
       {
-        sizeSeconds: FastCheck.integer({ min: 1, max: 10 }),
-        steps: FastCheck.array(FastCheck.tuple(outcome, FastCheck.integer({ min: 0, max: 4_000 })), {
-          maxLength: 300
-        })
+        sizeSeconds: between(1, 10),
+        steps: upTo300(Schema.Tuple([outcome, between(0, 4_000)]))
       },
       ({ sizeSeconds, steps }) => {
         const window = new TimeWindow(sizeSeconds, 0)
@@ -466,7 +470,8 @@ describe("CircuitBreaker", () => {
             count(inside, 2)
           ])
         }
-      }
+      },
+      fullLength
     )
   })
 })

@@ -1,5 +1,6 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, TestClock } from "effect"
+import { Effect } from "effect"
+import { TestClock } from "effect/testing"
 import * as CircuitBreaker from "../src/CircuitBreaker.js"
 import { GatewayUnavailable, PaymentDeclined } from "../src/Errors.js"
 import { turnMillis } from "../src/internal/turnClock.js"

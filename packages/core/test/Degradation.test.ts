@@ -1,5 +1,6 @@
 import { describe, expect, it } from "@effect/vitest"
-import { ConfigProvider, Effect, Either, Fiber, Layer, Metric, Option, Stream, TestClock } from "effect"
+import { ConfigProvider, Effect, Fiber, Layer, Metric, Option, Result, Stream } from "effect"
+import { TestClock } from "effect/testing"
 import * as CircuitBreaker from "../src/CircuitBreaker.js"
 import * as Degradation from "../src/Degradation.js"
 import { FeatureShed, GatewayUnavailable } from "../src/Errors.js"
@@ -36,12 +37,12 @@ describe("Degradation", () => {
   it.effect("guard fails with FeatureShed and the Retry-After to give clients", () =>
     Effect.gen(function* () {
       const degradation = yield* Degradation.Degradation
-      expect(yield* Effect.either(degradation.guard("orderHistory"))).toEqual(Either.right(undefined))
+      expect(yield* Effect.result(degradation.guard("orderHistory"))).toEqual(Result.succeed(undefined))
       yield* degradation.setOperatorLevel(1)
-      expect(yield* Effect.either(degradation.guard("orderHistory"))).toEqual(
-        Either.left(new FeatureShed({ feature: "orderHistory", retryAfterSeconds: 30 }))
+      expect(yield* Effect.result(degradation.guard("orderHistory"))).toEqual(
+        Result.fail(new FeatureShed({ feature: "orderHistory", retryAfterSeconds: 30 }))
       )
-      expect(yield* Effect.either(degradation.guard("newOrders"))).toEqual(Either.right(undefined))
+      expect(yield* Effect.result(degradation.guard("newOrders"))).toEqual(Result.succeed(undefined))
     }).pipe(Effect.provide(Degradation.layer))
   )
 
@@ -121,7 +122,7 @@ describe("Degradation", () => {
     }).pipe(Effect.provide(Degradation.layer))
   )
 
-  it.scoped("follows breaker transitions", () =>
+  it.effect("follows breaker transitions", () =>
     Effect.gen(function* () {
       const breaker = yield* CircuitBreaker.make({
         ...CircuitBreaker.defaultSettings,
@@ -132,11 +133,11 @@ describe("Degradation", () => {
         permittedNumberOfCallsInHalfOpenState: 1
       })
       // Subscribed before the first call, so no transition can be missed.
-      const transitions = Stream.fromQueue(yield* breaker.subscribe)
-      const follower = yield* Effect.fork(Degradation.followBreakers(transitions))
+      const transitions = Stream.fromSubscription(yield* breaker.subscribe)
+      const follower = yield* Effect.forkChild(Degradation.followBreakers(transitions))
       const settled = (expected: number) =>
         Effect.gen(function* () {
-          for (let i = 0; i < 100 && (yield* level) !== expected; i++) yield* Effect.yieldNow()
+          for (let i = 0; i < 100 && (yield* level) !== expected; i++) yield* Effect.yieldNow
           return yield* level
         })
       const fail = Effect.exit(breaker.execute(Effect.fail(new GatewayUnavailable({ reason: "503" }))))
@@ -173,14 +174,14 @@ describe("Degradation", () => {
       expect(yield* level).toBe(4)
       yield* Effect.flatMap(Degradation.Degradation, (d) => d.setOperatorLevel(1))
       expect(
-        yield* Effect.either(Effect.flatMap(Degradation.Degradation, (d) => d.guard("orderHistory")))
-      ).toEqual(Either.left(new FeatureShed({ feature: "orderHistory", retryAfterSeconds: 60 })))
+        yield* Effect.result(Effect.flatMap(Degradation.Degradation, (d) => d.guard("orderHistory")))
+      ).toEqual(Result.fail(new FeatureShed({ feature: "orderHistory", retryAfterSeconds: 60 })))
     }).pipe(
       Effect.provide(
         Degradation.layerConfig().pipe(
           Layer.provide(
-            Layer.setConfigProvider(
-              ConfigProvider.fromJson({
+            ConfigProvider.layer(
+              ConfigProvider.fromUnknown({
                 degradation: {
                   retryAfterSeconds: 60,
                   latencyP99MsThresholds: [500, 1_000, 2_000, 4_000],

@@ -8,7 +8,8 @@
  */
 import { describe, expect, it } from "@effect/vitest"
 import { InMemoryDeadLetterStore, InMemoryPaymentRetryQueue } from "@till/testkit"
-import { Clock, Effect, Fiber, Layer, Queue, TestClock } from "effect"
+import { Clock, Effect, Fiber, Layer, PubSub } from "effect"
+import { TestClock } from "effect/testing"
 import { DeadLetterStore } from "../src/DeadLetterStore.js"
 import { GatewayUnavailable } from "../src/Errors.js"
 import { PaymentRetryQueue } from "../src/PaymentRetryQueue.js"
@@ -44,7 +45,7 @@ const makeGateway = () => {
 }
 
 describe("Outage timeline", () => {
-  it.scoped(
+  it.effect(
     "gateway 503 for 30 s: breaker opens, payments queue, breaker recovers, queue drains, all confirmed once",
     () =>
       Effect.gen(function* () {
@@ -80,11 +81,11 @@ describe("Outage timeline", () => {
             orders.set(orderId, "confirmed")
             return "done" as const
           })
-        const drainer = yield* Effect.fork(RetryDrainer.run(process))
+        const drainer = yield* Effect.forkChild(RetryDrainer.run(process))
 
-        const checkouts: Array<Fiber.RuntimeFiber<void, unknown>> = []
+        const checkouts: Array<Fiber.Fiber<void, unknown>> = []
         for (let i = 0; i * 1_000 < checkoutsUntilMs; i++) {
-          checkouts.push(yield* Effect.fork(checkout(i)))
+          checkouts.push(yield* Effect.forkChild(checkout(i)))
           yield* TestClock.adjust(1_000)
         }
         // No new checkouts: let the queue drain.
@@ -93,7 +94,7 @@ describe("Outage timeline", () => {
         yield* Fiber.interrupt(drainer)
 
         // The breaker opened during the outage, waited 60 s, probed, and closed.
-        const seen = yield* Queue.takeAll(transitions)
+        const seen = yield* PubSub.takeAll(transitions)
         const path = [...seen].map((t) => `${t.from}->${t.to}`)
         expect(path).toEqual(["closed->open", "open->halfOpen", "halfOpen->closed"])
         const [opened, halfOpened, closed] = [...seen]

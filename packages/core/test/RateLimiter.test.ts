@@ -1,6 +1,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import { InMemoryRateLimitStore } from "@till/testkit"
-import { ConfigProvider, Effect, Either, Layer, Metric, TestClock } from "effect"
+import { ConfigProvider, Effect, Layer, Metric, Result } from "effect"
+import { TestClock } from "effect/testing"
 import { RateLimited, StoreUnavailable } from "../src/Errors.js"
 import * as RateLimiter from "../src/RateLimiter.js"
 import { RateLimitStore } from "../src/RateLimitStore.js"
@@ -8,7 +9,7 @@ import { RateLimitStore } from "../src/RateLimitStore.js"
 const limiterLayer = RateLimiter.layer.pipe(Layer.provide(InMemoryRateLimitStore.layer))
 
 const check = (name: RateLimiter.LimitName, userId: string) =>
-  Effect.flatMap(RateLimiter.RateLimiter, (limiter) => Effect.either(limiter.check(name, userId)))
+  Effect.flatMap(RateLimiter.RateLimiter, (limiter) => Effect.result(limiter.check(name, userId)))
 
 const concurrently = (n: number, name: RateLimiter.LimitName, userId: string) =>
   Effect.all(
@@ -20,8 +21,8 @@ describe("RateLimiter", () => {
   it.effect("checkout: exactly 10 of 1,000 concurrent checks per user pass", () =>
     Effect.gen(function* () {
       const results = yield* concurrently(1_000, "checkout", "usr_1")
-      expect(results.filter(Either.isRight)).toHaveLength(10)
-      const refused = results.filter(Either.isLeft).map((r) => r.left)
+      expect(results.filter(Result.isSuccess)).toHaveLength(10)
+      const refused = results.filter(Result.isFailure).map((r) => r.failure)
       expect(refused).toHaveLength(990)
       expect(
         refused.every((e) => e instanceof RateLimited && e.limit === "checkout" && e.retryAfterSeconds === 60)
@@ -32,53 +33,53 @@ describe("RateLimiter", () => {
   it.effect("payment: exactly 5 of 1,000 concurrent checks per user pass", () =>
     Effect.gen(function* () {
       const results = yield* concurrently(1_000, "payment", "usr_1")
-      expect(results.filter(Either.isRight)).toHaveLength(5)
+      expect(results.filter(Result.isSuccess)).toHaveLength(5)
     }).pipe(Effect.provide(limiterLayer))
   )
 
   it.effect("users and limits are counted apart", () =>
     Effect.gen(function* () {
       yield* concurrently(20, "checkout", "usr_1")
-      expect(Either.isRight(yield* check("checkout", "usr_2"))).toBe(true)
-      expect(Either.isRight(yield* check("payment", "usr_1"))).toBe(true)
+      expect(Result.isSuccess(yield* check("checkout", "usr_2"))).toBe(true)
+      expect(Result.isSuccess(yield* check("payment", "usr_1"))).toBe(true)
     }).pipe(Effect.provide(limiterLayer))
   )
 
   it.effect("retryAfterSeconds is the wait until the oldest checkout leaves the minute, rounded up", () =>
     Effect.gen(function* () {
       for (let i = 0; i < 10; i++) {
-        expect(Either.isRight(yield* check("checkout", "usr_1"))).toBe(true)
+        expect(Result.isSuccess(yield* check("checkout", "usr_1"))).toBe(true)
         yield* TestClock.adjust(1_000) // checkouts at 0 s, 1 s, ... 9 s
       }
       // t = 10 s: the checkout of 0 s leaves at 60 s.
       expect(yield* check("checkout", "usr_1")).toEqual(
-        Either.left(new RateLimited({ limit: "checkout", retryAfterSeconds: 50 }))
+        Result.fail(new RateLimited({ limit: "checkout", retryAfterSeconds: 50 }))
       )
       yield* TestClock.adjust(49_500) // t = 59.5 s: half a second to go, told 1 s
       expect(yield* check("checkout", "usr_1")).toEqual(
-        Either.left(new RateLimited({ limit: "checkout", retryAfterSeconds: 1 }))
+        Result.fail(new RateLimited({ limit: "checkout", retryAfterSeconds: 1 }))
       )
       yield* TestClock.adjust(500) // t = 60 s: one slot is free again, one only
-      expect(Either.isRight(yield* check("checkout", "usr_1"))).toBe(true)
+      expect(Result.isSuccess(yield* check("checkout", "usr_1"))).toBe(true)
       expect(yield* check("checkout", "usr_1")).toEqual(
-        Either.left(new RateLimited({ limit: "checkout", retryAfterSeconds: 1 }))
+        Result.fail(new RateLimited({ limit: "checkout", retryAfterSeconds: 1 }))
       )
     }).pipe(Effect.provide(limiterLayer))
   )
 
   it.effect("the window refills: a minute after a burst, the full limit passes again", () =>
     Effect.gen(function* () {
-      expect((yield* concurrently(50, "payment", "usr_1")).filter(Either.isRight)).toHaveLength(5)
+      expect((yield* concurrently(50, "payment", "usr_1")).filter(Result.isSuccess)).toHaveLength(5)
       yield* TestClock.adjust(59_999)
-      expect((yield* concurrently(50, "payment", "usr_1")).filter(Either.isRight)).toHaveLength(0)
+      expect((yield* concurrently(50, "payment", "usr_1")).filter(Result.isSuccess)).toHaveLength(0)
       yield* TestClock.adjust(1)
-      expect((yield* concurrently(50, "payment", "usr_1")).filter(Either.isRight)).toHaveLength(5)
+      expect((yield* concurrently(50, "payment", "usr_1")).filter(Result.isSuccess)).toHaveLength(5)
     }).pipe(Effect.provide(limiterLayer))
   )
 
   it.effect("rejections are counted per limit", () =>
     Effect.gen(function* () {
-      const counter = RateLimiter.rejections.pipe(Metric.tagged("limit", "payment"))
+      const counter = Metric.withAttributes(RateLimiter.rejections, { limit: "payment" })
       const before = (yield* Metric.value(counter)).count
       yield* concurrently(8, "payment", "usr_metric")
       expect((yield* Metric.value(counter)).count - before).toBe(3)
@@ -90,14 +91,14 @@ describe("RateLimiter", () => {
       const limiter = yield* RateLimiter.RateLimiter
       expect(limiter.limits.checkout).toEqual({ limit: 2, windowMs: 1_000 })
       expect(limiter.limits.payment).toEqual(RateLimiter.defaults.payment)
-      expect((yield* concurrently(10, "checkout", "usr_1")).filter(Either.isRight)).toHaveLength(2)
+      expect((yield* concurrently(10, "checkout", "usr_1")).filter(Result.isSuccess)).toHaveLength(2)
     }).pipe(
       Effect.provide(
         RateLimiter.layerConfig().pipe(
           Layer.provide(InMemoryRateLimitStore.layer),
           Layer.provide(
-            Layer.setConfigProvider(
-              ConfigProvider.fromJson({ rateLimits: { checkout: { limit: 2, windowMs: 1_000 } } })
+            ConfigProvider.layer(
+              ConfigProvider.fromUnknown({ rateLimits: { checkout: { limit: 2, windowMs: 1_000 } } })
             )
           )
         )
@@ -109,7 +110,7 @@ describe("RateLimiter", () => {
     Effect.gen(function* () {
       const result = yield* check("checkout", "usr_1")
       expect(result).toEqual(
-        Either.left(new StoreUnavailable({ store: "redis", reason: "connection refused" }))
+        Result.fail(new StoreUnavailable({ store: "redis", reason: "connection refused" }))
       )
     }).pipe(
       Effect.provide(
@@ -128,7 +129,7 @@ describe("RateLimiter", () => {
   it.effect("PLANTED BUG: over the GET-then-SET store the same limiter admits far more than 10", () =>
     Effect.gen(function* () {
       const results = yield* concurrently(1_000, "checkout", "usr_1")
-      expect(results.filter(Either.isRight).length).toBeGreaterThan(10)
+      expect(results.filter(Result.isSuccess).length).toBeGreaterThan(10)
     }).pipe(Effect.provide(RateLimiter.layer.pipe(Layer.provide(InMemoryRateLimitStore.layerGetThenSet))))
   )
 })

@@ -1,6 +1,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import { InMemoryDeadLetterStore, InMemoryPaymentRetryQueue } from "@till/testkit"
-import { Clock, Effect, Fiber, Layer, Metric, TestClock } from "effect"
+import { Clock, Effect, Fiber, Layer, Metric } from "effect"
+import { TestClock } from "effect/testing"
 import { DeadLetterStore } from "../src/DeadLetterStore.js"
 import { CallNotPermitted, GatewayUnavailable } from "../src/Errors.js"
 import { PaymentRetryQueue } from "../src/PaymentRetryQueue.js"
@@ -34,7 +35,7 @@ describe("RetryDrainer", () => {
           return Effect.fail(new GatewayUnavailable({ reason: `503 on attempt ${attemptsMs.length}` }))
         })
       expect(yield* RetryDrainer.enqueue("ord_1", { settings })).toBe("enqueued")
-      const drainer = yield* Effect.fork(RetryDrainer.run(process, settings))
+      const drainer = yield* Effect.forkChild(RetryDrainer.run(process, settings))
       yield* TestClock.adjust(30_999)
       expect(attemptsMs).toEqual([1_000, 3_000, 7_000, 15_000, 23_000])
       expect(yield* entryOf("ord_1")).toEqual({
@@ -105,7 +106,7 @@ describe("RetryDrainer", () => {
       yield* RetryDrainer.enqueue("ord_ok")
       yield* TestClock.adjust(1_000)
       const report = yield* RetryDrainer.drainOnce((orderId) =>
-        orderId === "ord_bug" ? Effect.dieMessage("null pointer") : Effect.succeed("done" as const)
+        orderId === "ord_bug" ? Effect.die(new Error("null pointer")) : Effect.succeed("done" as const)
       )
       expect(report).toEqual({ done: 1, retried: 1, deadLettered: 0, deferred: 0 })
       expect((yield* entryOf("ord_bug"))?.lastError).toContain("null pointer")

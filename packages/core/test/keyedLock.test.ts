@@ -4,7 +4,8 @@
  * or an entry of its map.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { Deferred, Effect, Exit, Fiber, TestClock } from "effect"
+import { Deferred, Effect, Exit, Fiber } from "effect"
+import { TestClock } from "effect/testing"
 import { makeKeyedLock } from "../src/internal/keyedLock.js"
 
 describe("keyedLock", () => {
@@ -25,8 +26,8 @@ describe("keyedLock", () => {
             inside--
           })
         )
-      const fibers = yield* Effect.forEach(["a1", "a2", "a3"], (name) => Effect.fork(job("a", name)))
-      const other = yield* Effect.fork(lock.withLock("b")(Effect.sync(() => void events.push("b ran"))))
+      const fibers = yield* Effect.forEach(["a1", "a2", "a3"], (name) => Effect.forkChild(job("a", name)))
+      const other = yield* Effect.forkChild(lock.withLock("b")(Effect.sync(() => void events.push("b ran"))))
       yield* TestClock.adjust("5 millis")
       expect(events).toEqual(["a1 in", "b ran"])
       yield* TestClock.adjust("100 millis")
@@ -45,12 +46,12 @@ describe("keyedLock", () => {
         lock.withLock("k")(
           Effect.gen(function* () {
             events.push(`${name} in`)
-            yield* Effect.yieldNow()
+            yield* Effect.yieldNow
             events.push(`${name} out`)
           })
         )
-      const first = yield* Effect.fork(Effect.zipRight(step("a1"), step("a2")))
-      const second = yield* Effect.fork(step("b"))
+      const first = yield* Effect.forkChild(Effect.andThen(step("a1"), step("a2")))
+      const second = yield* Effect.forkChild(step("b"))
       yield* Fiber.joinAll([first, second])
       expect(events).toEqual(["a1 in", "a1 out", "b in", "b out", "a2 in", "a2 out"])
     })
@@ -62,8 +63,8 @@ describe("keyedLock", () => {
       expect(yield* lock.withLock("k")(Effect.succeed(42))).toBe(42)
       const failed = yield* Effect.exit(lock.withLock("k")(Effect.fail("boom")))
       expect(failed).toEqual(Exit.fail("boom"))
-      const died = yield* Effect.exit(lock.withLock("k")(Effect.dieMessage("bug")))
-      expect(Exit.isFailure(died) && !Exit.isInterrupted(died)).toBe(true)
+      const died = yield* Effect.exit(lock.withLock("k")(Effect.die(new Error("bug"))))
+      expect(Exit.isFailure(died) && Exit.hasDies(died) && !Exit.hasInterrupts(died)).toBe(true)
       expect(yield* lock.withLock("k")(Effect.succeed("free again"))).toBe("free again")
       expect(lock.size()).toBe(0)
     })
@@ -73,13 +74,13 @@ describe("keyedLock", () => {
     Effect.gen(function* () {
       const lock = yield* makeKeyedLock()
       const holding = yield* Deferred.make<void>()
-      const holder = yield* Effect.fork(
-        lock.withLock("k")(Effect.zipRight(Deferred.succeed(holding, undefined), Effect.never))
+      const holder = yield* Effect.forkChild(
+        lock.withLock("k")(Effect.andThen(Deferred.succeed(holding, undefined), Effect.never))
       )
       yield* Deferred.await(holding)
-      const waiter = yield* Effect.fork(lock.withLock("k")(Effect.succeed("got it")))
+      const waiter = yield* Effect.forkChild(lock.withLock("k")(Effect.succeed("got it")))
       yield* TestClock.adjust("1 millis")
-      expect(waiter.unsafePoll()).toBeNull()
+      expect(waiter.pollUnsafe()).toBeUndefined()
       yield* Fiber.interrupt(holder)
       expect(yield* Fiber.join(waiter)).toBe("got it")
       expect(lock.size()).toBe(0)
@@ -91,10 +92,10 @@ describe("keyedLock", () => {
       const lock = yield* makeKeyedLock()
       const ran: Array<string> = []
       const release = yield* Deferred.make<void>()
-      const holder = yield* Effect.fork(lock.withLock("k")(Deferred.await(release)))
+      const holder = yield* Effect.forkChild(lock.withLock("k")(Deferred.await(release)))
       yield* TestClock.adjust("1 millis")
-      const quitter = yield* Effect.fork(lock.withLock("k")(Effect.sync(() => ran.push("quitter"))))
-      const patient = yield* Effect.fork(lock.withLock("k")(Effect.sync(() => ran.push("patient"))))
+      const quitter = yield* Effect.forkChild(lock.withLock("k")(Effect.sync(() => ran.push("quitter"))))
+      const patient = yield* Effect.forkChild(lock.withLock("k")(Effect.sync(() => ran.push("patient"))))
       yield* TestClock.adjust("1 millis")
       yield* Fiber.interrupt(quitter)
       yield* Deferred.succeed(release, undefined)
@@ -119,7 +120,7 @@ describe("keyedLock", () => {
               if (i % 3 === 0) return
               inside++
               most = Math.max(most, inside)
-              yield* Effect.yieldNow()
+              yield* Effect.yieldNow
               runs++
               inside--
             })

@@ -96,7 +96,7 @@ const program = Effect.gen(function* () {
   ])
 
   yield* Outbox.drain()
-  const events = yield* Effect.flatMap(InMemoryEventPublisher.Inspector, (i) => i.published)
+  const events = yield* (yield* InMemoryEventPublisher.Inspector).published
   return [
     "Till demo — embedded in-memory ports (no Postgres, Redis or Kafka needed)",
     "",
@@ -106,6 +106,8 @@ const program = Effect.gen(function* () {
   ]
 })
 
+// A fresh in-memory world on every run (`local`): the journeys assume the seed's stock, so
+// a second demo in the same run must not see the first one's orders.
 export const runDemo: Effect.Effect<ReadonlyArray<string>, unknown> = program.pipe(
-  Effect.provide(TestTill.layer({ seed: 2026 }))
+  Effect.provide(TestTill.layer({ seed: 2026 }), { local: true })
 )

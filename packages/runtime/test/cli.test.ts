@@ -1,26 +1,116 @@
-import { Effect } from "effect"
-import { describe, expect, it } from "vitest"
+import { execFile } from "node:child_process"
+import { fileURLToPath } from "node:url"
+import { NodeServices } from "@effect/platform-node"
+import { expect, it } from "@effect/vitest"
+import { Console, Effect } from "effect"
+import { CliOutput } from "effect/cli"
+import { describe } from "vitest"
 import { Cli, Demo } from "@till/runtime"
 
-describe("till CLI", () => {
-  it("prints usage for --help", () => {
-    const lines: Array<string> = []
-    const log = console.log
-    console.log = (line: string) => lines.push(line)
-    try {
-      Cli.runCli(["--help"])
-    } finally {
-      console.log = log
+/** Runs `till ARGS` in process and returns what it printed and the exit code the binary would use. */
+const till = (...args: ReadonlyArray<string>) =>
+  Effect.gen(function* () {
+    const stdout: Array<string> = []
+    const stderr: Array<string> = []
+    const capture: Console.Console = {
+      ...globalThis.console,
+      log: (...parts: ReadonlyArray<unknown>) => void stdout.push(parts.join(" ")),
+      error: (...parts: ReadonlyArray<unknown>) => void stderr.push(parts.join(" "))
     }
-    expect(lines.join("\n")).toContain("till demo")
-  })
+    const exit = yield* Cli.run(args).pipe(Effect.provideService(Console.Console, capture), Effect.exit)
+    return { stdout: stdout.join("\n"), stderr: stderr.join("\n"), code: Cli.exitCode(exit) }
+  }).pipe(
+    Effect.provide([NodeServices.layer, CliOutput.layer(CliOutput.defaultFormatter({ colors: false }))])
+  )
 
-  it("`till demo` runs both journeys on the in-memory ports", async () => {
-    const lines = await Effect.runPromise(Demo.runDemo)
-    const text = lines.join("\n")
-    expect(text).toMatch(/1\. alice checks out 2 mugs\s+\| 201\s+\| confirmed/)
-    expect(text).toMatch(/2a\. bob's card is declined\s+\| 402 PaymentDeclined \| payment_failed/)
-    expect(text).toMatch(/2b\. bob pays again, new card\s+\| 201\s+\| confirmed/)
-    expect(text).toContain("order.confirmed")
+const journeys = (text: string) => {
+  expect(text).toMatch(/1\. alice checks out 2 mugs\s+\| 201\s+\| confirmed/)
+  expect(text).toMatch(/2a\. bob's card is declined\s+\| 402 PaymentDeclined \| payment_failed/)
+  expect(text).toMatch(/2b\. bob pays again, new card\s+\| 201\s+\| confirmed/)
+  expect(text).toContain("order.confirmed")
+  // The seed's stock after each step: a second demo on a shared world would differ.
+  expect(text).toMatch(/\| mug: 8\s+\|/)
+  expect(text).toMatch(/\| lamp: 3\s+\|/)
+  expect(text).toMatch(/\| lamp: 1\s+\|/)
+}
+
+// `it.live`: the CLI runs on the live clock and console, as the binary does.
+describe("till CLI", () => {
+  it.live("`till --help` lists the commands", () =>
+    Effect.gen(function* () {
+      const { stdout, code } = yield* till("--help")
+      expect(code).toBe(0)
+      expect(stdout).toMatch(/^\s+demo\s+Run the seed's checkout journeys/m)
+      expect(stdout).toMatch(/^\s+version\s+Print the version/m)
+    })
+  )
+
+  it.live("`till demo --help` shows the demo's help and does not run it", () =>
+    Effect.gen(function* () {
+      const { stdout, stderr, code } = yield* till("demo", "--help")
+      expect(code).toBe(0)
+      expect(stdout).toContain("till demo")
+      expect(stdout).toContain("Run the seed's checkout journeys")
+      expect(stdout).not.toContain("Till demo —")
+      expect(stderr).toBe("")
+    })
+  )
+
+  it.live("an unknown flag is a usage error (exit 2) naming the flag, and the demo does not run", () =>
+    Effect.gen(function* () {
+      const { stdout, stderr, code } = yield* till("demo", "--nope")
+      expect(code).toBe(2)
+      expect(stderr).toContain("Unrecognized flag: --nope")
+      expect(stdout).not.toContain("Till demo —")
+    })
+  )
+
+  it.live("an unknown command is a usage error (exit 2)", () =>
+    Effect.gen(function* () {
+      const { stderr, code } = yield* till("nope")
+      expect(code).toBe(2)
+      expect(stderr).toContain('Unknown subcommand "nope"')
+    })
+  )
+
+  it.live("`till version` prints the version", () =>
+    Effect.gen(function* () {
+      const { stdout, code } = yield* till("version")
+      expect(code).toBe(0)
+      expect(stdout).toBe(Cli.version)
+    })
+  )
+
+  it.live("`till demo` prints both journeys on the in-memory ports", () =>
+    Effect.gen(function* () {
+      const { stdout, code } = yield* till("demo")
+      expect(code).toBe(0)
+      expect(stdout).toContain("Till demo — embedded in-memory ports")
+      journeys(stdout)
+    })
+  )
+
+  it.live("`Demo.runDemo` runs both journeys, on a fresh world each time", () =>
+    Effect.gen(function* () {
+      journeys((yield* Demo.runDemo).join("\n"))
+      journeys((yield* Demo.runDemo).join("\n"))
+    })
+  )
+
+  it("the binary exits non-zero on an unknown flag, with the message on stderr", async () => {
+    const bin = fileURLToPath(new URL("../src/bin.ts", import.meta.url))
+    const tsconfig = fileURLToPath(new URL("../tsconfig.json", import.meta.url))
+    const result = await new Promise<{ code: number | null; stderr: string; stdout: string }>((resolve) => {
+      execFile(
+        process.execPath,
+        ["--import", "tsx", bin, "demo", "--nope"],
+        { env: { ...process.env, TSX_TSCONFIG_PATH: tsconfig, NO_COLOR: "1" }, timeout: 20_000 },
+        (error, stdout, stderr) =>
+          resolve({ code: error ? (error.code as number | null) : 0, stdout, stderr })
+      )
+    })
+    expect(result.stderr).toContain("Unrecognized flag: --nope")
+    expect(result.stdout).not.toContain("Till demo —")
+    expect(result.code).toBe(2)
   })
 })

@@ -19,7 +19,7 @@ interface Entry {
   readonly expiresAtMs: number
 }
 
-export const make = (options: Options = {}): Effect.Effect<CartStore.CartStore["Type"]> =>
+export const make = (options: Options = {}): Effect.Effect<CartStore.CartStore["Service"]> =>
   Effect.sync(() => {
     const maxCarts = requireCapacity("maxCarts", options.maxCarts ?? defaultMaxCarts)
     const carts = new Map<string, Entry>()
@@ -42,7 +42,7 @@ export const make = (options: Options = {}): Effect.Effect<CartStore.CartStore["
     return CartStore.CartStore.of({
       get: (cartId) =>
         Effect.map(Clock.currentTimeMillis, (nowMs) =>
-          Option.map(Option.fromNullable(live(cartId, nowMs)), (e) => e.cart)
+          Option.map(Option.fromNullishOr(live(cartId, nowMs)), (e) => e.cart)
         ),
 
       put: (cart, ttlMs) =>
@@ -64,7 +64,7 @@ export const make = (options: Options = {}): Effect.Effect<CartStore.CartStore["
         Effect.map(Clock.currentTimeMillis, (nowMs) => {
           const entry = live(cartId, nowMs)
           if (entry === undefined) return Option.none()
-          const cart = new Cart.Cart({ ...entry.cart, views: entry.cart.views + 1 }, true)
+          const cart = new Cart.Cart({ ...entry.cart, views: entry.cart.views + 1 }, { disableChecks: true })
           carts.set(cartId, { cart, expiresAtMs: entry.expiresAtMs })
           return Option.some(cart.views)
         })

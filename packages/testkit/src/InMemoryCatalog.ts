@@ -16,14 +16,14 @@ export interface Options {
 export const defaultMaxProducts = 100_000
 
 /** `yield* InMemoryCatalog.make({ products: [product] })` */
-export const make = (options: Options = {}): Effect.Effect<Catalog.Catalog["Type"]> =>
+export const make = (options: Options = {}): Effect.Effect<Catalog.Catalog["Service"]> =>
   Effect.sync(() => {
     const maxProducts = requireCapacity("maxProducts", options.maxProducts ?? defaultMaxProducts)
     const products = new Map<string, Catalog.Product>()
     for (const product of options.products ?? []) products.set(product.sku, product)
 
     return Catalog.Catalog.of({
-      get: (sku) => Effect.sync(() => Option.fromNullable(products.get(sku))),
+      get: (sku) => Effect.sync(() => Option.fromNullishOr(products.get(sku))),
       upsert: (product) =>
         Effect.suspend(() => {
           if (!products.has(product.sku) && products.size >= maxProducts) return full("catalog", maxProducts)

@@ -18,7 +18,7 @@ type Letter = DeadLetterStore.DeadLetter
 const oldestFirst = (a: Letter, b: Letter): number =>
   a.failedAt - b.failedAt || (a.orderId < b.orderId ? -1 : a.orderId > b.orderId ? 1 : 0)
 
-export const make = (options: Options = {}): Effect.Effect<DeadLetterStore.DeadLetterStore["Type"]> =>
+export const make = (options: Options = {}): Effect.Effect<DeadLetterStore.DeadLetterStore["Service"]> =>
   Effect.sync(() => {
     const maxLetters = requireCapacity("maxLetters", options.maxLetters ?? defaultMaxLetters)
     const letters = new Map<string, Letter>()

@@ -14,26 +14,26 @@ export interface Options {
 
 export const defaultMaxRetained = 1_000_000
 
-export class Inspector extends Context.Tag("@till/testkit/InMemoryEventPublisher/Inspector")<
+export class Inspector extends Context.Service<
   Inspector,
   {
     /** Events published so far, oldest first (duplicates included). */
     readonly published: Effect.Effect<ReadonlyArray<Event.Event>>
     readonly clear: Effect.Effect<void>
   }
->() {}
+>()("@till/testkit/InMemoryEventPublisher/Inspector") {}
 
-export class Control extends Context.Tag("@till/testkit/InMemoryEventPublisher/Control")<
+export class Control extends Context.Service<
   Control,
   {
     /** While true every publish fails `StoreUnavailable` and records nothing. */
     readonly setUnavailable: (unavailable: boolean) => Effect.Effect<void>
   }
->() {}
+>()("@till/testkit/InMemoryEventPublisher/Control") {}
 
 export const make = (
   options: Options = {}
-): Effect.Effect<EventPublisher.EventPublisher["Type"] & Inspector["Type"] & Control["Type"]> =>
+): Effect.Effect<EventPublisher.EventPublisher["Service"] & Inspector["Service"] & Control["Service"]> =>
   Effect.sync(() => {
     const recorder = Recorder.make<Event.Event, Errors.StoreUnavailable>(
       options.maxRetained ?? defaultMaxRetained,

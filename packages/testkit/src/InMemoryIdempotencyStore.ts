@@ -20,7 +20,7 @@ type Record = IdempotencyStore.IdempotencyRecord
 // Scope and key joined by a character neither can usefully contain.
 const id = (scope: string, key: string): string => `${scope}\u0000${key}`
 
-export const make = (options: Options = {}): Effect.Effect<IdempotencyStore.IdempotencyStore["Type"]> =>
+export const make = (options: Options = {}): Effect.Effect<IdempotencyStore.IdempotencyStore["Service"]> =>
   Effect.sync(() => {
     const maxRecords = requireCapacity("maxRecords", options.maxRecords ?? defaultMaxRecords)
     const records = new Map<string, Record>()

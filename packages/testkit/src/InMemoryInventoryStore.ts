@@ -22,7 +22,7 @@ export interface Options {
 }
 
 /** Read access for tests and the simulator; never used by services. */
-export class Inspector extends Context.Tag("@till/testkit/InMemoryInventoryStore/Inspector")<
+export class Inspector extends Context.Service<
   Inspector,
   {
     /** Every SKU's level, in the order the SKUs were first stocked. */
@@ -30,9 +30,9 @@ export class Inspector extends Context.Tag("@till/testkit/InMemoryInventoryStore
     /** Every reservation (held, committed and released), in the order they were made. */
     readonly reservations: Effect.Effect<ReadonlyArray<InventoryStore.Reservation>>
   }
->() {}
+>()("@till/testkit/InMemoryInventoryStore/Inspector") {}
 
-type Store = InventoryStore.InventoryStore["Type"] & Inspector["Type"]
+type Store = InventoryStore.InventoryStore["Service"] & Inspector["Service"]
 
 export const defaultMaxSkus = 100_000
 export const defaultMaxReservations = 1_000_000
@@ -76,7 +76,7 @@ const build = (options: Options, conditional: boolean): Effect.Effect<Store> =>
         : undefined
 
     const orDie = <A>(broken: string | undefined, value: A): Effect.Effect<A> =>
-      broken === undefined ? Effect.succeed(value) : Effect.dieMessage(broken)
+      broken === undefined ? Effect.succeed(value) : Effect.die(new Error(broken))
 
     const refuseBelowReserved = (sku: Sku.Sku, onHand: number, level: Level | undefined) =>
       new Errors.OutOfStock({ unavailable: [{ sku, requested: level?.reserved ?? 0, available: onHand }] })
@@ -85,7 +85,7 @@ const build = (options: Options, conditional: boolean): Effect.Effect<Store> =>
       Effect.suspend(
         (): Effect.Effect<InventoryStore.StockLevel, Errors.OutOfStock | Errors.StoreUnavailable> => {
           if (!Number.isSafeInteger(onHand))
-            return Effect.dieMessage(`on_hand must be an integer, got ${onHand}`)
+            return Effect.die(new Error(`on_hand must be an integer, got ${onHand}`))
           const level = levels.get(sku)
           if (onHand < (level?.reserved ?? 0) || onHand < 0)
             return Effect.fail(refuseBelowReserved(sku, onHand, level))
@@ -129,7 +129,7 @@ const build = (options: Options, conditional: boolean): Effect.Effect<Store> =>
       Effect.suspend((): Effect.Effect<Reservation, Errors.OutOfStock | Errors.StoreUnavailable> => {
         const bad = lines.find((l) => !Number.isSafeInteger(l.quantity) || l.quantity < 1)
         if (bad !== undefined)
-          return Effect.dieMessage(`reservation quantity must be a positive integer, got ${bad.quantity}`)
+          return Effect.die(new Error(`reservation quantity must be a positive integer, got ${bad.quantity}`))
         const existing = reservations.get(orderId)
         if (existing !== undefined && existing.status !== "released") return Effect.succeed(existing)
         if (existing === undefined && reservations.size >= maxReservations)
@@ -158,7 +158,7 @@ const build = (options: Options, conditional: boolean): Effect.Effect<Store> =>
         const existing = reservations.get(orderId)
         // Only a held reservation moves; committed and released ones are final for this call.
         if (existing === undefined || existing.status !== "held")
-          return Effect.succeed(Option.fromNullable(existing))
+          return Effect.succeed(Option.fromNullishOr(existing))
         const next: Reservation = { ...existing, status: to }
         reservations.set(orderId, next)
         return orDie(apply(existing.lines, -1, to === "committed" ? -1 : 0), Option.some(next))
@@ -169,17 +169,17 @@ const build = (options: Options, conditional: boolean): Effect.Effect<Store> =>
       restock: (sku, delta) =>
         Effect.suspend(() => {
           if (!Number.isSafeInteger(delta))
-            return Effect.dieMessage(`restock delta must be an integer, got ${delta}`)
+            return Effect.die(new Error(`restock delta must be an integer, got ${delta}`))
           return setLevel(sku, (levels.get(sku)?.onHand ?? 0) + delta)
         }),
       level: (sku) =>
         Effect.sync(() =>
-          Option.map(Option.fromNullable(levels.get(sku)), (level) => toStockLevel(sku, level))
+          Option.map(Option.fromNullishOr(levels.get(sku)), (level) => toStockLevel(sku, level))
         ),
       reserve,
       commit: (orderId) => transition(orderId, "committed"),
       release: (orderId) => transition(orderId, "released"),
-      get: (orderId) => Effect.sync(() => Option.fromNullable(reservations.get(orderId))),
+      get: (orderId) => Effect.sync(() => Option.fromNullishOr(reservations.get(orderId))),
       expiredHolds: (nowMs, limit) =>
         Effect.sync(() => {
           const expired: Array<Reservation> = []

@@ -12,26 +12,26 @@ export interface Options {
 
 export const defaultMaxRetained = 100_000
 
-export class Inspector extends Context.Tag("@till/testkit/InMemoryNotifier/Inspector")<
+export class Inspector extends Context.Service<
   Inspector,
   {
     /** Notifications sent so far, oldest first. */
     readonly sent: Effect.Effect<ReadonlyArray<Notifier.Notification>>
     readonly clear: Effect.Effect<void>
   }
->() {}
+>()("@till/testkit/InMemoryNotifier/Inspector") {}
 
-export class Control extends Context.Tag("@till/testkit/InMemoryNotifier/Control")<
+export class Control extends Context.Service<
   Control,
   {
     /** While true every notify fails `GatewayUnavailable` and records nothing. */
     readonly setUnavailable: (unavailable: boolean) => Effect.Effect<void>
   }
->() {}
+>()("@till/testkit/InMemoryNotifier/Control") {}
 
 export const make = (
   options: Options = {}
-): Effect.Effect<Notifier.Notifier["Type"] & Inspector["Type"] & Control["Type"]> =>
+): Effect.Effect<Notifier.Notifier["Service"] & Inspector["Service"] & Control["Service"]> =>
   Effect.sync(() => {
     const recorder = Recorder.make<Notifier.Notification, Errors.GatewayUnavailable>(
       options.maxRetained ?? defaultMaxRetained,

@@ -8,7 +8,8 @@
  * invariants) without going through paging.
  */
 import { type Event, Order, OrderStore } from "@till/core"
-import { Context, Effect, Encoding, Either, Layer, Option } from "effect"
+import { Context, Effect, Layer, Option, Result } from "effect"
+import { Base64Url } from "effect/encoding"
 import { full, pageLimit, requireCapacity } from "./internal/limits.js"
 
 export interface Options {
@@ -21,7 +22,7 @@ export const defaultMaxOrders = 1_000_000
 export const defaultMaxPendingEvents = 1_000_000
 
 /** Read access for tests and the simulator; never used by services. */
-export class Inspector extends Context.Tag("@till/testkit/InMemoryOrderStore/Inspector")<
+export class Inspector extends Context.Service<
   Inspector,
   {
     /** Every order, in creation order. */
@@ -31,7 +32,7 @@ export class Inspector extends Context.Tag("@till/testkit/InMemoryOrderStore/Ins
       ReadonlyArray<{ readonly event: Event.Event; readonly published: boolean }>
     >
   }
->() {}
+>()("@till/testkit/InMemoryOrderStore/Inspector") {}
 
 interface OutboxEntry {
   readonly event: Event.Event
@@ -46,12 +47,12 @@ const compare = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0)
 
 // The cursor is the sort key of the last order of a page; opaque to callers.
 const encodeCursor = (order: Order.Order): string =>
-  Encoding.encodeBase64Url(JSON.stringify([order.created_at, order.order_id]))
+  Base64Url.encode(JSON.stringify([order.created_at, order.order_id]))
 
 const decodeCursor = (cursor: string): Option.Option<readonly [string, string]> =>
-  Either.match(Encoding.decodeBase64UrlString(cursor), {
-    onLeft: () => Option.none(),
-    onRight: (json) => {
+  Result.match(Base64Url.decodeString(cursor), {
+    onFailure: () => Option.none(),
+    onSuccess: (json) => {
       try {
         const parsed: unknown = JSON.parse(json)
         return Array.isArray(parsed) &&
@@ -68,7 +69,7 @@ const decodeCursor = (cursor: string): Option.Option<readonly [string, string]> 
 
 export const make = (
   options: Options = {}
-): Effect.Effect<OrderStore.OrderStore["Type"] & Inspector["Type"]> =>
+): Effect.Effect<OrderStore.OrderStore["Service"] & Inspector["Service"]> =>
   Effect.sync(() => {
     const maxOrders = requireCapacity("maxOrders", options.maxOrders ?? defaultMaxOrders)
     const maxPending = requireCapacity(
@@ -127,7 +128,7 @@ export const make = (
           return Effect.succeed(order)
         }),
 
-      get: (orderId) => Effect.sync(() => Option.fromNullable(orders.get(orderId))),
+      get: (orderId) => Effect.sync(() => Option.fromNullishOr(orders.get(orderId))),
 
       update: (next, expected, events) =>
         Effect.suspend(() => {
@@ -135,7 +136,9 @@ export const make = (
           if (current === undefined || current.status !== expected) return Effect.succeed(Option.none())
           if (next.status !== expected && !Order.canTransition(expected, next.status)) {
             // A service asked for a move the state machine forbids: a bug, not a race.
-            return Effect.dieMessage(`order ${next.order_id} cannot move from ${expected} to ${next.status}`)
+            return Effect.die(
+              new Error(`order ${next.order_id} cannot move from ${expected} to ${next.status}`)
+            )
           }
           if (outboxFull(events)) return full("outbox", maxPending)
           orders.set(next.order_id, next)

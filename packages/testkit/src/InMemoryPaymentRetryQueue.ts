@@ -18,7 +18,7 @@ type Entry = PaymentRetryQueue.RetryEntry
 const earliestFirst = (a: Entry, b: Entry): number =>
   a.nextAttemptAt - b.nextAttemptAt || (a.orderId < b.orderId ? -1 : a.orderId > b.orderId ? 1 : 0)
 
-export const make = (options: Options = {}): Effect.Effect<PaymentRetryQueue.PaymentRetryQueue["Type"]> =>
+export const make = (options: Options = {}): Effect.Effect<PaymentRetryQueue.PaymentRetryQueue["Service"]> =>
   Effect.sync(() => {
     const maxEntries = requireCapacity("maxEntries", options.maxEntries ?? defaultMaxEntries)
     const entries = new Map<string, Entry>()

@@ -25,7 +25,7 @@ interface Log {
   windowMs: number
 }
 
-type Store = RateLimitStore.RateLimitStore["Type"]
+type Store = RateLimitStore.RateLimitStore["Service"]
 
 export const make = (options: Options = {}): Effect.Effect<Store> =>
   Effect.sync(() => {
@@ -42,7 +42,7 @@ export const make = (options: Options = {}): Effect.Effect<Store> =>
     const acquire = (request: RateLimitStore.AcquireRequest) =>
       Effect.suspend((): Effect.Effect<RateLimitStore.Decision, Errors.StoreUnavailable> => {
         const invalid = RateLimitStore.invalidReason(request)
-        if (invalid !== undefined) return Effect.dieMessage(`RateLimitStore.acquire: ${invalid}`)
+        if (invalid !== undefined) return Effect.die(new Error(`RateLimitStore.acquire: ${invalid}`))
         const { key, limit, windowMs, cost, nowMs } = request
         let log = logs.get(key)
         if (log === undefined) {
@@ -101,7 +101,7 @@ export const makeGetThenSet = (): Effect.Effect<Store> =>
         const windowStartMs = nowMs - (nowMs % windowMs)
         const stored = counters.get(key) // GET
         const count = stored !== undefined && stored.windowStartMs === windowStartMs ? stored.count : 0
-        yield* Effect.yieldNow() // the round trip to the store, where other requests get in
+        yield* Effect.yieldNow // the round trip to the store, where other requests get in
         if (count + cost > limit) {
           return {
             allowed: false,

@@ -17,7 +17,7 @@ export interface Options {
 
 export const defaultMinor = 599
 
-export class Control extends Context.Tag("@till/testkit/InMemoryShippingQuoter/Control")<
+export class Control extends Context.Service<
   Control,
   {
     /** While true every quote fails `GatewayUnavailable`. */
@@ -26,7 +26,7 @@ export class Control extends Context.Tag("@till/testkit/InMemoryShippingQuoter/C
     /** Quotes asked for so far (answered or not). */
     readonly quoteCount: Effect.Effect<number>
   }
->() {}
+>()("@till/testkit/InMemoryShippingQuoter/Control") {}
 
 const requireMinor = (name: string, minor: number): number => {
   if (!Number.isSafeInteger(minor) || minor < 0)
@@ -36,7 +36,7 @@ const requireMinor = (name: string, minor: number): number => {
 
 export const make = (
   options: Options = {}
-): Effect.Effect<ShippingQuoter.ShippingQuoter["Type"] & Control["Type"]> =>
+): Effect.Effect<ShippingQuoter.ShippingQuoter["Service"] & Control["Service"]> =>
   Effect.sync(() => {
     const fallback = requireMinor("defaultMinor", options.defaultMinor ?? defaultMinor)
     const byCountry = new Map<string, number>()

@@ -23,7 +23,7 @@ const requireBps = (name: string, bps: number): number => {
   return bps
 }
 
-export const make = (options: Options = {}): Effect.Effect<TaxCalculator.TaxCalculator["Type"]> =>
+export const make = (options: Options = {}): Effect.Effect<TaxCalculator.TaxCalculator["Service"]> =>
   Effect.sync(() => {
     const fallback = requireBps("defaultBps", options.defaultBps ?? 0)
     const byCountry = new Map<string, number>()

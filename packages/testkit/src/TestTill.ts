@@ -11,6 +11,12 @@
  * The ports stay in the output, so a test can reach the stores, the fake gateway's
  * `Control` (faults) and `Inspector` (money that moved), and the published events.
  * All ids come from `seed`; all time from Effect's `Clock` (use `TestClock`).
+ *
+ * Every layer made here is a new world each time it is provided or built: Effect 4 shares
+ * built layers between `Effect.provide` calls of one run (and the in-memory stores are
+ * module-level layers), so `layer`, `ports` and `services` each build with a memo map of their
+ * own (`Layer.fresh`). Two worlds in one test share nothing, even the same layer value provided
+ * inside itself, and a process the simulator restarts gets new services.
  */
 import {
   type CartStore,
@@ -105,43 +111,51 @@ export type Services =
 /** Every in-memory port, with the fake gateway's Control and Inspector. */
 export const ports = (options: Options = {}): Layer.Layer<Ports> => {
   const seed = options.seed ?? 0
-  return Layer.mergeAll(
-    InMemoryCatalog.layer,
-    InMemoryCartStore.layer,
-    options.inventoryStore ?? InMemoryInventoryStore.layer,
-    InMemoryOrderStore.layer,
-    InMemoryIdempotencyStore.layer,
-    InMemoryShippingQuoter.layer,
-    InMemoryTaxCalculator.layer,
-    InMemoryEventPublisher.layer,
-    InMemoryNotifier.layer,
-    FakePaymentGateway.layerWith({ ...options.gateway, seed }),
-    options.rateLimitStore ?? InMemoryRateLimitStore.layer,
-    InMemoryPaymentRetryQueue.layer,
-    InMemoryDeadLetterStore.layer,
-    Ids.layerSeeded(seed)
+  return Layer.fresh(
+    Layer.mergeAll(
+      InMemoryCatalog.layer,
+      InMemoryCartStore.layer,
+      options.inventoryStore ?? InMemoryInventoryStore.layer,
+      InMemoryOrderStore.layer,
+      InMemoryIdempotencyStore.layer,
+      InMemoryShippingQuoter.layer,
+      InMemoryTaxCalculator.layer,
+      InMemoryEventPublisher.layer,
+      InMemoryNotifier.layer,
+      FakePaymentGateway.layerWith({ ...options.gateway, seed }),
+      options.rateLimitStore ?? InMemoryRateLimitStore.layer,
+      InMemoryPaymentRetryQueue.layer,
+      InMemoryDeadLetterStore.layer,
+      Ids.layerSeeded(seed)
+    )
   )
 }
 
 /** The core services of one process, needing the ports (the simulator rebuilds them on a crash). */
 export const services = (config: Checkout.Config = Checkout.defaults): Layer.Layer<Services, never, Ports> =>
-  Checkout.layer(config).pipe(
-    Layer.provideMerge(
-      Layer.mergeAll(
-        Carts.layer(),
-        Pricing.layer(),
-        Inventory.layer,
-        Payments.layer,
-        Idempotency.layer(),
-        RateLimiter.layer
-      )
-    ),
-    Layer.provideMerge(Resilience.layer)
+  Layer.fresh(
+    Checkout.layer(config).pipe(
+      Layer.provideMerge(
+        Layer.mergeAll(
+          Carts.layer(),
+          Pricing.layer(),
+          Inventory.layer,
+          Payments.layer,
+          Idempotency.layer(),
+          RateLimiter.layer
+        )
+      ),
+      Layer.provideMerge(Resilience.layer)
+    )
   )
 
 /** Core services over `ports`, with the ports kept in the output. */
 export const layer = (options: Options = {}): Layer.Layer<Services | Ports> =>
-  services({ ...Checkout.defaults, ...options.checkout }).pipe(Layer.provideMerge(ports(options)))
+  // Fresh as a whole too: the composition is itself memoized, so the same value provided inside
+  // itself would otherwise answer the outer world.
+  Layer.fresh(
+    services({ ...Checkout.defaults, ...options.checkout }).pipe(Layer.provideMerge(ports(options)))
+  )
 
 /** Adds a product to the catalog with `onHand` units in stock. */
 export const stock = (

@@ -2,7 +2,8 @@ import { describe, expect, it } from "@effect/vitest"
 import { Cart, Money } from "@till/core"
 import { InMemoryCartStore } from "@till/testkit"
 import { cartStoreContract } from "@till/testkit/contracts"
-import { Effect, Option, TestClock } from "effect"
+import { Effect, Option } from "effect"
+import { TestClock } from "effect/testing"
 
 cartStoreContract("in-memory", InMemoryCartStore.layer, { supportsTestClock: true })
 

@@ -1,9 +1,10 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Carts, Catalog, Money, Sku } from "@till/core"
-import { Effect, Either, Option, TestClock } from "effect"
-import { TestTill } from "@till/testkit"
+import { Carts, Catalog, InventoryStore, Money, Sku } from "@till/core"
+import { Effect, Option, Result } from "effect"
+import { TestClock } from "effect/testing"
+import { FakePaymentGateway, TestTill } from "@till/testkit"
 
-const failure = <A, E>(result: Either.Either<A, E>) => Either.getLeft(result).pipe(Option.getOrThrow)
+const failure = <A, E>(result: Result.Result<A, E>) => Result.getFailure(result).pipe(Option.getOrThrow)
 const day = 24 * 60 * 60 * 1000
 
 describe("Carts", () => {
@@ -47,7 +48,7 @@ describe("Carts", () => {
       yield* TestClock.adjust(29 * day)
       expect((yield* carts.get("u", cart.cart_id)).items).toHaveLength(1)
       yield* TestClock.adjust(2 * day)
-      expect(failure(yield* Effect.either(carts.get("u", cart.cart_id)))._tag).toBe("CartNotFound")
+      expect(failure(yield* Effect.result(carts.get("u", cart.cart_id)))._tag).toBe("CartNotFound")
     }).pipe(Effect.provide(TestTill.layer({ seed: 51 })))
   )
 
@@ -60,18 +61,18 @@ describe("Carts", () => {
         const cart = yield* carts.create("u")
         yield* carts.view("u", cart.cart_id)
         expect((yield* carts.view("u", cart.cart_id)).views).toBe(2)
-        expect(failure(yield* Effect.either(carts.view("other", cart.cart_id)))._tag).toBe("CartNotFound")
+        expect(failure(yield* Effect.result(carts.view("other", cart.cart_id)))._tag).toBe("CartNotFound")
         expect(
-          failure(yield* Effect.either(carts.addItem("u", cart.cart_id, Sku.make("nope"), 1)))._tag
+          failure(yield* Effect.result(carts.addItem("u", cart.cart_id, Sku.make("nope"), 1)))._tag
         ).toBe("SkuNotFound")
-        expect(failure(yield* Effect.either(carts.addItem("u", cart.cart_id, Sku.make("mug"), 0)))._tag).toBe(
+        expect(failure(yield* Effect.result(carts.addItem("u", cart.cart_id, Sku.make("mug"), 0)))._tag).toBe(
           "ValidationError"
         )
         expect(
-          failure(yield* Effect.either(carts.addItem("u", cart.cart_id, Sku.make("mug"), 1.5)))._tag
+          failure(yield* Effect.result(carts.addItem("u", cart.cart_id, Sku.make("mug"), 1.5)))._tag
         ).toBe("ValidationError")
         yield* carts.addItem("u", cart.cart_id, Sku.make("mug"), Sku.maxQuantity)
-        expect(failure(yield* Effect.either(carts.addItem("u", cart.cart_id, Sku.make("mug"), 1)))._tag).toBe(
+        expect(failure(yield* Effect.result(carts.addItem("u", cart.cart_id, Sku.make("mug"), 1)))._tag).toBe(
           "ValidationError"
         )
         expect((yield* carts.get("u", cart.cart_id)).items[0]?.quantity).toBe(Sku.maxQuantity)
@@ -100,8 +101,35 @@ describe("Carts", () => {
       const carts = yield* Carts.Carts
       const cart = yield* carts.create("u", "USD")
       expect(
-        failure(yield* Effect.either(carts.addItem("u", cart.cart_id, Sku.make("euro-mug"), 1)))._tag
+        failure(yield* Effect.result(carts.addItem("u", cart.cart_id, Sku.make("euro-mug"), 1)))._tag
       ).toBe("ValidationError")
     }).pipe(Effect.provide(TestTill.layer({ seed: 54 })))
   )
+})
+
+describe("TestTill.layer", () => {
+  const mugs = Effect.flatMap(InventoryStore.InventoryStore, (store) => store.level(Sku.make("mug")))
+
+  it.effect("every layer provided is a world of its own, even inside another world of the same test", () => {
+    const world = TestTill.layer({ seed: 55 })
+    return Effect.gen(function* () {
+      yield* TestTill.stock("mug", "Till mug", 1_500, 10)
+      const carts = yield* Carts.Carts
+      const cart = yield* carts.create("u")
+      // Effect 4 shares built layers across `Effect.provide`s of one run: the worlds below (one
+      // of them the very same layer value, one a new layer with the same seed) must not be.
+      for (const inner of [world, TestTill.layer({ seed: 55 })]) {
+        const seen = yield* Effect.gen(function* () {
+          const before = yield* mugs
+          yield* TestTill.stock("mug", "Till mug", 1_500, 3)
+          const lost = yield* Effect.result((yield* Carts.Carts).get("u", cart.cart_id))
+          const charges = yield* (yield* FakePaymentGateway.Inspector).callCounts
+          return { before, cart: lost._tag, tokenized: charges.tokenize }
+        }).pipe(Effect.provide(inner))
+        expect(seen).toEqual({ before: Option.none(), cart: "Failure", tokenized: 0 })
+      }
+      expect(Option.getOrThrow(yield* mugs)).toMatchObject({ on_hand: 10 })
+      expect((yield* carts.get("u", cart.cart_id)).cart_id).toBe(cart.cart_id)
+    }).pipe(Effect.provide(world))
+  })
 })

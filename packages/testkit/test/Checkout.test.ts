@@ -1,6 +1,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Checkout, InventoryStore, Outbox, Sku } from "@till/core"
-import { Effect, Either, Fiber, Option, TestClock } from "effect"
+import { Effect, Fiber, Option, Result } from "effect"
+import { TestClock } from "effect/testing"
 import { FakePaymentGateway, InMemoryEventPublisher, InMemoryOrderStore, TestTill } from "@till/testkit"
 import { cartWith, place } from "./fixtures.js"
 
@@ -57,9 +58,9 @@ describe("Checkout saga", () => {
         FakePaymentGateway.declineCard
       )
 
-      const declined = yield* Effect.either(place("bob", "key-1", cartId, paymentMethodId))
-      expect(Either.isLeft(declined)).toBe(true)
-      const error = Either.getLeft(declined).pipe(Option.getOrThrow)
+      const declined = yield* Effect.result(place("bob", "key-1", cartId, paymentMethodId))
+      expect(Result.isFailure(declined)).toBe(true)
+      const error = Result.getFailure(declined).pipe(Option.getOrThrow)
       expect(error._tag).toBe("PaymentDeclined")
       const orderId = (error as { orderId: string }).orderId
       expect(error).toMatchObject({ declineCode: "card_declined" })
@@ -105,8 +106,8 @@ describe("Checkout saga", () => {
           ["rare", 2],
           ["mug", 1]
         ])
-        const result = yield* Effect.either(place("carol", "k", cartId, paymentMethodId))
-        expect(Either.getLeft(result).pipe(Option.getOrThrow)).toMatchObject({
+        const result = yield* Effect.result(place("carol", "k", cartId, paymentMethodId))
+        expect(Result.getFailure(result).pipe(Option.getOrThrow)).toMatchObject({
           _tag: "OutOfStock",
           unavailable: [{ sku: "rare", requested: 2, available: 1 }]
         })
@@ -125,7 +126,7 @@ describe("Checkout saga", () => {
         const { cartId, paymentMethodId } = yield* cartWith("dave", [["mug", 1]])
         const control = yield* FakePaymentGateway.Control
         yield* control.unavailableBetween(0, 60_000)
-        const fiber = yield* Effect.fork(place("dave", "k", cartId, paymentMethodId))
+        const fiber = yield* Effect.forkChild(place("dave", "k", cartId, paymentMethodId))
         yield* TestClock.adjust("10 seconds")
         const placed = yield* Fiber.join(fiber)
         expect(placed.status).toBe(202)
@@ -144,19 +145,19 @@ describe("Checkout saga", () => {
     Effect.gen(function* () {
       yield* TestTill.stock("mug", "Till mug", 1_500, 10)
       const { cartId, paymentMethodId } = yield* cartWith("erin", [["mug", 1]])
-      const stranger = yield* Effect.either(place("mallory", "k", cartId, paymentMethodId))
-      expect(Either.getLeft(stranger).pipe(Option.getOrThrow)._tag).toBe("CartNotFound")
+      const stranger = yield* Effect.result(place("mallory", "k", cartId, paymentMethodId))
+      expect(Result.getFailure(stranger).pipe(Option.getOrThrow)._tag).toBe("CartNotFound")
 
       const empty = yield* cartWith("erin", [])
-      const none = yield* Effect.either(place("erin", "k-empty", empty.cartId, empty.paymentMethodId))
-      expect(Either.getLeft(none).pipe(Option.getOrThrow)._tag).toBe("EmptyCart")
+      const none = yield* Effect.result(place("erin", "k-empty", empty.cartId, empty.paymentMethodId))
+      expect(Result.getFailure(none).pipe(Option.getOrThrow)._tag).toBe("EmptyCart")
 
       const placed = yield* place("erin", "k1", cartId, paymentMethodId)
-      const again = yield* Effect.either(place("erin", "k2", cartId, paymentMethodId))
-      expect(Either.getLeft(again).pipe(Option.getOrThrow)._tag).toBe("CartNotActive")
+      const again = yield* Effect.result(place("erin", "k2", cartId, paymentMethodId))
+      expect(Result.getFailure(again).pipe(Option.getOrThrow)._tag).toBe("CartNotActive")
       const checkout = yield* Checkout.Checkout
-      const peek = yield* Effect.either(checkout.getOrder("mallory", placed.order.order_id))
-      expect(Either.getLeft(peek).pipe(Option.getOrThrow)._tag).toBe("OrderNotFound")
+      const peek = yield* Effect.result(checkout.getOrder("mallory", placed.order.order_id))
+      expect(Result.getFailure(peek).pipe(Option.getOrThrow)._tag).toBe("OrderNotFound")
     }).pipe(Effect.provide(TestTill.layer({ seed: 5 })))
   )
 })

@@ -1,10 +1,11 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Checkout, InventoryStore, Sku } from "@till/core"
-import { Effect, Either, Fiber, Option, TestClock } from "effect"
+import { Effect, Fiber, Option, Result } from "effect"
+import { TestClock } from "effect/testing"
 import { FakePaymentGateway, InMemoryOrderStore, TestTill } from "@till/testkit"
 import { cartWith, place } from "./fixtures.js"
 
-const failure = <A, E>(result: Either.Either<A, E>) => Either.getLeft(result).pipe(Option.getOrThrow)
+const failure = <A, E>(result: Result.Result<A, E>) => Result.getFailure(result).pipe(Option.getOrThrow)
 
 describe("Checkout idempotency (Stripe semantics)", () => {
   it.effect("the same key and body answer the first answer, and nothing happens twice", () =>
@@ -29,8 +30,8 @@ describe("Checkout idempotency (Stripe semantics)", () => {
     Effect.gen(function* () {
       yield* TestTill.stock("mug", "Till mug", 1_500, 10)
       const { cartId, paymentMethodId } = yield* cartWith("u1", [["mug", 1]], FakePaymentGateway.declineCard)
-      const first = failure(yield* Effect.either(place("u1", "k", cartId, paymentMethodId)))
-      const second = failure(yield* Effect.either(place("u1", "k", cartId, paymentMethodId)))
+      const first = failure(yield* Effect.result(place("u1", "k", cartId, paymentMethodId)))
+      const second = failure(yield* Effect.result(place("u1", "k", cartId, paymentMethodId)))
       expect(first._tag).toBe("PaymentDeclined")
       expect(second).toEqual(first)
       const gateway = yield* FakePaymentGateway.Inspector
@@ -44,7 +45,7 @@ describe("Checkout idempotency (Stripe semantics)", () => {
       const a = yield* cartWith("u1", [["mug", 1]])
       const b = yield* cartWith("u1", [["mug", 2]])
       yield* place("u1", "k", a.cartId, a.paymentMethodId)
-      const conflict = failure(yield* Effect.either(place("u1", "k", b.cartId, b.paymentMethodId)))
+      const conflict = failure(yield* Effect.result(place("u1", "k", b.cartId, b.paymentMethodId)))
       expect(conflict._tag).toBe("IdempotencyConflict")
       const orders = yield* InMemoryOrderStore.Inspector
       expect(yield* orders.orders).toHaveLength(1)
@@ -59,9 +60,9 @@ describe("Checkout idempotency (Stripe semantics)", () => {
         const { cartId, paymentMethodId } = yield* cartWith("u1", [["mug", 1]])
         const control = yield* FakePaymentGateway.Control
         yield* control.setFaults({ latencyMs: 2_000 })
-        const first = yield* Effect.fork(place("u1", "k", cartId, paymentMethodId))
+        const first = yield* Effect.forkChild(place("u1", "k", cartId, paymentMethodId))
         yield* TestClock.adjust("1 second")
-        const during = failure(yield* Effect.either(place("u1", "k", cartId, paymentMethodId)))
+        const during = failure(yield* Effect.result(place("u1", "k", cartId, paymentMethodId)))
         expect(during._tag).toBe("RequestInFlight")
         yield* TestClock.adjust("5 seconds")
         const answer = yield* Fiber.join(first)
@@ -87,9 +88,9 @@ describe("Checkout idempotency (Stripe semantics)", () => {
     Effect.gen(function* () {
       yield* TestTill.stock("mug", "Till mug", 1_500, 10)
       const { cartId, paymentMethodId } = yield* cartWith("u1", [["mug", 1]])
-      const tooLong = failure(yield* Effect.either(place("u1", "k".repeat(256), cartId, paymentMethodId)))
+      const tooLong = failure(yield* Effect.result(place("u1", "k".repeat(256), cartId, paymentMethodId)))
       expect(tooLong._tag).toBe("ValidationError")
-      const empty = failure(yield* Effect.either(place("u1", "", cartId, paymentMethodId)))
+      const empty = failure(yield* Effect.result(place("u1", "", cartId, paymentMethodId)))
       expect(empty._tag).toBe("ValidationError")
     }).pipe(Effect.provide(TestTill.layer({ seed: 16 })))
   )
@@ -101,7 +102,7 @@ describe("Checkout idempotency (Stripe semantics)", () => {
       const control = yield* FakePaymentGateway.Control
       // Interrupt the first request mid-charge (a crash): the lease is abandoned.
       yield* control.hangNextCharges(1)
-      const first = yield* Effect.fork(place("u1", "k", cartId, paymentMethodId))
+      const first = yield* Effect.forkChild(place("u1", "k", cartId, paymentMethodId))
       yield* TestClock.adjust("100 millis")
       yield* Fiber.interrupt(first)
       const orders = yield* InMemoryOrderStore.Inspector

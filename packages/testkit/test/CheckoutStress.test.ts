@@ -5,7 +5,8 @@
  */
 import { afterEach, describe, expect, it } from "@effect/vitest"
 import { Checkout, InventoryStore, Recovery, Sku } from "@till/core"
-import { Effect, Either, Fiber, Option, TestClock } from "effect"
+import { Effect, Fiber, Option, Result } from "effect"
+import { TestClock } from "effect/testing"
 import { FakePaymentGateway, TestTill } from "@till/testkit"
 import { cartWith, place } from "./fixtures.js"
 
@@ -18,7 +19,7 @@ const hotSkuRun = (seed: number) =>
     const carts = yield* Effect.forEach(buyers, (user) => cartWith(user, [["hot", 1]]))
     const store = yield* InventoryStore.InventoryStore
     let lowestAvailable = Number.POSITIVE_INFINITY
-    const watcher = yield* Effect.fork(
+    const watcher = yield* Effect.forkChild(
       Effect.forever(
         Effect.flatMap(store.level(Sku.make("hot")), (l) =>
           Effect.sync(() => {
@@ -27,17 +28,19 @@ const hotSkuRun = (seed: number) =>
             if (level.available < 0 || level.reserved > level.on_hand)
               throw new Error(`oversold: ${JSON.stringify(level)}`)
           })
-        ).pipe(Effect.zipRight(Effect.yieldNow()))
+        ).pipe(Effect.andThen(Effect.yieldNow))
       )
     )
     const results = yield* Effect.forEach(
       carts,
-      (cart, i) => Effect.either(place(buyers[i]!, `key-${i}`, cart.cartId, cart.paymentMethodId)),
+      (cart, i) => Effect.result(place(buyers[i]!, `key-${i}`, cart.cartId, cart.paymentMethodId)),
       { concurrency: "unbounded" }
     )
     yield* Fiber.interrupt(watcher)
-    const confirmed = results.filter((r) => Either.isRight(r) && r.right.order.status === "confirmed").length
-    const outOfStock = results.filter((r) => Either.isLeft(r) && r.left._tag === "OutOfStock").length
+    const confirmed = results.filter(
+      (r) => Result.isSuccess(r) && r.success.order.status === "confirmed"
+    ).length
+    const outOfStock = results.filter((r) => Result.isFailure(r) && r.failure._tag === "OutOfStock").length
     const level = Option.getOrThrow(yield* store.level(Sku.make("hot")))
     return { confirmed, outOfStock, level, lowestAvailable }
   }).pipe(Effect.provide(TestTill.layer({ seed })))
@@ -49,7 +52,7 @@ const lostResponseRun = (seed: number) =>
     const control = yield* FakePaymentGateway.Control
     // Every attempt of the payment policy (1 + 2 retries) is charged, but no response arrives.
     yield* control.loseNextResponses(3)
-    const fiber = yield* Effect.fork(place(`u-${seed}`, "k", cartId, paymentMethodId))
+    const fiber = yield* Effect.forkChild(place(`u-${seed}`, "k", cartId, paymentMethodId))
     yield* TestClock.adjust("1 minute")
     const placed = yield* Fiber.join(fiber)
     yield* TestClock.adjust("2 minutes")

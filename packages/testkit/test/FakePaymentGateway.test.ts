@@ -1,7 +1,8 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Money, PaymentGateway, PaymentMethod } from "@till/core"
 import { FakePaymentGateway } from "@till/testkit"
-import { Duration, Effect, Exit, Fiber, Option, Redacted, TestClock } from "effect"
+import { Duration, Effect, Exit, Fiber, Option, Redacted, References } from "effect"
+import { TestClock } from "effect/testing"
 
 const card = (number: string, exp_year = 2099, exp_month = 12) =>
   new PaymentMethod.CardInput({
@@ -69,7 +70,7 @@ describe("FakePaymentGateway", () => {
       const { fake, request } = yield* setup()
       yield* fake.setFaults({ lostResponseAs: "hang", hangMs: "forever" })
       yield* fake.loseNextResponses(1)
-      const fiber = yield* Effect.fork(Effect.timeout(fake.charge(request("ord_t")), "10 seconds"))
+      const fiber = yield* Effect.forkChild(Effect.timeout(fake.charge(request("ord_t")), "10 seconds"))
       yield* TestClock.adjust("10 seconds")
       const exit = yield* Fiber.await(fiber)
       expect(Exit.isFailure(exit)).toBe(true)
@@ -81,7 +82,7 @@ describe("FakePaymentGateway", () => {
     Effect.gen(function* () {
       const { fake, request } = yield* setup()
       yield* fake.hangNextCharges(1)
-      const fiber = yield* Effect.fork(Effect.timeout(fake.charge(request("ord_h")), "10 seconds"))
+      const fiber = yield* Effect.forkChild(Effect.timeout(fake.charge(request("ord_h")), "10 seconds"))
       yield* TestClock.adjust("10 seconds")
       expect(Exit.isFailure(yield* Fiber.await(fiber))).toBe(true)
       expect(yield* fake.chargesFor("ord_h")).toEqual([])
@@ -93,9 +94,9 @@ describe("FakePaymentGateway", () => {
     Effect.gen(function* () {
       const { fake, request } = yield* setup()
       yield* fake.setFaults({ latencyMs: 2_000 })
-      const fiber = yield* Effect.fork(fake.charge(request("ord_l")))
+      const fiber = yield* Effect.forkChild(fake.charge(request("ord_l")))
       yield* TestClock.adjust("1999 millis")
-      expect(fiber.unsafePoll()).toBeNull()
+      expect(fiber.pollUnsafe()).toBeUndefined()
       yield* TestClock.adjust("1 millis")
       expect((yield* Fiber.join(fiber)).status).toBe("succeeded")
     })
@@ -108,7 +109,7 @@ describe("FakePaymentGateway", () => {
           const { fake, request } = yield* setup({ seed, faults: { declineRate: 0.3 } })
           yield* fake.setFaults({ latencyJitterMs: 50 })
           // Jittered latency sleeps on the TestClock: run the charges in a fiber and move time.
-          const fiber = yield* Effect.fork(
+          const fiber = yield* Effect.forkChild(
             Effect.forEach(
               Array.from({ length: 60 }, (_, i) => `ord_${i}`),
               (key) =>
@@ -228,17 +229,26 @@ describe("FakePaymentGateway", () => {
 
   it.effect("one key charges once even when the runtime switches fibers every few steps", () =>
     Effect.gen(function* () {
-      const { fake, request } = yield* setup({ seed: 7, faults: { declineRate: 0.5 } })
-      // A yield every 10 steps lets a concurrent charge stop half way through recording (fewer
-      // steps than a resume costs and no fiber would ever progress).
-      const answers = yield* Effect.forEach(
-        Array.from({ length: 20 }, () => request("ord_1")),
-        (r) => Effect.either(fake.charge(r)),
-        { concurrency: "unbounded" }
-      ).pipe(Effect.withMaxOpsBeforeYield(10))
-      const charges = yield* fake.chargesFor("ord_1")
-      expect(charges.length).toBeLessThanOrEqual(1)
-      expect(new Set(answers.map((a) => JSON.stringify(a))).size).toBe(1)
+      // 20 concurrent charges of one key, the runtime yielding every `budget` steps, the fibers
+      // starting as forked or all after one yield. Recording a charge is a single runtime step on
+      // Effect 4, so only some budgets put a yield inside it: without the lock, budgets 3, 5 and 11
+      // (as forked) and 3, 4, 7 and 12 (aligned) each let 4 calls past the idempotency check and
+      // charge 3 times. Below 3 steps no fiber would ever progress.
+      for (const aligned of [false, true]) {
+        for (let budget = 3; budget <= 16; budget++) {
+          const { fake, request } = yield* setup({ seed: 7, faults: { declineRate: 0.5 } })
+          const charge = Effect.result(fake.charge(request("ord_1")))
+          const answers = yield* Effect.forEach(
+            Array.from({ length: 20 }, () => (aligned ? Effect.andThen(Effect.yieldNow, charge) : charge)),
+            (call) => call,
+            { concurrency: "unbounded" }
+          ).pipe(Effect.provideService(References.MaxOpsBeforeYield, budget))
+          const charges = yield* fake.chargesFor("ord_1")
+          const scenario = `budget ${budget}${aligned ? ", aligned" : ""}`
+          expect(charges.length, scenario).toBeLessThanOrEqual(1)
+          expect(new Set(answers.map((a) => JSON.stringify(a))).size, scenario).toBe(1)
+        }
+      }
     })
   )
 

@@ -25,7 +25,8 @@ describe("InMemoryInventoryStore.makeUnconditional (planted bug)", () => {
       const sku = Sku.make("mug")
       yield* store.reserve("o1", [{ sku, quantity: 3 }], 0)
       expect(Option.getOrThrow(yield* store.level(sku)).reserved).toBe(3)
-    }).pipe(Effect.provide(InMemoryInventoryStore.layerUnconditional))
+      // local: a store of this case's own, never one an enclosing provide already built.
+    }).pipe(Effect.provide(InMemoryInventoryStore.layerUnconditional, { local: true }))
   )
 })
 
@@ -51,6 +52,6 @@ describe("InMemoryInventoryStore.Inspector", () => {
         ["o1", "committed"],
         ["o2", "released"]
       ])
-    }).pipe(Effect.provide(InMemoryInventoryStore.layer))
+    }).pipe(Effect.provide(InMemoryInventoryStore.layer, { local: true }))
   )
 })

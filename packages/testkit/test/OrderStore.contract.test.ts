@@ -52,7 +52,8 @@ describe("InMemoryOrderStore", () => {
       yield* store.markPublished(["e1"])
       expect((yield* inspector.orders).map((o) => o.order_id)).toEqual(["o1", "o2"])
       expect((yield* inspector.outbox).map((e) => [e.event.event_id, e.published])).toEqual([["e2", false]])
-    }).pipe(Effect.provide(InMemoryOrderStore.layer))
+      // local: a store of this case's own, never one an enclosing provide already built.
+    }).pipe(Effect.provide(InMemoryOrderStore.layer, { local: true }))
   )
 
   it.effect("the outbox has a limit: a write beyond it fails StoreUnavailable and writes nothing", () =>

@@ -7,11 +7,12 @@
  */
 import { expect, it } from "@effect/vitest"
 import { Carts, Checkout, PaymentRetryQueue, Resilience, RetryDrainer, Sku } from "@till/core"
-import { Effect, Either, Fiber, Queue, TestClock } from "effect"
+import { Effect, Fiber, PubSub, Result } from "effect"
+import { TestClock } from "effect/testing"
 import { FakePaymentGateway, TestTill } from "@till/testkit"
 import { cartWith, place } from "./fixtures.js"
 
-it.scoped(
+it.effect(
   "outage timeline: 503s for 30 s, breaker opens, 202s, half-open, closed, queue drains, all confirmed once",
   () =>
     Effect.gen(function* () {
@@ -29,30 +30,30 @@ it.scoped(
 
       const carts = yield* Carts.Carts
       const checkout = yield* Checkout.Checkout
-      const placing: Array<Fiber.RuntimeFiber<Either.Either<Checkout.Placed, Checkout.CheckoutError>>> = []
+      const placing: Array<Fiber.Fiber<Result.Result<Checkout.Placed, Checkout.CheckoutError>>> = []
       let cartOpsDuringOutage = 0
       // One checkout per second for the first 40 s; the drainer polls every second for 4 minutes.
       for (let second = 0; second < 240; second++) {
         if (second < shoppers) {
           const s = prepared[second]!
           placing.push(
-            yield* Effect.fork(Effect.either(place(s.user, `k-${second}`, s.cartId, s.paymentMethodId)))
+            yield* Effect.forkChild(Effect.result(place(s.user, `k-${second}`, s.cartId, s.paymentMethodId)))
           )
           yield* carts.setQuantity("browser", browsing.cartId, Sku.make("mug"), (second % 5) + 1)
           if (second < 30) cartOpsDuringOutage++
         }
-        yield* Effect.fork(RetryDrainer.drainOnce((orderId) => checkout.resume(orderId)))
+        yield* Effect.forkChild(RetryDrainer.drainOnce((orderId) => checkout.resume(orderId)))
         yield* TestClock.adjust("1 second")
       }
 
       const answers = yield* Effect.forEach(placing, Fiber.join)
-      expect(answers.every(Either.isRight)).toBe(true)
-      const placed = answers.map((a) => Either.getOrThrow(a))
+      expect(answers.every(Result.isSuccess)).toBe(true)
+      const placed = answers.map((a) => Result.getOrThrow(a))
       // Everything placed while the gateway was down was queued, not refused.
       expect(placed.slice(0, 25).every((p) => p.status === 202)).toBe(true)
       expect(cartOpsDuringOutage).toBe(30)
 
-      const seen = Array.from(yield* Queue.takeAll(transitions)).map((t) => `${t.from}->${t.to}`)
+      const seen = Array.from(yield* PubSub.takeAll(transitions)).map((t) => `${t.from}->${t.to}`)
       expect(seen.slice(0, 3)).toEqual(["closed->open", "open->halfOpen", "halfOpen->closed"])
       expect(yield* resilience.breaker("payment").state).toBe("closed")
 

@@ -1,6 +1,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Carts, Pricing, Sku } from "@till/core"
-import { Effect, Fiber, TestClock } from "effect"
+import { Effect, Fiber } from "effect"
+import { TestClock } from "effect/testing"
 import { InMemoryShippingQuoter, TestTill } from "@till/testkit"
 import { address } from "./fixtures.js"
 
@@ -28,7 +29,9 @@ describe("Pricing", () => {
         const filled = yield* carts.addItem("u", cart.cart_id, Sku.make("mug"), 1)
         const quoter = yield* InMemoryShippingQuoter.Control
         yield* quoter.setUnavailable(true)
-        const fiber = yield* Effect.fork(Effect.flatMap(Pricing.Pricing, (p) => p.quote(filled, address)))
+        const fiber = yield* Effect.forkChild(
+          Effect.flatMap(Pricing.Pricing, (p) => p.quote(filled, address))
+        )
         yield* TestClock.adjust("5 seconds")
         const quote = yield* Fiber.join(fiber)
         expect(quote.shipping.amount).toBe(Pricing.defaults.defaultShippingMinor)

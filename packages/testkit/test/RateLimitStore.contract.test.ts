@@ -1,11 +1,14 @@
 import { describe, expect, it } from "@effect/vitest"
 import { InMemoryRateLimitStore } from "@till/testkit"
 import { rateLimitStoreContract } from "@till/testkit/contracts"
-import { Effect, FastCheck } from "effect"
+import { Arbitrary, Effect, Schema } from "effect"
 
 rateLimitStoreContract("in-memory", InMemoryRateLimitStore.layer)
 
 const request = (key: string, nowMs: number) => ({ key, limit: 10, windowMs: 60_000, cost: 1, nowMs })
+
+const integer = (minimum: number, maximum: number) =>
+  Arbitrary.schema(Schema.Int.check(Schema.isBetween({ minimum, maximum })))
 
 describe("InMemoryRateLimitStore", () => {
   it.effect("a full store purges idle keys before refusing a new one", () =>
@@ -39,11 +42,8 @@ describe("InMemoryRateLimitStore", () => {
   it.effect.prop(
     "agrees with a recount of the admitted units of the last window (property)",
     {
-      limit: FastCheck.integer({ min: 1, max: 8 }),
-      steps: FastCheck.array(
-        FastCheck.tuple(FastCheck.integer({ min: 0, max: 30_000 }), FastCheck.integer({ min: 1, max: 8 })),
-        { maxLength: 100 }
-      )
+      limit: integer(1, 8),
+      steps: Arbitrary.array(Arbitrary.all([integer(0, 30_000), integer(1, 8)]), { maxLength: 100 })
     },
     ({ limit, steps }) =>
       Effect.gen(function* () {

@@ -1,6 +1,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Checkout, InventoryStore, Order, OrderStore, Recovery, Sku } from "@till/core"
-import { Effect, Either, Fiber, Option, TestClock } from "effect"
+import { Effect, Fiber, Option, Result } from "effect"
+import { TestClock } from "effect/testing"
 import { FakePaymentGateway, TestTill } from "@till/testkit"
 import { cartWith, place } from "./fixtures.js"
 
@@ -11,7 +12,7 @@ const level = (sku: string) =>
 
 /** Recovery's gateway calls retry on the clock: run it while TestClock moves 30 s. */
 const recover = Effect.gen(function* () {
-  const fiber = yield* Effect.fork(Recovery.recoverOrders())
+  const fiber = yield* Effect.forkChild(Recovery.recoverOrders())
   yield* TestClock.adjust("30 seconds")
   return yield* Fiber.join(fiber)
 })
@@ -25,7 +26,7 @@ describe("Recovery.recoverOrders", () => {
         const { cartId, paymentMethodId } = yield* cartWith("u", [["mug", 4]])
         const control = yield* FakePaymentGateway.Control
         yield* control.unavailableBetween(0, 60 * 60 * 1000)
-        const fiber = yield* Effect.fork(place("u", "k", cartId, paymentMethodId))
+        const fiber = yield* Effect.forkChild(place("u", "k", cartId, paymentMethodId))
         yield* TestClock.adjust("1 minute")
         const placed = yield* Fiber.join(fiber)
         expect(placed.order.status).toBe("payment_pending")
@@ -93,10 +94,10 @@ describe("Recovery.recoverOrders", () => {
       const results = []
       for (let i = 0; i < 11; i++) {
         const { cartId, paymentMethodId } = yield* cartWith("busy", [["mug", 1]])
-        results.push(yield* Effect.either(place("busy", `k${i}`, cartId, paymentMethodId)))
+        results.push(yield* Effect.result(place("busy", `k${i}`, cartId, paymentMethodId)))
       }
-      expect(results.slice(0, 10).every(Either.isRight)).toBe(true)
-      const limited = Either.getLeft(results[10]!).pipe(Option.getOrThrow)
+      expect(results.slice(0, 10).every(Result.isSuccess)).toBe(true)
+      const limited = Result.getFailure(results[10]!).pipe(Option.getOrThrow)
       expect(limited._tag).toBe("RateLimited")
       expect((limited as { retryAfterSeconds: number }).retryAfterSeconds).toBeGreaterThanOrEqual(1)
       expect((limited as { retryAfterSeconds: number }).retryAfterSeconds).toBeLessThanOrEqual(60)

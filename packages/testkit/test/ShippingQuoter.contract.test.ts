@@ -2,7 +2,8 @@ import { describe, expect, it } from "@effect/vitest"
 import { Address, Errors, Money, ShippingQuoter } from "@till/core"
 import { InMemoryShippingQuoter } from "@till/testkit"
 import { shippingQuoterContract } from "@till/testkit/contracts"
-import { Effect, Fiber, TestClock } from "effect"
+import { Effect, Fiber } from "effect"
+import { TestClock } from "effect/testing"
 
 shippingQuoterContract("in-memory (flat)", InMemoryShippingQuoter.layer)
 shippingQuoterContract(
@@ -37,13 +38,14 @@ describe("InMemoryShippingQuoter", () => {
       expect(yield* Effect.flip(quoter.quote(request))).toBeInstanceOf(Errors.GatewayUnavailable)
       yield* control.setUnavailable(false)
       yield* control.setLatencyMs(3_000)
-      const fiber = yield* Effect.fork(quoter.quote(request))
+      const fiber = yield* Effect.forkChild(quoter.quote(request))
       yield* TestClock.adjust("2999 millis")
-      expect(fiber.unsafePoll()).toBeNull()
+      expect(fiber.pollUnsafe()).toBeUndefined()
       yield* TestClock.adjust("1 millis")
       expect((yield* Fiber.join(fiber)).amount).toBe(599)
       expect(yield* control.quoteCount).toBe(2)
-    }).pipe(Effect.provide(InMemoryShippingQuoter.layer))
+      // local: a quoter of this case's own, never one an enclosing provide already built.
+    }).pipe(Effect.provide(InMemoryShippingQuoter.layer, { local: true }))
   )
 
   it.effect("a negative quote is refused at construction", () =>

@@ -1,32 +1,33 @@
 /**
- * Per-attempt timeouts for `Resilience`, at one fork per call.
+ * Per-attempt timeouts for `Resilience`, at one fork per call and no timer per call.
  *
- * Why not `Effect.timeout`: it races the call against a sleep in a second fiber, so every guarded
- * call forks twice and arms a timer; on the success path that alone measured 16-23 µs per call here
- * (bench/resilience.bench.ts), over the 10 µs budget of the whole policy stack. A timeout has to
- * run the call in its own fiber (interrupting the caller's fiber would end the caller), but the
- * sleeper can be shared: all attempts of one policy have the same timeout, so their deadlines
- * arrive in order and one watchdog fiber per policy, sleeping until the oldest deadline, serves
- * them all from a FIFO queue.
+ * Why not `Effect.timeoutOrElse`: it races the call against a sleep. Effect 4 starts the call's
+ * fiber at once and forks the sleeper only if the call waits, but the race still costs a fiber, a
+ * callback and an `Option` per call, and a call that waits arms and clears a timer in a second
+ * fiber. Measured on the payment policy stack (timeout + breaker + retry, per call; the same
+ * method as bench/resilience.bench.ts, best of 3 interleaved runs on the shared 2-core box):
+ * success path 1.12 µs this way against 2.77 µs with `Effect.timeoutOrElse` (a precomputed
+ * `Duration`), and for a call that waits (`Effect.promise`) 2.63 µs against 7.73 µs. Effect 3 with
+ * this module measured 2.50 µs and 8.92 µs in the same runs, so the plain stack would be slower on
+ * the success path than the Effect 3 one. A timeout has to run the call in its own fiber
+ * (interrupting the caller's fiber would end the caller), but the sleeper can be shared: all
+ * attempts of one policy have the same timeout, so their deadlines arrive in order and one
+ * watchdog fiber per policy, sleeping until the oldest deadline, serves them all from a FIFO queue.
  *
- * The child is started on the caller's call stack (`Runtime.runFork`, which runs a fiber at once
- * until it ends or first waits) rather than by `Effect.fork` (which schedules it for later): a call
- * that ends without waiting, such as an in-memory store's, then costs no scheduler round trip, no
- * watchdog entry and no await; a call that waits is awaited and watched. Measured on the success
- * path: 10-13 µs per call with `forkDaemon` + `Fiber.await` + `inheritAll`, under 3 µs this way.
+ * The child is started on the caller's call stack (`Effect.runForkWith`, which runs a fiber at once
+ * until it ends or first waits): a call that ends without waiting, such as an in-memory store's,
+ * then costs no watchdog entry and no await; a call that waits is awaited and watched.
  *
- * Semantics, against `Effect.timeout`: the child sees the caller's context, fiber refs and runtime
- * flags; at the deadline it is interrupted and, once it has stopped, the attempt fails with
- * `onTimeout()`; interrupting the caller interrupts the child. One difference, on purpose: fiber
- * refs the child sets stay with it (`Effect.timeout` hands them back with `inheritAll`, which cost
- * about a quarter of the stack here). A guarded call is a port call, which sets none; log
- * annotations and spans are scoped and unaffected. The watchdog sleeps on the `Clock` it was
- * forked with, so under `TestClock` deadlines fire at exact times.
+ * Semantics, as `Effect.timeout`'s: the child sees the caller's context (services and references:
+ * clock, tracer span, log annotations); at the deadline it is interrupted and, once it has
+ * stopped, the attempt fails with `onTimeout()`; interrupting the caller interrupts the child. The
+ * watchdog sleeps on the `Clock` it was forked with, so under `TestClock` deadlines fire at exact
+ * times.
  *
  * Invariant: `entries[head..]` is ordered by `deadlineMs` (a constant timeout on a clock that does
  * not go back); a live clock stepping back only makes a later deadline fire up to the step late.
  */
-import { Cause, type Context, Duration, Effect, Fiber, Runtime } from "effect"
+import { Cause, Clock, Duration, Effect, Fiber } from "effect"
 import type { Exit, Scope } from "effect"
 
 const RUNNING = 0
@@ -35,7 +36,7 @@ const TIMED_OUT = 2
 
 interface Entry {
   readonly deadlineMs: number
-  readonly fiber: Fiber.RuntimeFiber<unknown, unknown>
+  readonly fiber: Fiber.Fiber<unknown, unknown>
   state: number
 }
 
@@ -53,7 +54,7 @@ export interface Timeout {
 /** A timeout of `timeoutMs` with its watchdog forked in the current scope. */
 export const make = (timeoutMs: number): Effect.Effect<Timeout, never, Scope.Scope> =>
   Effect.gen(function* () {
-    const clock = yield* Effect.clock
+    const clock = yield* Clock.Clock
     const entries: Array<Entry> = []
     let head = 0
     let wake: (() => void) | undefined
@@ -66,7 +67,7 @@ export const make = (timeoutMs: number): Effect.Effect<Timeout, never, Scope.Sco
       }
     }
 
-    const park = Effect.async<void>((resume) => {
+    const park = Effect.callback<void>((resume) => {
       wake = () => resume(Effect.void)
     })
 
@@ -82,7 +83,7 @@ export const make = (timeoutMs: number): Effect.Effect<Timeout, never, Scope.Sco
           pop()
           continue
         }
-        const nowMs = clock.unsafeCurrentTimeMillis()
+        const nowMs = clock.currentTimeMillisUnsafe()
         if (entry.deadlineMs > nowMs) {
           yield* clock.sleep(Duration.millis(entry.deadlineMs - nowMs))
           continue
@@ -90,16 +91,16 @@ export const make = (timeoutMs: number): Effect.Effect<Timeout, never, Scope.Sco
         pop()
         entry.state = TIMED_OUT
         // Without waiting: the caller awaits the child's end; the watchdog serves the next deadline.
-        entry.fiber.unsafeInterruptAsFork(self)
+        entry.fiber.interruptUnsafe(self)
       }
     })
     yield* Effect.forkScoped(watchdog)
 
-    const enqueue = (fiber: Fiber.RuntimeFiber<unknown, unknown>): Entry => {
+    const enqueue = (fiber: Fiber.Fiber<unknown, unknown>): Entry => {
       // Calls mostly end in the order they began: dropping finished ones here keeps the queue
       // about as long as the number of calls in flight, not calls per timeout period.
       while (head < entries.length && entries[head]!.state !== RUNNING) pop()
-      const entry: Entry = { deadlineMs: clock.unsafeCurrentTimeMillis() + timeoutMs, fiber, state: RUNNING }
+      const entry: Entry = { deadlineMs: clock.currentTimeMillisUnsafe() + timeoutMs, fiber, state: RUNNING }
       entries.push(entry)
       if (wake !== undefined) {
         const resume = wake
@@ -113,18 +114,12 @@ export const make = (timeoutMs: number): Effect.Effect<Timeout, never, Scope.Sco
       effect: Effect.Effect<A, E, R>,
       onTimeout: () => E2
     ): Effect.Effect<A, E | E2, R> =>
-      Effect.withFiberRuntime<A, E | E2, R>((parent, status) => {
+      Effect.withFiber<A, E | E2, R>((parent) => {
         // The child starts right here, on this call stack, and runs until it ends or first waits.
-        const child = Runtime.runFork(
-          Runtime.make({
-            context: parent.currentContext as Context.Context<R>,
-            fiberRefs: parent.getFiberRefs(),
-            runtimeFlags: status.runtimeFlags
-          })
-        )(effect)
+        const child = Effect.runForkWith(parent.context)(effect as Effect.Effect<A, E>)
         // Ended without waiting (no deadline can have passed): no watchdog entry, no await.
-        const exit = child.unsafePoll()
-        if (exit !== null) return exit
+        const exit = child.pollUnsafe()
+        if (exit !== undefined) return exit
         const entry = enqueue(child)
         return Effect.uninterruptibleMask((restore) =>
           Effect.matchCauseEffect(restore(Fiber.await(child)), new Join(child, entry, onTimeout))
@@ -144,15 +139,15 @@ class Join<A, E, E2> {
   readonly onFailure: (cause: Cause.Cause<never>) => Effect.Effect<never>
   readonly onSuccess: (exit: Exit.Exit<A, E>) => Effect.Effect<A, E | E2>
 
-  constructor(fiber: Fiber.RuntimeFiber<A, E>, entry: Entry, onTimeout: () => E2) {
+  constructor(fiber: Fiber.Fiber<A, E>, entry: Entry, onTimeout: () => E2) {
     this.onFailure = (cause) => {
       entry.state = DONE
-      return Effect.zipRight(Fiber.interrupt(fiber), Effect.failCause(cause))
+      return Effect.andThen(Fiber.interrupt(fiber), Effect.failCause(cause))
     }
     this.onSuccess = (exit) => {
       const timedOut = entry.state === TIMED_OUT
       entry.state = DONE
-      if (timedOut && exit._tag === "Failure" && Cause.isInterruptedOnly(exit.cause)) {
+      if (timedOut && exit._tag === "Failure" && Cause.hasInterruptsOnly(exit.cause)) {
         return Effect.fail(onTimeout())
       }
       return exit

@@ -5,7 +5,7 @@
  * that follow a step (commit or release stock, refund) are idempotent and are repeated by
  * the sweeper if a crash cut them off.
  */
-import { Clock, Effect, Either, Option } from "effect"
+import { Clock, Effect, Option, Result } from "effect"
 import { OrderNotFound, OrderNotRetryable, PaymentDeclined } from "../Errors.js"
 import { Event, type EventType } from "../Event.js"
 import type { Inventory } from "../Inventory.js"
@@ -17,9 +17,9 @@ import type { Payments } from "../Payments.js"
 import type { Sku } from "../Sku.js"
 
 export interface Deps {
-  readonly orders: OrderStore["Type"]
-  readonly inventory: Inventory["Type"]
-  readonly payments: Payments["Type"]
+  readonly orders: OrderStore["Service"]
+  readonly inventory: Inventory["Service"]
+  readonly payments: Payments["Service"]
   /** Puts an order whose payment could not be made on the retry queue. */
   readonly enqueueRetry: (orderId: string) => Effect.Effect<void, unknown>
   readonly retryWindowMs: number
@@ -53,22 +53,19 @@ export const orderEvent = (
   occurredAt: string,
   data: Record<string, unknown> = {}
 ) =>
-  new Event(
-    {
-      event_id: `${order.order_id}/${type}/${order.payment_attempt}`,
-      type,
-      occurred_at: occurredAt,
-      aggregate_id: order.order_id,
-      data: {
-        order_id: order.order_id,
-        user_id: order.user_id,
-        status: order.status,
-        total: { amount: order.total.amount, currency: order.total.currency },
-        ...data
-      }
-    },
-    true
-  )
+  new Event({
+    event_id: `${order.order_id}/${type}/${order.payment_attempt}`,
+    type,
+    occurred_at: occurredAt,
+    aggregate_id: order.order_id,
+    data: {
+      order_id: order.order_id,
+      user_id: order.user_id,
+      status: order.status,
+      total: { amount: order.total.amount, currency: order.total.currency },
+      ...data
+    }
+  })
 
 /** The stock lines of an order (or a quote): what its reservation must hold. */
 export const reservationLines = (priced: {
@@ -101,22 +98,21 @@ export const makeOrderFlow = (deps: Deps) => {
         const step = decide(current, yield* nowIso)
         if (step === undefined) return current
         if (!canTransition(current.status, step.next.status)) {
-          return yield* Effect.dieMessage(
-            `order ${orderId}: ${current.status} -> ${step.next.status} is not allowed`
+          return yield* Effect.die(
+            new Error(`order ${orderId}: ${current.status} -> ${step.next.status} is not allowed`)
           )
         }
         const updated = yield* orders.update(step.next, current.status, step.events)
         if (Option.isSome(updated)) return updated.value
       }
-      return yield* Effect.dieMessage(`order ${orderId} kept changing under ${maxConflicts} attempts`)
+      return yield* Effect.die(new Error(`order ${orderId} kept changing under ${maxConflicts} attempts`))
     })
 
   const moveTo =
     (status: OrderStatus, patch: (current: Order) => Partial<Order>, events: ReadonlyArray<EventType>) =>
     (current: Order, at: string): Step => {
       if (!isInFlight(current.status) || !canTransition(current.status, status)) return undefined
-      // A valid order with a checked transition: no need to decode it again (hot path).
-      const next = new Order({ ...current, ...patch(current), status, updated_at: at }, true)
+      const next = new Order({ ...current, ...patch(current), status, updated_at: at })
       return { next, events: events.map((type) => orderEvent(type, next, at)) }
     }
 
@@ -139,12 +135,12 @@ export const makeOrderFlow = (deps: Deps) => {
       const held = yield* inventory.get(order.order_id)
       if (Option.isSome(held) && held.value.status !== "released") return true
       const now = yield* Clock.currentTimeMillis
-      const again = yield* Effect.either(
+      const again = yield* Effect.result(
         inventory.reserve(order.order_id, reservationLines(order), now + deps.holdMs)
       )
-      if (Either.isRight(again)) return true
-      if (again.left._tag === "OutOfStock") return false
-      return yield* Effect.fail(again.left)
+      if (Result.isSuccess(again)) return true
+      if (again.failure._tag === "OutOfStock") return false
+      return yield* Effect.fail(again.failure)
     })
 
   /**
@@ -153,7 +149,7 @@ export const makeOrderFlow = (deps: Deps) => {
    */
   const refundLate = (order: Order, charge: Charge) =>
     charge.status === "succeeded"
-      ? Effect.zipRight(
+      ? Effect.andThen(
           Effect.ignore(deps.enqueueRetry(order.order_id)),
           Effect.ignore(payments.refund(charge.charge_id))
         )
@@ -267,15 +263,16 @@ export const makeOrderFlow = (deps: Deps) => {
     Effect.gen(function* () {
       // A charge that started after the hold could land after the order expired: don't start one.
       if ((yield* Clock.currentTimeMillis) >= order.hold_expires_at) return order
-      const charged = yield* Effect.either(
+      const charged = yield* Effect.result(
         payments.charge({
           idempotencyKey: paymentKey(order),
           amount: order.total,
           paymentMethodId: order.payment_method_id
         })
       )
-      if (charged._tag === "Right") return yield* confirm(order, charged.right)
-      if (charged.left._tag === "GatewayDeclined") return yield* decline(order, charged.left.declineCode)
+      if (Result.isSuccess(charged)) return yield* confirm(order, charged.success)
+      if (charged.failure._tag === "GatewayDeclined")
+        return yield* decline(order, charged.failure.declineCode)
       return yield* queue(order)
     })
 
@@ -293,19 +290,19 @@ export const makeOrderFlow = (deps: Deps) => {
         yield* reconcileStock(order)
         if (!isDead(order)) return "done" as const
         // A charge of this attempt may have landed after the order died: refund it.
-        const late = yield* Effect.either(payments.retrieve(paymentKey(order)))
-        if (late._tag === "Left") return "retry" as const
-        const known = Option.getOrUndefined(late.right)
+        const late = yield* Effect.result(payments.retrieve(paymentKey(order)))
+        if (Result.isFailure(late)) return "retry" as const
+        const known = Option.getOrUndefined(late.success)
         if (known?._tag === "Succeeded" && known.charge.status === "succeeded") {
-          const refunded = yield* Effect.either(payments.refund(known.charge.charge_id))
-          if (refunded._tag === "Left") return "retry" as const
+          const refunded = yield* Effect.result(payments.refund(known.charge.charge_id))
+          if (Result.isFailure(refunded)) return "retry" as const
         }
         return "done" as const
       }
-      const lookup = yield* Effect.either(payments.retrieve(paymentKey(order)))
-      if (lookup._tag === "Left") return "retry" as const
-      if (Option.isSome(lookup.right)) {
-        const known = lookup.right.value
+      const lookup = yield* Effect.result(payments.retrieve(paymentKey(order)))
+      if (Result.isFailure(lookup)) return "retry" as const
+      if (Option.isSome(lookup.success)) {
+        const known = lookup.success.value
         if (known._tag === "Succeeded") yield* confirm(order, known.charge)
         else yield* decline(order, known.declineCode)
         return "done" as const
@@ -329,7 +326,7 @@ export type OrderFlow = ReturnType<typeof makeOrderFlow>
 /** Totals must agree with the lines: an order whose total is off is a bug, never charged. */
 export const checkTotals = (order: Order): Effect.Effect<Order> => {
   const expected = Money.sum(order.total.currency, [order.subtotal, order.tax, order.shipping])
-  return expected._tag === "Right" && Money.equals(expected.right, order.total)
+  return Result.isSuccess(expected) && Money.equals(expected.success, order.total)
     ? Effect.succeed(order)
-    : Effect.dieMessage(`order ${order.order_id}: total does not equal subtotal + tax + shipping`)
+    : Effect.die(new Error(`order ${order.order_id}: total does not equal subtotal + tax + shipping`))
 }

@@ -5,7 +5,8 @@
  */
 import { expect, layer } from "@effect/vitest"
 import { Cart, CartStore, Money, Sku } from "@till/core"
-import { Effect, Either, type Layer, Option, TestClock } from "effect"
+import { Effect, type Layer, Option, Result } from "effect"
+import { TestClock } from "effect/testing"
 import { encoded, uniqueId } from "../internal/contract.js"
 
 export interface CartStoreContractOptions {
@@ -28,7 +29,7 @@ const makeCart = Effect.gen(function* () {
     Cart.line(Sku.make(yield* uniqueId("sku")), "Mug", 2, Money.make(1250, "USD")),
     Cart.line(Sku.make(yield* uniqueId("sku")), "Tea, 100 g", 1, Money.make(899, "USD"))
   ]
-  return Either.getOrThrow(Cart.withItems(empty, items, "2030-01-01T00:01:00.000Z"))
+  return Result.getOrThrow(Cart.withItems(empty, items, "2030-01-01T00:01:00.000Z"))
 })
 
 export const cartStoreContract = (
@@ -63,7 +64,7 @@ export const cartStoreContract = (
         const store = yield* CartStore.CartStore
         const cart = yield* makeCart
         yield* store.put(cart, hourMs)
-        const next = Either.getOrThrow(Cart.withItems(cart, cart.items.slice(1), "2030-01-01T00:02:00.000Z"))
+        const next = Result.getOrThrow(Cart.withItems(cart, cart.items.slice(1), "2030-01-01T00:02:00.000Z"))
         yield* store.put(next, hourMs)
         const got = Option.getOrThrow(yield* store.get(cart.cart_id))
         expect(encode(got)).toEqual(encode(next))

@@ -8,10 +8,11 @@
  */
 import { expect, layer, type Vitest } from "@effect/vitest"
 import { IdempotencyStore } from "@till/core"
-import { Clock, Duration, Effect, type Layer, TestClock } from "effect"
+import { Clock, Duration, Effect, type Layer } from "effect"
+import { TestClock } from "effect/testing"
 import { uniqueId } from "../internal/contract.js"
 
-type Store = IdempotencyStore.IdempotencyStore["Type"]
+type Store = IdempotencyStore.IdempotencyStore["Service"]
 type It = Vitest.MethodsNonLive<IdempotencyStore.IdempotencyStore>
 
 const leaseMs = 30_000

@@ -9,7 +9,7 @@ import { InventoryStore, Sku } from "@till/core"
 import { Cause, Effect, Exit, type Layer, Option, Predicate } from "effect"
 import { farFutureMs, uniqueId } from "../internal/contract.js"
 
-type Store = InventoryStore.InventoryStore["Type"]
+type Store = InventoryStore.InventoryStore["Service"]
 type Line = InventoryStore.ReservationLine
 
 const newSku = Effect.map(uniqueId("sku"), Sku.make)

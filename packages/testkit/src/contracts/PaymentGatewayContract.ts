@@ -10,7 +10,7 @@ import { Money, PaymentGateway, PaymentMethod } from "@till/core"
 import { Effect, type Layer, Option, Redacted } from "effect"
 import { uniqueId } from "../internal/contract.js"
 
-type Gateway = PaymentGateway.PaymentGateway["Type"]
+type Gateway = PaymentGateway.PaymentGateway["Service"]
 type It = Vitest.MethodsNonLive<PaymentGateway.PaymentGateway>
 
 const successCard = "4242424242424242"

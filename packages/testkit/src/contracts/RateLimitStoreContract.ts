@@ -138,7 +138,7 @@ export const rateLimitStoreContract = (
           [2.5, 1]
         ] as const) {
           const exit = yield* Effect.exit(acquire(key, t0, limit, cost))
-          expect(Exit.isFailure(exit) && Cause.isDie(exit.cause)).toBe(true)
+          expect(Exit.isFailure(exit) && Cause.hasDies(exit.cause)).toBe(true)
         }
       })
     )

@@ -3,6 +3,10 @@
  * Layer and registers vitest cases, so the in-memory and the real implementation of a port
  * run the same cases. A separate entry point because it imports vitest: the main entry must
  * load anywhere (the runtime embeds the in-memory ports).
+ *
+ * Each suite builds its Layer once, with a memo map of its own (`@effect/vitest`'s `layer`):
+ * the cases of one suite share one store, as they would share a real database, and no two
+ * suites (nor a case's own `Effect.provide(layer, { local: true })`) ever share one.
  */
 export { cartStoreContract, type CartStoreContractOptions } from "./CartStoreContract.js"
 export { catalogContract } from "./CatalogContract.js"

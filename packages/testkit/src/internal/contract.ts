@@ -12,7 +12,7 @@ export const isoAt = (ms: number): string => new Date(ms).toISOString()
 
 /** A value's encoded form, to compare what an adapter decoded with what was written. */
 export const encoded =
-  <A, I>(schema: Schema.Schema<A, I>) =>
+  <A, I>(schema: Schema.Codec<A, I>) =>
   (value: A): I =>
     Schema.encodeSync(schema)(value)
 
