@@ -62,7 +62,11 @@ process.stdout.write("ROWS" + JSON.stringify(await m.run(() => {})))
 `
 
 const resilienceRound = async (tree: string): Promise<Map<string, number>> => {
-  const { stdout } = await sh("node", ["--import", "tsx", "--input-type=module", "-e", resilienceDriver], tree)
+  const { stdout } = await sh(
+    "node",
+    ["--import", "tsx", "--input-type=module", "-e", resilienceDriver],
+    tree
+  )
   const rows = JSON.parse(stdout.slice(stdout.indexOf("ROWS") + 4)) as ReadonlyArray<Row>
   return new Map(rows.map((r) => [r.name, r.value]))
 }
@@ -100,7 +104,10 @@ const row = (name: string, value: number, unit: string, baseline: string | null,
 export const run = async (progress: Progress): Promise<ReadonlyArray<Row>> => {
   const trees = { effect3: await effect3Tree(progress), effect4: root }
   const sim: Record<keyof typeof trees, Array<number>> = { effect3: [], effect4: [] }
-  const ns: Record<keyof typeof trees, Map<string, Array<number>>> = { effect3: new Map(), effect4: new Map() }
+  const ns: Record<keyof typeof trees, Map<string, Array<number>>> = {
+    effect3: new Map(),
+    effect4: new Map()
+  }
   for (let i = 1; i <= ROUNDS; i++) {
     for (const version of ["effect3", "effect4"] as const) {
       progress(`round ${i}/${ROUNDS} ${version}: pnpm sim --seeds ${SIM_SEEDS}`)

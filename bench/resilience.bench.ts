@@ -118,7 +118,10 @@ export const run = async (progress: Progress): Promise<ReadonlyArray<Row>> => {
   const naiveStack = () =>
     Effect.retry(
       naiveBreaker.execute(
-        Effect.timeoutOrElse(work, { duration: payment.timeoutMs, orElse: () => Effect.fail(new Error("timeout")) })
+        Effect.timeoutOrElse(work, {
+          duration: payment.timeoutMs,
+          orElse: () => Effect.fail(new Error("timeout"))
+        })
       ),
       { schedule: naiveSchedule, while: () => true }
     )

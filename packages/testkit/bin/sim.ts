@@ -270,6 +270,6 @@ function stats(result: Sim.Result): string {
     `stats: ${s.orders} orders (${s.confirmed} confirmed, ${s.paymentFailed} payment_failed, ${s.expired} expired), ` +
     `${s.charges} charges, ${s.refunds} refunds, ${s.requests} requests (${s.unreachable} unreachable), ` +
     `${s.processes} process(es), virtual ${(s.virtualMs / 1000).toFixed(0)}s (settle ${(s.settleMs / 1000).toFixed(0)}s), ` +
-    `${s.schedulerTasks} tasks, ${s.wallMs.toFixed(0)} ms wall, trace ${result.traceDigest}`
+    `${s.runtimeSteps} runtime steps, ${s.schedulerTasks} scheduler tasks, ${s.wallMs.toFixed(0)} ms wall, trace ${result.traceDigest}`
   )
 }

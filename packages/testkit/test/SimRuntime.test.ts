@@ -3,10 +3,10 @@
  * in deadline order, an interrupted sleeper never resumes, and a busy fiber yields to others.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { Clock, Duration, Effect, Exit, Fiber } from "effect"
+import { Clock, Duration, Effect, Exit, Fiber, References } from "effect"
 import { runDeterministic } from "../src/internal/simRuntime.js"
 
-const limits = { startMs: 1_000, maxTimeMs: 1_000_000, maxTasks: 1_000_000 }
+const limits = { startMs: 1_000, maxTimeMs: 1_000_000, maxSteps: 1_000_000 }
 
 describe("simRuntime", () => {
   it("wakes sleepers in deadline order, at their deadlines, through Clock and the clock's own sleep", () => {
@@ -16,7 +16,7 @@ describe("simRuntime", () => {
         Effect.all(
           [
             Effect.sleep(Duration.millis(300)).pipe(
-              Effect.zipRight(Clock.currentTimeMillis),
+              Effect.andThen(Clock.currentTimeMillis),
               Effect.map((t) => woke.push(`a@${t}`))
             ),
             clock.sleepMs(100).pipe(Effect.map(() => woke.push(`b@${clock.nowMs}`))),
@@ -36,7 +36,7 @@ describe("simRuntime", () => {
     const { outcome } = runDeterministic(
       (clock) =>
         Effect.gen(function* () {
-          const sleeper = yield* Effect.fork(
+          const sleeper = yield* Effect.forkChild(
             clock
               .sleepMs(500)
               .pipe(Effect.ensuring(Effect.sync(() => woke.push("finalizer"))), Effect.as("slept"))
@@ -44,7 +44,7 @@ describe("simRuntime", () => {
           yield* clock.sleepMs(100)
           yield* Fiber.interrupt(sleeper)
           const exit = yield* Fiber.await(sleeper)
-          woke.push(Exit.isInterrupted(exit) ? `interrupted@${clock.nowMs}` : `slept@${clock.nowMs}`)
+          woke.push(Exit.hasInterrupts(exit) ? `interrupted@${clock.nowMs}` : `slept@${clock.nowMs}`)
           yield* clock.sleepMs(1_000)
           woke.push(`later@${clock.nowMs}`)
         }),
@@ -72,8 +72,44 @@ describe("simRuntime", () => {
     expect(order).toEqual(["other ran", "busy done"])
   })
 
+  it("the yield budget is the fiber's MaxOpsBeforeYield reference", () => {
+    const order: Array<string> = []
+    const busy = Effect.gen(function* () {
+      for (let i = 0; i < 10_000; i++) yield* Effect.sync(() => i)
+      order.push("busy done")
+    })
+    const { outcome } = runDeterministic(
+      () =>
+        Effect.all([busy, Effect.sync(() => order.push("other ran"))], {
+          concurrency: "unbounded",
+          discard: true
+        }).pipe(Effect.provideService(References.MaxOpsBeforeYield, 1_000_000)),
+      limits
+    )
+    expect(outcome._tag).toBe("Done")
+    expect(order).toEqual(["busy done", "other ran"])
+  })
+
   it("reports a deadlock when every fiber is blocked and nobody sleeps", () => {
     const { outcome } = runDeterministic(() => Effect.never, limits)
     expect(outcome._tag).toBe("Deadlock")
+  })
+
+  it("a deadlock is seen at once, not at the deadline of an interrupted sleeper", () => {
+    const { outcome } = runDeterministic(
+      (clock) =>
+        Effect.gen(function* () {
+          yield* Fiber.interrupt(yield* Effect.forkChild(clock.sleepMs(50_000)))
+          yield* Effect.never
+        }),
+      limits
+    )
+    expect(outcome).toEqual({ _tag: "Deadlock", atMs: 1_000 })
+  })
+
+  it("stops a run that never ends and never waits (a livelock) at its step budget", () => {
+    const { outcome, steps } = runDeterministic(() => Effect.forever(Effect.void), limits)
+    expect(outcome._tag).toBe("OutOfBudget")
+    expect(steps).toBeGreaterThanOrEqual(limits.maxSteps)
   })
 })

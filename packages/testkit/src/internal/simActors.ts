@@ -12,7 +12,7 @@
  * answer is recorded, so the idempotency invariants can compare replays with first answers.
  */
 import { type Address, Carts, Checkout, Inventory, Payments, type Sku } from "@till/core"
-import { Clock, Effect, Either } from "effect"
+import { Clock, Effect, Result } from "effect"
 import * as FakePaymentGateway from "../FakePaymentGateway.js"
 import type { Checker } from "./simInvariants.js"
 import { finalAnswer } from "./simInvariants.js"
@@ -44,7 +44,7 @@ export interface Env {
   readonly popularity: ReadonlyArray<number>
   readonly address: Address.Address
   readonly startMs: number
-  /** Waits `ms` of virtual time (rounded to a whole ms): the clock's own sleep, no `Clock` lookup. */
+  /** Waits `ms` of virtual time, rounded to a whole ms (store faults are drawn per millisecond). */
   readonly sleep: (ms: number) => Effect.Effect<void>
 }
 
@@ -63,8 +63,8 @@ const transientTags: ReadonlySet<string> = new Set([
 const tagOf = (error: unknown): string =>
   typeof error === "object" && error !== null && "_tag" in error ? String(error._tag) : "unknown"
 
-const isTransient = (r: Either.Either<unknown, unknown>) =>
-  Either.isLeft(r) && transientTags.has(tagOf(r.left))
+const isTransient = (r: Result.Result<unknown, unknown>) =>
+  Result.isFailure(r) && transientTags.has(tagOf(r.failure))
 
 /** A short, deterministic account of an error for the trace. */
 const describeError = (error: unknown): string => {
@@ -129,14 +129,14 @@ const session = (env: Env, p: Prng, user: string, style: Style, s: number) =>
       tries = 3
     ) =>
       Effect.gen(function* () {
-        let result: Either.Either<A, E | unknown> = Either.left("not tried")
+        let result: Result.Result<A, E | unknown> = Result.fail("not tried")
         for (let i = 0; i < tries; i++) {
-          result = yield* Effect.either(world.call(effect))
+          result = yield* Effect.result(world.call(effect))
           trace.add(
-            `${tag} ${label} -> ${Either.isRight(result) ? show(result.right) : describeError(result.left)}`
+            `${tag} ${label} -> ${Result.isSuccess(result) ? show(result.success) : describeError(result.failure)}`
           )
           if (!isTransient(result)) break
-          yield* env.sleep(backoffMs(p, Either.isLeft(result) ? result.left : undefined))
+          yield* env.sleep(backoffMs(p, Result.isFailure(result) ? result.failure : undefined))
         }
         return result
       })
@@ -146,8 +146,8 @@ const session = (env: Env, p: Prng, user: string, style: Style, s: number) =>
       Effect.flatMap(Carts.Carts, (c) => c.create(user)),
       (c) => c.cart_id
     )
-    if (Either.isLeft(cart)) return trace.add(`${tag} gives up (no cart)`)
-    const cartId = cart.right.cart_id
+    if (Result.isFailure(cart)) return trace.add(`${tag} gives up (no cart)`)
+    const cartId = cart.success.cart_id
 
     const chosen: Array<Sku.Sku> = []
     for (let i = p.int(1, 3); i > 0; i--) {
@@ -158,7 +158,7 @@ const session = (env: Env, p: Prng, user: string, style: Style, s: number) =>
         Effect.flatMap(Carts.Carts, (c) => c.addItem(user, cartId, sku, quantity)),
         (c) => `${c.items.length} lines`
       )
-      if (Either.isRight(added)) chosen.push(sku)
+      if (Result.isSuccess(added)) chosen.push(sku)
       yield* env.sleep(p.exponential(5_000))
     }
     if (chosen.length > 1 && p.chance(0.2)) {
@@ -183,15 +183,11 @@ const session = (env: Env, p: Prng, user: string, style: Style, s: number) =>
         ? p.pick(decliningCards)
         : p.pick(goodCards)
     const method = yield* tokenize(firstCard)
-    if (Either.isLeft(method)) return trace.add(`${tag} gives up (no payment method)`)
+    if (Result.isFailure(method)) return trace.add(`${tag} gives up (no payment method)`)
 
     const place = (key: string, cart_id: string, payment_method_id: string) => {
       const body = `${cart_id}|${payment_method_id}`
-      // Valid by construction: skipping the constructor's validation saves a Schema parse per request.
-      const req = new Checkout.CheckoutRequest(
-        { cart_id, shipping_address: env.address, payment_method_id },
-        true
-      )
+      const req = new Checkout.CheckoutRequest({ cart_id, shipping_address: env.address, payment_method_id })
       return world
         .call(
           Effect.flatMap(Checkout.Checkout, (c) =>
@@ -199,13 +195,13 @@ const session = (env: Env, p: Prng, user: string, style: Style, s: number) =>
           )
         )
         .pipe(
-          Effect.either,
+          Effect.result,
           Effect.tap((r) => record("place", key, body, r))
         )
     }
     const pay = (key: string, orderId: string, payment_method_id: string) => {
       const body = `${orderId}|${payment_method_id}`
-      const req = new Checkout.PaymentRetryRequest({ payment_method_id }, true)
+      const req = new Checkout.PaymentRetryRequest({ payment_method_id })
       return world
         .call(
           Effect.flatMap(Checkout.Checkout, (c) =>
@@ -213,32 +209,34 @@ const session = (env: Env, p: Prng, user: string, style: Style, s: number) =>
           )
         )
         .pipe(
-          Effect.either,
+          Effect.result,
           Effect.tap((r) => record("pay", key, body, r))
         )
     }
-    const record = (op: "place" | "pay", key: string, body: string, r: Either.Either<Placed, unknown>) =>
+    const record = (op: "place" | "pay", key: string, body: string, r: Result.Result<Placed, unknown>) =>
       Effect.sync(() => {
         trace.add(
-          `${tag} ${op} ${key} -> ${Either.isRight(r) ? `${r.right.status} ${r.right.order.order_id} ${r.right.order.status}` : describeError(r.left)}`
+          `${tag} ${op} ${key} -> ${Result.isSuccess(r) ? `${r.success.status} ${r.success.order.order_id} ${r.success.order.status}` : describeError(r.failure)}`
         )
         checker.answered(
           user,
           op,
           key,
           body,
-          finalAnswer(Either.isRight(r) ? { _tag: "ok", ...r.right } : { _tag: "error", error: r.left })
+          finalAnswer(
+            Result.isSuccess(r) ? { _tag: "ok", ...r.success } : { _tag: "error", error: r.failure }
+          )
         )
       })
 
     /** Sends a request as this client does: a burst at first, then retries with the same key while transient. */
     const submit = (
-      send: Effect.Effect<Either.Either<Placed, unknown>>,
+      send: Effect.Effect<Result.Result<Placed, unknown>>,
       burst: number,
       beforeRetry: Effect.Effect<void>
     ) =>
       Effect.gen(function* () {
-        let result: Either.Either<Placed, unknown>
+        let result: Result.Result<Placed, unknown>
         if (burst > 1) {
           const all = yield* Effect.all(
             Array.from({ length: burst }, () => send),
@@ -247,7 +245,7 @@ const session = (env: Env, p: Prng, user: string, style: Style, s: number) =>
           result = all.find((r) => !isTransient(r)) ?? all[all.length - 1]!
         } else result = yield* send
         for (let i = 0; i < 4 && isTransient(result); i++) {
-          yield* env.sleep(backoffMs(p, Either.isLeft(result) ? result.left : undefined))
+          yield* env.sleep(backoffMs(p, Result.isFailure(result) ? result.failure : undefined))
           if (i === 0) yield* beforeRetry
           result = yield* send
         }
@@ -273,10 +271,10 @@ const session = (env: Env, p: Prng, user: string, style: Style, s: number) =>
         : Effect.void
     const burst = style === "hammer" ? p.int(8, 14) : style === "doubleClick" ? p.int(2, 3) : 1
     const key = `${user}-s${s}-c1`
-    let placed = yield* submit(place(key, cartId, method.right.payment_method_id), burst, editCart)
+    let placed = yield* submit(place(key, cartId, method.success.payment_method_id), burst, editCart)
 
-    if (Either.isLeft(placed) && tagOf(placed.left) === "OutOfStock" && p.chance(0.5)) {
-      const missing = (placed.left as { readonly unavailable: ReadonlyArray<{ readonly sku: Sku.Sku }> })
+    if (Result.isFailure(placed) && tagOf(placed.failure) === "OutOfStock" && p.chance(0.5)) {
+      const missing = (placed.failure as { readonly unavailable: ReadonlyArray<{ readonly sku: Sku.Sku }> })
         .unavailable
       for (const u of missing) {
         yield* request(
@@ -286,7 +284,7 @@ const session = (env: Env, p: Prng, user: string, style: Style, s: number) =>
         )
       }
       placed = yield* submit(
-        place(`${user}-s${s}-c2`, cartId, method.right.payment_method_id),
+        place(`${user}-s${s}-c2`, cartId, method.success.payment_method_id),
         1,
         Effect.void
       )
@@ -294,33 +292,33 @@ const session = (env: Env, p: Prng, user: string, style: Style, s: number) =>
 
     if (style === "keyReuser" && !isTransient(placed)) {
       const other = yield* tokenize(p.pick(goodCards))
-      if (Either.isRight(other)) yield* place(key, cartId, other.right.payment_method_id)
+      if (Result.isSuccess(other)) yield* place(key, cartId, other.success.payment_method_id)
     }
     if (!isTransient(placed) && p.chance(0.15)) {
       yield* env.sleep(p.int(1_000, 60_000))
-      yield* place(key, cartId, method.right.payment_method_id)
+      yield* place(key, cartId, method.success.payment_method_id)
     }
 
-    if (Either.isRight(placed)) {
-      if (placed.right.status === 202) yield* follow(env, p, tag, user, placed.right.order.order_id)
+    if (Result.isSuccess(placed)) {
+      if (placed.success.status === 202) yield* follow(env, p, tag, user, placed.success.order.order_id)
       return
     }
-    if (tagOf(placed.left) !== "PaymentDeclined" || !p.chance(0.7)) return
-    const orderId = (placed.left as { readonly orderId: string }).orderId
+    if (tagOf(placed.failure) !== "PaymentDeclined" || !p.chance(0.7)) return
+    const orderId = (placed.failure as { readonly orderId: string }).orderId
     for (let n = 1; n <= 2; n++) {
       yield* env.sleep(p.exponential(20_000))
       const next = yield* tokenize(p.chance(0.8) ? p.pick(goodCards) : p.pick(decliningCards))
-      if (Either.isLeft(next)) return
+      if (Result.isFailure(next)) return
       const paid = yield* submit(
-        pay(`${user}-s${s}-p${n}`, orderId, next.right.payment_method_id),
+        pay(`${user}-s${s}-p${n}`, orderId, next.success.payment_method_id),
         p.chance(0.1) ? 2 : 1,
         Effect.void
       )
-      if (Either.isRight(paid)) {
-        if (paid.right.status === 202) yield* follow(env, p, tag, user, orderId)
+      if (Result.isSuccess(paid)) {
+        if (paid.success.status === 202) yield* follow(env, p, tag, user, orderId)
         return
       }
-      if (tagOf(paid.left) !== "PaymentDeclined") return
+      if (tagOf(paid.failure) !== "PaymentDeclined") return
     }
   })
 
@@ -329,11 +327,11 @@ const follow = (env: Env, p: Prng, tag: string, user: string, orderId: string) =
   Effect.gen(function* () {
     for (let i = p.int(0, 2); i > 0; i--) {
       yield* env.sleep(p.int(20_000, 90_000))
-      const order = yield* Effect.either(
+      const order = yield* Effect.result(
         env.world.call(Effect.flatMap(Checkout.Checkout, (c) => c.getOrder(user, orderId)))
       )
       env.trace.add(
-        `${tag} looks at ${orderId} -> ${Either.isRight(order) ? order.right.status : describeError(order.left)}`
+        `${tag} looks at ${orderId} -> ${Result.isSuccess(order) ? order.success.status : describeError(order.failure)}`
       )
     }
   })
@@ -353,11 +351,11 @@ export const operator = (env: Env) =>
       yield* env.sleep(p.int(20_000, 60_000))
       const sku = env.skus[p.weighted(env.popularity)]!
       const units = p.int(1, 8)
-      const result = yield* Effect.either(
+      const result = yield* Effect.result(
         env.world.call(Effect.flatMap(Inventory.Inventory, (inventory) => inventory.restock(sku, units)))
       )
       env.trace.add(
-        `operator restocks ${sku} +${units} -> ${Either.isRight(result) ? `on hand ${result.right.on_hand}` : describeError(result.left)}`
+        `operator restocks ${sku} +${units} -> ${Result.isSuccess(result) ? `on hand ${result.success.on_hand}` : describeError(result.failure)}`
       )
     }
   })

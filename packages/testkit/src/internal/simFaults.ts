@@ -15,7 +15,7 @@
  * its interrupted fibers cannot write either: a dead process does not clean up after itself.
  */
 import { Errors } from "@till/core"
-import { Duration, Effect } from "effect"
+import { Effect } from "effect"
 import * as FakePaymentGateway from "../FakePaymentGateway.js"
 import type { Prng } from "./simPrng.js"
 import { enabled, type Scenario } from "./simScenario.js"
@@ -272,9 +272,9 @@ export const wrapService = <S extends object>(service: S, interceptor: Intercept
       observe === undefined
         ? effect
         : Effect.uninterruptible(
-            Effect.flatMap(effect, (value) => {
+            Effect.tap(effect, (value) => {
               const check = observe(args, value)
-              return Effect.isEffect(check) ? Effect.as(check, value) : Effect.succeed(value)
+              return Effect.isEffect(check) ? check : Effect.void
             })
           )
     return Effect.suspend(() => {
@@ -285,9 +285,9 @@ export const wrapService = <S extends object>(service: S, interceptor: Intercept
         case "fail":
           return Effect.fail(interceptor.unavailable("injected outage"))
         case "slow":
-          return Effect.zipRight(Effect.sleep(Duration.millis(interceptor.slowMs)), run)
+          return Effect.andThen(Effect.sleep(interceptor.slowMs), run)
         case "lost":
-          return Effect.zipRight(run, Effect.fail(interceptor.unavailable("response lost (injected)")))
+          return Effect.andThen(run, Effect.fail(interceptor.unavailable("response lost (injected)")))
       }
     })
   }
@@ -335,14 +335,14 @@ export const calmGateway: Partial<FakePaymentGateway.Faults> = (({
 /** The gateway plan as actions on the fake gateway's `Control`, in time order. */
 export const gatewayTimeline = (
   g: GatewayPlan,
-  control: FakePaymentGateway.Control["Type"],
+  control: FakePaymentGateway.Control["Service"],
   startMs: number
 ): ReadonlyArray<TimedAction> => {
   const actions: Array<TimedAction> = [
     {
       atMs: startMs,
       label: "gateway background faults on",
-      run: Effect.zipRight(
+      run: Effect.andThen(
         control.setFaults({
           unavailableRate: g.unavailableRate,
           lostResponseRate: g.lostResponseRate,

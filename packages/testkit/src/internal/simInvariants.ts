@@ -128,14 +128,14 @@ interface KeyRecord {
 }
 
 export interface Probes {
-  readonly inventory: InventoryStore.InventoryStore["Type"]
+  readonly inventory: InventoryStore.InventoryStore["Service"]
   /** Every level and reservation of the same store, in one read. */
-  readonly stock: InMemoryInventoryStore.Inspector["Type"]
-  readonly orderStore: OrderStore.OrderStore["Type"]
-  readonly orders: InMemoryOrderStore.Inspector["Type"]
-  readonly gateway: FakePaymentGateway.Inspector["Type"]
-  readonly events: InMemoryEventPublisher.Inspector["Type"]
-  readonly deadLetters: DeadLetterStore.DeadLetterStore["Type"]
+  readonly stock: InMemoryInventoryStore.Inspector["Service"]
+  readonly orderStore: OrderStore.OrderStore["Service"]
+  readonly orders: InMemoryOrderStore.Inspector["Service"]
+  readonly gateway: FakePaymentGateway.Inspector["Service"]
+  readonly events: InMemoryEventPublisher.Inspector["Service"]
+  readonly deadLetters: DeadLetterStore.DeadLetterStore["Service"]
   readonly skus: ReadonlyArray<InventoryStore.StockLevel["sku"]>
 }
 
@@ -245,7 +245,7 @@ export class Checker {
    * (a walk over every reservation) when `full`.
    */
   tick(probes: Probes, ledger: Ledger, full: boolean): Effect.Effect<void, Errors.StoreUnavailable> {
-    return Effect.gen(this, function* () {
+    return Effect.gen({ self: this }, function* () {
       if (full) yield* this.checkStock(probes, ledger, false)
       else this.checkLevels(yield* probes.stock.levels, probes.skus)
       yield* this.checkCharges(probes)
@@ -263,7 +263,7 @@ export class Checker {
   }
 
   private checkStock(probes: Probes, ledger: Ledger, final: boolean) {
-    return Effect.gen(this, function* () {
+    return Effect.gen({ self: this }, function* () {
       const reservations = new Map((yield* probes.stock.reservations).map((r) => [r.order_id, r]))
       const levels = new Map((yield* probes.stock.levels).map((l) => [l.sku, l]))
       const held = new Map<string, number>()
@@ -299,7 +299,7 @@ export class Checker {
   }
 
   private checkCharges(probes: Probes) {
-    return Effect.gen(this, function* () {
+    return Effect.gen({ self: this }, function* () {
       const charges = yield* probes.gateway.allCharges
       if (charges.length === this.chargesSeen) return charges
       this.chargesSeen = charges.length
@@ -322,7 +322,7 @@ export class Checker {
 
   /** The end-of-run checks, once faults stopped and every job had time to settle. */
   final(probes: Probes, ledger: Ledger): Effect.Effect<void, Errors.StoreUnavailable> {
-    return Effect.gen(this, function* () {
+    return Effect.gen({ self: this }, function* () {
       yield* this.checkStock(probes, ledger, true)
       this.chargesSeen = -1
       const charges = yield* this.checkCharges(probes)
@@ -340,10 +340,10 @@ export class Checker {
   }
 
   private checkOrderStock(probes: Probes, orders: ReadonlyArray<Order.Order>) {
-    return Effect.gen(this, function* () {
+    return Effect.gen({ self: this }, function* () {
       const reservations = new Map((yield* probes.stock.reservations).map((r) => [r.order_id, r]))
       for (const o of orders) {
-        const found = Option.fromNullable(reservations.get(o.order_id))
+        const found = Option.fromUndefinedOr(reservations.get(o.order_id))
         if (o.status === "confirmed") {
           if (Option.isNone(found) || found.value.status !== "committed") {
             this.report("order-stock-mismatch", `confirmed order ${o.order_id} has no committed reservation`)
@@ -407,7 +407,7 @@ export class Checker {
   }
 
   private checkEvents(probes: Probes, orders: ReadonlyArray<Order.Order>) {
-    return Effect.gen(this, function* () {
+    return Effect.gen({ self: this }, function* () {
       const confirmedEvents = new Map<string, Set<string>>()
       for (const e of yield* probes.events.published) {
         if (e.type !== "order.confirmed") continue
@@ -427,7 +427,7 @@ export class Checker {
   }
 
   private scanStores(probes: Probes, ledger: Ledger, orders: ReadonlyArray<Order.Order>) {
-    return Effect.gen(this, function* () {
+    return Effect.gen({ self: this }, function* () {
       this.scanValue(orders, "orders")
       this.scanValue(
         (yield* probes.orders.outbox).map((e) => e.event),
@@ -445,7 +445,7 @@ export class Checker {
    * the reservation and the charges, for the report (not part of the trace).
    */
   evidence(probes: Probes): Effect.Effect<Array<string>, Errors.StoreUnavailable> {
-    return Effect.gen(this, function* () {
+    return Effect.gen({ self: this }, function* () {
       const ids = new Set(this.violations.flatMap((v) => v.detail.match(/\bord_[0-9a-z]{20}\b/g) ?? []))
       const lines: Array<string> = []
       const charges = yield* probes.gateway.allCharges

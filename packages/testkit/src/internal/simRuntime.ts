@@ -1,14 +1,20 @@
 /**
  * The simulator's deterministic executor: a virtual `Clock` and a FIFO `Scheduler`, driven by
- * one synchronous loop (run every ready fiber until none is left, then move time to the next
+ * one synchronous loop (run every ready task until none is left, then move time to the next
  * sleeper and wake it). Nothing in a run touches a real timer, so a run is a pure function of
  * its seed and as fast as its fibers.
  *
- * Why not `TestClock`: every `TestClock.adjust` waits for the fibers to settle through real
- * `setTimeout(0)` polls (`awaitSuspended`), a millisecond or more per wake-up, which caps a
- * simulated world at a few hundred timer wake-ups per second. The virtual clock has the same
- * semantics (sleepers wake in deadline order, time only moves when everything is blocked) and
- * every service still reads time through Effect's `Clock`, exactly as under `TestClock`.
+ * Both are plain Effect 4 services: the clock is provided as `Clock.Clock` (so `Effect.sleep`,
+ * `Clock.currentTimeMillis` and every timeout read it), the scheduler is the run's
+ * `Scheduler` (`Effect.runFork(effect, { scheduler })`), and every fiber of the run gets its one
+ * dispatcher, so tasks run strictly in the order they were scheduled, whichever fiber queued them.
+ *
+ * Why not `TestClock`: it is moved from inside the program (`TestClock.adjust`, by a known
+ * amount, a scheduler turn per woken sleeper, a latch and a warning fiber per sleep), while a
+ * simulated world's fibers sleep on their own and only the loop below knows when all of them
+ * are blocked. The virtual clock has the same semantics (sleepers wake in deadline order, time
+ * only moves when everything is blocked) and every service still reads time through Effect's
+ * `Clock`, exactly as under `TestClock`.
  */
 import { Clock, Duration, Effect, type Exit, type Fiber, type Scheduler } from "effect"
 
@@ -16,62 +22,87 @@ interface Sleeper {
   readonly atMs: number
   readonly seq: number
   readonly wake: () => void
+  /** Interrupted: left in the heap, dropped when it comes up (`prune`). */
+  cancelled: boolean
 }
 
 const before = (x: Sleeper, y: Sleeper): boolean => x.atMs < y.atMs || (x.atMs === y.atMs && x.seq < y.seq)
 
 /** Virtual time: sleepers wait in a binary heap ordered by (deadline, arrival). */
 export class SimClock implements Clock.Clock {
-  readonly [Clock.ClockTypeId]: Clock.ClockTypeId = Clock.ClockTypeId
   private heap: Array<Sleeper> = []
   private seq = 0
 
   constructor(public nowMs: number) {}
 
-  readonly currentTimeMillis: Effect.Effect<number> = Effect.sync(() => this.nowMs)
-  readonly currentTimeNanos: Effect.Effect<bigint> = Effect.sync(() => this.unsafeCurrentTimeNanos())
-
-  unsafeCurrentTimeMillis(): number {
+  currentTimeMillisUnsafe(): number {
     return this.nowMs
   }
 
-  unsafeCurrentTimeNanos(): bigint {
+  currentTimeNanosUnsafe(): bigint {
     return BigInt(Math.floor(this.nowMs * 1_000_000))
   }
+
+  /** Virtual time never goes back: it is the monotonic time too. */
+  monotonicTimeNanosUnsafe(): bigint {
+    return this.currentTimeNanosUnsafe()
+  }
+
+  readonly currentTimeMillis: Effect.Effect<number> = Effect.sync(() => this.nowMs)
+  readonly currentTimeNanos: Effect.Effect<bigint> = Effect.sync(() => this.currentTimeNanosUnsafe())
+  readonly monotonicTimeNanos: Effect.Effect<bigint> = Effect.sync(() => this.monotonicTimeNanosUnsafe())
 
   sleep(duration: Duration.Duration): Effect.Effect<void> {
     return this.sleepMs(Duration.toMillis(duration))
   }
 
   /**
-   * `sleep` without a `Duration` or a `Clock` lookup: what the simulator's own actors call.
-   *
-   * No canceller: `Effect.async` with one wraps the wait in `onInterrupt`, which costs more Effect
-   * steps than the wait itself. An interrupted sleeper stays queued until its deadline, where its
-   * wake-up is a no-op (a fiber ignores a second resume). Fibers see no difference; the executor
-   * may move time to such a deadline with nothing to run, so a deadlock is reported at the last
-   * such deadline (or as running out of virtual time, if that comes first).
+   * `sleep` in milliseconds. As Effect's own clock: nothing to wait is a yield, forever is never,
+   * and an interrupted sleep is cancelled (marked, and dropped from the heap when it comes up), so
+   * time never moves to a deadline nobody waits for and a deadlock is seen as soon as it happens.
    */
   sleepMs(ms: number): Effect.Effect<void> {
-    if (!(ms > 0)) return Effect.void
+    if (!(ms > 0)) return Effect.yieldNow
     if (!Number.isFinite(ms)) return Effect.never
-    return Effect.async<void>((resume) => {
-      this.push({ atMs: this.nowMs + ms, seq: this.seq++, wake: () => resume(Effect.void) })
+    // One parameter only: `Effect.callback` makes an AbortController for a register taking two.
+    return Effect.callback<void>((resume) => {
+      const sleeper: Sleeper = {
+        atMs: this.nowMs + ms,
+        seq: this.seq++,
+        wake: () => resume(Effect.void),
+        cancelled: false
+      }
+      this.push(sleeper)
+      return Effect.sync(() => {
+        sleeper.cancelled = true
+      })
     })
   }
 
-  /** The next deadline, if anyone sleeps (an interrupted sleeper's included, see `sleepMs`). */
+  /** The next deadline of a live sleeper, if any sleeps. */
   peekMs(): number | undefined {
+    this.prune()
     return this.heap[0]?.atMs
   }
 
-  /** Moves time to the earliest deadline and wakes every sleeper due then; false when none sleeps. */
+  /**
+   * Moves time to the earliest deadline and wakes every sleeper due then, in (deadline, arrival)
+   * order; false when none sleeps. A woken fiber runs at once, on this call stack, as under a
+   * real timer: Effect resumes a fiber inside the callback's `resume`.
+   */
   advance(): boolean {
     const atMs = this.peekMs()
     if (atMs === undefined) return false
     if (atMs > this.nowMs) this.nowMs = atMs
-    while (this.heap.length > 0 && this.heap[0]!.atMs <= this.nowMs) this.pop()!.wake()
+    while (this.heap.length > 0 && this.heap[0]!.atMs <= this.nowMs) {
+      const sleeper = this.pop()!
+      if (!sleeper.cancelled) sleeper.wake()
+    }
     return true
+  }
+
+  private prune() {
+    while (this.heap.length > 0 && this.heap[0]!.cancelled) this.pop()
   }
 
   private push(sleeper: Sleeper) {
@@ -107,38 +138,76 @@ export class SimClock implements Clock.Clock {
   }
 }
 
-const maxOpsBeforeYield = 2048
+type Task = () => void
 
-/** Runs tasks strictly in the order they were scheduled; `flush` runs until none is left. */
-export class SimScheduler implements Scheduler.Scheduler {
-  private queue: Array<Scheduler.Task | undefined> = []
+/**
+ * Runs tasks in the order they were scheduled (by priority first, lower first, as the
+ * `SchedulerDispatcher` contract says; Effect itself only uses priority 0). Every fiber of a run
+ * shares its one dispatcher, so the order is global. `runReady` runs until none is left.
+ */
+export class SimScheduler implements Scheduler.Scheduler, Scheduler.SchedulerDispatcher {
+  readonly executionMode = "sync" as const
+  private queue: Array<Task | undefined> = []
   private head = 0
+  /** Tasks of another priority than 0, kept sorted by (priority, arrival): none in practice. */
+  private others: Array<{ readonly priority: number; readonly task: Task }> = []
   tasksRun = 0
+  /** Run-loop steps: the runtime asks whether to yield once per step. */
+  steps = 0
 
-  scheduleTask(task: Scheduler.Task): void {
-    this.queue.push(task)
+  /**
+   * Yields once a fiber ran its `References.MaxOpsBeforeYield` operations (2048 by default), as
+   * Effect's own scheduler does; the budget is read from the fiber's cached references.
+   */
+  shouldYield(fiber: Fiber.Fiber<unknown, unknown>): boolean {
+    this.steps++
+    return fiber.currentOpCount >= fiber.cache.maxOpsBeforeYield
+  }
+
+  makeDispatcher(): Scheduler.SchedulerDispatcher {
+    return this
+  }
+
+  scheduleTask(task: Task, priority: number): void {
+    if (priority === 0) {
+      this.queue.push(task)
+      return
+    }
+    let at = this.others.length
+    while (at > 0 && this.others[at - 1]!.priority > priority) at--
+    this.others.splice(at, 0, { priority, task })
+  }
+
+  /** Runs every ready task (and the ones they schedule); the runtime's own synchronous drain. */
+  flush(): void {
+    this.runReady(Number.POSITIVE_INFINITY)
   }
 
   /**
-   * Yields every 2048 steps, as Effect's default does, without reading the fiber's
-   * `MaxOpsBeforeYield` ref on every step (it is read once per step otherwise: a few % of a run).
+   * Runs ready tasks until none is left, or until the run took `maxSteps` runtime steps in all
+   * (false): a fiber that never waits still yields every few thousand steps, so a livelock comes
+   * back here, while a fiber resumed by another runs inline and queues no task.
    */
-  shouldYield(fiber: Fiber.RuntimeFiber<unknown, unknown>): number | false {
-    return fiber.currentOpCount > maxOpsBeforeYield ? 0 : false
-  }
-
-  /** Runs ready tasks until none is left or `budget` tasks have run in all; false when over budget. */
-  flush(budget: number): boolean {
-    while (this.head < this.queue.length) {
-      if (this.tasksRun >= budget) return false
-      const task = this.queue[this.head]!
-      this.queue[this.head++] = undefined
+  runReady(maxSteps: number): boolean {
+    while (this.head < this.queue.length || this.others.length > 0) {
+      if (this.steps >= maxSteps) return false
       this.tasksRun++
-      task()
+      this.next()()
     }
     this.queue = []
     this.head = 0
     return true
+  }
+
+  /** The next task: of a negative priority, else of priority 0, else of a positive one. */
+  private next(): Task {
+    const others = this.others
+    if (others.length > 0 && (others[0]!.priority < 0 || this.head >= this.queue.length)) {
+      return others.shift()!.task
+    }
+    const task = this.queue[this.head]!
+    this.queue[this.head++] = undefined
+    return task
   }
 }
 
@@ -146,32 +215,32 @@ export type Outcome<A, E> =
   | { readonly _tag: "Done"; readonly exit: Exit.Exit<A, E> }
   /** Every fiber is blocked and nobody sleeps: nothing can ever happen again. */
   | { readonly _tag: "Deadlock"; readonly atMs: number }
-  /** Virtual time passed `maxTimeMs`, or `maxTasks` scheduler tasks ran, before the end. */
+  /** Virtual time passed `maxTimeMs`, or the run took `maxSteps` runtime steps, before the end. */
   | { readonly _tag: "OutOfBudget"; readonly atMs: number; readonly reason: string }
 
 export interface Limits {
   readonly startMs: number
   readonly maxTimeMs: number
-  readonly maxTasks: number
+  readonly maxSteps: number
 }
 
 /** Runs `make(clock)` to its end on virtual time, synchronously. */
 export const runDeterministic = <A, E>(make: (clock: SimClock) => Effect.Effect<A, E>, limits: Limits) => {
   const clock = new SimClock(limits.startMs)
   const scheduler = new SimScheduler()
-  const fiber = Effect.runFork(Effect.withClock(make(clock), clock), { scheduler })
+  const fiber = Effect.runFork(Effect.provideService(make(clock), Clock.Clock, clock), { scheduler })
   let outcome: Outcome<A, E> | undefined
   while (outcome === undefined) {
-    if (!scheduler.flush(limits.maxTasks)) {
+    if (!scheduler.runReady(limits.maxSteps)) {
       outcome = {
         _tag: "OutOfBudget",
         atMs: clock.nowMs,
-        reason: `more than ${limits.maxTasks} scheduler tasks`
+        reason: `more than ${limits.maxSteps} runtime steps`
       }
       break
     }
-    const exit = fiber.unsafePoll()
-    if (exit !== null) outcome = { _tag: "Done", exit }
+    const exit = fiber.pollUnsafe()
+    if (exit !== undefined) outcome = { _tag: "Done", exit }
     else if ((clock.peekMs() ?? Number.POSITIVE_INFINITY) > limits.maxTimeMs) {
       outcome =
         clock.peekMs() === undefined
@@ -179,5 +248,5 @@ export const runDeterministic = <A, E>(make: (clock: SimClock) => Effect.Effect<
           : { _tag: "OutOfBudget", atMs: clock.nowMs, reason: `virtual time past ${limits.maxTimeMs}` }
     } else clock.advance()
   }
-  return { outcome, tasksRun: scheduler.tasksRun, endMs: clock.nowMs }
+  return { outcome, tasksRun: scheduler.tasksRun, steps: scheduler.steps, endMs: clock.nowMs }
 }

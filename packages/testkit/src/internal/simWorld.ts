@@ -29,20 +29,7 @@ import {
   ShippingQuoter,
   Sku
 } from "@till/core"
-import {
-  Cause,
-  Clock,
-  Context,
-  Data,
-  Effect,
-  ExecutionStrategy,
-  Exit,
-  Fiber,
-  Layer,
-  Option,
-  Runtime,
-  Scope
-} from "effect"
+import { Cause, Context, Data, Effect, Exit, Fiber, Layer, Option, Scope } from "effect"
 import * as FakePaymentGateway from "../FakePaymentGateway.js"
 import * as InMemoryEventPublisher from "../InMemoryEventPublisher.js"
 import * as InMemoryInventoryStore from "../InMemoryInventoryStore.js"
@@ -69,8 +56,8 @@ export class Unreachable extends Data.TaggedError("Unreachable")<{ readonly reas
 export const servicesLayer = TestTill.services
 
 type PortsLayer = ReturnType<typeof TestTill.ports>
-export type Ports = Layer.Layer.Success<PortsLayer>
-export type Services = Layer.Layer.Success<ReturnType<typeof servicesLayer>>
+export type Ports = Layer.Success<PortsLayer>
+export type Services = Layer.Success<ReturnType<typeof servicesLayer>>
 export type ProcessContext = Ports | Services
 
 /** How often each job of a process runs (virtual time). */
@@ -95,17 +82,18 @@ export interface WorldOptions {
 
 interface Process {
   readonly id: number
-  readonly scope: Scope.CloseableScope
+  readonly scope: Scope.Closeable
   readonly gate: Gate
-  readonly context: Context.Context<ProcessContext>
+  /** Starts a fiber of the process (a request), at once, on the caller's stack. */
+  readonly runFork: <A, E>(effect: Effect.Effect<A, E, ProcessContext>) => Fiber.Fiber<A, E>
   /** Requests running in the process: a crash interrupts each. */
-  readonly requests: Set<Fiber.RuntimeFiber<unknown, unknown>>
+  readonly requests: Set<Fiber.Fiber<unknown, unknown>>
   alive: boolean
 }
 
 export interface World {
   readonly probes: Probes
-  readonly gatewayControl: FakePaymentGateway.Control["Type"]
+  readonly gatewayControl: FakePaymentGateway.Control["Service"]
   /** Runs `effect` inside the current process, as a request would. */
   readonly call: <A, E>(effect: Effect.Effect<A, E, ProcessContext>) => Effect.Effect<A, E | Unreachable>
   readonly crash: Effect.Effect<void>
@@ -125,7 +113,8 @@ export const make = (options: WorldOptions): Effect.Effect<World, never, Scope.S
     const { faults, ledger, checker, trace } = options
     const runScope = yield* Effect.scope
     const planted = (bug: PlantedBug) => options.planted.includes(bug)
-    const raw = yield* Layer.build(
+    // A memo map of its own: the stores of a run are new, whatever else was built before.
+    const raw = yield* Layer.buildWithMemoMap(
       TestTill.ports({
         seed: options.seed,
         gateway: { faults: { ignoreIdempotencyKey: planted("ignoreIdempotencyKey") } },
@@ -135,7 +124,9 @@ export const make = (options: WorldOptions): Effect.Effect<World, never, Scope.S
         ...(planted("getThenSetRateLimiter")
           ? { rateLimitStore: InMemoryRateLimitStore.layerGetThenSet }
           : {})
-      })
+      }),
+      Layer.makeMemoMapUnsafe(),
+      runScope
     )
     const rawInventory = Context.get(raw, InventoryStore.InventoryStore)
 
@@ -275,21 +266,21 @@ export const make = (options: WorldOptions): Effect.Effect<World, never, Scope.S
     let current: Process | undefined
 
     const reportDefects = (where: string, cause: Cause.Cause<unknown>) => {
-      for (const defect of Cause.defects(cause)) {
+      for (const reason of cause.reasons) {
+        if (!Cause.isDieReason(reason)) continue
         stats.defects++
-        checker.report("defect", `${where}: ${messageOf(defect)}`)
+        checker.report("defect", `${where}: ${messageOf(reason.defect)}`)
       }
     }
 
     /** A background job: `effect` every `everyMs`; a failure is tried again next time, a defect is a violation. */
     const job = (name: string, everyMs: number, effect: Effect.Effect<void, unknown, ProcessContext>) => {
       const once = options.sleep(everyMs).pipe(
-        Effect.zipRight(effect),
-        Effect.catchAllCause((cause) => Effect.sync(() => reportDefects(`job ${name}`, cause)))
+        Effect.andThen(effect),
+        Effect.catchCause((cause) => Effect.sync(() => reportDefects(`job ${name}`, cause)))
       )
-      // Not `Effect.forever`: it yields to the scheduler after every round, and each round sleeps anyway.
-      const loop: Effect.Effect<never, never, ProcessContext> = Effect.flatMap(once, () => loop)
-      return loop
+      // No yield between rounds: each round sleeps anyway.
+      return Effect.forever(once, { disableYield: true })
     }
 
     const recovery = (label: string) =>
@@ -305,22 +296,6 @@ export const make = (options: WorldOptions): Effect.Effect<World, never, Scope.S
         )
       )
 
-    // A job round with nothing to do is skipped, judged by a look at the real store: an empty poll
-    // changes no store and no answer, and costs the simulator twenty-odd runtime steps a second
-    // per process. What is lost: empty polls meeting store faults, which only fail the round.
-    const rawQueue = Context.get(raw, PaymentRetryQueue.PaymentRetryQueue)
-    const rawOrders = Context.get(raw, OrderStore.OrderStore)
-    const retriesDue = Effect.map(
-      Effect.flatMap(Clock.currentTimeMillis, (nowMs) => rawQueue.due(nowMs, 1)),
-      (due) => due.length > 0
-    )
-    const eventsPending = Effect.map(rawOrders.pendingEvents(1), (pending) => pending.length > 0)
-    const whenAny = <E>(
-      peek: Effect.Effect<boolean, unknown>,
-      effect: Effect.Effect<void, E, ProcessContext>
-    ): Effect.Effect<void, unknown, ProcessContext> =>
-      Effect.flatMap(peek, (any) => (any ? effect : Effect.void))
-
     const drainRetries = Effect.flatMap(Checkout.Checkout, (checkout) =>
       RetryDrainer.drainOnce((orderId) => checkout.resume(orderId)).pipe(
         Effect.tap((r) =>
@@ -335,32 +310,34 @@ export const make = (options: WorldOptions): Effect.Effect<World, never, Scope.S
     const start = Effect.gen(function* () {
       if (current?.alive) return
       const id = ++stats.processes
-      const scope = yield* Scope.fork(runScope, ExecutionStrategy.sequential)
+      const scope = yield* Scope.fork(runScope, "sequential")
       const gate: Gate = { dead: false }
       const ports = view(gate)
-      const services = yield* Layer.buildWithScope(servicesLayer(options.checkout), scope).pipe(
-        Effect.provide(ports)
-      )
-      const context: Context.Context<ProcessContext> = Context.merge(ports, services)
-      current = { id, scope, gate, context, requests: new Set(), alive: true }
+      // A memo map of its own: a restarted process builds new services (breakers, limiter, locks),
+      // never the dead one's, which Effect would otherwise share across builds of one run.
+      const services = yield* Layer.buildWithMemoMap(
+        servicesLayer(options.checkout),
+        Layer.makeMemoMapUnsafe(),
+        scope
+      ).pipe(Effect.provide(ports))
+      // The process runs on the run's clock, scheduler, random and logger, and its own services.
+      const runtime = yield* Effect.context<never>()
+      const context: Context.Context<ProcessContext> = Context.merge(runtime, Context.merge(ports, services))
+      current = { id, scope, gate, runFork: Effect.runForkWith(context), requests: new Set(), alive: true }
       trace.add(`process ${id} started`)
       const fork = (effect: Effect.Effect<void, unknown, ProcessContext>) =>
         Effect.forkIn(Effect.provide(effect, context), scope)
       // A restart recovers at once: the orders the dead process left behind wait for nobody else.
       yield* fork(
-        Effect.zipRight(
+        Effect.andThen(
           recovery(`process ${id} restart recovery`).pipe(
-            Effect.catchAllCause((cause) => Effect.sync(() => reportDefects("restart recovery", cause)))
+            Effect.catchCause((cause) => Effect.sync(() => reportDefects("restart recovery", cause)))
           ),
           job("recovery", jobEveryMs.recovery, Effect.asVoid(recovery("recovery sweeper")))
         )
       )
-      yield* fork(
-        job("retry drainer", jobEveryMs.retryDrainer, whenAny(retriesDue, Effect.asVoid(drainRetries)))
-      )
-      yield* fork(
-        job("outbox relay", jobEveryMs.outboxRelay, whenAny(eventsPending, Effect.asVoid(Outbox.drain())))
-      )
+      yield* fork(job("retry drainer", jobEveryMs.retryDrainer, Effect.asVoid(drainRetries)))
+      yield* fork(job("outbox relay", jobEveryMs.outboxRelay, Effect.asVoid(Outbox.drain())))
     })
 
     const crash = Effect.suspend(() => {
@@ -371,15 +348,15 @@ export const make = (options: WorldOptions): Effect.Effect<World, never, Scope.S
       trace.add(`CRASH process ${p.id} with ${p.requests.size} requests in flight`)
       const requests = [...p.requests]
       p.requests.clear()
-      return Effect.zipRight(Fiber.interruptAll(requests), Scope.close(p.scope, Exit.void))
+      return Effect.andThen(Fiber.interruptAll(requests), Scope.close(p.scope, Exit.void))
     })
 
     const answer = <A, E>(exit: Exit.Exit<A, E>): Effect.Effect<A, E | Unreachable> => {
       if (Exit.isSuccess(exit)) return exit
-      const failure = Cause.failureOption(exit.cause)
+      const failure = Cause.findErrorOption(exit.cause)
       if (Option.isSome(failure)) return Effect.fail(failure.value)
       stats.unreachable++
-      if (Cause.isInterruptedOnly(exit.cause))
+      if (Cause.hasInterruptsOnly(exit.cause))
         return Effect.fail(new Unreachable({ reason: "connection lost" }))
       reportDefects("request", exit.cause)
       return Effect.fail(new Unreachable({ reason: "internal error" }))
@@ -388,26 +365,20 @@ export const make = (options: WorldOptions): Effect.Effect<World, never, Scope.S
     /**
      * A request runs on a fiber of its own in the process, as a server's would: the client
      * waiting for it does not own it, a crash interrupts it. The fiber starts at once, on this call
-     * stack (`Runtime.runFork`), so a request that never waits costs no scheduler round trip and
+     * stack (`Effect.runForkWith`), so a request that never waits costs no scheduler round trip and
      * no await; one that waits is tracked until it ends.
      */
     const call = <A, E>(effect: Effect.Effect<A, E, ProcessContext>): Effect.Effect<A, E | Unreachable> =>
-      Effect.withFiberRuntime<A, E | Unreachable>((client, status) => {
+      Effect.suspend((): Effect.Effect<A, E | Unreachable> => {
         const p = current
         stats.requests++
         if (p === undefined || !p.alive) {
           stats.unreachable++
           return Effect.fail(new Unreachable({ reason: "connection refused" }))
         }
-        const request = Runtime.runFork(
-          Runtime.make({
-            context: p.context,
-            fiberRefs: client.getFiberRefs(),
-            runtimeFlags: status.runtimeFlags
-          })
-        )(effect)
-        const exit = request.unsafePoll()
-        if (exit !== null) return answer(exit)
+        const request = p.runFork(effect)
+        const exit = request.pollUnsafe()
+        if (exit !== undefined) return answer(exit)
         p.requests.add(request)
         request.addObserver(() => p.requests.delete(request))
         return Effect.flatMap(Fiber.await(request), answer)
