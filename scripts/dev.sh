@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # One entry point for people and CI. Installs what the machine lacks (Node 24 when `node`
-# is older than 22, the pinned pnpm, the locked dependencies), builds when a source changed, then:
+# is older than 22.12, the pinned pnpm, the locked dependencies), builds when a source changed, then:
 #   bash scripts/dev.sh demo [args]   run `till demo` on the embedded in-memory ports
 #   bash scripts/dev.sh till [args]   run the `till` CLI
 #   bash scripts/dev.sh test [--keep-services]

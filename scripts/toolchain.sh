@@ -1,21 +1,26 @@
-# Sourced, not run: puts Node >= 22 and the pinned pnpm on PATH.
-# A machine whose `node` is older than 22 gets Node 24 from the npm package `node@24`,
+# Sourced, not run: puts Node >= 22.12 and the pinned pnpm on PATH (22.12 is the first 22.x
+# whose `require` loads ES modules, which the CommonJS builds need for the ESM-only effect 4).
+# A machine whose `node` is older than 22.12 gets Node 24 from the npm package `node@24`,
 # installed once into a cache folder; pnpm comes from the npm package named by
 # `packageManager` in package.json. Nothing is installed globally.
 # shellcheck shell=bash
 till_cache="${TILL_CACHE_DIR:-$HOME/.cache/till}"
 till_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 
-till_node_major() { node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0; }
+# 0 when `node` is at least 22.12.
+till_node_recent() {
+  node -e 'const [major, minor] = process.versions.node.split(".").map(Number)
+process.exit(major > 22 || (major === 22 && minor >= 12) ? 0 : 1)' 2>/dev/null
+}
 
-if [ "$(till_node_major)" -lt 22 ]; then
+if ! till_node_recent; then
   node_dir="$till_cache/node24"
   if [ ! -x "$node_dir/node_modules/node/bin/node" ]; then
     if ! command -v npm >/dev/null 2>&1; then
       echo "[toolchain] node and npm (any version) are needed to install Node 24; install them with: sudo apt-get install -y nodejs npm" >&2
       return 1
     fi
-    echo "[toolchain] node $(node --version 2>/dev/null || echo none) is older than 22; installing Node 24 into $node_dir" >&2
+    echo "[toolchain] node $(node --version 2>/dev/null || echo none) is older than 22.12; installing Node 24 into $node_dir" >&2
     mkdir -p "$node_dir"
     npm install --silent --no-save --no-audit --no-fund --foreground-scripts --prefix "$node_dir" node@24 >&2
   fi

@@ -24,8 +24,10 @@
  * fields (typed arrays for the windows) touched only inside synchronous steps of a fiber, which
  * JavaScript runs to completion. That is what makes concurrent callers safe (no lost updates) and
  * the success path cheap (bench/resilience.bench.ts). Time comes from the `Clock` the breaker was
- * made with, twice per call (slow-call detection needs the duration), never looked up per call; the
- * live clock is read once per event-loop turn (`internal/turnClock.ts`).
+ * made with, twice per call (slow-call detection needs the duration), never looked up per call.
+ * (Till on Effect 3 cached the live clock once per event-loop turn; on Effect 4 reading it per call
+ * costs +13 % on a call that ends at once and +18 % on one that waits, and the breaker is still
+ * 0.91x its Effect 3 cost with the cache: bench/results/effect4.md.)
  *
  * Two doors to one breaker: `execute` guards an Effect, `executePromise` a function returning a
  * Promise, for code not written with Effect. Making one needs no services:
@@ -41,7 +43,6 @@ import {
   TimeWindow,
   type Window
 } from "./internal/CircuitBreakerWindow.js"
-import { millisOf } from "./internal/turnClock.js"
 
 /** Upper bounds of the settings: every window and probe count is bounded memory. */
 export const MAX_WINDOW_CALLS = 10_000
@@ -381,9 +382,9 @@ export const make = Effect.fn("CircuitBreaker.make")(function* (options: Options
   const context = yield* Effect.context()
   gauge.updateUnsafe(stateValue.closed, context)
   // The clock the breaker is made with (TestClock in tests): looking it up per call would cost a
-  // service lookup on the hot path, and one breaker never serves two clocks. The live clock is read
-  // once per event-loop turn (internal/turnClock.ts explains why that is exact enough).
-  const now = millisOf(yield* Clock.Clock)
+  // service lookup on the hot path, and one breaker never serves two clocks.
+  const clock = yield* Clock.Clock
+  const now = () => clock.currentTimeMillisUnsafe()
   const machine = new Machine(name, settings, now(), (t) => {
     gauge.updateUnsafe(stateValue[t.to], context)
     if (pubsub !== undefined) PubSub.publishUnsafe(pubsub, t)

@@ -54,36 +54,29 @@ describe("simRuntime", () => {
     expect(woke).toEqual(["finalizer", "interrupted@1100", "later@2100"])
   })
 
-  it("a fiber that never waits still lets the others run (it yields every 2048 steps)", () => {
-    const order: Array<string> = []
+  /** A fiber that runs 10,000 steps without waiting, beside one that takes a single step. */
+  const busyBesideOther = (order: Array<string>) => {
     const busy = Effect.gen(function* () {
       for (let i = 0; i < 10_000; i++) yield* Effect.sync(() => i)
       order.push("busy done")
     })
-    const { outcome } = runDeterministic(
-      () =>
-        Effect.all([busy, Effect.sync(() => order.push("other ran"))], {
-          concurrency: "unbounded",
-          discard: true
-        }),
-      limits
-    )
+    return Effect.all([busy, Effect.sync(() => order.push("other ran"))], {
+      concurrency: "unbounded",
+      discard: true
+    })
+  }
+
+  it("a fiber that never waits still lets the others run (it yields every 2048 steps)", () => {
+    const order: Array<string> = []
+    const { outcome } = runDeterministic(() => busyBesideOther(order), limits)
     expect(outcome._tag).toBe("Done")
     expect(order).toEqual(["other ran", "busy done"])
   })
 
   it("the yield budget is the fiber's MaxOpsBeforeYield reference", () => {
     const order: Array<string> = []
-    const busy = Effect.gen(function* () {
-      for (let i = 0; i < 10_000; i++) yield* Effect.sync(() => i)
-      order.push("busy done")
-    })
     const { outcome } = runDeterministic(
-      () =>
-        Effect.all([busy, Effect.sync(() => order.push("other ran"))], {
-          concurrency: "unbounded",
-          discard: true
-        }).pipe(Effect.provideService(References.MaxOpsBeforeYield, 1_000_000)),
+      () => busyBesideOther(order).pipe(Effect.provideService(References.MaxOpsBeforeYield, 1_000_000)),
       limits
     )
     expect(outcome._tag).toBe("Done")
