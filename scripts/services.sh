@@ -80,12 +80,12 @@ pg_up() {
   fi
   need psql postgresql-client "it creates the test database"
   local exists
-  if ! exists="$(psql "$pg_admin_url" -tAc "select 1 from pg_database where datname='$pg_db'")"; then
+  if ! exists="$(psql -w "$pg_admin_url" -tAc "select 1 from pg_database where datname='$pg_db'")"; then
     log "cannot connect to Postgres with TILL_TEST_DATABASE_URL's server and user (needs a password? see the README's Prerequisites)"
     exit 1
   fi
   if [ "$exists" != 1 ]; then
-    psql "$pg_admin_url" -qc "create database $pg_db"
+    psql -w "$pg_admin_url" -qc "create database $pg_db"
     log "created database $pg_db"
   fi
   log "Postgres ready: database $pg_db"

@@ -18,6 +18,9 @@ const apply = (cart: Cart.Cart, ops: ReadonlyArray<{ sku: string; quantity: numb
   return current
 }
 
+// Effect's arbitraries grow arrays up to the run's size (10 by default): let them reach maxLength.
+const fullLength = (maxLength: number) => ({ arbitrary: { size: maxLength } })
+
 describe("Cart arithmetic", () => {
   const empty = Cart.empty("cart_1", "user_1", Money.currency("USD"), "t0")
 
@@ -30,7 +33,8 @@ describe("Cart arithmetic", () => {
       expect(cart.subtotal.amount).toBe(expected)
       for (const item of cart.items)
         expect(item.line_total.amount).toBe(item.unit_price.amount * item.quantity)
-    }
+    },
+    fullLength(40)
   )
 
   it.prop(
@@ -43,12 +47,22 @@ describe("Cart arithmetic", () => {
       const last = new Map<string, number>()
       for (const o of ops) last.set(o.sku, o.quantity)
       for (const [sku, q] of last) expect(Cart.quantityOf(cart, Sku.make(sku))).toBe(q)
-    }
+    },
+    fullLength(40)
   )
 
   it("refuses a line in another currency", () => {
     const eur = Cart.line(Sku.make("A"), "A", 1, Money.make(100, "EUR"))
     const result = Cart.withItems(empty, [eur], "t")
     expect(Result.isFailure(result) && result.failure._tag).toBe("CurrencyMismatch")
+  })
+})
+
+describe("Cart constructors validate", () => {
+  it("an empty cart for an over-long user id or an empty cart id throws, naming the field", () => {
+    const usd = Money.currency("USD")
+    expect(Cart.empty("cart_1", "u1", usd, "2025-01-01T00:00:00.000Z").user_id).toBe("u1")
+    expect(() => Cart.empty("cart_1", "u".repeat(256), usd, "2025-01-01T00:00:00.000Z")).toThrow(/user_id/)
+    expect(() => Cart.empty("", "u1", usd, "2025-01-01T00:00:00.000Z")).toThrow(/cart_id/)
   })
 })

@@ -150,7 +150,7 @@ describe("CircuitBreaker", () => {
       yield* Effect.repeat(Effect.yieldNow, { times: 50 })
       yield* breaker.reset // open -> closed
       for (const queue of [early, late]) {
-        expect(yield* PubSub.takeAll(queue)).toEqual([
+        expect(yield* PubSub.takeUpTo(queue, Number.POSITIVE_INFINITY)).toEqual([
           expect.objectContaining({ from: "open", to: "closed" })
         ])
       }

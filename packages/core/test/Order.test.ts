@@ -45,7 +45,8 @@ describe("Order state machine", () => {
       }
       expect(confirmations).toBeLessThanOrEqual(1)
       expect(statuses).toContain(current)
-    }
+    },
+    { arbitrary: { size: 30 } } // arrays grow up to the run's size, 10 by default
   )
 
   it("derives one gateway idempotency key per payment attempt", () => {

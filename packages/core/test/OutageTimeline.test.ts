@@ -94,7 +94,7 @@ describe("Outage timeline", () => {
         yield* Fiber.interrupt(drainer)
 
         // The breaker opened during the outage, waited 60 s, probed, and closed.
-        const seen = yield* PubSub.takeAll(transitions)
+        const seen = yield* PubSub.takeUpTo(transitions, Number.POSITIVE_INFINITY)
         const path = [...seen].map((t) => `${t.from}->${t.to}`)
         expect(path).toEqual(["closed->open", "open->halfOpen", "halfOpen->closed"])
         const [opened, halfOpened, closed] = [...seen]

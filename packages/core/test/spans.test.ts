@@ -2,10 +2,8 @@ import { describe, expect, it } from "@effect/vitest"
 import { FakePaymentGateway, TestTill } from "@till/testkit"
 import { Effect, Schema, Tracer } from "effect"
 import { Address } from "../src/Address.js"
-import * as Cart from "../src/Cart.js"
 import { Carts } from "../src/Carts.js"
 import { Checkout, CheckoutRequest } from "../src/Checkout.js"
-import * as Money from "../src/Money.js"
 import { Payments } from "../src/Payments.js"
 import * as Sku from "../src/Sku.js"
 
@@ -77,15 +75,4 @@ describe("spans", () => {
       expect(names).toEqual([])
     }).pipe(Effect.provide(TestTill.layer({ seed: 1 })))
   )
-})
-
-// Moved here from the deleted traced.test.ts (same commit as the trusted constructors); its
-// natural home is Cart.test.ts.
-describe("Cart constructors without validation still refuse bad ids", () => {
-  it("an empty cart for an over-long user id throws the ParseError", () => {
-    const usd = Money.currency("USD")
-    expect(Cart.empty("cart_1", "u1", usd, "2025-01-01T00:00:00.000Z").user_id).toBe("u1")
-    expect(() => Cart.empty("cart_1", "u".repeat(256), usd, "2025-01-01T00:00:00.000Z")).toThrow(/user_id/)
-    expect(() => Cart.empty("", "u1", usd, "2025-01-01T00:00:00.000Z")).toThrow(/cart_id/)
-  })
 })

@@ -43,7 +43,12 @@ export const command = Command.make("till").pipe(
  * @example Effect.runPromise(Cli.run(["demo"]).pipe(Effect.provide(NodeServices.layer)))
  * @category running
  */
-export const run = (args: ReadonlyArray<string>) => Command.runWith(command, { version })(args)
+export const run = (args: ReadonlyArray<string>) => Command.runWith(command, { version })(helpFor(args))
+
+// `till` alone and `till help` show the help and succeed, as `till --help` does (the root command
+// has no action of its own: effect/cli would answer them as a usage error).
+const helpFor = (args: ReadonlyArray<string>): ReadonlyArray<string> =>
+  args.length === 0 || (args.length === 1 && args[0] === "help") ? ["--help"] : args
 
 /**
  * The exit code of a `till` run: 0 on success, 2 when the arguments do not parse (an unknown

@@ -45,6 +45,17 @@ describe("till CLI", () => {
     })
   )
 
+  it.live("`till` alone and `till help` show the same help and succeed", () =>
+    Effect.gen(function* () {
+      const help = yield* till("--help")
+      for (const args of [[], ["help"]]) {
+        const { stdout, code } = yield* till(...args)
+        expect(code).toBe(0)
+        expect(stdout).toBe(help.stdout)
+      }
+    })
+  )
+
   it.live("`till demo --help` shows the demo's help and does not run it", () =>
     Effect.gen(function* () {
       const { stdout, stderr, code } = yield* till("demo", "--help")

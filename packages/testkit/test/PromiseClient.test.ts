@@ -50,6 +50,13 @@ describe("PromiseClient (no Effect at the call site)", () => {
     // Neither the card number nor the CVC may appear in an error, however malformed.
     expect(JSON.stringify(leaky)).not.toMatch(/4242|12a/)
     expect(String(leaky)).not.toMatch(/4242|12a/)
+    // Nor when they come as numbers (Effect 3's messages echoed a non-string input).
+    const numeric = await till.payments
+      .tokenize({ number: 4242424242424242, exp_month: 1, exp_year: 2030, cvc: 987 } as never)
+      .catch((e: unknown) => e)
+    expect(numeric).toMatchObject({ _tag: "ValidationError" })
+    expect(JSON.stringify(numeric)).not.toMatch(/4242|987/)
+    expect(String(numeric)).not.toMatch(/4242|987/)
     await expect(
       till.payments.tokenize({ number: "4242424242424241", exp_month: 1, exp_year: 2030, cvc: "1" })
     ).rejects.toMatchObject({

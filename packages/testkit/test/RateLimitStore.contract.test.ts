@@ -66,6 +66,7 @@ describe("InMemoryRateLimitStore", () => {
           if (allowed) for (let i = 0; i < cost; i++) admitted.push(nowMs)
           expect(yield* store.acquire({ key: "k", limit, windowMs, cost, nowMs })).toEqual(expected)
         }
-      })
+      }),
+    { arbitrary: { size: 100 } } // arrays grow up to the run's size, 10 by default
   )
 })

@@ -212,7 +212,7 @@ export const runOnce = (
       startMs,
       maxTimeMs: startMs + scenario.durationMs + scenario.settleMaxMs + 5 * 60_000,
       // About 80,000 in a run of the default world.
-      maxSteps: 1_000_000_000
+      maxSteps: 100_000_000 // about 1,400 runs' worth: a livelocked seed stops in about a minute
     }
   )
   const outcome = run.outcome
