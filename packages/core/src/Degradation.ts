@@ -20,7 +20,8 @@
  * Each source (a breaker, a latency series, a pool) holds its last level; a source reporting
  * normal again lowers only its own contribution.
  */
-import { Config, Context, Effect, Layer, Metric, Option, Schema, SchemaIssue, Stream } from "effect"
+import { Config, Context, Effect, Layer, Metric, Option, Schema, Stream } from "effect"
+import { decodeConfig } from "./internal/decodeConfig.js"
 import type * as CircuitBreaker from "./CircuitBreaker.js"
 import { FeatureShed } from "./Errors.js"
 
@@ -202,18 +203,7 @@ export const config = (base: Settings = defaults): Config.Config<Settings> =>
     ),
     retryAfterSeconds: Config.withDefault(Config.Int("retryAfterSeconds"), base.retryAfterSeconds),
     maxSources: Config.withDefault(Config.Int("maxSources"), base.maxSources)
-  }).pipe(
-    Config.nested("degradation"),
-    Config.mapEffect((raw) =>
-      Effect.mapError(
-        Schema.decodeUnknownEffect(Settings)(raw),
-        (error) =>
-          new Config.ConfigError(
-            new Schema.SchemaError(new SchemaIssue.Pointer(["degradation"], error.issue))
-          )
-      )
-    )
-  )
+  }).pipe(Config.nested("degradation"), Config.mapEffect(decodeConfig(Settings, "degradation")))
 
 export const layerConfig = (
   settings: Config.Config<Settings> = config()

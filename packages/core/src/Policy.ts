@@ -25,7 +25,8 @@
  * Every value is overridable through Effect `Config` (see `config`), and decoded with `Policies`,
  * so a bad override fails at startup, never at the first call.
  */
-import { Config, Duration, Effect, Schedule, Schema, SchemaIssue } from "effect"
+import { Config, Duration, Effect, Schedule, Schema } from "effect"
+import { decodeConfig } from "./internal/decodeConfig.js"
 import * as CircuitBreaker from "./CircuitBreaker.js"
 
 /** The four guarded operations. These exact names are what `Resilience.withPolicy` accepts. */
@@ -162,13 +163,7 @@ const overridable = (value: unknown, key: string): Config.Config<unknown> => {
  * `RESILIENCE_SHIPPING_BREAKER_WAIT_DURATION_IN_OPEN_STATE_MS=10000`.
  */
 export const config = (base: Policies = defaults): Config.Config<Policies> =>
-  Config.mapEffect(overridable(base, "resilience"), (raw) =>
-    Effect.mapError(
-      Schema.decodeUnknownEffect(Policies)(raw),
-      (error) =>
-        new Config.ConfigError(new Schema.SchemaError(new SchemaIssue.Pointer(["resilience"], error.issue)))
-    )
-  )
+  Config.mapEffect(overridable(base, "resilience"), decodeConfig(Policies, "resilience"))
 
 /** Decodes policies given as plain data (a defect when invalid: use it for constants in code). */
 export const decode = (input: unknown): Effect.Effect<Policies> =>

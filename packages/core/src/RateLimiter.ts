@@ -8,7 +8,8 @@
  * A store failure surfaces as `StoreUnavailable` (fail closed): admitting without a count would
  * let exactly the traffic the limit exists for through while the store is down.
  */
-import { Clock, Config, Context, Effect, Layer, Metric, Schema, SchemaIssue } from "effect"
+import { Clock, Config, Context, Effect, Layer, Metric, Schema } from "effect"
+import { decodeConfig } from "./internal/decodeConfig.js"
 import { RateLimited, type StoreUnavailable } from "./Errors.js"
 import { MAX_LIMIT, MAX_WINDOW_MS, RateLimitStore } from "./RateLimitStore.js"
 
@@ -94,13 +95,7 @@ export const config = (base: Limits = defaults): Config.Config<Limits> => {
     }).pipe(Config.nested(name))
   return Config.all({ checkout: limit("checkout"), payment: limit("payment") }).pipe(
     Config.nested("rateLimits"),
-    Config.mapEffect((raw) =>
-      Effect.mapError(
-        Schema.decodeUnknownEffect(Limits)(raw),
-        (error) =>
-          new Config.ConfigError(new Schema.SchemaError(new SchemaIssue.Pointer(["rateLimits"], error.issue)))
-      )
-    )
+    Config.mapEffect(decodeConfig(Limits, "rateLimits"))
   )
 }
 
