@@ -35,6 +35,7 @@
  */
 import { Cause, Clock, Context, Effect, Layer, Metric, PubSub, Schema, Stream } from "effect"
 import type { Exit, Scope } from "effect"
+import { IntBetween } from "./internal/intBetween.js"
 import { CallNotPermitted, isTransient } from "./Errors.js"
 import {
   CountWindow,
@@ -63,8 +64,6 @@ export const transitions: { readonly [From in State]: ReadonlyArray<State> } = {
 }
 
 const Percent = Schema.Number.check(Schema.isGreaterThan(0), Schema.isLessThanOrEqualTo(100))
-const IntBetween = (minimum: number, maximum: number) =>
-  Schema.Int.check(Schema.isBetween({ minimum, maximum }))
 
 /** The breaker's settings, Resilience4j names with units. Decoded (and so validated) by `make`. */
 export const Settings = Schema.Struct({

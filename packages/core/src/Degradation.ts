@@ -22,13 +22,14 @@
  */
 import { Config, Context, Effect, Layer, Metric, Option, Schema, Stream } from "effect"
 import { decodeConfig } from "./internal/decodeConfig.js"
+import { IntBetween } from "./internal/intBetween.js"
 import type * as CircuitBreaker from "./CircuitBreaker.js"
 import { FeatureShed } from "./Errors.js"
 
 export const Feature = Schema.Literals(["orderHistory", "recommendations", "liveShippingQuotes", "newOrders"])
 export type Feature = typeof Feature.Type
 
-export const Level = Schema.Int.check(Schema.isBetween({ minimum: 0, maximum: 4 }))
+export const Level = IntBetween(0, 4)
 export type Level = 0 | 1 | 2 | 3 | 4
 
 /** The level from which each feature is shed: the seed's order. */
@@ -53,9 +54,9 @@ export const Settings = Schema.Struct({
   /** The level an open (or half-open) breaker asks for, by breaker name; others ask for none. */
   breakerOpenLevels: Schema.Record(Schema.String, Level),
   /** What `FeatureShed` tells clients to wait. */
-  retryAfterSeconds: Schema.Int.check(Schema.isBetween({ minimum: 1, maximum: 3_600 })),
+  retryAfterSeconds: IntBetween(1, 3_600),
   /** Distinct signal sources tracked; signals of further sources are ignored (and logged). */
-  maxSources: Schema.Int.check(Schema.isBetween({ minimum: 1, maximum: 1_024 }))
+  maxSources: IntBetween(1, 1_024)
 })
 export type Settings = typeof Settings.Type
 

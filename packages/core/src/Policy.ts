@@ -27,6 +27,7 @@
  */
 import { Config, Duration, Effect, Schedule, Schema } from "effect"
 import { decodeConfig } from "./internal/decodeConfig.js"
+import { IntBetween } from "./internal/intBetween.js"
 import * as CircuitBreaker from "./CircuitBreaker.js"
 
 /** The four guarded operations. These exact names are what `Resilience.withPolicy` accepts. */
@@ -37,9 +38,6 @@ export const names: ReadonlyArray<PolicyName> = PolicyName.literals
 export const MAX_RETRIES = 10
 export const MAX_TIMEOUT_MS = 300_000
 export const MAX_BACKOFF_MS = 300_000
-
-const IntBetween = (minimum: number, maximum: number) =>
-  Schema.Int.check(Schema.isBetween({ minimum, maximum }))
 
 export const Policy = Schema.Struct({
   /** Each attempt's own deadline; a late attempt fails with `OperationTimedOut`. */

@@ -10,6 +10,7 @@
  */
 import { Clock, Config, Context, Effect, Layer, Metric, Schema } from "effect"
 import { decodeConfig } from "./internal/decodeConfig.js"
+import { IntBetween } from "./internal/intBetween.js"
 import { RateLimited, type StoreUnavailable } from "./Errors.js"
 import { MAX_LIMIT, MAX_WINDOW_MS, RateLimitStore } from "./RateLimitStore.js"
 
@@ -17,8 +18,8 @@ export const LimitName = Schema.Literals(["checkout", "payment"])
 export type LimitName = typeof LimitName.Type
 
 export const Limit = Schema.Struct({
-  limit: Schema.Int.check(Schema.isBetween({ minimum: 1, maximum: MAX_LIMIT })),
-  windowMs: Schema.Int.check(Schema.isBetween({ minimum: 1, maximum: MAX_WINDOW_MS }))
+  limit: IntBetween(1, MAX_LIMIT),
+  windowMs: IntBetween(1, MAX_WINDOW_MS)
 })
 export type Limit = typeof Limit.Type
 

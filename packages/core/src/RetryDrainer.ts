@@ -17,23 +17,24 @@
  * store (put first, remove second: a crash in between leaves a duplicate letter, never a lost one).
  */
 import { Cause, Clock, Effect, Metric, Schedule, Schema } from "effect"
+import { IntBetween } from "./internal/intBetween.js"
 import { DeadLetterStore } from "./DeadLetterStore.js"
 import type { StoreUnavailable } from "./Errors.js"
 import { MAX_ERROR_LENGTH, PaymentRetryQueue, type RetryEntry } from "./PaymentRetryQueue.js"
 
 export const Settings = Schema.Struct({
   /** Delay before the first retry; each later one doubles. */
-  baseDelayMs: Schema.Int.check(Schema.isBetween({ minimum: 1, maximum: 3_600_000 })),
+  baseDelayMs: IntBetween(1, 3_600_000),
   /** Cap of the doubling. */
-  maxDelayMs: Schema.Int.check(Schema.isBetween({ minimum: 1, maximum: 86_400_000 })),
+  maxDelayMs: IntBetween(1, 86_400_000),
   /** Retries before an entry is dead-lettered. */
-  maxAttempts: Schema.Int.check(Schema.isBetween({ minimum: 1, maximum: 100 })),
+  maxAttempts: IntBetween(1, 100),
   /** Entries taken per `drainOnce`. */
-  batchSize: Schema.Int.check(Schema.isBetween({ minimum: 1, maximum: 1_000 })),
+  batchSize: IntBetween(1, 1_000),
   /** Entries processed at the same time. */
-  concurrency: Schema.Int.check(Schema.isBetween({ minimum: 1, maximum: 64 })),
+  concurrency: IntBetween(1, 64),
   /** Pause between two `drainOnce` of `run`. */
-  pollIntervalMs: Schema.Int.check(Schema.isBetween({ minimum: 1, maximum: 3_600_000 }))
+  pollIntervalMs: IntBetween(1, 3_600_000)
 })
 export type Settings = typeof Settings.Type
 
