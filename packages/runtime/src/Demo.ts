@@ -106,8 +106,8 @@ const program = Effect.gen(function* () {
   ]
 })
 
-// A fresh in-memory world on every run (`local`): the journeys assume the seed's stock, so
-// a second demo in the same run must not see the first one's orders.
+// A fresh in-memory world on every run (TestTill's layers are fresh whenever provided): the
+// journeys assume the seed's stock, so a second demo in the same run must not see the first one's.
 export const runDemo: Effect.Effect<ReadonlyArray<string>, unknown> = program.pipe(
-  Effect.provide(TestTill.layer({ seed: 2026 }), { local: true })
+  Effect.provide(TestTill.layer({ seed: 2026 }))
 )

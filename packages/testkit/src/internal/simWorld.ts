@@ -113,8 +113,8 @@ export const make = (options: WorldOptions): Effect.Effect<World, never, Scope.S
     const { faults, ledger, checker, trace } = options
     const runScope = yield* Effect.scope
     const planted = (bug: PlantedBug) => options.planted.includes(bug)
-    // A memo map of its own: the stores of a run are new, whatever else was built before.
-    const raw = yield* Layer.buildWithMemoMap(
+    // New stores for every run: TestTill's layers are fresh whenever they are built.
+    const raw = yield* Layer.buildWithScope(
       TestTill.ports({
         seed: options.seed,
         gateway: { faults: { ignoreIdempotencyKey: planted("ignoreIdempotencyKey") } },
@@ -125,7 +125,6 @@ export const make = (options: WorldOptions): Effect.Effect<World, never, Scope.S
           ? { rateLimitStore: InMemoryRateLimitStore.layerGetThenSet }
           : {})
       }),
-      Layer.makeMemoMapUnsafe(),
       runScope
     )
     const rawInventory = Context.get(raw, InventoryStore.InventoryStore)
@@ -330,13 +329,11 @@ export const make = (options: WorldOptions): Effect.Effect<World, never, Scope.S
       const scope = yield* Scope.fork(runScope, "sequential")
       const gate: Gate = { dead: false }
       const ports = view(gate)
-      // A memo map of its own: a restarted process builds new services (breakers, limiter, locks),
-      // never the dead one's, which Effect would otherwise share across builds of one run.
-      const services = yield* Layer.buildWithMemoMap(
-        servicesLayer(options.checkout),
-        Layer.makeMemoMapUnsafe(),
-        scope
-      ).pipe(Effect.provide(ports))
+      // A restarted process builds new services (breakers, limiter, locks), never the dead
+      // one's: `servicesLayer` is TestTill's, fresh whenever it is built.
+      const services = yield* Layer.buildWithScope(servicesLayer(options.checkout), scope).pipe(
+        Effect.provide(ports)
+      )
       // The process runs on the run's clock, scheduler, random and logger, and its own services.
       const runtime = yield* Effect.context<never>()
       const context: Context.Context<ProcessContext> = Context.merge(runtime, Context.merge(ports, services))
