@@ -31,9 +31,14 @@ export class Cart extends Schema.Class<Cart>("Cart")({
   status: CartStatus,
   items: Schema.Array(CartItem),
   subtotal: Money.Money,
+  /** Views counted by the store apart from the cart's writes (a view never conflicts with an edit). */
   views: Schema.Int,
+  /** The order that claimed the cart at checkout (set with status `checked_out`). */
+  order_id: Schema.optional(Schema.String),
   created_at: Schema.String,
-  updated_at: Schema.String
+  updated_at: Schema.String,
+  /** 1 when created; every write adds one (the compare-and-set of `CartStore.update`). */
+  version: Schema.Int
 }) {}
 
 /** A new cart; an invalid id is a bug of the caller, and the constructor throws naming which. */
@@ -49,7 +54,8 @@ export const empty = (cartId: string, userId: string, currency: Money.Currency, 
         subtotal: Money.zero(currency),
         views: 0,
         created_at: nowIso,
-        updated_at: nowIso
+        updated_at: nowIso,
+        version: 1
       })
   )
 

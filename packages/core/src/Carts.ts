@@ -2,8 +2,9 @@
  * Carts: create, view (counts a view), add / update / remove items. Prices come from the
  * Catalog at the moment an item is added; the checkout prices again from the Catalog, so a
  * stale cart price is never charged. A cart lives `ttlMs` (30 days) after its last change.
- * Writes of one cart are serialized in-process; across processes the runtime routes a
- * cart's writes to its one cart actor.
+ * Every write is a compare-and-set on the cart's version (read, change, write if unchanged,
+ * else read again), so concurrent writers on any number of instances never lose an edit, and
+ * a checkout claims exactly the version of the cart it priced.
  */
 import { Clock, Context, Effect, Layer, Option } from "effect"
 import * as Cart from "./Cart.js"
@@ -14,11 +15,10 @@ import {
   CartNotFound,
   type CurrencyMismatch,
   SkuNotFound,
-  type StoreUnavailable,
+  StoreUnavailable,
   ValidationError
 } from "./Errors.js"
 import { Ids } from "./Ids.js"
-import { makeKeyedLock } from "./internal/keyedLock.js"
 import * as Money from "./Money.js"
 import { maxQuantity, type Sku } from "./Sku.js"
 
@@ -28,6 +28,9 @@ export interface Config {
 }
 
 export const defaults: Config = { ttlMs: 30 * 24 * 60 * 60 * 1000, defaultCurrency: "USD" }
+
+/** Writes of one cart that may lose to other writers before one gives up (a hot cart is a bug). */
+const maxConflicts = 8
 
 type ChangeError =
   | CartNotFound
@@ -66,7 +69,16 @@ export class Carts extends Context.Service<
       quantity: number
     ) => Effect.Effect<Cart.Cart, ChangeError>
     readonly removeItem: (userId: string, cartId: string, sku: Sku) => Effect.Effect<Cart.Cart, ChangeError>
-    readonly markCheckedOut: (cartId: string) => Effect.Effect<void, StoreUnavailable>
+    /**
+     * The checkout's claim: `cart` (as read and priced) becomes `checked_out` by `orderId`, if it
+     * is still that version. "changed" when it was written meanwhile (read and price it again).
+     */
+    readonly claim: (
+      cart: Cart.Cart,
+      orderId: string
+    ) => Effect.Effect<"claimed" | "changed", StoreUnavailable>
+    /** Gives a cart claimed by `orderId` back to its owner (the checkout ended without an order). */
+    readonly reopen: (cartId: string, orderId: string) => Effect.Effect<void, StoreUnavailable>
   }
 >()("@till/core/Carts") {}
 
@@ -80,7 +92,6 @@ export const make = (config: Config = defaults) =>
     const store = yield* CartStore
     const catalog = yield* Catalog
     const ids = yield* Ids
-    const lock = yield* makeKeyedLock()
     const nowIso = Effect.map(Clock.currentTimeMillis, (ms) => new Date(ms).toISOString())
 
     const load = (userId: string, cartId: string) =>
@@ -95,13 +106,37 @@ export const make = (config: Config = defaults) =>
         )
       )
 
+    /**
+     * Reads, changes and writes a cart as a compare-and-set, reading again when another writer
+     * got in first. `decide` answers the write to make (the cart read and its next state), or
+     * undefined to write nothing (None).
+     */
+    const writeWithRetry = <E>(
+      cartId: string,
+      decide: () => Effect.Effect<{ readonly expected: Cart.Cart; readonly next: Cart.Cart } | undefined, E>
+    ): Effect.Effect<Option.Option<Cart.Cart>, E | StoreUnavailable> =>
+      Effect.gen(function* () {
+        for (let attempt = 0; attempt < maxConflicts; attempt++) {
+          const decided = yield* decide()
+          if (decided === undefined) return Option.none()
+          const written = yield* store.update(decided.next, decided.expected.version, config.ttlMs)
+          if (Option.isSome(written)) return written
+        }
+        return yield* Effect.fail(
+          new StoreUnavailable({
+            store: "cart",
+            reason: `cart ${cartId} kept changing under ${maxConflicts} writes`
+          })
+        )
+      })
+
     const change = (
       userId: string,
       cartId: string,
       sku: Sku,
       quantityFor: (current: number) => number
     ): Effect.Effect<Cart.Cart, ChangeError> =>
-      lock.withLock(cartId)(
+      writeWithRetry(cartId, () =>
         Effect.gen(function* () {
           const cart = yield* load(userId, cartId)
           if (cart.status !== "active") return yield* Effect.fail(new CartNotActive({ cartId }))
@@ -139,16 +174,16 @@ export const make = (config: Config = defaults) =>
             )
           }
           const next = yield* Effect.fromResult(Cart.withItems(cart, items, yield* nowIso))
-          yield* store.put(next, config.ttlMs)
-          return next
+          return { expected: cart, next }
         })
-      )
+      ).pipe(Effect.map(Option.getOrThrow)) // a change always writes
 
     return Carts.of({
       create: Effect.fn("Carts.create")(function* (userId: string, currency?: string) {
         const code = Money.currency(currency ?? config.defaultCurrency)
         const cart = Cart.empty(yield* ids.next("cart"), userId, code, yield* nowIso)
-        yield* store.put(cart, config.ttlMs)
+        if (!(yield* store.insert(cart, config.ttlMs)))
+          return yield* Effect.die(new Error(`cart id ${cart.cart_id} was minted twice`))
         return cart
       }),
       view: Effect.fn("Carts.view")(function* (userId: string, cartId: string) {
@@ -174,17 +209,33 @@ export const make = (config: Config = defaults) =>
       removeItem: Effect.fn("Carts.removeItem")((userId: string, cartId: string, sku: Sku) =>
         change(userId, cartId, sku, () => 0)
       ),
-      markCheckedOut: (cartId) =>
-        lock.withLock(cartId)(
-          Effect.gen(function* () {
-            const cart = yield* store.get(cartId)
-            if (Option.isNone(cart) || cart.value.status === "checked_out") return
-            yield* store.put(
-              new Cart.Cart({ ...cart.value, status: "checked_out", updated_at: yield* nowIso }),
-              config.ttlMs
-            )
-          })
+      claim: Effect.fn("Carts.claim")(function* (cart: Cart.Cart, orderId: string) {
+        const next = new Cart.Cart({
+          ...cart,
+          status: "checked_out",
+          order_id: orderId,
+          updated_at: yield* nowIso
+        })
+        const written = yield* store.update(next, cart.version, config.ttlMs)
+        return Option.isSome(written) ? ("claimed" as const) : ("changed" as const)
+      }),
+      reopen: Effect.fn("Carts.reopen")((cartId: string, orderId: string) =>
+        Effect.asVoid(
+          writeWithRetry(cartId, () =>
+            Effect.gen(function* () {
+              const found = yield* store.get(cartId)
+              if (Option.isNone(found)) return undefined
+              const cart = found.value
+              if (cart.status !== "checked_out" || cart.order_id !== orderId) return undefined
+              const { order_id: _, ...rest } = cart
+              return {
+                expected: cart,
+                next: new Cart.Cart({ ...rest, status: "active", updated_at: yield* nowIso })
+              }
+            })
+          )
         )
+      )
     })
   })
 

@@ -2,19 +2,20 @@
  * The checkout saga (DESIGN.md §3). State lives in the order row, so any process can resume
  * any order:
  *
- *   1 validate  idempotency key; rate limit (checkout 10/min/user); key claimed
- *   2 price     server-side prices, tax, shipping (fallback: default cost)
- *   3 TX1       reserve stock for the order id (all-or-nothing, with a hold)  -> 409 if out
- *               insert order(pending) + outbox(order.created, inventory.reserved)
+ *   1 validate  idempotency key claimed (a replay answers before anything else); rate limit
+ *               (checkout 10/min/user); the cart is the caller's, active, not empty
+ *   2 price     server-side prices, tax, shipping (fallback: default cost); the cart version
+ *               priced is claimed for the order (compare-and-set): one cart, one order,
+ *               whatever the keys, and an edit racing the checkout is priced again
+ *   3 TX1       one transaction: insert order(pending) + hold every line (all-or-nothing)
+ *               + outbox(order.created, inventory.reserved)              -> 409 if out
  *   4 pay       charge(key = order id) under the payment policy
- *               declined    -> order=payment_failed, stock released        -> 402
- *               unavailable -> order=payment_pending, queued for retry      -> 202
- *               succeeded   -> order=confirmed, stock committed, outbox     -> 201
+ *               declined    -> TX2 order=payment_failed + release + outbox   -> 402
+ *               unavailable -> order=payment_pending, queued for retry       -> 202
+ *               succeeded   -> TX2 order=confirmed + commit + outbox          -> 201
  *
- * Why the reservation comes before the order insert: an out-of-stock checkout then leaves
- * no order behind, and a crash between the two leaves only a hold that the sweeper releases
- * when it expires. Both steps are keyed by the order id fixed at the idempotency claim, so a
- * retried request continues where the first stopped instead of doing anything twice.
+ * Every step is keyed by the order id fixed at the idempotency claim, so a retried request
+ * continues where the first stopped instead of doing anything twice.
  */
 import { Clock, Context, Effect, Layer, Option, Schema } from "effect"
 import { Address } from "./Address.js"
@@ -38,15 +39,12 @@ import {
   ValidationError
 } from "./Errors.js"
 import { Idempotency } from "./Idempotency.js"
-import { Inventory } from "./Inventory.js"
-import { sameLines } from "./InventoryStore.js"
 import {
   checkTotals,
   makeOrderFlow,
   nowIso,
   orderEvent,
   type Placed,
-  reservationLines,
   reservedData
 } from "./internal/orderFlow.js"
 import { isInFlight, Order } from "./Order.js"
@@ -110,6 +108,9 @@ export interface Config {
   readonly settleGraceMs: number
 }
 
+/** Claims of one cart that may lose to edits before the checkout gives up (409). */
+const maxCartConflicts = 4
+
 export const defaults: Config = {
   holdMs: 15 * 60 * 1000,
   retryWindowMs: 30 * 60 * 1000,
@@ -148,7 +149,6 @@ export const make = (config: Config = defaults) =>
   Effect.gen(function* () {
     const carts = yield* Carts
     const pricing = yield* Pricing
-    const inventory = yield* Inventory
     const payments = yield* Payments
     const orders = yield* OrderStore
     const idempotency = yield* Idempotency
@@ -158,12 +158,10 @@ export const make = (config: Config = defaults) =>
 
     const flow = makeOrderFlow({
       orders,
-      inventory,
       payments,
       enqueueRetry: (orderId) =>
         RetryDrainer.enqueue(orderId).pipe(Effect.provideService(PaymentRetryQueue, retryQueue)),
       retryWindowMs: config.retryWindowMs,
-      holdMs: config.holdMs,
       settleGraceMs: config.settleGraceMs
     })
 
@@ -206,23 +204,32 @@ export const make = (config: Config = defaults) =>
         use
       )
 
+    /**
+     * The cart of a new order, claimed for it: the caller's, active (or claimed by this very
+     * order: a retry of a request that stopped after its claim), not empty, and priced at the
+     * version claimed. A cart claimed by another order is that order's (409 with its id).
+     */
+    const claimCart = (userId: string, orderId: string, request: CheckoutRequest) =>
+      Effect.gen(function* () {
+        for (let attempt = 0; attempt < maxCartConflicts; attempt++) {
+          const cart = yield* carts.get(userId, request.cart_id)
+          const claimedHere = cart.status === "checked_out" && cart.order_id === orderId
+          if (cart.status !== "active" && !claimedHere) {
+            return yield* Effect.fail(new CartNotActive({ cartId: cart.cart_id, orderId: cart.order_id }))
+          }
+          if (cart.items.length === 0) return yield* Effect.fail(new EmptyCart({ cartId: cart.cart_id }))
+          const quote = yield* pricing.quote(cart, request.shipping_address)
+          if (claimedHere || (yield* carts.claim(cart, orderId)) === "claimed") return { cart, quote }
+        }
+        return yield* Effect.fail(new CartNotActive({ cartId: request.cart_id }))
+      })
+
     const placeNew = (userId: string, orderId: string, request: CheckoutRequest) =>
       Effect.gen(function* () {
-        const cart = yield* carts.get(userId, request.cart_id)
-        if (cart.status !== "active") return yield* Effect.fail(new CartNotActive({ cartId: cart.cart_id }))
-        if (cart.items.length === 0) return yield* Effect.fail(new EmptyCart({ cartId: cart.cart_id }))
-        const quote = yield* pricing.quote(cart, request.shipping_address)
+        const { cart, quote } = yield* claimCart(userId, orderId, request)
         const now = yield* Clock.currentTimeMillis
         const at = yield* nowIso
-        const lines = reservationLines(quote)
-        let reservation = yield* inventory.reserve(orderId, lines, now + config.holdMs)
-        if (!sameLines(reservation.lines, lines)) {
-          // A retry of this key after the cart changed finds the first attempt's hold: the order
-          // must sell exactly what it holds, so take the hold again with the current lines.
-          yield* inventory.release(orderId)
-          reservation = yield* inventory.reserve(orderId, lines, now + config.holdMs)
-        }
-        const holdExpiresAt = reservation.hold_expires_at
+        const holdExpiresAt = now + config.holdMs
         const order = yield* checkTotals(
           new Order({
             order_id: orderId,
@@ -241,36 +248,52 @@ export const make = (config: Config = defaults) =>
             hold_expires_at: holdExpiresAt,
             retry_until: holdExpiresAt,
             created_at: at,
-            updated_at: at
+            updated_at: at,
+            version: 1
           })
         )
-        const created = yield* resilience.withPolicy(
-          "orderCreation",
-          orders.create(order, [
-            orderEvent("order.created", order, at),
-            orderEvent("inventory.reserved", order, at, reservedData(order))
-          ])
-        )
-        yield* carts.markCheckedOut(cart.cart_id)
+        const created = yield* resilience
+          .withPolicy(
+            "orderCreation",
+            orders.create(order, [
+              orderEvent("order.created", order, at),
+              orderEvent("inventory.reserved", order, at, reservedData(order))
+            ])
+          )
+          .pipe(
+            // Out of stock: no order, so the cart goes back to its owner to change and try again.
+            Effect.tapError((error) =>
+              error._tag === "OutOfStock" ? Effect.ignore(carts.reopen(cart.cart_id, orderId)) : Effect.void
+            )
+          )
         return yield* continueOrder(created)
       })
+
+    /** An order found under this request's id must be this request's: never continue another user's order. */
+    const ownedBy = (order: Order, userId: string, cartId: string) =>
+      order.user_id === userId && order.cart_id === cartId
+        ? Effect.succeed(order)
+        : Effect.die(new Error(`order id ${order.order_id} was minted for two requests`))
 
     const place = Effect.fn("Checkout.place")(function* (input: {
       readonly userId: string
       readonly idempotencyKey: string
       readonly request: CheckoutRequest
     }) {
-      yield* limiter.check("checkout", input.userId)
       return yield* once(
         input.userId,
         input.idempotencyKey,
         Schema.encodeSync(CheckoutRequest)(input.request),
         "ord",
         (orderId) =>
-          Effect.flatMap(orders.get(orderId), (existing) =>
-            Option.isSome(existing)
-              ? continueOrder(existing.value)
-              : placeNew(input.userId, orderId, input.request)
+          // Charged only for new work: a replay of a stored answer (a retried lost 201) never earns a 429.
+          Effect.andThen(
+            limiter.check("checkout", input.userId),
+            Effect.flatMap(orders.get(orderId), (existing) =>
+              Option.isSome(existing)
+                ? Effect.flatMap(ownedBy(existing.value, input.userId, input.request.cart_id), continueOrder)
+                : placeNew(input.userId, orderId, input.request)
+            )
           )
       )
     })
@@ -292,8 +315,8 @@ export const make = (config: Config = defaults) =>
         if (order.status !== "payment_failed") return yield* refuse(`the order is ${order.status}`)
         if (now > order.retry_until) return yield* refuse("its retry window has passed")
         const holdExpiresAt = now + config.holdMs
-        yield* inventory.reserve(orderId, reservationLines(order), holdExpiresAt)
-        const next = yield* flow.advance(orderId, (current, at) => {
+        // One step: the order back to pending for a new attempt, with that attempt's hold.
+        const next = yield* flow.advanceHolding(orderId, (current, at) => {
           if (current.status !== "payment_failed" || current.payment_attempt !== order.payment_attempt)
             return undefined
           const retried = new Order({
@@ -307,6 +330,7 @@ export const make = (config: Config = defaults) =>
           })
           return {
             next: retried,
+            stock: "hold",
             events: [orderEvent("inventory.reserved", retried, at, reservedData(retried))]
           }
         })
@@ -326,13 +350,16 @@ export const make = (config: Config = defaults) =>
       readonly idempotencyKey: string
       readonly request: PaymentRetryRequest
     }) {
-      yield* limiter.check("payment", input.userId)
       return yield* once(
         input.userId,
         input.idempotencyKey,
         { order_id: input.orderId, ...Schema.encodeSync(PaymentRetryRequest)(input.request) },
         "pay",
-        () => payAgain(input.userId, input.orderId, input.request.payment_method_id)
+        () =>
+          Effect.andThen(
+            limiter.check("payment", input.userId),
+            payAgain(input.userId, input.orderId, input.request.payment_method_id)
+          )
       )
     })
 
@@ -349,13 +376,5 @@ export const layer = (
 ): Layer.Layer<
   Checkout,
   never,
-  | Carts
-  | Pricing
-  | Inventory
-  | Payments
-  | OrderStore
-  | Idempotency
-  | RateLimiter
-  | PaymentRetryQueue
-  | Resilience
+  Carts | Pricing | Payments | OrderStore | Idempotency | RateLimiter | PaymentRetryQueue | Resilience
 > => Layer.effect(Checkout, make(config))

@@ -22,10 +22,14 @@ export class CartNotFound extends Schema.TaggedError<CartNotFound>()("CartNotFou
 }
 
 export class CartNotActive extends Schema.TaggedError<CartNotActive>()("CartNotActive", {
-  cartId: Schema.String
+  cartId: Schema.String,
+  /** The order that claimed the cart, when known (API.md: 409 with `order_id`). */
+  orderId: Schema.optional(Schema.String)
 }) {
   override get message() {
-    return `cart ${this.cartId} is already checked out`
+    return this.orderId === undefined
+      ? `cart ${this.cartId} is already checked out`
+      : `cart ${this.cartId} is already checked out by order ${this.orderId}`
   }
 }
 

@@ -1,7 +1,8 @@
 /**
  * Orders and their state machine. The table below is the only place a status may change;
  * every store write of a status goes through `canTransition`, and a store performs it as a
- * compare-and-set on the current status so two processes can never both move one order.
+ * compare-and-set on the order's `version` (bumped by every write), so two processes can never
+ * both move one order, even when a status comes back (payment_failed -> pending).
  *
  * Terminal: confirmed, cancelled, expired, and payment_failed once its retry window has
  * passed (within the window it may go back to pending for another payment attempt).
@@ -82,7 +83,9 @@ export class Order extends Schema.Class<Order>("Order")({
   /** Until when a declined order may be paid again (epoch ms). */
   retry_until: Schema.Int,
   created_at: Schema.String,
-  updated_at: Schema.String
+  updated_at: Schema.String,
+  /** 1 when created; every store write adds one (the compare-and-set of `OrderStore.step`). */
+  version: Schema.Int
 }) {}
 
 /**

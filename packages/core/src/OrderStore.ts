@@ -1,18 +1,29 @@
 /**
- * Port: orders, their payment, the audit log and the outbox, written together (one
- * transaction in Postgres). Every status change is a compare-and-set on the current status,
- * so concurrent processes (a request, the sweeper, the retry drainer) can never both move
- * one order, and an event is in the outbox if and only if its state change committed.
+ * Port: orders with their stock movements, payment, audit log and outbox, each step written
+ * in one transaction (one Postgres transaction, one synchronous block in memory; DESIGN.md §2).
+ *
+ * - `create` is TX1: the order (version 1), the hold of its lines for attempt 1 and its events.
+ *   All or nothing: out of stock writes nothing. One cart is ordered at most once.
+ * - `step` is every later change: a compare-and-set on the order's `version` (not its status,
+ *   which can come back: payment_failed -> pending -> payment_failed), with the stock movement
+ *   of the order's current attempt and the step's events. A process acting on a stale read
+ *   finds the version moved and writes nothing.
+ * - The outbox is read through claims with a lease, so competing relays do not publish the
+ *   same batch, and an order's events are never claimed while an earlier one of the same
+ *   order is claimed by another relay (per-order order is kept).
  */
 import { Context, type Effect, type Option } from "effect"
-import type { StoreUnavailable } from "./Errors.js"
+import type { CartNotActive, OutOfStock, StoreUnavailable } from "./Errors.js"
 import type { Event } from "./Event.js"
+import type { StockMove } from "./InventoryStore.js"
 import type { Order, OrderStatus } from "./Order.js"
 
 export interface AuditEntry {
   readonly order_id: string
   readonly from: OrderStatus | null
   readonly to: OrderStatus
+  /** The order's version after the step. */
+  readonly version: number
   readonly at: string
 }
 
@@ -21,27 +32,50 @@ export interface OrderPage {
   readonly nextCursor: string | null
 }
 
+/** A batch of outbox events claimed by one relay until `leaseMs` after the claim. */
+export interface EventClaim {
+  /** Presented to `markPublished`; a claim that was taken over answers nothing. */
+  readonly token: string
+  readonly events: ReadonlyArray<Event>
+}
+
 export class OrderStore extends Context.Service<
   OrderStore,
   {
-    /** Inserts the order with its events; if the id exists, returns the stored order unchanged. */
-    readonly create: (order: Order, events: ReadonlyArray<Event>) => Effect.Effect<Order, StoreUnavailable>
+    /**
+     * TX1: inserts the order (its `version` must be 1) with a hold of `lines` for its attempt
+     * until its `hold_expires_at`, and its events. If the id exists, answers the stored order
+     * unchanged. Fails `OutOfStock` (nothing written) when a line is short, and `CartNotActive`
+     * when another order of the same cart exists.
+     */
+    readonly create: (
+      order: Order,
+      events: ReadonlyArray<Event>
+    ) => Effect.Effect<Order, OutOfStock | CartNotActive | StoreUnavailable>
     readonly get: (orderId: string) => Effect.Effect<Option.Option<Order>, StoreUnavailable>
     /**
-     * Replaces the order with `next` and appends `events` only if its status is still
-     * `expected`; None (and nothing written) otherwise.
+     * Writes `next` (with version `expectedVersion + 1`), the stock movement of `next`'s payment
+     * attempt, an audit entry and `events`, only if the stored version is `expectedVersion`;
+     * None (and nothing written) otherwise. `hold` takes the lines of `next` for its attempt
+     * (failing `OutOfStock`, nothing written, when short); `commit` and `release` move that
+     * attempt's hold. A movement of a hold that is not held is a defect, never silently skipped.
      */
-    readonly update: (
+    readonly step: (
       next: Order,
-      expected: OrderStatus,
+      expectedVersion: number,
+      stock: StockMove | null,
       events: ReadonlyArray<Event>
-    ) => Effect.Effect<Option.Option<Order>, StoreUnavailable>
-    /** Orders in these statuses last updated at or before `updatedBeforeIso`, oldest first. */
+    ) => Effect.Effect<Option.Option<Order>, OutOfStock | StoreUnavailable>
+    /**
+     * Orders in these statuses last updated at or before `updatedBeforeIso`, oldest first,
+     * after `cursor` (from a previous page; null for the first).
+     */
     readonly listByStatus: (
       statuses: ReadonlyArray<OrderStatus>,
       updatedBeforeIso: string,
-      limit: number
-    ) => Effect.Effect<ReadonlyArray<Order>, StoreUnavailable>
+      limit: number,
+      cursor: string | null
+    ) => Effect.Effect<OrderPage, StoreUnavailable>
     /** A user's orders, newest first, paged by an opaque cursor. */
     readonly listByUser: (
       userId: string,
@@ -49,8 +83,19 @@ export class OrderStore extends Context.Service<
       cursor: string | null
     ) => Effect.Effect<OrderPage, StoreUnavailable>
     readonly audit: (orderId: string) => Effect.Effect<ReadonlyArray<AuditEntry>, StoreUnavailable>
-    /** Unpublished outbox events, in commit order. */
-    readonly pendingEvents: (limit: number) => Effect.Effect<ReadonlyArray<Event>, StoreUnavailable>
-    readonly markPublished: (eventIds: ReadonlyArray<string>) => Effect.Effect<void, StoreUnavailable>
+    /**
+     * Claims up to `limit` unpublished events until `nowMs + leaseMs`, in commit order: events
+     * under another live claim are skipped, with every later event of their order.
+     */
+    readonly claimEvents: (
+      nowMs: number,
+      limit: number,
+      leaseMs: number
+    ) => Effect.Effect<EventClaim, StoreUnavailable>
+    /** Marks events of a claim published; those whose claim was taken over are left alone. */
+    readonly markPublished: (
+      token: string,
+      eventIds: ReadonlyArray<string>
+    ) => Effect.Effect<void, StoreUnavailable>
   }
 >()("@till/core/OrderStore") {}

@@ -1,24 +1,39 @@
 /**
- * The outbox relay: events committed with their state change are published in commit order,
- * then marked. A crash between publish and mark publishes a batch again, which is why
- * consumers dedupe by `event_id` (delivery is at least once, never lost).
+ * The outbox relay: events committed with their state change are claimed (with a lease, so
+ * relays on several instances do not publish the same batch), published in commit order, then
+ * marked with the claim's token. A crash between publish and mark publishes a batch again once
+ * the lease ends, which is why consumers dedupe by `event_id` (at least once, never lost).
+ * An order's later events are never claimed while an earlier one is claimed elsewhere, so each
+ * order's events are published in order.
  */
-import { Effect, Schedule } from "effect"
+import { Clock, Effect, Schedule } from "effect"
 import { EventPublisher } from "./EventPublisher.js"
 import { OrderStore } from "./OrderStore.js"
 
 /** Most events moved per batch. */
 export const defaultBatchSize = 100
 
+/**
+ * How long a relay holds its claim: well past a publish's worst case (the Kafka adapter's
+ * 30 s request timeout), so a live relay never sees its batch taken over.
+ */
+export const defaultLeaseMs = 60_000
+
 /** Publishes one batch; answers how many events it moved. */
-export const relayOnce = Effect.fn("Outbox.relayOnce")(function* (batchSize: number = defaultBatchSize) {
+export const relayOnce = Effect.fn("Outbox.relayOnce")(function* (
+  batchSize: number = defaultBatchSize,
+  leaseMs: number = defaultLeaseMs
+) {
   const orders = yield* OrderStore
   const publisher = yield* EventPublisher
-  const batch = yield* orders.pendingEvents(batchSize)
-  if (batch.length === 0) return 0
-  yield* publisher.publish(batch)
-  yield* orders.markPublished(batch.map((e) => e.event_id))
-  return batch.length
+  const claim = yield* orders.claimEvents(yield* Clock.currentTimeMillis, batchSize, leaseMs)
+  if (claim.events.length === 0) return 0
+  yield* publisher.publish(claim.events)
+  yield* orders.markPublished(
+    claim.token,
+    claim.events.map((e) => e.event_id)
+  )
+  return claim.events.length
 })
 
 /** Relays until the outbox is empty (bounded by `maxBatches`). */

@@ -47,6 +47,10 @@ export class PaymentGateway extends Context.Service<
     readonly retrieve: (
       idempotencyKey: string
     ) => Effect.Effect<Option.Option<ChargeLookup>, GatewayUnavailable>
-    readonly refund: (chargeId: string) => Effect.Effect<void, GatewayUnavailable>
+    /**
+     * Refunds a charge in full. Idempotent by `idempotencyKey` (and a refunded charge is never
+     * refunded again), so a retry after a lost answer moves no more money.
+     */
+    readonly refund: (chargeId: string, idempotencyKey: string) => Effect.Effect<void, GatewayUnavailable>
   }
 >()("@till/core/PaymentGateway") {}

@@ -29,7 +29,7 @@ export class Payments extends Context.Service<
     readonly tokenize: (card: CardInput) => Effect.Effect<PaymentMethod, PaymentMethodInvalid | Unavailable>
     readonly charge: (request: ChargeRequest) => Effect.Effect<Charge, GatewayDeclined | Unavailable>
     readonly retrieve: (idempotencyKey: string) => Effect.Effect<Option.Option<ChargeLookup>, Unavailable>
-    readonly refund: (chargeId: string) => Effect.Effect<void, Unavailable>
+    readonly refund: (chargeId: string, idempotencyKey: string) => Effect.Effect<void, Unavailable>
   }
 >()("@till/core/Payments") {}
 
@@ -46,8 +46,8 @@ export const make = Effect.gen(function* () {
     retrieve: Effect.fn("Payments.retrieve")((key: string) =>
       resilience.withPolicy("payment", gateway.retrieve(key))
     ),
-    refund: Effect.fn("Payments.refund")((chargeId: string) =>
-      resilience.withPolicy("payment", gateway.refund(chargeId))
+    refund: Effect.fn("Payments.refund")((chargeId: string, idempotencyKey: string) =>
+      resilience.withPolicy("payment", gateway.refund(chargeId, idempotencyKey))
     )
   })
 })

@@ -1,91 +1,76 @@
 /**
- * Crash recovery, safe to run on every instance at once (each step is a compare-and-set):
- * 1. every order still `pending` or `payment_pending` after `staleAfterMs` is driven forward:
- *    the gateway is asked what happened to its payment attempt before anything is charged
- *    (the charge may have succeeded with its response lost), and an order whose hold has
- *    expired with no charge is expired;
- * 2. every reservation whose hold expired is settled against its order: committed for a
- *    confirmed order, released for a dead order or for none (a crash between reserve and
- *    order insert).
+ * Crash recovery, safe to run on every instance at once (each step is a compare-and-set on the
+ * order's version): every order still `pending` or `payment_pending` after `staleAfterMs` is
+ * driven forward. The gateway is asked what happened to its payment attempt before anything is
+ * charged (the charge may have succeeded with its response lost), and an order whose hold has
+ * expired with no charge is expired, releasing its stock in the same step.
+ *
+ * Holds need no sweep of their own: a hold is made, committed and released only with its
+ * order's steps, so a held reservation always belongs to an in-flight order, which this drives.
+ *
+ * A run reads at most `limit` orders, from where the previous run stopped (`Report.cursor`),
+ * so orders that stay stuck (a gateway that keeps failing) do not hide the ones behind them.
  */
-import { Clock, Effect, Option, Schedule } from "effect"
+import { Clock, Effect, Ref, Schedule } from "effect"
 import { Checkout } from "./Checkout.js"
-import { Inventory } from "./Inventory.js"
-import { InventoryStore } from "./InventoryStore.js"
 import { OrderStore } from "./OrderStore.js"
 
 export interface Options {
   /** Orders younger than this are left to the request that is driving them. */
   readonly staleAfterMs: number
-  /** Most orders and most holds handled per run (a run is a batch, not a scan of everything). */
+  /** Most orders handled per run (a run is a batch, not a scan of everything). */
   readonly limit: number
-  /**
-   * How long after its expiry a hold with no order is left alone: a checkout may still be
-   * inserting that order (its idempotency lease, 60 s, plus the order-creation policy's
-   * worst case), and releasing under it would sell stock it is about to confirm.
-   */
-  readonly orphanGraceMs: number
 }
 
-export const defaults: Options = { staleAfterMs: 60_000, limit: 500, orphanGraceMs: 5 * 60_000 }
+export const defaults: Options = { staleAfterMs: 60_000, limit: 500 }
 
 export interface Report {
   readonly ordersResumed: number
   readonly ordersLeftForLater: number
-  readonly holdsSettled: number
+  /** Where the next run starts; null when this run reached the end. */
+  readonly cursor: string | null
 }
 
-export const recoverOrders = Effect.fn("Recovery.recoverOrders")(function* (options: Partial<Options> = {}) {
-  const { staleAfterMs, limit, orphanGraceMs } = { ...defaults, ...options }
+export const recoverOrders = Effect.fn("Recovery.recoverOrders")(function* (
+  options: Partial<Options> = {},
+  cursor: string | null = null
+) {
+  const { staleAfterMs, limit } = { ...defaults, ...options }
   const checkout = yield* Checkout
   const orders = yield* OrderStore
-  const inventory = yield* Inventory
-  const store = yield* InventoryStore
   const now = yield* Clock.currentTimeMillis
 
-  const stale = yield* orders.listByStatus(
+  const page = yield* orders.listByStatus(
     ["pending", "payment_pending"],
     new Date(now - staleAfterMs).toISOString(),
-    limit
+    limit,
+    cursor
   )
   const outcomes = yield* Effect.forEach(
-    stale,
+    page.orders,
     (order) => checkout.resume(order.order_id).pipe(Effect.orElseSucceed(() => "retry" as const)),
     { concurrency: 4 }
   )
-
-  // Holds that outlived their order's payment window (or an order that never got written).
-  // An order's hold is settled by `resume`, which brings the stock in line with the order
-  // (commit when confirmed, release when dead); orders step 1 just resumed are not asked twice.
-  const resumed = new Set(stale.map((order) => order.order_id))
-  const expired = yield* store.expiredHolds(now, limit)
-  let holdsSettled = 0
-  for (const hold of expired) {
-    if (resumed.has(hold.order_id)) continue
-    const order = yield* orders.get(hold.order_id)
-    if (Option.isSome(order)) {
-      yield* checkout.resume(hold.order_id).pipe(Effect.ignore)
-    } else if (hold.hold_expires_at + orphanGraceMs <= now) {
-      yield* inventory.release(hold.order_id).pipe(Effect.ignore)
-    } else {
-      continue // an order-less hold inside its grace: its checkout may still be writing the order
-    }
-    holdsSettled++
-  }
   return {
     ordersResumed: outcomes.filter((o) => o === "done").length,
     ordersLeftForLater: outcomes.filter((o) => o === "retry").length,
-    holdsSettled
+    cursor: page.nextCursor
   } satisfies Report
 })
 
-/** Runs `recoverOrders` on a schedule (default every 30 s) until interrupted; failures are logged and the loop goes on. */
+/** Runs `recoverOrders` on a schedule (default every 30 s) until interrupted, each run after the last; failures are logged and the loop goes on. */
 export const runEvery = (
   interval: Schedule.Schedule<unknown> = Schedule.spaced("30 seconds"),
   options: Partial<Options> = {}
 ) =>
-  recoverOrders(options).pipe(
-    Effect.catchCause((cause) => Effect.logWarning("recovery run failed", cause)),
-    Effect.repeat(interval),
-    Effect.asVoid
+  Effect.flatMap(Ref.make<string | null>(null), (cursor) =>
+    Ref.get(cursor).pipe(
+      Effect.flatMap((from) => recoverOrders(options, from)),
+      Effect.flatMap((report) => Ref.set(cursor, report.cursor)),
+      Effect.catchCause((cause) =>
+        Effect.andThen(Ref.set(cursor, null), Effect.logWarning("recovery run failed", cause))
+      ),
+      Effect.repeat(interval),
+      Effect.asVoid
+    )
   )

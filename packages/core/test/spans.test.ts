@@ -59,9 +59,8 @@ describe("spans", () => {
           "Checkout.place",
           "Idempotency.run",
           "Pricing.quote",
-          "Inventory.reserve",
-          "Payments.charge",
-          "Inventory.commit"
+          "Carts.claim",
+          "Payments.charge"
         ])
       )
     }).pipe(Effect.provide(TestTill.layer({ seed: 1 })))

@@ -336,7 +336,9 @@ export const make = (options: Options = {}): Effect.Effect<FakePaymentGateway> =
         return Option.fromNullishOr(results.get(idempotencyKey))
       }),
 
-      refund: Effect.fnUntraced(function* (chargeId: string) {
+      // Refunds are idempotent per charge (a refunded charge stays refunded), which covers a
+      // retried key too; the key is kept by real gateways for their own dedupe.
+      refund: Effect.fnUntraced(function* (chargeId: string, _idempotencyKey: string) {
         yield* arrive("refund")
         const index = chargeIndex.get(chargeId)
         const charge = index === undefined ? undefined : charges[index]

@@ -1,7 +1,9 @@
 /**
- * The CartStore port in memory. A cart expires `ttlMs` after its last `put`, judged lazily
- * against Effect's `Clock` on every read, so TTLs follow `TestClock` exactly. As in Redis,
- * bumping the view counter does not extend the TTL.
+ * The CartStore port in memory. A cart expires `ttlMs` after its last write, judged lazily
+ * against Effect's `Clock` on every read, so TTLs follow `TestClock` exactly. Writes are a
+ * compare-and-set on the version; views are a counter beside the cart (as a Redis hash field
+ * apart from the cart's document), so bumping it never conflicts with a write and, as in
+ * Redis, does not extend the TTL.
  */
 import { Cart, CartStore } from "@till/core"
 import { Clock, Effect, Layer, Option } from "effect"
@@ -17,6 +19,7 @@ export const defaultMaxCarts = 100_000
 interface Entry {
   readonly cart: Cart.Cart
   readonly expiresAtMs: number
+  views: number
 }
 
 export const make = (options: Options = {}): Effect.Effect<CartStore.CartStore["Service"]> =>
@@ -39,34 +42,54 @@ export const make = (options: Options = {}): Effect.Effect<CartStore.CartStore["
       for (const [id, entry] of carts) if (entry.expiresAtMs <= nowMs) carts.delete(id)
     }
 
+    const withViews = (entry: Entry) =>
+      entry.views === entry.cart.views ? entry.cart : new Cart.Cart({ ...entry.cart, views: entry.views })
+
+    /** Writes a cart (`previous` is the live entry it replaces, if any). */
+    const write = (cart: Cart.Cart, ttlMs: number, nowMs: number, previous: Entry | undefined) =>
+      Effect.suspend(() => {
+        // A non-positive TTL stores a cart that is already gone (Redis would refuse it).
+        if (!(ttlMs > 0)) {
+          carts.delete(cart.cart_id)
+          return Effect.succeed(cart)
+        }
+        if (previous === undefined && carts.size >= maxCarts) {
+          purgeExpired(nowMs)
+          if (carts.size >= maxCarts) return full("cart", maxCarts)
+        }
+        const views = previous?.views ?? cart.views
+        carts.set(cart.cart_id, { cart, expiresAtMs: nowMs + ttlMs, views })
+        return Effect.succeed(cart.views === views ? cart : new Cart.Cart({ ...cart, views }))
+      })
+
     return CartStore.CartStore.of({
       get: (cartId) =>
         Effect.map(Clock.currentTimeMillis, (nowMs) =>
-          Option.map(Option.fromNullishOr(live(cartId, nowMs)), (e) => e.cart)
+          Option.map(Option.fromNullishOr(live(cartId, nowMs)), withViews)
         ),
 
-      put: (cart, ttlMs) =>
+      insert: (cart, ttlMs) =>
         Effect.flatMap(Clock.currentTimeMillis, (nowMs) => {
-          // A non-positive TTL stores a cart that is already gone (Redis would refuse it).
-          if (!(ttlMs > 0)) {
-            carts.delete(cart.cart_id)
-            return Effect.void
-          }
-          if (live(cart.cart_id, nowMs) === undefined && carts.size >= maxCarts) {
-            purgeExpired(nowMs)
-            if (carts.size >= maxCarts) return full("cart", maxCarts)
-          }
-          carts.set(cart.cart_id, { cart, expiresAtMs: nowMs + ttlMs })
-          return Effect.void
+          if (live(cart.cart_id, nowMs) !== undefined) return Effect.succeed(false)
+          if (cart.version !== 1) return Effect.die(new Error(`a new cart is version 1, got ${cart.version}`))
+          return Effect.as(write(cart, ttlMs, nowMs, undefined), true)
+        }),
+
+      update: (next, expectedVersion, ttlMs) =>
+        Effect.flatMap(Clock.currentTimeMillis, (nowMs) => {
+          const current = live(next.cart_id, nowMs)
+          if (current === undefined || current.cart.version !== expectedVersion)
+            return Effect.succeed(Option.none())
+          const stored = new Cart.Cart({ ...next, version: expectedVersion + 1 })
+          return Effect.map(write(stored, ttlMs, nowMs, current), Option.some)
         }),
 
       incrementViews: (cartId) =>
         Effect.map(Clock.currentTimeMillis, (nowMs) => {
           const entry = live(cartId, nowMs)
           if (entry === undefined) return Option.none()
-          const cart = new Cart.Cart({ ...entry.cart, views: entry.cart.views + 1 }, { disableChecks: true })
-          carts.set(cartId, { cart, expiresAtMs: entry.expiresAtMs })
-          return Option.some(cart.views)
+          entry.views++
+          return Option.some(entry.views)
         })
     })
   })

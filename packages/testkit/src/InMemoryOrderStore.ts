@@ -1,16 +1,23 @@
 /**
- * The OrderStore port in memory: orders, audit log and outbox change together inside one
- * synchronous block, the in-memory equivalent of one Postgres transaction. A status change
- * is a compare-and-set on the current status and must be allowed by `Order.canTransition`;
- * an event is in the outbox if and only if its change was written.
+ * The OrderStore port in memory: an order step writes the order, its stock movement (in the
+ * `Stock` tables shared with `InMemoryInventoryStore`), its audit entry and its outbox events
+ * inside one synchronous block, the in-memory equivalent of one Postgres transaction. A step
+ * is a compare-and-set on the order's version; a status change must be allowed by
+ * `Order.canTransition`; an event is in the outbox if and only if its change was written.
+ *
+ * After every step the store checks that the order and its stock agree (an in-flight order's
+ * current attempt is held, a confirmed one's committed, a dead one holds nothing) and dies if
+ * not: a service asking for a step that breaks it is a bug, never a race to paper over.
  *
  * `Inspector` lets tests and the simulator read every order (for the money and oversell
  * invariants) without going through paging.
  */
-import { type Event, Order, OrderStore } from "@till/core"
+import { Errors, type Event, type InventoryStore, Order, OrderStore } from "@till/core"
 import { Context, Effect, Layer, Option, Result } from "effect"
 import { Base64Url } from "effect/encoding"
+import { Stock } from "./InMemoryInventoryStore.js"
 import { full, pageLimit, requireCapacity } from "./internal/limits.js"
+import type { StockBook } from "./internal/stockBook.js"
 
 export interface Options {
   readonly maxOrders?: number
@@ -31,12 +38,17 @@ export class Inspector extends Context.Service<
     readonly outbox: Effect.Effect<
       ReadonlyArray<{ readonly event: Event.Event; readonly published: boolean }>
     >
+    /** How many events wait to be published. */
+    readonly pending: Effect.Effect<number>
   }
 >()("@till/testkit/InMemoryOrderStore/Inspector") {}
 
 interface OutboxEntry {
   readonly event: Event.Event
   published: boolean
+  /** The relay claim holding it, until `claimedUntil` (epoch ms). */
+  claim: string | null
+  claimedUntil: number
 }
 
 /** Newest first: created_at descending, then order id descending (ties are common under TestClock). */
@@ -45,9 +57,8 @@ const newestFirst = (a: Order.Order, b: Order.Order): number =>
 
 const compare = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0)
 
-// The cursor is the sort key of the last order of a page; opaque to callers.
-const encodeCursor = (order: Order.Order): string =>
-  Base64Url.encode(JSON.stringify([order.created_at, order.order_id]))
+// A cursor is the sort key of the last order of a page; opaque to callers.
+const encodeCursor = (key: readonly [string, string]): string => Base64Url.encode(JSON.stringify(key))
 
 const decodeCursor = (cursor: string): Option.Option<readonly [string, string]> =>
   Result.match(Base64Url.decodeString(cursor), {
@@ -67,7 +78,15 @@ const decodeCursor = (cursor: string): Option.Option<readonly [string, string]> 
     }
   })
 
+/** The stock lines an order holds: its items' SKUs and quantities. */
+const linesOf = (order: Order.Order) => order.items.map((i) => ({ sku: i.sku, quantity: i.quantity }))
+
+/** What the stock of an order's current attempt must be in each status. */
+const expectedHold = (status: Order.OrderStatus): InventoryStore.ReservationStatus | "none" =>
+  Order.holdsStock(status) ? "held" : status === "confirmed" ? "committed" : "none"
+
 export const make = (
+  stock: StockBook,
   options: Options = {}
 ): Effect.Effect<OrderStore.OrderStore["Service"] & Inspector["Service"]> =>
   Effect.sync(() => {
@@ -77,16 +96,18 @@ export const make = (
       options.maxPendingEvents ?? defaultMaxPendingEvents
     )
     const orders = new Map<string, Order.Order>()
+    const orderOfCart = new Map<string, string>()
     const audits = new Map<string, Array<OrderStore.AuditEntry>>()
     // Outbox in commit order; `head` skips the published prefix, compacted now and then.
     let outbox: Array<OutboxEntry> = []
     let head = 0
     let pending = 0
+    let claims = 0
     const byEventId = new Map<string, OutboxEntry>()
 
     const append = (events: ReadonlyArray<Event.Event>) => {
       for (const event of events) {
-        const entry = { event, published: false }
+        const entry: OutboxEntry = { event, published: false, claim: null, claimedUntil: 0 }
         outbox.push(entry)
         byEventId.set(event.event_id, entry)
         pending++
@@ -95,9 +116,16 @@ export const make = (
 
     const outboxFull = (events: ReadonlyArray<Event.Event>) => pending + events.length > maxPending
 
-    const audit = (orderId: string, entry: OrderStore.AuditEntry) => {
-      const log = audits.get(orderId)
-      if (log === undefined) audits.set(orderId, [entry])
+    const audit = (order: Order.Order, from: Order.OrderStatus | null) => {
+      const entry = {
+        order_id: order.order_id,
+        from,
+        to: order.status,
+        version: order.version,
+        at: order.updated_at
+      }
+      const log = audits.get(order.order_id)
+      if (log === undefined) audits.set(order.order_id, [entry])
       else log.push(entry)
     }
 
@@ -110,57 +138,138 @@ export const make = (
       }
     }
 
+    /**
+     * A defect message when `order`, once written with `move`, would disagree with the stock of
+     * its current attempt (checked before anything is written).
+     */
+    const disagreement = (order: Order.Order, move: InventoryStore.StockMove | null): string | undefined => {
+      const current = stock.reservation(order.order_id, order.payment_attempt)?.status ?? "none"
+      const have =
+        move === "hold" ? "held" : move === "commit" ? "committed" : move === "release" ? "released" : current
+      const want = expectedHold(order.status)
+      const ok = want === "none" ? have !== "held" : have === want
+      return ok
+        ? undefined
+        : `order ${order.order_id} would be ${order.status} with its attempt ${order.payment_attempt} hold ${have}`
+    }
+
+    const orDie = <A>(broken: string | undefined, value: A): Effect.Effect<A> =>
+      broken === undefined ? Effect.succeed(value) : Effect.die(new Error(broken))
+
     return {
       create: (order, events) =>
-        Effect.suspend(() => {
-          const existing = orders.get(order.order_id)
-          if (existing !== undefined) return Effect.succeed(existing)
-          if (orders.size >= maxOrders) return full("order", maxOrders)
-          if (outboxFull(events)) return full("outbox", maxPending)
-          orders.set(order.order_id, order)
-          audit(order.order_id, {
-            order_id: order.order_id,
-            from: null,
-            to: order.status,
-            at: order.created_at
-          })
-          append(events)
-          return Effect.succeed(order)
-        }),
+        Effect.suspend(
+          (): Effect.Effect<
+            Order.Order,
+            Errors.OutOfStock | Errors.CartNotActive | Errors.StoreUnavailable
+          > => {
+            const existing = orders.get(order.order_id)
+            if (existing !== undefined) return Effect.succeed(existing)
+            if (order.version !== 1 || !Order.holdsStock(order.status))
+              return Effect.die(
+                new Error(`order ${order.order_id}: a new order is version 1 and holds stock`)
+              )
+            const other = orderOfCart.get(order.cart_id)
+            if (other !== undefined)
+              return Effect.fail(new Errors.CartNotActive({ cartId: order.cart_id, orderId: other }))
+            if (orders.size >= maxOrders) return full("order", maxOrders)
+            if (!stock.hasRoom()) return full("reservation", stock.options.maxReservations)
+            if (outboxFull(events)) return full("outbox", maxPending)
+            const lines = linesOf(order)
+            const unavailable = stock.shortfall(lines)
+            if (unavailable.length > 0) return Effect.fail(new Errors.OutOfStock({ unavailable }))
+            const broken = stock.hold(order.order_id, order.payment_attempt, lines, order.hold_expires_at)
+            orders.set(order.order_id, order)
+            orderOfCart.set(order.cart_id, order.order_id)
+            audit(order, null)
+            append(events)
+            return orDie(broken, order)
+          }
+        ),
 
       get: (orderId) => Effect.sync(() => Option.fromNullishOr(orders.get(orderId))),
 
-      update: (next, expected, events) =>
-        Effect.suspend(() => {
-          const current = orders.get(next.order_id)
-          if (current === undefined || current.status !== expected) return Effect.succeed(Option.none())
-          if (next.status !== expected && !Order.canTransition(expected, next.status)) {
-            // A service asked for a move the state machine forbids: a bug, not a race.
-            return Effect.die(
-              new Error(`order ${next.order_id} cannot move from ${expected} to ${next.status}`)
+      step: (next, expectedVersion, move, events) =>
+        Effect.suspend(
+          (): Effect.Effect<Option.Option<Order.Order>, Errors.OutOfStock | Errors.StoreUnavailable> => {
+            const current = orders.get(next.order_id)
+            if (current === undefined || current.version !== expectedVersion)
+              return Effect.succeed(Option.none())
+            if (next.status !== current.status && !Order.canTransition(current.status, next.status)) {
+              // A service asked for a move the state machine forbids: a bug, not a race.
+              return Effect.die(
+                new Error(`order ${next.order_id} cannot move from ${current.status} to ${next.status}`)
+              )
+            }
+            if (
+              next.user_id !== current.user_id ||
+              next.cart_id !== current.cart_id ||
+              next.total.amount !== current.total.amount
             )
+              return Effect.die(
+                new Error(`order ${next.order_id}: a step cannot change its owner, cart or total`)
+              )
+            // Everything is checked before anything is written: a refused step leaves no trace.
+            const target = move === "commit" ? "committed" : move === "release" ? "released" : move
+            const refused =
+              (target === null ? undefined : stock.refusal(next.order_id, next.payment_attempt, target)) ??
+              disagreement(next, move)
+            if (refused !== undefined) return Effect.die(new Error(refused))
+            if (outboxFull(events)) return full("outbox", maxPending)
+            const lines = linesOf(next)
+            if (move === "hold") {
+              if (!stock.hasRoom()) return full("reservation", stock.options.maxReservations)
+              const unavailable = stock.shortfall(lines)
+              if (unavailable.length > 0) return Effect.fail(new Errors.OutOfStock({ unavailable }))
+            }
+            const broken =
+              move === "hold"
+                ? stock.hold(next.order_id, next.payment_attempt, lines, next.hold_expires_at)
+                : move === null
+                  ? undefined
+                  : stock.move(
+                      next.order_id,
+                      next.payment_attempt,
+                      move === "commit" ? "committed" : "released"
+                    )
+            const stored = new Order.Order({ ...next, version: expectedVersion + 1 })
+            orders.set(stored.order_id, stored)
+            audit(stored, current.status)
+            append(events)
+            return orDie(broken, Option.some(stored))
           }
-          if (outboxFull(events)) return full("outbox", maxPending)
-          orders.set(next.order_id, next)
-          audit(next.order_id, {
-            order_id: next.order_id,
-            from: expected,
-            to: next.status,
-            at: next.updated_at
-          })
-          append(events)
-          return Effect.succeed(Option.some(next))
-        }),
+        ),
 
-      listByStatus: (statuses, updatedBeforeIso, limit) =>
-        Effect.sync(() => {
+      listByStatus: (statuses, updatedBeforeIso, limit, cursor) =>
+        Effect.sync((): OrderStore.OrderPage => {
+          let after: readonly [string, string] | undefined
+          if (cursor !== null) {
+            const decoded = decodeCursor(cursor)
+            if (Option.isNone(decoded)) return { orders: [], nextCursor: null }
+            after = decoded.value
+          }
           const wanted = new Set(statuses)
           const found: Array<Order.Order> = []
           for (const order of orders.values()) {
-            if (wanted.has(order.status) && order.updated_at <= updatedBeforeIso) found.push(order)
+            if (
+              wanted.has(order.status) &&
+              order.updated_at <= updatedBeforeIso &&
+              (after === undefined ||
+                order.updated_at > after[0] ||
+                (order.updated_at === after[0] && order.order_id > after[1]))
+            )
+              found.push(order)
           }
           found.sort((a, b) => compare(a.updated_at, b.updated_at) || compare(a.order_id, b.order_id))
-          return found.slice(0, pageLimit(limit))
+          const page = found.slice(0, pageLimit(limit, 1))
+          const last = page[page.length - 1]
+          return {
+            orders: page,
+            nextCursor:
+              found.length > page.length && last !== undefined
+                ? encodeCursor([last.updated_at, last.order_id])
+                : null
+          }
         }),
 
       listByUser: (userId, limit, cursor) =>
@@ -185,28 +294,42 @@ export const make = (
           const last = page[page.length - 1]
           return {
             orders: page,
-            nextCursor: rest.length > page.length && last !== undefined ? encodeCursor(last) : null
+            nextCursor:
+              rest.length > page.length && last !== undefined
+                ? encodeCursor([last.created_at, last.order_id])
+                : null
           }
         }),
 
       audit: (orderId) => Effect.sync(() => [...(audits.get(orderId) ?? [])]),
 
-      pendingEvents: (limit) =>
-        Effect.sync(() => {
+      claimEvents: (nowMs, limit, leaseMs) =>
+        Effect.sync((): OrderStore.EventClaim => {
           const max = pageLimit(limit)
+          const token = `claim-${++claims}`
           const events: Array<Event.Event> = []
+          // An order with an event under another live claim is skipped from there on, so its
+          // later events wait for that relay: per-order publication order is kept.
+          const blocked = new Set<string>()
           for (let i = head; i < outbox.length && events.length < max; i++) {
             const entry = outbox[i]!
-            if (!entry.published) events.push(entry.event)
+            if (entry.published || blocked.has(entry.event.aggregate_id)) continue
+            if (entry.claim !== null && entry.claimedUntil > nowMs) {
+              blocked.add(entry.event.aggregate_id)
+              continue
+            }
+            entry.claim = token
+            entry.claimedUntil = nowMs + leaseMs
+            events.push(entry.event)
           }
-          return events
+          return { token, events }
         }),
 
-      markPublished: (eventIds) =>
+      markPublished: (token, eventIds) =>
         Effect.sync(() => {
           for (const id of eventIds) {
             const entry = byEventId.get(id)
-            if (entry !== undefined && !entry.published) {
+            if (entry !== undefined && !entry.published && entry.claim === token) {
               entry.published = true
               pending--
             }
@@ -215,19 +338,24 @@ export const make = (
         }),
 
       orders: Effect.sync(() => [...orders.values()]),
-      outbox: Effect.sync(() => outbox.slice(head).map((e) => ({ event: e.event, published: e.published })))
+      outbox: Effect.sync(() => outbox.slice(head).map((e) => ({ event: e.event, published: e.published }))),
+      pending: Effect.sync(() => pending)
     }
   })
 
 const context = (options: Options) =>
   Layer.effectContext(
-    Effect.map(make(options), (store) =>
-      Context.make(OrderStore.OrderStore, store).pipe(Context.add(Inspector, store))
-    )
+    Effect.gen(function* () {
+      const store = yield* make(yield* Stock, options)
+      return Context.make(OrderStore.OrderStore, store).pipe(Context.add(Inspector, store))
+    })
   )
 
-/** Provides `OrderStore` and its `Inspector` (one store behind both). */
-export const layer: Layer.Layer<OrderStore.OrderStore | Inspector> = context({})
+/**
+ * Provides `OrderStore` and its `Inspector` (one store behind both), over the `Stock` tables
+ * of an `InMemoryInventoryStore` layer (provide that one layer to both, e.g. `provideMerge`).
+ */
+export const layer: Layer.Layer<OrderStore.OrderStore | Inspector, never, Stock> = context({})
 
-export const layerWith = (options: Options): Layer.Layer<OrderStore.OrderStore | Inspector> =>
+export const layerWith = (options: Options): Layer.Layer<OrderStore.OrderStore | Inspector, never, Stock> =>
   context(options)

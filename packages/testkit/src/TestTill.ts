@@ -66,7 +66,15 @@ export interface Options {
   readonly checkout?: Partial<Checkout.Config>
   readonly gateway?: Omit<FakePaymentGateway.Options, "seed">
   /** Replaces the inventory store (e.g. the simulator's planted bug). */
-  readonly inventoryStore?: Layer.Layer<InventoryStore.InventoryStore | InMemoryInventoryStore.Inspector>
+  readonly inventoryStore?: Layer.Layer<
+    InventoryStore.InventoryStore | InMemoryInventoryStore.Inspector | InMemoryInventoryStore.Stock
+  >
+  /** Replaces the order store, built over the inventory store's `Stock` tables (e.g. a slow one). */
+  readonly orderStore?: Layer.Layer<
+    OrderStore.OrderStore | InMemoryOrderStore.Inspector,
+    never,
+    InMemoryInventoryStore.Stock
+  >
   /** Replaces the rate-limit store (e.g. the simulator's planted bug). */
   readonly rateLimitStore?: Layer.Layer<RateLimitStore.RateLimitStore>
 }
@@ -115,8 +123,10 @@ export const ports = (options: Options = {}): Layer.Layer<Ports> => {
     Layer.mergeAll(
       InMemoryCatalog.layer,
       InMemoryCartStore.layer,
-      options.inventoryStore ?? InMemoryInventoryStore.layer,
-      InMemoryOrderStore.layer,
+      // One set of stock tables behind both ports: order steps move the stock they hold.
+      (options.orderStore ?? InMemoryOrderStore.layer).pipe(
+        Layer.provideMerge(options.inventoryStore ?? InMemoryInventoryStore.layer)
+      ),
       InMemoryIdempotencyStore.layer,
       InMemoryShippingQuoter.layer,
       InMemoryTaxCalculator.layer,

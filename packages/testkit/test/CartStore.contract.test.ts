@@ -12,12 +12,13 @@ describe("InMemoryCartStore limits", () => {
     Effect.gen(function* () {
       const store = yield* InMemoryCartStore.make({ maxCarts: 2 })
       const cart = (id: string) => Cart.empty(id, "user_1", Money.currency("USD"), "2030-01-01T00:00:00.000Z")
-      yield* store.put(cart("a"), 1_000)
-      yield* store.put(cart("b"), 5_000)
-      expect((yield* Effect.flip(store.put(cart("c"), 1_000)))._tag).toBe("StoreUnavailable")
-      yield* store.put(cart("b"), 5_000) // a rewrite of a live cart is never refused
+      yield* store.insert(cart("a"), 1_000)
+      yield* store.insert(cart("b"), 5_000)
+      expect((yield* Effect.flip(store.insert(cart("c"), 1_000)))._tag).toBe("StoreUnavailable")
+      // An update of a live cart is never refused.
+      expect(Option.isSome(yield* store.update(cart("b"), 1, 5_000))).toBe(true)
       yield* TestClock.adjust("1 second")
-      yield* store.put(cart("c"), 1_000)
+      expect(yield* store.insert(cart("c"), 1_000)).toBe(true)
       expect(Option.isSome(yield* store.get("c"))).toBe(true)
     })
   )

@@ -1,57 +1,94 @@
 import { describe, expect, it } from "@effect/vitest"
-import { InventoryStore, Sku } from "@till/core"
-import { InMemoryInventoryStore } from "@till/testkit"
+import { Address, InventoryStore, Money, Order, OrderStore, Sku } from "@till/core"
+import { InMemoryInventoryStore, InMemoryOrderStore } from "@till/testkit"
 import { inventoryStoreContract } from "@till/testkit/contracts"
-import { Effect, Exit, Option } from "effect"
+import { Effect, Exit, Layer, Option } from "effect"
 
-inventoryStoreContract("in-memory", InMemoryInventoryStore.layer)
+// One set of stock tables behind both ports, as TestTill.ports builds them.
+inventoryStoreContract(
+  "in-memory",
+  InMemoryOrderStore.layer.pipe(Layer.provideMerge(InMemoryInventoryStore.layer))
+)
 
-describe("InMemoryInventoryStore.makeUnconditional (planted bug)", () => {
-  it.effect("oversells: reserves beyond what is available", () =>
+const order = (orderId: string, sku: Sku.Sku, quantity: number) =>
+  new Order.Order({
+    order_id: orderId,
+    user_id: "user_1",
+    cart_id: `cart_${orderId}`,
+    status: "pending",
+    items: [{ sku, name: sku, quantity, unit_price: Money.zero("USD"), line_total: Money.zero("USD") }],
+    subtotal: Money.zero("USD"),
+    tax: Money.zero("USD"),
+    shipping: Money.zero("USD"),
+    total: Money.zero("USD"),
+    shipping_address: new Address.Address({
+      name: "A",
+      line1: "1 Main St",
+      city: "X",
+      postal_code: "1",
+      country: "US"
+    }),
+    payment: null,
+    payment_method_id: "pm_1",
+    payment_attempt: 1,
+    hold_expires_at: 1_000,
+    retry_until: 1_000,
+    created_at: "2030-01-01T00:00:00.000Z",
+    updated_at: "2030-01-01T00:00:00.000Z",
+    version: 1
+  })
+
+const moved = (o: Order.Order, status: Order.OrderStatus) => new Order.Order({ ...o, status })
+
+describe("InMemoryInventoryStore.layerUnconditional (planted bug)", () => {
+  it.effect("oversells: order steps hold beyond what is available", () =>
     Effect.gen(function* () {
-      const store = yield* InMemoryInventoryStore.makeUnconditional()
-      const sku = Sku.make("mug")
-      yield* store.setOnHand(sku, 1)
-      yield* store.reserve("o1", [{ sku, quantity: 1 }], 0)
-      const second = yield* Effect.exit(store.reserve("o2", [{ sku, quantity: 1 }], 0))
-      expect(Exit.isSuccess(second)).toBe(true)
-      expect(Option.getOrThrow(yield* store.level(sku)).available).toBe(-1)
-    })
-  )
-
-  it.effect("the layer variant is the same bug", () =>
-    Effect.gen(function* () {
-      const store = yield* InventoryStore.InventoryStore
-      const sku = Sku.make("mug")
-      yield* store.reserve("o1", [{ sku, quantity: 3 }], 0)
-      expect(Option.getOrThrow(yield* store.level(sku)).reserved).toBe(3)
+      const stock = yield* InventoryStore.InventoryStore
+      const orders = yield* OrderStore.OrderStore
+      const mug = Sku.make("mug")
+      yield* stock.setOnHand(mug, 1)
+      yield* orders.create(order("o1", mug, 1), [])
+      expect(Exit.isSuccess(yield* Effect.exit(orders.create(order("o2", mug, 1), [])))).toBe(true)
+      expect(Option.getOrThrow(yield* stock.level(mug)).available).toBe(-1)
       // local: a store of this case's own, never one an enclosing provide already built.
-    }).pipe(Effect.provide(InMemoryInventoryStore.layerUnconditional, { local: true }))
+    }).pipe(
+      Effect.provide(
+        InMemoryOrderStore.layer.pipe(Layer.provideMerge(InMemoryInventoryStore.layerUnconditional)),
+        {
+          local: true
+        }
+      )
+    )
   )
 })
 
 describe("InMemoryInventoryStore.Inspector", () => {
   it.effect("reads every level and every reservation of the store behind the port, at once", () =>
     Effect.gen(function* () {
-      const store = yield* InventoryStore.InventoryStore
+      const stock = yield* InventoryStore.InventoryStore
+      const orders = yield* OrderStore.OrderStore
       const inspector = yield* InMemoryInventoryStore.Inspector
       const mug = Sku.make("mug")
       const cap = Sku.make("cap")
       expect(yield* inspector.levels).toEqual([])
-      yield* store.setOnHand(mug, 5)
-      yield* store.setOnHand(cap, 2)
-      yield* store.reserve("o1", [{ sku: mug, quantity: 2 }], 1_000)
-      yield* store.reserve("o2", [{ sku: cap, quantity: 1 }], 1_000)
-      yield* store.commit("o1")
-      yield* store.release("o2")
+      yield* stock.setOnHand(mug, 5)
+      yield* stock.setOnHand(cap, 2)
+      const o1 = yield* orders.create(order("o1", mug, 2), [])
+      const o2 = yield* orders.create(order("o2", cap, 1), [])
+      yield* orders.step(moved(o1, "confirmed"), 1, "commit", [])
+      yield* orders.step(moved(o2, "cancelled"), 1, "release", [])
       expect(yield* inspector.levels).toEqual([
         { sku: mug, on_hand: 3, reserved: 0, available: 3 },
         { sku: cap, on_hand: 2, reserved: 0, available: 2 }
       ])
-      expect((yield* inspector.reservations).map((r) => [r.order_id, r.status])).toEqual([
-        ["o1", "committed"],
-        ["o2", "released"]
+      expect((yield* inspector.allReservations).map((r) => [r.order_id, r.attempt, r.status])).toEqual([
+        ["o1", 1, "committed"],
+        ["o2", 1, "released"]
       ])
-    }).pipe(Effect.provide(InMemoryInventoryStore.layer, { local: true }))
+    }).pipe(
+      Effect.provide(InMemoryOrderStore.layer.pipe(Layer.provideMerge(InMemoryInventoryStore.layer)), {
+        local: true
+      })
+    )
   )
 })

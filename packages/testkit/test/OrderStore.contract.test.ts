@@ -1,18 +1,25 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Address, Event, Money, Order, OrderStore } from "@till/core"
-import { InMemoryOrderStore } from "@till/testkit"
+import { Address, Event, InventoryStore, Money, Order, OrderStore, Sku } from "@till/core"
+import { InMemoryInventoryStore, InMemoryOrderStore } from "@till/testkit"
 import { orderStoreContract } from "@till/testkit/contracts"
-import { Effect, Option } from "effect"
+import { Effect, Layer, Option } from "effect"
 
-orderStoreContract("in-memory", InMemoryOrderStore.layer)
+// One set of stock tables behind both ports, as TestTill.ports builds them.
+const stores = InMemoryOrderStore.layer.pipe(Layer.provideMerge(InMemoryInventoryStore.layer))
+
+orderStoreContract("in-memory", stores)
+
+const mug = Sku.make("mug")
 
 const order = (orderId: string) =>
   new Order.Order({
     order_id: orderId,
     user_id: "user_1",
-    cart_id: "cart_1",
+    cart_id: `cart_${orderId}`,
     status: "pending",
-    items: [],
+    items: [
+      { sku: mug, name: "Mug", quantity: 1, unit_price: Money.zero("USD"), line_total: Money.zero("USD") }
+    ],
     subtotal: Money.zero("USD"),
     tax: Money.zero("USD"),
     shipping: Money.zero("USD"),
@@ -30,7 +37,8 @@ const order = (orderId: string) =>
     hold_expires_at: 0,
     retry_until: 0,
     created_at: "2030-01-01T00:00:00.000Z",
-    updated_at: "2030-01-01T00:00:00.000Z"
+    updated_at: "2030-01-01T00:00:00.000Z",
+    version: 1
   })
 
 const event = (eventId: string, aggregateId: string) =>
@@ -42,41 +50,71 @@ const event = (eventId: string, aggregateId: string) =>
     data: {}
   })
 
+/** An order store over a book with `units` mugs. */
+const storeWith = (units: number, options: InMemoryOrderStore.Options = {}) =>
+  Effect.gen(function* () {
+    const book = InMemoryInventoryStore.book()
+    book.setOnHand(mug, units)
+    return yield* InMemoryOrderStore.make(book, options)
+  })
+
+const publishAll = (store: OrderStore.OrderStore["Service"], nowMs: number) =>
+  Effect.gen(function* () {
+    const claim = yield* store.claimEvents(nowMs, 1_000, 1_000)
+    yield* store.markPublished(
+      claim.token,
+      claim.events.map((e) => e.event_id)
+    )
+  })
+
 describe("InMemoryOrderStore", () => {
   it.effect("Inspector sees every order and the outbox of the same store", () =>
     Effect.gen(function* () {
       const inspector = yield* InMemoryOrderStore.Inspector
       const store = yield* OrderStore.OrderStore
+      yield* (yield* InventoryStore.InventoryStore).setOnHand(mug, 10)
       yield* store.create(order("o1"), [event("e1", "o1")])
       yield* store.create(order("o2"), [event("e2", "o2")])
-      yield* store.markPublished(["e1"])
+      const claim = yield* store.claimEvents(0, 1, 1_000)
+      yield* store.markPublished(claim.token, ["e1"])
       expect((yield* inspector.orders).map((o) => o.order_id)).toEqual(["o1", "o2"])
       expect((yield* inspector.outbox).map((e) => [e.event.event_id, e.published])).toEqual([["e2", false]])
       // local: a store of this case's own, never one an enclosing provide already built.
-    }).pipe(Effect.provide(InMemoryOrderStore.layer, { local: true }))
+    }).pipe(Effect.provide(stores, { local: true }))
   )
 
   it.effect("the outbox has a limit: a write beyond it fails StoreUnavailable and writes nothing", () =>
     Effect.gen(function* () {
-      const store = yield* InMemoryOrderStore.make({ maxPendingEvents: 1 })
+      const store = yield* storeWith(10, { maxPendingEvents: 1 })
       yield* store.create(order("o1"), [event("e1", "o1")])
       const error = yield* Effect.flip(store.create(order("o2"), [event("e2", "o2")]))
       expect(error._tag).toBe("StoreUnavailable")
       expect(Option.isNone(yield* store.get("o2"))).toBe(true)
-      yield* store.markPublished(["e1"])
+      yield* publishAll(store, 0)
       yield* store.create(order("o2"), [event("e2", "o2")])
-      expect((yield* store.pendingEvents(10)).map((e) => e.event_id)).toEqual(["e2"])
+      expect((yield* store.claimEvents(0, 10, 1_000)).events.map((e) => e.event_id)).toEqual(["e2"])
     })
   )
 
   it.effect("compaction of a long published prefix keeps the pending tail in order", () =>
     Effect.gen(function* () {
-      const store = yield* InMemoryOrderStore.make()
+      const store = yield* storeWith(3_000)
       for (let i = 0; i < 3_000; i++) yield* store.create(order(`o${i}`), [event(`e${i}`, `o${i}`)])
-      yield* store.markPublished(Array.from({ length: 2_500 }, (_, i) => `e${i}`))
-      expect((yield* store.pendingEvents(3)).map((e) => e.event_id)).toEqual(["e2500", "e2501", "e2502"])
-      yield* store.markPublished(["e2501"])
-      expect((yield* store.pendingEvents(2)).map((e) => e.event_id)).toEqual(["e2500", "e2502"])
+      const first = yield* store.claimEvents(0, 1_000, 1_000)
+      const second = yield* store.claimEvents(0, 1_000, 1_000)
+      const third = yield* store.claimEvents(0, 500, 1_000)
+      for (const claim of [first, second, third])
+        yield* store.markPublished(
+          claim.token,
+          claim.events.map((e) => e.event_id)
+        )
+      const tail = yield* store.claimEvents(0, 3, 1_000)
+      expect(tail.events.map((e) => e.event_id)).toEqual(["e2500", "e2501", "e2502"])
+      yield* store.markPublished(tail.token, ["e2501"])
+      expect((yield* store.claimEvents(2_000, 2, 1_000)).events.map((e) => e.event_id)).toEqual([
+        "e2500",
+        "e2502"
+      ])
     })
   )
 })

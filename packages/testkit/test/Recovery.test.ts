@@ -1,5 +1,5 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Checkout, InventoryStore, Order, OrderStore, Recovery, Sku } from "@till/core"
+import { Checkout, InventoryStore, OrderStore, Recovery, Sku } from "@till/core"
 import { Effect, Fiber, Option, Result } from "effect"
 import { TestClock } from "effect/testing"
 import { FakePaymentGateway, TestTill } from "@till/testkit"
@@ -51,41 +51,43 @@ describe("Recovery.recoverOrders", () => {
       }).pipe(Effect.provide(TestTill.layer({ seed: 21 })))
   )
 
-  it.effect(
-    "a reservation whose order was never written (crash between TX1 steps) is released once its hold ends",
-    () =>
-      Effect.gen(function* () {
-        yield* TestTill.stock("mug", "Till mug", 1_500, 10)
-        const store = yield* InventoryStore.InventoryStore
-        yield* store.reserve("ord_orphan", [{ sku: Sku.make("mug"), quantity: 3 }], 15 * 60 * 1000)
-        expect(yield* level("mug")).toMatchObject({ reserved: 3 })
-        yield* TestClock.adjust("16 minutes")
-        // Expired, but inside the grace: its checkout may still be writing the order.
-        expect((yield* Recovery.recoverOrders()).holdsSettled).toBe(0)
-        expect(yield* level("mug")).toMatchObject({ reserved: 3 })
-        yield* TestClock.adjust(Recovery.defaults.orphanGraceMs)
-        expect((yield* Recovery.recoverOrders()).holdsSettled).toBe(1)
-        expect(yield* level("mug")).toEqual({ sku: "mug", on_hand: 10, reserved: 0, available: 10 })
-      }).pipe(Effect.provide(TestTill.layer({ seed: 22 })))
-  )
-
-  it.effect("an order confirmed but whose stock commit was cut off is committed, not released", () =>
+  it.effect("orders stuck behind a full page are reached: each run continues from the last", () =>
     Effect.gen(function* () {
       yield* TestTill.stock("mug", "Till mug", 1_500, 10)
-      const { cartId, paymentMethodId } = yield* cartWith("u", [["mug", 2]])
-      const placed = yield* place("u", "k", cartId, paymentMethodId)
-      // The crash window of TX2: the order row says confirmed, the reservation is still held.
-      const cut = new Order.Order({ ...placed.order, order_id: "ord_cut" })
+      const carts = []
+      for (const user of ["u1", "u2", "u3", "u4", "u5"])
+        carts.push({ user, ...(yield* cartWith(user, [["mug", 1]])) })
+      const control = yield* FakePaymentGateway.Control
+      yield* control.unavailableBetween(0, 24 * 60 * 60 * 1000)
+      const ids: Array<string> = []
+      for (const { user, cartId, paymentMethodId } of carts) {
+        const fiber = yield* Effect.forkChild(place(user, "k", cartId, paymentMethodId))
+        yield* TestClock.adjust("1 minute")
+        ids.push((yield* Fiber.join(fiber)).order.order_id)
+      }
+      yield* TestClock.adjust("2 minutes")
+      // The gateway stays down: every order is left for later, and a run of 2 must not read
+      // the same 2 oldest every time.
+      const seen = new Set<string>()
       const orders = yield* OrderStore.OrderStore
-      yield* orders.create(cut, [])
-      const store = yield* InventoryStore.InventoryStore
-      yield* store.reserve("ord_cut", [{ sku: Sku.make("mug"), quantity: 2 }], 15 * 60 * 1000)
-      expect(yield* level("mug")).toEqual({ sku: "mug", on_hand: 8, reserved: 2, available: 6 })
-      yield* TestClock.adjust("20 minutes")
-      expect((yield* recover).holdsSettled).toBe(1)
-      expect(Option.getOrThrow(yield* store.get("ord_cut")).status).toBe("committed")
-      expect(yield* level("mug")).toEqual({ sku: "mug", on_hand: 6, reserved: 0, available: 6 })
-    }).pipe(Effect.provide(TestTill.layer({ seed: 23 })))
+      let cursor: string | null = null
+      for (let run = 0; run < 3; run++) {
+        const page = yield* orders.listByStatus(
+          ["pending", "payment_pending"],
+          new Date(Date.parse("1970-01-01T00:00:00Z") + 60 * 60 * 1000).toISOString(),
+          2,
+          cursor
+        )
+        for (const o of page.orders) seen.add(o.order_id)
+        const fiber = yield* Effect.forkChild(Recovery.recoverOrders({ limit: 2 }, cursor))
+        yield* TestClock.adjust("30 seconds")
+        const report: Recovery.Report = yield* Fiber.join(fiber)
+        expect(report.ordersLeftForLater).toBe(page.orders.length)
+        cursor = report.cursor
+      }
+      expect([...seen].sort()).toEqual([...ids].sort())
+      expect(cursor).toBeNull()
+    }).pipe(Effect.provide(TestTill.layer({ seed: 22 })))
   )
 
   it.effect("the 11th checkout of one user within a minute is rate limited with a retry-after", () =>

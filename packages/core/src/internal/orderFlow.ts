@@ -1,14 +1,19 @@
 /**
  * The payment half of the checkout saga, shared by a checkout, a payment retry, the retry
- * drainer and the recovery sweeper. Every step is a compare-and-set on the order's status
- * (`advance`), so two processes driving one order cannot both move it; the side effects
- * that follow a step (commit or release stock, refund) are idempotent and are repeated by
- * the sweeper if a crash cut them off.
+ * drainer and the recovery sweeper. Every step is one `OrderStore.step`: a compare-and-set on
+ * the order's version that writes, in one transaction, the new state, the stock movement of
+ * the order's current payment attempt (commit on confirm, release on decline or expiry) and
+ * the step's events. A step is decided for one payment attempt: an answer about attempt n
+ * (a decline, a charge) never moves attempt n+1, however late it lands.
+ *
+ * Money that moved for an order that is not confirmed with it (a charge that lands after the
+ * order expired) is refunded, by a key of its own, and the refund is written as a step of the
+ * order (payment `refunded`, event `payment.refunded`) only once the gateway has made it.
  */
 import { Clock, Effect, Option, Result } from "effect"
 import { OrderNotFound, OrderNotRetryable, PaymentDeclined } from "../Errors.js"
 import { Event, type EventType } from "../Event.js"
-import type { Inventory } from "../Inventory.js"
+import type { StockMove } from "../InventoryStore.js"
 import * as Money from "../Money.js"
 import { canTransition, isInFlight, Order, type OrderStatus, paymentKey } from "../Order.js"
 import type { OrderStore } from "../OrderStore.js"
@@ -18,18 +23,16 @@ import type { Sku } from "../Sku.js"
 
 export interface Deps {
   readonly orders: OrderStore["Service"]
-  readonly inventory: Inventory["Service"]
   readonly payments: Payments["Service"]
-  /** Puts an order whose payment could not be made on the retry queue. */
+  /** Puts an order whose payment could not be made (or must be looked at again) on the retry queue. */
   readonly enqueueRetry: (orderId: string) => Effect.Effect<void, unknown>
   readonly retryWindowMs: number
-  /** How long stock is held when a lost hold has to be taken again. */
-  readonly holdMs: number
   /**
    * How long after its hold ends an order's payment outcome is final. No charge starts after
    * the hold ends (`pay` refuses), and one that started before ends within the payment
    * policy's worst case (10 s timeout × 3 attempts + 4 s of backoff), so after this grace the
-   * gateway's answer for the key no longer changes and the order may be expired.
+   * gateway's answer for the key no longer changes and the order may be expired. A capture
+   * the gateway reports later still is refunded (`resume` of a dead order, reconciliation).
    */
   readonly settleGraceMs: number
 }
@@ -40,7 +43,13 @@ export interface Placed {
   readonly order: Order
 }
 
-type Step = { readonly next: Order; readonly events: ReadonlyArray<Event> } | undefined
+export type Step =
+  | {
+      readonly next: Order
+      readonly stock: StockMove | null
+      readonly events: ReadonlyArray<Event>
+    }
+  | undefined
 
 const maxConflicts = 8
 
@@ -77,8 +86,11 @@ export const reservedData = (order: Order) => ({ lines: reservationLines(order) 
 /** Expired or cancelled: holds nothing, and must not keep any money. */
 const isDead = (order: Order): boolean => order.status === "expired" || order.status === "cancelled"
 
+/** The gateway key of a refund of `charge`: one refund per charge, however often it is asked. */
+export const refundKey = (charge: Charge): string => `refund:${charge.charge_id}`
+
 export const makeOrderFlow = (deps: Deps) => {
-  const { orders, inventory, payments } = deps
+  const { orders, payments } = deps
 
   const load = (orderId: string) =>
     orders.get(orderId).pipe(
@@ -90,86 +102,92 @@ export const makeOrderFlow = (deps: Deps) => {
       )
     )
 
-  /** Applies `decide` to the current order as a compare-and-set, retrying on conflicts. */
+  /**
+   * Applies `decide` to the current order as a compare-and-set on its version, retrying on
+   * conflicts. Only a step that holds stock can be short of it (`advanceHolding`); for the
+   * others the store's OutOfStock would be a broken contract.
+   */
   const advance = (orderId: string, decide: (current: Order, at: string) => Step) =>
+    advanceHolding(orderId, decide).pipe(
+      Effect.catchTag("OutOfStock", (short) =>
+        Effect.die(new Error(`order ${orderId}: a step without a hold answered ${short.message}`))
+      )
+    )
+
+  const advanceHolding = (orderId: string, decide: (current: Order, at: string) => Step) =>
     Effect.gen(function* () {
       for (let attempt = 0; attempt < maxConflicts; attempt++) {
         const current = yield* load(orderId)
         const step = decide(current, yield* nowIso)
         if (step === undefined) return current
-        if (!canTransition(current.status, step.next.status)) {
+        if (step.next.status !== current.status && !canTransition(current.status, step.next.status)) {
           return yield* Effect.die(
             new Error(`order ${orderId}: ${current.status} -> ${step.next.status} is not allowed`)
           )
         }
-        const updated = yield* orders.update(step.next, current.status, step.events)
-        if (Option.isSome(updated)) return updated.value
+        const written = yield* orders.step(step.next, current.version, step.stock, step.events)
+        if (Option.isSome(written)) return written.value
       }
       return yield* Effect.die(new Error(`order ${orderId} kept changing under ${maxConflicts} attempts`))
     })
 
+  /** A step of payment attempt `attempt` of an in-flight order to `status`; none once the order moved on. */
   const moveTo =
-    (status: OrderStatus, patch: (current: Order) => Partial<Order>, events: ReadonlyArray<EventType>) =>
+    (
+      status: OrderStatus,
+      attempt: number,
+      stock: StockMove | null,
+      patch: (current: Order) => Partial<Order>,
+      events: ReadonlyArray<EventType>
+    ) =>
     (current: Order, at: string): Step => {
-      if (!isInFlight(current.status) || !canTransition(current.status, status)) return undefined
+      if (!isInFlight(current.status) || current.payment_attempt !== attempt) return undefined
+      if (!canTransition(current.status, status)) return undefined
       const next = new Order({ ...current, ...patch(current), status, updated_at: at })
-      return { next, events: events.map((type) => orderEvent(type, next, at)) }
+      return { next, stock, events: events.map((type) => orderEvent(type, next, at)) }
     }
 
-  /** The stock side of an order's state, made true again (idempotent). */
-  const reconcileStock = (order: Order) =>
-    order.status === "confirmed"
-      ? inventory.commit(order.order_id)
-      : isInFlight(order.status)
-        ? Effect.void
-        : inventory.release(order.order_id)
-
-  /**
-   * Makes sure the order still holds its stock before it is confirmed. A hold can be lost
-   * (released by the sweeper once it expired); it is taken again if the units are still
-   * there, and if they are not the order is cancelled and the charge refunded: a paid order
-   * is never confirmed without stock.
-   */
-  const ensureHeld = (order: Order) =>
-    Effect.gen(function* () {
-      const held = yield* inventory.get(order.order_id)
-      if (Option.isSome(held) && held.value.status !== "released") return true
-      const now = yield* Clock.currentTimeMillis
-      const again = yield* Effect.result(
-        inventory.reserve(order.order_id, reservationLines(order), now + deps.holdMs)
-      )
-      if (Result.isSuccess(again)) return true
-      if (again.failure._tag === "OutOfStock") return false
-      return yield* Effect.fail(again.failure)
+  /** Writes that a charge of a dead order was refunded (once: a second look finds it written). */
+  const recordRefund = (orderId: string, charge: Charge) =>
+    advance(orderId, (current, at) => {
+      if (!isDead(current) || current.payment?.status === "refunded") return undefined
+      const next = new Order({
+        ...current,
+        payment: {
+          status: "refunded",
+          brand: charge.brand,
+          last4: charge.last4,
+          charge_id: charge.charge_id
+        },
+        updated_at: at
+      })
+      return { next, stock: null, events: [orderEvent("payment.refunded", next, at)] }
     })
 
   /**
-   * Gives back money that moved for an order that died. The order goes on the retry queue
-   * first, so if this refund fails its `resume` finds the charge by key and refunds it then.
+   * Gives back a charge that no confirmed order kept, and writes the refund on the order. The
+   * order goes on the retry queue first, so if the refund fails its `resume` finds the charge
+   * by key and refunds it then.
    */
-  const refundLate = (order: Order, charge: Charge) =>
-    charge.status === "succeeded"
-      ? Effect.andThen(
-          Effect.ignore(deps.enqueueRetry(order.order_id)),
-          Effect.ignore(payments.refund(charge.charge_id))
-        )
-      : Effect.void
+  const refundCharge = (order: Order, charge: Charge) =>
+    Effect.gen(function* () {
+      if (charge.status === "refunded") {
+        yield* recordRefund(order.order_id, charge)
+        return
+      }
+      yield* Effect.ignore(deps.enqueueRetry(order.order_id))
+      yield* payments.refund(charge.charge_id, refundKey(charge))
+      yield* recordRefund(order.order_id, charge)
+    })
 
   const confirm = (order: Order, charge: Charge) =>
     Effect.gen(function* () {
-      if (!(yield* ensureHeld(order))) {
-        const cancelled = yield* advance(
-          order.order_id,
-          moveTo("cancelled", () => ({}), ["order.cancelled", "payment.refunded"])
-        )
-        if (cancelled.status !== "confirmed") yield* refundLate(cancelled, charge)
-        yield* reconcileStock(cancelled)
-        return cancelled
-      }
       const result = yield* advance(
         order.order_id,
         moveTo(
           "confirmed",
+          order.payment_attempt,
+          "commit",
           () => ({
             payment: {
               status: "succeeded",
@@ -181,21 +199,21 @@ export const makeOrderFlow = (deps: Deps) => {
           ["order.confirmed", "payment.succeeded"]
         )
       )
-      yield* reconcileStock(result)
-      if (result.status !== "confirmed") {
-        // The money moved but the order died meanwhile (expired or cancelled): give it back.
-        yield* refundLate(result, charge)
-      }
-      return result
+      if (result.status === "confirmed" && result.payment?.charge_id === charge.charge_id) return result
+      // The money moved but no order keeps it (the order died meanwhile): give it back.
+      yield* Effect.ignore(refundCharge(result, charge))
+      return yield* load(order.order_id)
     })
 
   const decline = (order: Order, declineCode: string) =>
     Effect.gen(function* () {
       const now = yield* Clock.currentTimeMillis
-      const result = yield* advance(
+      return yield* advance(
         order.order_id,
         moveTo(
           "payment_failed",
+          order.payment_attempt,
+          "release",
           () => ({
             payment: { status: "failed", brand: null, last4: null, decline_code: declineCode },
             retry_until: now + deps.retryWindowMs
@@ -203,17 +221,20 @@ export const makeOrderFlow = (deps: Deps) => {
           ["order.payment_failed", "payment.failed", "inventory.released"]
         )
       )
-      yield* reconcileStock(result)
-      return result
     })
 
   const queue = (order: Order) =>
     Effect.gen(function* () {
       const result = yield* advance(order.order_id, (current, at) =>
         current.status === "pending"
-          ? moveTo("payment_pending", () => ({ payment: { status: "pending", brand: null, last4: null } }), [
-              "payment.queued"
-            ])(current, at)
+          ? moveTo(
+              "payment_pending",
+              order.payment_attempt,
+              null, // the hold stays: a queued payment keeps its stock
+
+              () => ({ payment: { status: "pending", brand: null, last4: null } }),
+              ["payment.queued"]
+            )(current, at)
           : undefined
       )
       // Queued, or died (expired, cancelled) while this attempt's outcome is unknown: either way
@@ -224,14 +245,10 @@ export const makeOrderFlow = (deps: Deps) => {
     })
 
   const expire = (order: Order) =>
-    Effect.gen(function* () {
-      const result = yield* advance(
-        order.order_id,
-        moveTo("expired", () => ({}), ["order.expired", "inventory.released"])
-      )
-      yield* reconcileStock(result)
-      return result
-    })
+    advance(
+      order.order_id,
+      moveTo("expired", order.payment_attempt, "release", () => ({}), ["order.expired", "inventory.released"])
+    )
 
   /** The answer a client gets for an order in this state. */
   const answer = (order: Order): Effect.Effect<Placed, PaymentDeclined | OrderNotRetryable> => {
@@ -287,14 +304,13 @@ export const makeOrderFlow = (deps: Deps) => {
       if (Option.isNone(found)) return "done" as const
       const order = found.value
       if (!isInFlight(order.status)) {
-        yield* reconcileStock(order)
-        if (!isDead(order)) return "done" as const
+        if (!isDead(order) || order.payment?.status === "refunded") return "done" as const
         // A charge of this attempt may have landed after the order died: refund it.
         const late = yield* Effect.result(payments.retrieve(paymentKey(order)))
         if (Result.isFailure(late)) return "retry" as const
         const known = Option.getOrUndefined(late.success)
-        if (known?._tag === "Succeeded" && known.charge.status === "succeeded") {
-          const refunded = yield* Effect.result(payments.refund(known.charge.charge_id))
+        if (known?._tag === "Succeeded") {
+          const refunded = yield* Effect.result(refundCharge(order, known.charge))
           if (Result.isFailure(refunded)) return "retry" as const
         }
         return "done" as const
@@ -318,7 +334,7 @@ export const makeOrderFlow = (deps: Deps) => {
       return isInFlight(settled.status) ? ("retry" as const) : ("done" as const)
     })
 
-  return { load, advance, confirm, decline, queue, expire, answer, pay, resume, reconcileStock }
+  return { load, advance, advanceHolding, confirm, decline, queue, expire, answer, pay, resume }
 }
 
 export type OrderFlow = ReturnType<typeof makeOrderFlow>

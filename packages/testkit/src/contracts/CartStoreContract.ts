@@ -1,11 +1,13 @@
 /**
  * The CartStore contract: what every CartStore (in memory, Redis) must do. Register it from
  * an implementation's test file: `cartStoreContract("redis", RedisCartStore.layer, { supportsTestClock: false })`.
- * The store is built once and shared by every case, as a real Redis would be.
+ * What it guards (CartStore.ts): every write is a compare-and-set on the cart's version, so no
+ * write is lost; views are counted apart, so a view never conflicts with an edit nor is lost to
+ * one; a write renews the TTL, a view does not. The layer is built afresh for every case.
  */
-import { expect, layer } from "@effect/vitest"
+import { describe, expect, it } from "@effect/vitest"
 import { Cart, CartStore, Money, Sku } from "@till/core"
-import { Effect, type Layer, Option, Result } from "effect"
+import { Arbitrary, Effect, type Layer, Option, Result, Schema } from "effect"
 import { TestClock } from "effect/testing"
 import { encoded, uniqueId } from "../internal/contract.js"
 
@@ -17,14 +19,14 @@ export interface CartStoreContractOptions {
   readonly supportsTestClock?: boolean
 }
 
+type Store = CartStore.CartStore["Service"]
+
 const hourMs = 60 * 60 * 1000
 const encode = encoded(Cart.Cart)
 
 const makeCart = Effect.gen(function* () {
-  const cartId = yield* uniqueId("cart")
-  const userId = yield* uniqueId("user")
   const usd = Money.currency("USD")
-  const empty = Cart.empty(cartId, userId, usd, "2030-01-01T00:00:00.000Z")
+  const empty = Cart.empty(yield* uniqueId("cart"), yield* uniqueId("user"), usd, "2030-01-01T00:00:00.000Z")
   const items = [
     Cart.line(Sku.make(yield* uniqueId("sku")), "Mug", 2, Money.make(1250, "USD")),
     Cart.line(Sku.make(yield* uniqueId("sku")), "Tea, 100 g", 1, Money.make(899, "USD"))
@@ -32,136 +34,231 @@ const makeCart = Effect.gen(function* () {
   return Result.getOrThrow(Cart.withItems(empty, items, "2030-01-01T00:01:00.000Z"))
 })
 
+/** `cart` edited: its lines after the first removed, `n` seconds later. */
+const edited = (cart: Cart.Cart, n = 1) =>
+  Result.getOrThrow(
+    Cart.withItems(cart, cart.items.slice(0, 1), `2030-01-01T00:02:${String(n % 60).padStart(2, "0")}.000Z`)
+  )
+
+const stored = (store: Store, cartId: string) => Effect.map(store.get(cartId), Option.getOrThrow)
+
+/** An inserted cart. */
+const inserted = (store: Store, ttlMs = hourMs) =>
+  Effect.gen(function* () {
+    const cart = yield* makeCart
+    expect(yield* store.insert(cart, ttlMs)).toBe(true)
+    return cart
+  })
+
 export const cartStoreContract = (
   name: string,
   storeLayer: Layer.Layer<CartStore.CartStore, unknown>,
   options: CartStoreContractOptions = {}
 ): void => {
-  const supportsTestClock = options.supportsTestClock ?? true
+  const ttlCase = (options.supportsTestClock ?? true) ? it.effect : it.effect.skip
+  /** Runs `body` against a store built for it alone. */
+  const run = <A, E>(body: (store: Store) => Effect.Effect<A, E, CartStore.CartStore>) =>
+    Effect.flatMap(CartStore.CartStore, body).pipe(Effect.provide(storeLayer, { local: true }))
 
-  layer(storeLayer)(`CartStore contract: ${name}`, (it) => {
-    const ttlCase = supportsTestClock ? it.effect : it.effect.skip
-
+  describe(`CartStore contract: ${name}`, () => {
     it.effect("get of an unknown cart is None", () =>
-      Effect.gen(function* () {
-        const store = yield* CartStore.CartStore
-        expect(Option.isNone(yield* store.get(yield* uniqueId("cart")))).toBe(true)
-      })
+      run((store) =>
+        Effect.gen(function* () {
+          expect(Option.isNone(yield* store.get(yield* uniqueId("cart")))).toBe(true)
+        })
+      )
     )
 
-    it.effect("put then get returns the cart, items and money intact", () =>
-      Effect.gen(function* () {
-        const store = yield* CartStore.CartStore
-        const cart = yield* makeCart
-        yield* store.put(cart, hourMs)
-        const got = yield* store.get(cart.cart_id)
-        expect(Option.map(got, encode)).toEqual(Option.some(encode(cart)))
-      })
+    it.effect("insert then get returns the cart at version 1, items and money intact", () =>
+      run((store) =>
+        Effect.gen(function* () {
+          const cart = yield* inserted(store)
+          expect(encode(yield* stored(store, cart.cart_id))).toEqual(encode(cart))
+          expect(cart.version).toBe(1)
+        })
+      )
     )
 
-    it.effect("a second put replaces the cart", () =>
-      Effect.gen(function* () {
-        const store = yield* CartStore.CartStore
-        const cart = yield* makeCart
-        yield* store.put(cart, hourMs)
-        const next = Result.getOrThrow(Cart.withItems(cart, cart.items.slice(1), "2030-01-01T00:02:00.000Z"))
-        yield* store.put(next, hourMs)
-        const got = Option.getOrThrow(yield* store.get(cart.cart_id))
-        expect(encode(got)).toEqual(encode(next))
-        expect(got.subtotal.amount).toBe(899)
-      })
+    it.effect("insert of an existing id is false and writes nothing", () =>
+      run((store) =>
+        Effect.gen(function* () {
+          const cart = yield* inserted(store)
+          expect(yield* store.insert(edited(cart), hourMs)).toBe(false)
+          expect(encode(yield* stored(store, cart.cart_id))).toEqual(encode(cart))
+        })
+      )
     )
 
-    it.effect("carts are independent", () =>
-      Effect.gen(function* () {
-        const store = yield* CartStore.CartStore
-        const a = yield* makeCart
-        const b = yield* makeCart
-        yield* store.put(a, hourMs)
-        yield* store.put(b, hourMs)
-        yield* store.incrementViews(a.cart_id)
-        expect(Option.getOrThrow(yield* store.get(a.cart_id)).user_id).toBe(a.user_id)
-        expect(Option.getOrThrow(yield* store.get(b.cart_id)).views).toBe(0)
-      })
+    it.effect(
+      "update is a compare-and-set: stored at expectedVersion + 1; a stale version writes nothing",
+      () =>
+        run((store) =>
+          Effect.gen(function* () {
+            const cart = yield* inserted(store)
+            const next = edited(cart)
+            const updated = Option.getOrThrow(yield* store.update(next, 1, hourMs))
+            expect(encode(updated)).toEqual(encode(new Cart.Cart({ ...next, version: 2 })))
+            expect(encode(yield* stored(store, cart.cart_id))).toEqual(encode(updated))
+            // A writer that read version 1 (or guesses ahead) loses.
+            expect(yield* store.update(edited(cart, 2), 1, hourMs)).toEqual(Option.none())
+            expect(yield* store.update(edited(cart, 3), 3, hourMs)).toEqual(Option.none())
+            expect(encode(yield* stored(store, cart.cart_id))).toEqual(encode(updated))
+            // Checkout's claim is an update too.
+            const claimed = new Cart.Cart({ ...updated, status: "checked_out", order_id: "ord_1" })
+            expect(
+              Option.map(yield* store.update(claimed, 2, hourMs), (c) => [c.status, c.order_id, c.version])
+            ).toEqual(Option.some(["checked_out", "ord_1", 3]))
+            // An unknown cart: None, nothing created.
+            const ghost = yield* makeCart
+            expect(yield* store.update(ghost, 1, hourMs)).toEqual(Option.none())
+            expect(Option.isNone(yield* store.get(ghost.cart_id))).toBe(true)
+          })
+        )
+    )
+
+    it.effect("concurrent updates from one version: exactly one wins", () =>
+      run((store) =>
+        Effect.gen(function* () {
+          const cart = yield* inserted(store)
+          const attempts = Array.from({ length: 30 }, (_, i) => edited(cart, i))
+          const results = yield* Effect.forEach(attempts, (next) => store.update(next, 1, hourMs), {
+            concurrency: "unbounded"
+          })
+          const winners = attempts.filter((_, i) => Option.isSome(results[i]!))
+          expect(winners.length).toBe(1)
+          expect(encode(yield* stored(store, cart.cart_id))).toEqual(
+            encode(new Cart.Cart({ ...winners[0]!, version: 2 }))
+          )
+        })
+      )
     )
 
     it.effect("incrementViews counts up and get sees it; an unknown cart is None", () =>
-      Effect.gen(function* () {
-        const store = yield* CartStore.CartStore
-        const cart = yield* makeCart
-        yield* store.put(cart, hourMs)
-        expect(yield* store.incrementViews(cart.cart_id)).toEqual(Option.some(1))
-        expect(yield* store.incrementViews(cart.cart_id)).toEqual(Option.some(2))
-        expect(Option.getOrThrow(yield* store.get(cart.cart_id)).views).toBe(2)
-        expect(yield* store.incrementViews(yield* uniqueId("cart"))).toEqual(Option.none())
-      })
+      run((store) =>
+        Effect.gen(function* () {
+          const cart = yield* inserted(store)
+          expect(yield* store.incrementViews(cart.cart_id)).toEqual(Option.some(1))
+          expect(yield* store.incrementViews(cart.cart_id)).toEqual(Option.some(2))
+          const seen = yield* stored(store, cart.cart_id)
+          expect([seen.views, seen.version]).toEqual([2, 1])
+          expect(yield* store.incrementViews(yield* uniqueId("cart"))).toEqual(Option.none())
+        })
+      )
     )
 
     it.effect("concurrent incrementViews lose no view", () =>
-      Effect.gen(function* () {
-        const store = yield* CartStore.CartStore
-        const cart = yield* makeCart
-        yield* store.put(cart, hourMs)
-        const n = 50
-        const seen = yield* Effect.all(
-          Array.from({ length: n }, () => store.incrementViews(cart.cart_id)),
-          { concurrency: "unbounded" }
-        )
-        expect(seen.map(Option.getOrThrow).sort((a, b) => a - b)).toEqual(
-          Array.from({ length: n }, (_, i) => i + 1)
-        )
-        expect(Option.getOrThrow(yield* store.get(cart.cart_id)).views).toBe(n)
-      })
+      run((store) =>
+        Effect.gen(function* () {
+          const cart = yield* inserted(store)
+          const seen = yield* Effect.all(
+            Array.from({ length: 50 }, () => store.incrementViews(cart.cart_id)),
+            { concurrency: "unbounded" }
+          )
+          expect(seen.map(Option.getOrThrow).sort((a, b) => a - b)).toEqual(
+            Array.from({ length: 50 }, (_, i) => i + 1)
+          )
+          expect((yield* stored(store, cart.cart_id)).views).toBe(50)
+        })
+      )
     )
 
-    it.effect("a put with a non-positive TTL never leaves a readable cart", () =>
-      Effect.gen(function* () {
-        const store = yield* CartStore.CartStore
-        const cart = yield* makeCart
-        // Refusing the write or storing an already-expired cart are both fine; a live cart is not.
-        yield* Effect.exit(store.put(cart, 0))
-        yield* Effect.exit(store.put(cart, -1))
-        expect(Option.isNone(yield* store.get(cart.cart_id))).toBe(true)
-      })
+    const op = Arbitrary.schema(Schema.Literals(["view", "edit"]))
+
+    it.effect.prop(
+      "views are never lost to concurrent updates, and no update is lost either",
+      { ops: Arbitrary.array(op, { maxLength: 40 }) },
+      ({ ops }) =>
+        run((store) =>
+          Effect.gen(function* () {
+            const cart = yield* inserted(store)
+            // An edit reads, then writes what it read (its stale view count included) at that version.
+            const edit = (n: number) =>
+              Effect.gen(function* () {
+                for (let tries = 0; tries < 200; tries++) {
+                  const current = yield* stored(store, cart.cart_id)
+                  yield* Effect.yieldNow // let views and other edits in between the read and the write
+                  const next = Result.getOrThrow(
+                    Cart.withItems(
+                      current,
+                      current.items,
+                      `2030-01-02T00:00:${String(n % 60).padStart(2, "0")}.000Z`
+                    )
+                  )
+                  if (Option.isSome(yield* store.update(next, current.version, hourMs))) return
+                }
+                return yield* Effect.die(new Error("an edit lost 200 times in a row"))
+              })
+            yield* Effect.forEach(
+              ops,
+              (o, i) => (o === "view" ? Effect.asVoid(store.incrementViews(cart.cart_id)) : edit(i)),
+              { concurrency: "unbounded", discard: true }
+            )
+            const final = yield* stored(store, cart.cart_id)
+            expect(final.views).toBe(ops.filter((o) => o === "view").length)
+            expect(final.version).toBe(1 + ops.filter((o) => o === "edit").length)
+          })
+        ),
+      { arbitrary: { size: 40, runs: 50 } }
     )
 
-    ttlCase("a cart expires ttlMs after its put (TestClock)", () =>
-      Effect.gen(function* () {
-        const store = yield* CartStore.CartStore
-        const cart = yield* makeCart
-        yield* store.put(cart, 1_000)
-        yield* TestClock.adjust("999 millis")
-        expect(Option.isSome(yield* store.get(cart.cart_id))).toBe(true)
-        yield* TestClock.adjust("1 millis")
-        expect(Option.isNone(yield* store.get(cart.cart_id))).toBe(true)
-        expect(yield* store.incrementViews(cart.cart_id)).toEqual(Option.none())
-      })
+    it.effect("a non-positive TTL never leaves a readable cart", () =>
+      run((store) =>
+        Effect.gen(function* () {
+          const cart = yield* makeCart
+          // Refusing the write or storing an already-expired cart are both fine; a live cart is not.
+          yield* Effect.exit(store.insert(cart, 0))
+          yield* Effect.exit(store.insert(cart, -1))
+          expect(Option.isNone(yield* store.get(cart.cart_id))).toBe(true)
+          const live = yield* inserted(store)
+          yield* Effect.exit(store.update(edited(live), 1, 0))
+          expect(Option.isNone(yield* store.get(live.cart_id))).toBe(true)
+        })
+      )
     )
 
-    ttlCase("a later put restarts the TTL (TestClock)", () =>
-      Effect.gen(function* () {
-        const store = yield* CartStore.CartStore
-        const cart = yield* makeCart
-        yield* store.put(cart, 1_000)
-        yield* TestClock.adjust("600 millis")
-        yield* store.put(cart, 1_000)
-        yield* TestClock.adjust("600 millis")
-        expect(Option.isSome(yield* store.get(cart.cart_id))).toBe(true)
-        yield* TestClock.adjust("400 millis")
-        expect(Option.isNone(yield* store.get(cart.cart_id))).toBe(true)
-      })
+    ttlCase("a cart expires ttlMs after its insert (TestClock)", () =>
+      run((store) =>
+        Effect.gen(function* () {
+          const cart = yield* inserted(store, 1_000)
+          yield* TestClock.adjust("999 millis")
+          expect(Option.isSome(yield* store.get(cart.cart_id))).toBe(true)
+          yield* TestClock.adjust("1 millis")
+          expect(Option.isNone(yield* store.get(cart.cart_id))).toBe(true)
+          expect(yield* store.incrementViews(cart.cart_id)).toEqual(Option.none())
+          expect(yield* store.update(edited(cart), 1, hourMs)).toEqual(Option.none())
+        })
+      )
     )
 
-    ttlCase("an expired cart can be put again (TestClock)", () =>
-      Effect.gen(function* () {
-        const store = yield* CartStore.CartStore
-        const cart = yield* makeCart
-        yield* store.put(cart, 10)
-        yield* TestClock.adjust("10 millis")
-        expect(Option.isNone(yield* store.get(cart.cart_id))).toBe(true)
-        yield* store.put(cart, hourMs)
-        expect(Option.getOrThrow(yield* store.get(cart.cart_id)).views).toBe(0)
-      })
+    ttlCase("an update renews the TTL; a view does not (TestClock)", () =>
+      run((store) =>
+        Effect.gen(function* () {
+          const cart = yield* inserted(store, 1_000)
+          yield* TestClock.adjust("600 millis")
+          yield* store.update(edited(cart), 1, 1_000)
+          yield* TestClock.adjust("600 millis")
+          yield* store.incrementViews(cart.cart_id)
+          expect((yield* stored(store, cart.cart_id)).views).toBe(1)
+          yield* TestClock.adjust("399 millis")
+          expect(Option.isSome(yield* store.get(cart.cart_id))).toBe(true)
+          yield* TestClock.adjust("1 millis")
+          expect(Option.isNone(yield* store.get(cart.cart_id))).toBe(true)
+        })
+      )
+    )
+
+    ttlCase("an expired cart can be inserted again, with no views (TestClock)", () =>
+      run((store) =>
+        Effect.gen(function* () {
+          const cart = yield* inserted(store, 10)
+          yield* store.incrementViews(cart.cart_id)
+          yield* TestClock.adjust("10 millis")
+          expect(Option.isNone(yield* store.get(cart.cart_id))).toBe(true)
+          expect(yield* store.insert(cart, hourMs)).toBe(true)
+          const again = yield* stored(store, cart.cart_id)
+          expect([again.views, again.version]).toEqual([0, 1])
+        })
+      )
     )
   })
 }

@@ -1,421 +1,348 @@
 /**
- * The OrderStore contract. What it guards (OrderStore.ts, Order.ts): create is idempotent by
- * order id; every status change is a compare-and-set on the current status, so of concurrent
- * updates from one expected status exactly one wins; an event is in the outbox, in commit
- * order, if and only if its change committed; the audit log only grows.
+ * The OrderStore contract. What it guards (OrderStore.ts, DESIGN.md §2): each order step is one
+ * transaction of the order (a compare-and-set on its version), the stock movement of its
+ * current attempt, its audit entry and its events; TX1 (`create`) is all or nothing and one
+ * cart is ordered once. The races (no oversell, no deadlock, one winner per version) are in
+ * OrderStoreConcurrencyContract.ts, the outbox and list cases in OrderStoreOutboxContract.ts.
  *
- * The store is shared by every case (fresh ids per case). The outbox cases first drain what
- * earlier cases or runs left pending, so they assume the suite owns the outbox while it runs
- * (vitest runs the cases of one file one after another).
+ * Register it with a layer providing OrderStore and InventoryStore over one database:
+ * `orderStoreContract("postgres", PostgresStores.layer)`. The layer is built afresh for every
+ * case (a real adapter's layer should hand each build a clean schema).
  */
-import { expect, layer, type Vitest } from "@effect/vitest"
-import { Address, Event, Money, Order, OrderStore, Sku } from "@till/core"
-import { Effect, Exit, type Layer, Option } from "effect"
-import { encoded, isoAt, uniqueId } from "../internal/contract.js"
-
-type Store = OrderStore.OrderStore["Service"]
-type It = Vitest.MethodsNonLive<OrderStore.OrderStore>
+import { describe, expect, it } from "@effect/vitest"
+import { Order } from "@till/core"
+import { Effect, Option } from "effect"
+import { encoded, uniqueId } from "../internal/contract.js"
+import { describeConcurrency } from "./OrderStoreConcurrencyContract.js"
+import { describeLists, describeOutbox } from "./OrderStoreOutboxContract.js"
+import {
+  claimedIds,
+  drained,
+  failed,
+  holdMs,
+  isolated,
+  levels,
+  makeEvent,
+  makeOrder,
+  moved,
+  newSku,
+  refused,
+  retried,
+  type StockAndOrdersLayer,
+  stepped,
+  stocked,
+  t0,
+  tagOf
+} from "./OrderStoreFixtures.js"
 
 const encode = encoded(Order.Order)
-const t0 = Date.UTC(2030, 0, 1)
 
-export interface OrderFixture {
-  readonly orderId?: string
-  readonly userId?: string
-  readonly status?: Order.OrderStatus
-  readonly createdAtMs?: number
-  readonly updatedAtMs?: number
-}
-
-/** A valid order with fresh ids; every field a real table has a column for is filled. */
-const makeOrder = (fixture: OrderFixture = {}) =>
-  Effect.gen(function* () {
-    const sku = Sku.make(yield* uniqueId("sku"))
-    const createdAt = isoAt(fixture.createdAtMs ?? t0)
-    const unitPrice = Money.make(1250, "USD")
-    return new Order.Order({
-      order_id: fixture.orderId ?? (yield* uniqueId("ord")),
-      user_id: fixture.userId ?? (yield* uniqueId("user")),
-      cart_id: yield* uniqueId("cart"),
-      status: fixture.status ?? "pending",
-      items: [
-        { sku, name: "Mug", quantity: 2, unit_price: unitPrice, line_total: Money.times(unitPrice, 2) }
-      ],
-      subtotal: Money.make(2500, "USD"),
-      tax: Money.make(206, "USD"),
-      shipping: Money.make(599, "USD"),
-      total: Money.make(3305, "USD"),
-      shipping_address: new Address.Address({
-        name: "Ada Lovelace",
-        line1: "12 St James's Square",
-        city: "London",
-        postal_code: "SW1Y 4JH",
-        country: "GB"
-      }),
-      payment: null,
-      payment_method_id: "pm_contract",
-      payment_attempt: 1,
-      hold_expires_at: (fixture.createdAtMs ?? t0) + 15 * 60_000,
-      retry_until: (fixture.createdAtMs ?? t0) + 30 * 60_000,
-      created_at: createdAt,
-      updated_at: isoAt(fixture.updatedAtMs ?? fixture.createdAtMs ?? t0)
-    })
-  })
-
-const makeEvent = (order: Order.Order, type: Event.EventType) =>
-  Effect.map(
-    uniqueId("evt"),
-    (eventId) =>
-      new Event.Event({
-        event_id: eventId,
-        type,
-        occurred_at: order.updated_at,
-        aggregate_id: order.order_id,
-        data: { status: order.status, total: order.total.amount }
-      })
-  )
-
-/** The same order moved to `status`, updated `laterMs` after it was. */
-const moved = (order: Order.Order, status: Order.OrderStatus, laterMs = 1_000) =>
-  new Order.Order({ ...order, status, updated_at: isoAt(Date.parse(order.updated_at) + laterMs) })
-
-/** Marks every pending event published (bounded), so a case sees only its own events. */
-const drainOutbox = (store: Store) =>
-  Effect.gen(function* () {
-    for (let page = 0; page < 1_000; page++) {
-      const events = yield* store.pendingEvents(500)
-      if (events.length === 0) return
-      yield* store.markPublished(events.map((e) => e.event_id))
-    }
-    return yield* Effect.die(new Error("outbox did not drain after 1,000 pages"))
-  })
-
-const pendingIds = (store: Store) =>
-  Effect.map(store.pendingEvents(1_000), (events) => events.map((e) => e.event_id))
-
-export const orderStoreContract = (
-  name: string,
-  storeLayer: Layer.Layer<OrderStore.OrderStore, unknown>
-): void => {
-  layer(storeLayer)(`OrderStore contract: ${name}`, (it) => {
-    describeWrites(it)
-    describeOutbox(it)
-    describeLists(it)
+export const orderStoreContract = (name: string, storeLayer: StockAndOrdersLayer): void => {
+  const run = isolated(storeLayer)
+  describe(`OrderStore contract: ${name}`, () => {
+    describeCreate(run)
+    describeSteps(run)
+    describeConcurrency(run)
+    describeOutbox(run)
+    describeLists(run)
   })
 }
 
-const withStore = <A, E>(f: (store: Store) => Effect.Effect<A, E>) => Effect.flatMap(OrderStore.OrderStore, f)
+type Run = ReturnType<typeof isolated>
 
-const describeWrites = (it: It) => {
+const describeCreate = (run: Run) => {
   it.effect("get of an unknown order is None", () =>
-    withStore((store) =>
+    run((orders) =>
       Effect.gen(function* () {
-        expect(Option.isNone(yield* store.get(yield* uniqueId("ord")))).toBe(true)
+        expect(Option.isNone(yield* orders.get(yield* uniqueId("ord")))).toBe(true)
       })
     )
   )
 
-  it.effect("create then get returns the order, every field intact", () =>
-    withStore((store) =>
+  it.effect("create (TX1) stores version 1, holds its lines for attempt 1 and writes its events", () =>
+    run((orders, stock) =>
       Effect.gen(function* () {
-        const order = yield* makeOrder()
-        expect(encode(yield* store.create(order, []))).toEqual(encode(order))
-        expect(Option.map(yield* store.get(order.order_id), encode)).toEqual(Option.some(encode(order)))
-      })
-    )
-  )
-
-  it.effect("create is idempotent by order id: the stored order is returned unchanged", () =>
-    withStore((store) =>
-      Effect.gen(function* () {
-        yield* drainOutbox(store)
-        const order = yield* makeOrder()
-        const first = yield* makeEvent(order, "order.created")
-        yield* store.create(order, [first])
-        const imposter = moved(order, "confirmed")
-        const second = yield* makeEvent(imposter, "order.created")
-        expect(encode(yield* store.create(imposter, [second]))).toEqual(encode(order))
-        expect(Option.getOrThrow(yield* store.get(order.order_id)).status).toBe("pending")
-        expect(yield* pendingIds(store)).toEqual([first.event_id])
-        expect((yield* store.audit(order.order_id)).length).toBe(1)
-      })
-    )
-  )
-
-  it.effect("concurrent creates of one order store it once, with its events once", () =>
-    withStore((store) =>
-      Effect.gen(function* () {
-        yield* drainOutbox(store)
-        const order = yield* makeOrder()
-        const events = yield* Effect.all(Array.from({ length: 20 }, () => makeEvent(order, "order.created")))
-        const results = yield* Effect.forEach(events, (event) => store.create(order, [event]), {
-          concurrency: "unbounded"
+        const a = yield* stocked(stock, 10)
+        const b = yield* stocked(stock, 5)
+        const order = yield* makeOrder({
+          lines: [
+            [a, 3],
+            [b, 5]
+          ]
         })
-        for (const stored of results) expect(encode(stored)).toEqual(encode(order))
-        expect((yield* pendingIds(store)).length).toBe(1)
-        expect((yield* store.audit(order.order_id)).length).toBe(1)
+        const events = [yield* makeEvent(order), yield* makeEvent(order, "inventory.reserved")]
+        expect(encode(yield* orders.create(order, events))).toEqual(encode(order))
+        expect(Option.map(yield* orders.get(order.order_id), encode)).toEqual(Option.some(encode(order)))
+        expect(yield* levels(stock, [a, b])).toEqual([
+          [10, 3],
+          [5, 5]
+        ])
+        expect(yield* stock.reservations(order.order_id)).toEqual([
+          {
+            order_id: order.order_id,
+            attempt: 1,
+            lines: [
+              { sku: a, quantity: 3 },
+              { sku: b, quantity: 5 }
+            ],
+            status: "held",
+            hold_expires_at: t0 + holdMs
+          }
+        ])
+        expect(yield* claimedIds(orders, t0)).toEqual(events.map((e) => e.event_id))
+        const audit = yield* orders.audit(order.order_id)
+        expect(audit.map((e) => [e.from, e.to, e.version])).toEqual([[null, "pending", 1]])
       })
     )
   )
 
-  it.effect("update is a compare-and-set on the status", () =>
-    withStore((store) =>
+  it.effect("create out of stock writes nothing: no order, no hold, no event; the cart stays free", () =>
+    run((orders, stock) =>
       Effect.gen(function* () {
-        const order = yield* makeOrder()
-        yield* store.create(order, [])
-        const confirmed = moved(order, "confirmed")
-        expect(Option.map(yield* store.update(confirmed, "pending", []), encode)).toEqual(
-          Option.some(encode(confirmed))
-        )
-        expect(Option.map(yield* store.get(order.order_id), encode)).toEqual(Option.some(encode(confirmed)))
-        // Stale expectation: nothing written.
-        const late = moved(order, "payment_failed", 2_000)
-        expect(yield* store.update(late, "pending", [])).toEqual(Option.none())
-        expect(Option.getOrThrow(yield* store.get(order.order_id)).status).toBe("confirmed")
-      })
-    )
-  )
-
-  it.effect("update keeping the status (a new payment field) is allowed", () =>
-    withStore((store) =>
-      Effect.gen(function* () {
-        const order = yield* makeOrder({ status: "payment_pending" })
-        yield* store.create(order, [])
-        const next = new Order.Order({
-          ...order,
-          payment: { status: "pending", brand: "visa", last4: "4242" },
-          updated_at: isoAt(t0 + 5)
+        const a = yield* stocked(stock, 10)
+        const b = yield* stocked(stock, 2)
+        const unknown = yield* newSku
+        const order = yield* makeOrder({
+          lines: [
+            [a, 3],
+            [b, 4]
+          ]
         })
-        expect(Option.isSome(yield* store.update(next, "payment_pending", []))).toBe(true)
-        expect(Option.getOrThrow(yield* store.get(order.order_id)).payment).toEqual(next.payment)
+        const error = yield* Effect.flip(orders.create(order, [yield* makeEvent(order)]))
+        expect(error._tag).toBe("OutOfStock")
+        if (error._tag === "OutOfStock")
+          expect(error.unavailable).toEqual([{ sku: b, requested: 4, available: 2 }])
+        expect(Option.isNone(yield* orders.get(order.order_id))).toBe(true)
+        expect(yield* stock.reservations(order.order_id)).toEqual([])
+        expect(yield* levels(stock, [a, b])).toEqual([
+          [10, 0],
+          [2, 0]
+        ])
+        expect(yield* orders.audit(order.order_id)).toEqual([])
+        expect(yield* claimedIds(orders, t0)).toEqual([])
+        // A SKU nobody stocked is short too.
+        const never = yield* makeOrder({
+          lines: [
+            [a, 1],
+            [unknown, 1]
+          ]
+        })
+        expect(yield* tagOf(orders.create(never, []))).toBe("OutOfStock")
+        expect(yield* levels(stock, [a])).toEqual([[10, 0]])
+        // Nothing claimed the cart: a smaller order of it goes through.
+        const smaller = yield* makeOrder({ lines: [[b, 2]], cartId: order.cart_id })
+        yield* orders.create(smaller, [])
+        expect(yield* levels(stock, [b])).toEqual([[2, 2]])
       })
     )
   )
 
-  it.effect("update of an unknown order is None and creates nothing", () =>
-    withStore((store) =>
+  it.effect(
+    "one order per cart: another order of the cart is CartNotActive naming the first, nothing written",
+    () =>
+      run((orders, stock) =>
+        Effect.gen(function* () {
+          const sku = yield* stocked(stock, 10)
+          const first = yield* makeOrder({ lines: [[sku, 1]] })
+          yield* orders.create(first, [yield* makeEvent(first)])
+          yield* drained(orders)
+          const second = yield* makeOrder({ lines: [[sku, 2]], cartId: first.cart_id, userId: first.user_id })
+          const error = yield* Effect.flip(orders.create(second, [yield* makeEvent(second)]))
+          expect(error._tag).toBe("CartNotActive")
+          if (error._tag === "CartNotActive") {
+            expect(error.cartId).toBe(first.cart_id)
+            expect(error.orderId).toBe(first.order_id)
+          }
+          expect(Option.isNone(yield* orders.get(second.order_id))).toBe(true)
+          expect(yield* stock.reservations(second.order_id)).toEqual([])
+          expect(yield* levels(stock, [sku])).toEqual([[10, 1]])
+          expect(yield* claimedIds(orders, t0)).toEqual([])
+        })
+      )
+  )
+
+  it.effect("create of an existing id answers the stored order and writes nothing", () =>
+    run((orders, stock) =>
       Effect.gen(function* () {
-        const order = yield* makeOrder()
-        expect(yield* store.update(moved(order, "confirmed"), "pending", [])).toEqual(Option.none())
-        expect(Option.isNone(yield* store.get(order.order_id))).toBe(true)
+        const sku = yield* stocked(stock, 10)
+        const order = yield* makeOrder({ lines: [[sku, 2]] })
+        const first = yield* makeEvent(order)
+        yield* orders.create(order, [first])
+        const imposter = yield* makeOrder({ lines: [[sku, 5]], orderId: order.order_id })
+        const second = yield* makeEvent(imposter)
+        expect(encode(yield* orders.create(imposter, [second]))).toEqual(encode(order))
+        expect(encode(yield* orders.create(order, [second]))).toEqual(encode(order))
+        expect(yield* levels(stock, [sku])).toEqual([[10, 2]])
+        expect((yield* stock.reservations(order.order_id)).length).toBe(1)
+        expect(yield* claimedIds(orders, t0)).toEqual([first.event_id])
+        expect((yield* orders.audit(order.order_id)).length).toBe(1)
       })
     )
   )
+}
 
-  it.effect("a move the state machine forbids is never written", () =>
-    withStore((store) =>
-      Effect.gen(function* () {
-        yield* drainOutbox(store)
-        const order = yield* makeOrder({ status: "confirmed" })
-        yield* store.create(order, [])
-        const back = moved(order, "pending")
-        const event = yield* makeEvent(back, "order.created")
-        // Failing or dying are both fine: the point is that nothing changes.
-        expect(Exit.isSuccess(yield* Effect.exit(store.update(back, "confirmed", [event])))).toBe(false)
-        expect(Option.getOrThrow(yield* store.get(order.order_id)).status).toBe("confirmed")
-        expect(yield* pendingIds(store)).toEqual([])
-      })
-    )
-  )
-
-  it.effect("concurrent updates from one expected status: exactly one wins", () =>
-    withStore((store) =>
-      Effect.gen(function* () {
-        yield* drainOutbox(store)
-        const order = yield* makeOrder()
-        yield* store.create(order, [])
-        const targets: ReadonlyArray<Order.OrderStatus> = [
-          "confirmed",
-          "payment_failed",
-          "cancelled",
-          "payment_pending"
-        ]
-        const attempts = yield* Effect.all(
-          Array.from({ length: 40 }, (_, i) => {
-            const next = moved(order, targets[i % targets.length]!, i + 1)
-            return Effect.map(makeEvent(next, "order.confirmed"), (event) => ({ next, event }))
+const describeSteps = (run: Run) => {
+  it.effect(
+    "step is a compare-and-set on the version: stored at expectedVersion + 1 with its audit entry",
+    () =>
+      run((orders, stock) =>
+        Effect.gen(function* () {
+          const sku = yield* stocked(stock, 10)
+          const order = yield* orders.create(yield* makeOrder({ lines: [[sku, 2]] }), [])
+          const queued = moved(order, "payment_pending")
+          const stored = Option.getOrThrow(yield* orders.step(queued, 1, null, []))
+          expect(encode(stored)).toEqual(encode(new Order.Order({ ...queued, version: 2 })))
+          // Keeping the status (payment details) is a step too.
+          const paying = new Order.Order({
+            ...stored,
+            payment: { status: "pending", brand: "visa", last4: "4242" }
           })
-        )
-        const results = yield* Effect.forEach(attempts, (a) => store.update(a.next, "pending", [a.event]), {
-          concurrency: "unbounded"
+          const again = Option.getOrThrow(yield* orders.step(paying, 2, null, []))
+          expect(again.version).toBe(3)
+          expect(Option.map(yield* orders.get(order.order_id), encode)).toEqual(Option.some(encode(again)))
+          const audit = yield* orders.audit(order.order_id)
+          expect(audit.map((e) => [e.from, e.to, e.version])).toEqual([
+            [null, "pending", 1],
+            ["pending", "payment_pending", 2],
+            ["payment_pending", "payment_pending", 3]
+          ])
+          expect(audit.map((e) => e.at)).toEqual([order.updated_at, queued.updated_at, paying.updated_at])
+          expect(yield* levels(stock, [sku])).toEqual([[10, 2]])
         })
-        const winners = attempts.filter((_, i) => Option.isSome(results[i]!))
-        expect(winners.length).toBe(1)
-        const winner = winners[0]!
-        expect(Option.map(yield* store.get(order.order_id), encode)).toEqual(Option.some(encode(winner.next)))
-        expect(yield* pendingIds(store)).toEqual([winner.event.event_id])
-        expect((yield* store.audit(order.order_id)).map((e) => [e.from, e.to])).toEqual([
-          [null, "pending"],
-          ["pending", winner.next.status]
-        ])
-      })
-    )
+      )
   )
 
-  it.effect("the audit log appends one entry per committed change, in order", () =>
-    withStore((store) =>
-      Effect.gen(function* () {
-        const order = yield* makeOrder()
-        yield* store.create(order, [])
-        const queued = moved(order, "payment_pending")
-        yield* store.update(queued, "pending", [])
-        yield* store.update(moved(order, "cancelled"), "pending", []) // stale: no entry
-        yield* store.update(moved(queued, "confirmed"), "payment_pending", [])
-        const entries = yield* store.audit(order.order_id)
-        expect(entries.map((e) => [e.order_id, e.from, e.to])).toEqual([
-          [order.order_id, null, "pending"],
-          [order.order_id, "pending", "payment_pending"],
-          [order.order_id, "payment_pending", "confirmed"]
-        ])
-        for (const entry of entries) expect(Number.isNaN(Date.parse(entry.at))).toBe(false)
-        expect(yield* store.audit(yield* uniqueId("ord"))).toEqual([])
-      })
-    )
-  )
-}
-
-const describeOutbox = (it: It) => {
-  it.effect("pendingEvents lists only committed changes' events, in commit order", () =>
-    withStore((store) =>
-      Effect.gen(function* () {
-        yield* drainOutbox(store)
-        const a = yield* makeOrder()
-        const b = yield* makeOrder()
-        const a1 = yield* makeEvent(a, "order.created")
-        const a2 = yield* makeEvent(a, "inventory.reserved")
-        const b1 = yield* makeEvent(b, "order.created")
-        yield* store.create(a, [a1, a2])
-        yield* store.create(b, [b1])
-        const aConfirmed = moved(a, "confirmed")
-        const a3 = yield* makeEvent(aConfirmed, "order.confirmed")
-        yield* store.update(aConfirmed, "pending", [a3])
-        const stale = yield* makeEvent(b, "order.expired")
-        yield* store.update(moved(b, "expired"), "payment_pending", [stale])
-        const events = yield* store.pendingEvents(1_000)
-        expect(events.map((e) => e.event_id)).toEqual([a1.event_id, a2.event_id, b1.event_id, a3.event_id])
-        expect(events[0]!.data).toEqual(a1.data)
-        expect(events[3]!.type).toBe("order.confirmed")
-        expect((yield* store.pendingEvents(2)).map((e) => e.event_id)).toEqual([a1.event_id, a2.event_id])
-        expect(yield* store.pendingEvents(0)).toEqual([])
-      })
-    )
-  )
-
-  it.effect("markPublished removes exactly those events; unknown and repeated ids are harmless", () =>
-    withStore((store) =>
-      Effect.gen(function* () {
-        yield* drainOutbox(store)
-        const order = yield* makeOrder()
-        const events = yield* Effect.all([
-          makeEvent(order, "order.created"),
-          makeEvent(order, "inventory.reserved"),
-          makeEvent(order, "payment.queued")
-        ])
-        yield* store.create(order, events)
-        yield* store.markPublished([events[1]!.event_id, yield* uniqueId("evt")])
-        expect(yield* pendingIds(store)).toEqual([events[0]!.event_id, events[2]!.event_id])
-        yield* store.markPublished([events[1]!.event_id, events[0]!.event_id])
-        yield* store.markPublished([])
-        expect(yield* pendingIds(store)).toEqual([events[2]!.event_id])
-        yield* store.markPublished([events[2]!.event_id])
-        expect(yield* pendingIds(store)).toEqual([])
-      })
-    )
-  )
-}
-
-const describeLists = (it: It) => {
-  it.effect("listByStatus filters by status and last update, oldest first, up to the limit", () =>
-    withStore((store) =>
-      Effect.gen(function* () {
-        // Updates in 2001, long before anything other cases write (2030).
-        const base = Date.UTC(2001, 0, 1)
-        const pendingOld = yield* makeOrder({ createdAtMs: base + 20 })
-        const queuedOlder = yield* makeOrder({ status: "payment_pending", createdAtMs: base + 10 })
-        const pendingTooNew = yield* makeOrder({ createdAtMs: base + 31 })
-        const confirmed = yield* makeOrder({ status: "confirmed", createdAtMs: base + 5 })
-        for (const order of [pendingOld, queuedOlder, pendingTooNew, confirmed])
-          yield* store.create(order, [])
-        const mine = new Set([pendingOld, queuedOlder, pendingTooNew, confirmed].map((o) => o.order_id))
-
-        const listed = yield* store.listByStatus(["pending", "payment_pending"], isoAt(base + 30), 1_000)
-        expect(listed.filter((o) => mine.has(o.order_id)).map((o) => o.order_id)).toEqual([
-          queuedOlder.order_id,
-          pendingOld.order_id
-        ])
-        for (const order of listed) {
-          expect(["pending", "payment_pending"]).toContain(order.status)
-          expect(order.updated_at <= isoAt(base + 30)).toBe(true)
-        }
-        const updated = listed.map((o) => o.updated_at)
-        expect(updated).toEqual([...updated].sort())
-        expect((yield* store.listByStatus(["pending", "payment_pending"], isoAt(base + 30), 1)).length).toBe(
-          1
-        )
-        expect(yield* store.listByStatus([], isoAt(base + 30), 10)).toEqual([])
-
-        // Moving an order out of the statuses takes it off the list.
-        yield* store.update(moved(queuedOlder, "confirmed"), "payment_pending", [])
-        const after = yield* store.listByStatus(["pending", "payment_pending"], isoAt(base + 30), 1_000)
-        expect(after.some((o) => o.order_id === queuedOlder.order_id)).toBe(false)
-      })
-    )
-  )
-
-  it.effect("listByUser pages newest first through every order exactly once", () =>
-    withStore((store) =>
-      Effect.gen(function* () {
-        const userId = yield* uniqueId("user")
-        // Ties on created_at are common (same millisecond, TestClock): paging must still be exact.
-        const orders = yield* Effect.all(
-          Array.from({ length: 25 }, (_, i) =>
-            makeOrder({ userId, createdAtMs: t0 + Math.floor(i / 4) * 1_000 })
+  it.effect(
+    "a stale expectedVersion writes nothing: no order change, no stock move, no event, no audit",
+    () =>
+      run((orders, stock) =>
+        Effect.gen(function* () {
+          const sku = yield* stocked(stock, 10)
+          const order = yield* orders.create(yield* makeOrder({ lines: [[sku, 2]] }), [])
+          const queued = yield* stepped(orders, order, "payment_pending", null)
+          const late = moved(order, "confirmed")
+          expect(yield* orders.step(late, 1, "commit", [yield* makeEvent(late, "order.confirmed")])).toEqual(
+            Option.none()
           )
-        )
-        yield* Effect.forEach(orders, (o) => store.create(o, []), { concurrency: "unbounded", discard: true })
-        yield* store.create(yield* makeOrder(), []) // someone else's
-
-        const seen: Array<Order.Order> = []
-        let cursor: string | null = null
-        for (let page = 0; page < 10; page++) {
-          const result: OrderStore.OrderPage = yield* store.listByUser(userId, 7, cursor)
-          expect(result.orders.length).toBeLessThanOrEqual(7)
-          seen.push(...result.orders)
-          cursor = result.nextCursor
-          if (cursor === null) break
-        }
-        expect(cursor).toBeNull()
-        const ids = seen.map((o) => o.order_id)
-        expect(new Set(ids).size).toBe(ids.length)
-        expect([...ids].sort()).toEqual(orders.map((o) => o.order_id).sort())
-        for (const order of seen) expect(order.user_id).toBe(userId)
-        const created = seen.map((o) => o.created_at)
-        expect(created).toEqual([...created].sort().reverse())
-      })
-    )
-  )
-
-  it.effect("listByUser of a user without orders is an empty last page", () =>
-    withStore((store) =>
-      Effect.gen(function* () {
-        expect(yield* store.listByUser(yield* uniqueId("user"), 10, null)).toEqual({
-          orders: [],
-          nextCursor: null
+          expect(yield* orders.step(late, 3, "commit", [yield* makeEvent(late, "order.confirmed")])).toEqual(
+            Option.none()
+          )
+          expect(Option.map(yield* orders.get(order.order_id), encode)).toEqual(Option.some(encode(queued)))
+          expect(yield* levels(stock, [sku])).toEqual([[10, 2]])
+          expect((yield* stock.reservations(order.order_id)).map((r) => r.status)).toEqual(["held"])
+          expect(yield* claimedIds(orders, t0)).toEqual([])
+          expect((yield* orders.audit(order.order_id)).length).toBe(2)
+          // An unknown order: None, nothing created.
+          const ghost = yield* makeOrder({ lines: [[sku, 1]] })
+          expect(yield* orders.step(moved(ghost, "confirmed"), 1, "commit", [])).toEqual(Option.none())
+          expect(Option.isNone(yield* orders.get(ghost.order_id))).toBe(true)
         })
+      )
+  )
+
+  it.effect(
+    "ABA: after payment_failed -> pending -> payment_failed, a step with the old version is refused",
+    () =>
+      run((orders, stock) =>
+        Effect.gen(function* () {
+          const sku = yield* stocked(stock, 10)
+          const order = yield* orders.create(yield* makeOrder({ lines: [[sku, 2]] }), [])
+          const declined = yield* failed(orders, order)
+          const retry = Option.getOrThrow(yield* retried(orders, declined))
+          const declinedAgain = yield* failed(orders, retry)
+          expect([declined.version, retry.version, declinedAgain.version]).toEqual([2, 3, 4])
+          // Same status as when the stale process read it (payment_failed), older version.
+          const cancel = moved(declined, "cancelled")
+          expect(yield* orders.step(cancel, declined.version, null, [yield* makeEvent(cancel)])).toEqual(
+            Option.none()
+          )
+          const stored = Option.getOrThrow(yield* orders.get(order.order_id))
+          expect([stored.status, stored.version, stored.payment_attempt]).toEqual(["payment_failed", 4, 2])
+          expect(yield* claimedIds(orders, t0)).toEqual([])
+          expect((yield* orders.audit(order.order_id)).map((e) => e.version)).toEqual([1, 2, 3, 4])
+          expect(yield* levels(stock, [sku])).toEqual([[10, 0]])
+        })
+      )
+  )
+
+  it.effect("commit and release move the current attempt's hold only", () =>
+    run((orders, stock) =>
+      Effect.gen(function* () {
+        const sku = yield* stocked(stock, 10)
+        const order = yield* orders.create(yield* makeOrder({ lines: [[sku, 3]] }), [])
+        const declined = yield* failed(orders, order)
+        expect(yield* levels(stock, [sku])).toEqual([[10, 0]])
+        const retry = Option.getOrThrow(yield* retried(orders, declined))
+        expect(yield* levels(stock, [sku])).toEqual([[10, 3]])
+        yield* stepped(orders, retry, "confirmed", "commit")
+        expect(yield* levels(stock, [sku])).toEqual([[7, 0]])
+        const holds = yield* stock.reservations(order.order_id)
+        expect(holds.map((r) => [r.attempt, r.status])).toEqual([
+          [1, "released"],
+          [2, "committed"]
+        ])
+        expect(holds[1]!.hold_expires_at).toBe(retry.hold_expires_at)
       })
     )
   )
 
-  it.effect("listByUser with a garbage cursor is never a defect", () =>
-    withStore((store) =>
+  it.effect("a new attempt's hold is OutOfStock when the units went meanwhile, and writes nothing", () =>
+    run((orders, stock) =>
       Effect.gen(function* () {
-        const userId = yield* uniqueId("user")
-        yield* store.create(yield* makeOrder({ userId }), [])
-        for (const cursor of ["", "not-a-cursor", "%%%", "eyJ4IjoxfQ"]) {
-          const exit = yield* Effect.exit(store.listByUser(userId, 10, cursor))
-          // A typed failure (one Fail reason) is fine; a defect or anything else is not.
-          if (Exit.isFailure(exit)) expect(exit.cause.reasons.map((r) => r._tag)).toEqual(["Fail"])
-        }
+        const sku = yield* stocked(stock, 5)
+        const order = yield* orders.create(yield* makeOrder({ lines: [[sku, 3]] }), [])
+        const declined = yield* failed(orders, order)
+        yield* orders.create(yield* makeOrder({ lines: [[sku, 4]] }), [])
+        yield* drained(orders)
+        const retry = moved(declined, "pending", 1_000, 2)
+        const error = yield* Effect.flip(
+          orders.step(retry, declined.version, "hold", [yield* makeEvent(retry)])
+        )
+        expect(error._tag).toBe("OutOfStock")
+        if (error._tag === "OutOfStock")
+          expect(error.unavailable).toEqual([{ sku, requested: 3, available: 1 }])
+        expect(Option.map(yield* orders.get(order.order_id), encode)).toEqual(Option.some(encode(declined)))
+        expect((yield* stock.reservations(order.order_id)).map((r) => [r.attempt, r.status])).toEqual([
+          [1, "released"]
+        ])
+        expect(yield* levels(stock, [sku])).toEqual([[5, 4]])
+        expect(yield* claimedIds(orders, t0)).toEqual([])
+      })
+    )
+  )
+
+  it.effect("moving a hold that is not held is never a success and writes nothing", () =>
+    run((orders, stock) =>
+      Effect.gen(function* () {
+        const sku = yield* stocked(stock, 10)
+        const order = yield* orders.create(yield* makeOrder({ lines: [[sku, 2]] }), [])
+        const declined = yield* failed(orders, order)
+        const cancel = moved(declined, "cancelled")
+        expect(
+          yield* refused(orders.step(cancel, declined.version, "release", [yield* makeEvent(cancel)]))
+        ).toBe(true)
+        expect(Option.map(yield* orders.get(order.order_id), encode)).toEqual(Option.some(encode(declined)))
+        expect((yield* stock.reservations(order.order_id)).map((r) => r.status)).toEqual(["released"])
+        expect(yield* levels(stock, [sku])).toEqual([[10, 0]])
+        expect((yield* orders.audit(order.order_id)).length).toBe(2)
+        expect(yield* claimedIds(orders, t0)).toEqual([])
+      })
+    )
+  )
+
+  it.effect("a status change the state machine forbids is never written", () =>
+    run((orders, stock) =>
+      Effect.gen(function* () {
+        const sku = yield* stocked(stock, 10)
+        const order = yield* orders.create(yield* makeOrder({ lines: [[sku, 2]] }), [])
+        const confirmed = yield* stepped(orders, order, "confirmed", "commit")
+        const back = moved(confirmed, "pending", 1_000, 2)
+        expect(yield* refused(orders.step(back, confirmed.version, "hold", [yield* makeEvent(back)]))).toBe(
+          true
+        )
+        expect(Option.map(yield* orders.get(order.order_id), encode)).toEqual(Option.some(encode(confirmed)))
+        expect(yield* levels(stock, [sku])).toEqual([[8, 0]])
+        expect(yield* claimedIds(orders, t0)).toEqual([])
       })
     )
   )

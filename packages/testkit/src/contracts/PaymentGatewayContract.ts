@@ -172,8 +172,8 @@ const describeCharge = (it: It) => {
         Effect.gen(function* () {
           const { request } = yield* chargeWith(gateway, successCard)
           const charge = yield* gateway.charge(request)
-          yield* gateway.refund(charge.charge_id)
-          yield* gateway.refund(charge.charge_id)
+          yield* gateway.refund(charge.charge_id, `refund:${charge.charge_id}`)
+          yield* gateway.refund(charge.charge_id, `refund:${charge.charge_id}`)
           const lookup = Option.getOrThrow(yield* gateway.retrieve(request.idempotencyKey))
           expect(lookup._tag === "Succeeded" && lookup.charge.status).toBe("refunded")
           const replay = yield* gateway.charge(request)

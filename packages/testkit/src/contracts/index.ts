@@ -4,9 +4,12 @@
  * run the same cases. A separate entry point because it imports vitest: the main entry must
  * load anywhere (the runtime embeds the in-memory ports).
  *
- * Each suite builds its Layer once, with a memo map of its own (`@effect/vitest`'s `layer`):
- * the cases of one suite share one store, as they would share a real database, and no two
- * suites (nor a case's own `Effect.provide(layer, { local: true })`) ever share one.
+ * Most suites build their Layer once, with a memo map of their own (`@effect/vitest`'s
+ * `layer`): the cases of one suite share one store, as they would share a real database, and
+ * no two suites (nor a case's own `Effect.provide(layer, { local: true })`) ever share one.
+ * The CartStore, InventoryStore and OrderStore suites build it afresh for every case (cases
+ * never share rows or an outbox); the last two take one layer providing both ports over one
+ * set of stock tables, since reservations are made only by order steps.
  */
 export { cartStoreContract, type CartStoreContractOptions } from "./CartStoreContract.js"
 export { catalogContract } from "./CatalogContract.js"

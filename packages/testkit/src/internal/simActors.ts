@@ -5,7 +5,8 @@
  *
  * A shopper creates a cart, adds and removes items, and abandons it or checks out with a good
  * or a declining card. Like real clients, some double-click (the same request, same key, 2-3
- * times at once), a few hammer (a burst of 8-14), some replay a request later, some reuse a key
+ * times at once), a few hammer (a burst of 8-14, each with a key of its own: one cart, many
+ * keys, at most one order), some replay a request later, some reuse a key
  * with another body; every client retries a transient failure with the same key, and some edit
  * the cart before that retry. After a decline a shopper may pay the order again with another
  * card (`retryPayment`); after out-of-stock, drop the missing lines and check out again. Every
@@ -229,20 +230,24 @@ const session = (env: Env, p: Prng, user: string, style: Style, s: number) =>
         )
       })
 
-    /** Sends a request as this client does: a burst at first, then retries with the same key while transient. */
+    /**
+     * Sends a request as this client does: a burst at first (the i-th extra copy is
+     * `copy(i)`), then retries with the first one's key while transient.
+     */
     const submit = (
       send: Effect.Effect<Result.Result<Placed, unknown>>,
       burst: number,
-      beforeRetry: Effect.Effect<void>
+      beforeRetry: Effect.Effect<void>,
+      copy: (i: number) => Effect.Effect<Result.Result<Placed, unknown>> = () => send
     ) =>
       Effect.gen(function* () {
         let result: Result.Result<Placed, unknown>
         if (burst > 1) {
           const all = yield* Effect.all(
-            Array.from({ length: burst }, () => send),
+            Array.from({ length: burst }, (_, i) => (i === 0 ? send : copy(i))),
             { concurrency: "unbounded" }
           )
-          result = all.find((r) => !isTransient(r)) ?? all[all.length - 1]!
+          result = all.find(Result.isSuccess) ?? all.find((r) => !isTransient(r)) ?? all[all.length - 1]!
         } else result = yield* send
         for (let i = 0; i < 4 && isTransient(result); i++) {
           yield* env.sleep(backoffMs(p, Result.isFailure(result) ? result.failure : undefined))
@@ -271,7 +276,14 @@ const session = (env: Env, p: Prng, user: string, style: Style, s: number) =>
         : Effect.void
     const burst = style === "hammer" ? p.int(8, 14) : style === "doubleClick" ? p.int(2, 3) : 1
     const key = `${user}-s${s}-c1`
-    let placed = yield* submit(place(key, cartId, method.success.payment_method_id), burst, editCart)
+    let placed = yield* submit(
+      place(key, cartId, method.success.payment_method_id),
+      burst,
+      editCart,
+      style === "hammer"
+        ? (i) => place(`${key}-copy${i}`, cartId, method.success.payment_method_id)
+        : undefined
+    )
 
     if (Result.isFailure(placed) && tagOf(placed.failure) === "OutOfStock" && p.chance(0.5)) {
       const missing = (placed.failure as { readonly unavailable: ReadonlyArray<{ readonly sku: Sku.Sku }> })
@@ -352,7 +364,11 @@ export const operator = (env: Env) =>
       const sku = env.skus[p.weighted(env.popularity)]!
       const units = p.int(1, 8)
       const result = yield* Effect.result(
-        env.world.call(Effect.flatMap(Inventory.Inventory, (inventory) => inventory.restock(sku, units)))
+        env.world.call(
+          Effect.flatMap(Inventory.Inventory, (inventory) =>
+            inventory.restock(sku, units, `restock-${p.int(0, 2 ** 30)}`)
+          )
+        )
       )
       env.trace.add(
         `operator restocks ${sku} +${units} -> ${Result.isSuccess(result) ? `on hand ${result.success.on_hand}` : describeError(result.failure)}`

@@ -73,6 +73,8 @@ export interface RateLimit {
 export class Ledger {
   readonly received = new Map<string, number>()
   readonly reservedOrders = new Set<string>()
+  /** Restock movement ids seen applied. */
+  readonly movements = new Set<string>()
   readonly admissions = new Map<string, Array<number>>()
   /** Values written to stores, scanned for card numbers at the end. */
   readonly written: Array<unknown> = []
@@ -118,7 +120,8 @@ export const finalAnswer = (
   }
   const error = result.error as { readonly _tag?: string; readonly orderId?: string }
   if (typeof error?._tag !== "string" || !finalErrorTags.has(error._tag)) return undefined
-  return { text: JSON.stringify(error), orderId: error.orderId }
+  // A cart checked out by another order names that order: it is not this key's order.
+  return { text: JSON.stringify(error), orderId: error._tag === "CartNotActive" ? undefined : error.orderId }
 }
 
 interface KeyRecord {
@@ -264,13 +267,12 @@ export class Checker {
 
   private checkStock(probes: Probes, ledger: Ledger, final: boolean) {
     return Effect.gen({ self: this }, function* () {
-      const reservations = new Map((yield* probes.stock.reservations).map((r) => [r.order_id, r]))
       const levels = new Map((yield* probes.stock.levels).map((l) => [l.sku, l]))
       const held = new Map<string, number>()
       const sold = new Map<string, number>()
-      for (const orderId of ledger.reservedOrders) {
-        const r = reservations.get(orderId)
-        if (r === undefined) continue
+      for (const r of yield* probes.stock.allReservations) {
+        const orderId = r.order_id
+        if (!ledger.reservedOrders.has(orderId)) continue
         if (final && r.status === "held")
           this.report("stuck-order", `reservation of ${orderId} still held at the end`)
         const into = r.status === "held" ? held : r.status === "committed" ? sold : undefined
@@ -341,23 +343,33 @@ export class Checker {
 
   private checkOrderStock(probes: Probes, orders: ReadonlyArray<Order.Order>) {
     return Effect.gen({ self: this }, function* () {
-      const reservations = new Map((yield* probes.stock.reservations).map((r) => [r.order_id, r]))
+      const byOrder = new Map<string, Array<InventoryStore.Reservation>>()
+      for (const r of yield* probes.stock.allReservations) {
+        const list = byOrder.get(r.order_id)
+        if (list === undefined) byOrder.set(r.order_id, [r])
+        else list.push(r)
+      }
       for (const o of orders) {
-        const found = Option.fromUndefinedOr(reservations.get(o.order_id))
+        const all = byOrder.get(o.order_id) ?? []
+        const committed = all.filter((r) => r.status === "committed")
+        const held = all.filter((r) => r.status === "held")
         if (o.status === "confirmed") {
-          if (Option.isNone(found) || found.value.status !== "committed") {
-            this.report("order-stock-mismatch", `confirmed order ${o.order_id} has no committed reservation`)
-          } else if (lineKey(found.value.lines) !== lineKey(o.items)) {
+          if (committed.length !== 1) {
             this.report(
               "order-stock-mismatch",
-              `confirmed order ${o.order_id} sold ${lineKey(o.items)} but committed ${lineKey(found.value.lines)}`
+              `confirmed order ${o.order_id} has ${committed.length} committed reservations`
+            )
+          } else if (lineKey(committed[0]!.lines) !== lineKey(o.items)) {
+            this.report(
+              "order-stock-mismatch",
+              `confirmed order ${o.order_id} sold ${lineKey(o.items)} but committed ${lineKey(committed[0]!.lines)}`
             )
           }
-        } else if (Option.isSome(found) && found.value.status !== "released") {
-          this.report(
-            "stuck-order",
-            `order ${o.order_id} is ${o.status} but its reservation is ${found.value.status}`
-          )
+        } else if (committed.length > 0) {
+          this.report("order-stock-mismatch", `${o.status} order ${o.order_id} has committed stock`)
+        }
+        if (held.length > 0 && o.status !== "pending" && o.status !== "payment_pending") {
+          this.report("stuck-order", `order ${o.order_id} is ${o.status} but still holds stock`)
         }
       }
     })
@@ -462,10 +474,9 @@ export class Checker {
               `hold until ${iso(o.hold_expires_at)}, payment ${JSON.stringify(o.payment)}`
           )
         }
-        const r = yield* probes.inventory.get(id)
-        if (Option.isSome(r)) {
+        for (const r of yield* probes.inventory.reservations(id)) {
           lines.push(
-            `${id} reservation: ${r.value.status}, ${lineKey(r.value.lines)}, hold until ${iso(r.value.hold_expires_at)}`
+            `${id} reservation ${r.attempt}: ${r.status}, ${lineKey(r.lines)}, hold until ${iso(r.hold_expires_at)}`
           )
         }
         for (const c of charges) {

@@ -237,7 +237,7 @@ const settled = (w: World.World, ledger: Ledger) =>
   Effect.gen(function* () {
     if (w.inFlight() > 0) return false
     for (const o of yield* w.probes.orders.orders) if (!terminal.has(o.status)) return false
-    for (const r of yield* w.probes.stock.reservations) {
+    for (const r of yield* w.probes.stock.allReservations) {
       if (r.status === "held" && ledger.reservedOrders.has(r.order_id)) return false
     }
     for (const e of yield* w.probes.orders.outbox) if (!e.published) return false
