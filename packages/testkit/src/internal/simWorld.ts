@@ -185,7 +185,7 @@ export const make = (options: WorldOptions): Effect.Effect<World, never, Scope.S
           ledger.written.push((args[0] as IdempotencyStore.ClaimRequest).fingerprint)
         },
         complete: (args) => {
-          ledger.written.push(args[2])
+          ledger.written.push(args[3])
         }
       },
       carts: {
