@@ -94,6 +94,7 @@ export type Ports =
   | FakePaymentGateway.Control
   | RateLimitStore.RateLimitStore
   | PaymentRetryQueue.PaymentRetryQueue
+  | InMemoryPaymentRetryQueue.Inspector
   | DeadLetterStore.DeadLetterStore
   | Ids.Ids
 
