@@ -7,6 +7,10 @@
  * - a transient failure, a defect or an interruption ends the lease instead of storing an
  *   outcome, so a retry with the key takes over — with the resource id of the first claim,
  *   so nothing the first attempt did (a reservation, an order, a charge) is done twice.
+ *
+ * The claim's fencing token (IdempotencyStore.ts) goes with `complete` and `abandon`, so a run
+ * whose lease was taken over changes nothing of the new holder's, and still answers its own outcome
+ * (the decision is written where `run` completes).
  */
 import { Clock, Context, Effect, Exit, Layer, Schema } from "effect"
 import {
@@ -27,7 +31,17 @@ export interface Config {
   readonly leaseMs: number
 }
 
-export const defaults: Config = { ttlMs: 24 * 60 * 60 * 1000, leaseMs: 60 * 1000 }
+/**
+ * The lease must outlast one checkout, or a same-key retry takes over a live request. Worst case
+ * of a checkout's guarded calls under the default policies (`Policy.worstCaseMs`): a shipping
+ * quote (10.5 s), up to four inventory calls (reserve, release and reserve again after a cart
+ * edit, commit: 4 x 9.6 s = 38.4 s), the order insert (18 s), the charge (34 s) and the refund
+ * of a charge that landed after its order died (34 s): 134.9 s. 180 s leaves 45 s for the
+ * unguarded store calls (cart, rate limit, order steps). A lease that still runs out is safe, only
+ * wasteful: the retry redoes the same keyed steps, and fencing keeps the late holder from ending
+ * the new one's lease (tested in Idempotency.test.ts against these numbers).
+ */
+export const defaults: Config = { ttlMs: 24 * 60 * 60 * 1000, leaseMs: 180 * 1000 }
 
 export const maxKeyLength = 255
 
@@ -125,10 +139,11 @@ export const make = (config: Config = defaults) =>
         case "Claimed":
           break
       }
+      const token = claim.record.token
       const exit = yield* Effect.exit(
         // An interruption (a crash, a shutdown) ends the lease so a retry can take over.
         use(claim.record.resourceId).pipe(
-          Effect.onInterrupt(() => Effect.ignore(store.abandon(options.scope, key)))
+          Effect.onInterrupt(() => Effect.ignore(store.abandon(options.scope, key, token)))
         )
       )
       const final = Exit.match(exit, {
@@ -143,10 +158,20 @@ export const make = (config: Config = defaults) =>
         }
       })
       if (final === undefined) {
-        yield* store.abandon(options.scope, key)
+        // A stale abandon means another holder took over: its lease is not ours to end.
+        yield* store.abandon(options.scope, key, token)
       } else {
         const encoded = yield* Schema.encodeEffect(outcome)(final).pipe(Effect.orDie)
-        yield* store.complete(options.scope, key, encoded)
+        const settled = yield* store.complete(options.scope, key, token, encoded)
+        // Stale: our lease ran out and a retry with this key took over (or has already answered).
+        // This run still answers its own outcome: every step it took (the hold, the order, the
+        // charge) is keyed by the resource id both holders share, so it did nothing twice, and
+        // the key will answer whatever the current holder stores, which ran the same steps.
+        if (settled === "stale") {
+          yield* Effect.logWarning("idempotency lease taken over before completion; outcome not stored").pipe(
+            Effect.annotateLogs({ key, resourceId: claim.record.resourceId })
+          )
+        }
       }
       return yield* exit
     })

@@ -1,42 +1,84 @@
 /**
- * Id generation as a port, so every id in a run can come from one seeded source. The default
- * draws from Effect's `Random` service of the calling fiber: seed it (`Random.withSeed`) and
- * the ids of a whole run repeat exactly; leave it and ids are random.
+ * Id generation as a port, so every id in a run can come from one seeded source.
+ *
+ * - `layer` (production) draws 130 random bits per id from Web Crypto
+ *   (`globalThis.crypto.getRandomValues`, in Node, Deno, Bun and browsers): 26 base-32
+ *   characters. Effect's default `Random` is seeded from 32 bits, so two processes could draw
+ *   the same sequence and mint the same order id; a CSPRNG makes a collision as likely as
+ *   guessing a 128-bit key.
+ * - `layerSeeded` (testkit, simulator) draws from one generator seeded by the caller, so the ids
+ *   of a whole run repeat exactly: 20 characters (100 bits, plenty inside one simulated world).
+ *   Its length and its stream are unchanged so that recorded simulator seeds replay the same runs.
+ *
+ * Both are `prefix_<base32>` in the alphabet `0-9a-z` without `i l o u`.
  */
 import { Context, Effect, Layer, Random } from "effect"
 
 export class Ids extends Context.Service<
   Ids,
   {
-    /** A new id such as `ord_k3v9…` (prefix, underscore, 20 base-32 characters). */
+    /** A new id such as `ord_k3v9…` (prefix, underscore, base-32 characters). */
     readonly next: (prefix: string) => Effect.Effect<string>
   }
 >()("@till/core/Ids") {}
 
 const alphabet = "0123456789abcdefghjkmnpqrstvwxyz"
 
-const idLength = 20
+/** Characters of a Web Crypto id: 26 x 5 = 130 random bits (at least 128). */
+export const randomIdLength = 26
+
+/** Characters of a seeded id. */
+export const seededIdLength = 20
+
+/**
+ * The part of Web Crypto this module uses. Declared here rather than taken from a `lib` or
+ * `@types/node`: core runs on any runtime with Web Crypto and imports no Node module.
+ */
+interface WebCrypto {
+  readonly getRandomValues: <T extends Uint8Array>(array: T) => T
+}
+
+const webCrypto = (): WebCrypto => {
+  const crypto = (globalThis as { readonly crypto?: WebCrypto }).crypto
+  if (crypto === undefined || typeof crypto.getRandomValues !== "function") {
+    throw new Error("Ids.layer needs Web Crypto (globalThis.crypto.getRandomValues)")
+  }
+  return crypto
+}
+
+/**
+ * One byte per character, its low five bits: 256 is a multiple of 32, so each character is
+ * uniform over the alphabet, and the 26 characters carry 130 independent random bits.
+ */
+const drawCrypto = (prefix: string): string => {
+  const bytes = webCrypto().getRandomValues(new Uint8Array(randomIdLength))
+  let id = `${prefix}_`
+  for (const byte of bytes) id += alphabet[byte & 31]
+  return id
+}
 
 /**
  * One character per uniform double in [0, 1): its top five bits, uniform over the alphabet.
  * Not `nextIntUnsafe`: it spans the signed safe range (negative half the time) and is a double
  * scaled by about 2^54, so its lowest bit hardly ever changes.
  */
-const draw = (random: Random.Random, prefix: string): string => {
+const drawSeeded = (random: Random.Random, prefix: string): string => {
   let id = `${prefix}_`
-  for (let i = 0; i < idLength; i++) id += alphabet[Math.floor(random.nextDoubleUnsafe() * alphabet.length)]
+  for (let i = 0; i < seededIdLength; i++) {
+    id += alphabet[Math.floor(random.nextDoubleUnsafe() * alphabet.length)]
+  }
   return id
 }
 
-/** An id drawn from `random` itself (not from the fiber's `Random` service). */
+/** An id of 130 random bits from Web Crypto, independent of any seed. */
+export const fromCrypto = (prefix: string): Effect.Effect<string> => Effect.sync(() => drawCrypto(prefix))
+
+/** An id drawn from `random` itself (a seeded generator; not the fiber's `Random` service). */
 export const fromGenerator = (random: Random.Random, prefix: string): Effect.Effect<string> =>
-  Effect.sync(() => draw(random, prefix))
+  Effect.sync(() => drawSeeded(random, prefix))
 
-/** An id drawn from the calling fiber's `Random` service. */
-export const fromRandom = (prefix: string): Effect.Effect<string> =>
-  Random.Random.useSync((random) => draw(random, prefix))
-
-export const layer: Layer.Layer<Ids> = Layer.succeed(Ids, { next: fromRandom })
+/** Ids from Web Crypto: what a process that creates orders must use. */
+export const layer: Layer.Layer<Ids> = Layer.succeed(Ids, Ids.of({ next: fromCrypto }))
 
 /**
  * Ids from one generator seeded with `seed`, independent of the callers' `Random`. The generator

@@ -135,6 +135,15 @@ export const delaysMs = (policy: Policy): ReadonlyArray<number> =>
     (_, i) => policy.backoffMs[Math.min(i, policy.backoffMs.length - 1)]!
   )
 
+/**
+ * The longest one guarded call can take: every attempt runs to its timeout and every backoff is
+ * waited. With the defaults: payment 3 x 10 s + 4 s = 34 s, inventory 4 x 2 s + 1.6 s = 9.6 s,
+ * order creation 3 x 5 s + 3 s = 18 s, shipping 3 x 3 s + 1.5 s = 10.5 s. Leases that must outlast
+ * a piece of work (idempotency keys, retry-queue claims) are sized from it.
+ */
+export const worstCaseMs = (policy: Policy): number =>
+  policy.timeoutMs * (policy.retries + 1) + delaysMs(policy).reduce((sum, ms) => sum + ms, 0)
+
 /** The retry schedule of a policy: one recurrence per retry, after its delay (none without retries). */
 export const schedule = (policy: Policy): Schedule.Schedule<Duration.Duration> => {
   const [first, ...rest] = delaysMs(policy).map((ms) => Schedule.duration(Duration.millis(ms)))

@@ -13,14 +13,29 @@
  *
  * Generic over what it retries: it only knows order ids and a `process` function.
  *
+ * Claims: every instance may run a drainer. A drain claims entries `concurrency` at a time
+ * (`claimDue` with `claimLeaseMs`), runs that round together, and claims the next round, up to
+ * `batchSize` entries; it removes, reschedules or dead-letters each entry with its claim token, so
+ * an entry re-queued meanwhile (a late charge's refund) is not removed and is processed again.
+ * Claiming a round at a time, not the whole batch, keeps each claim's lease to one entry's work
+ * (see `defaults`), so a drainer that crashed holds at most `concurrency` entries, for one lease.
+ * A deferred entry is handed back (rescheduled unchanged) so the next poll can take it.
+ *
  * Invariant: an entry leaves the queue only as "done" or after its letter is in the dead-letter
- * store (put first, remove second: a crash in between leaves a duplicate letter, never a lost one).
+ * store (put first, remove second: a crash in between leaves a duplicate letter, never a lost one;
+ * so does a remove found stale because the order was queued again meanwhile).
  */
 import { Cause, Clock, Effect, Metric, Schedule, Schema } from "effect"
 import { IntBetween } from "./internal/intBetween.js"
+import * as Policy from "./Policy.js"
 import { DeadLetterStore } from "./DeadLetterStore.js"
 import type { StoreUnavailable } from "./Errors.js"
-import { MAX_ERROR_LENGTH, PaymentRetryQueue, type RetryEntry } from "./PaymentRetryQueue.js"
+import {
+  type ClaimedEntry,
+  MAX_ERROR_LENGTH,
+  PaymentRetryQueue,
+  type RetryEntry
+} from "./PaymentRetryQueue.js"
 
 export const Settings = Schema.Struct({
   /** Delay before the first retry; each later one doubles. */
@@ -34,13 +49,31 @@ export const Settings = Schema.Struct({
   /** Entries processed at the same time. */
   concurrency: IntBetween(1, 64),
   /** Pause between two `drainOnce` of `run`. */
-  pollIntervalMs: IntBetween(1, 3_600_000)
+  pollIntervalMs: IntBetween(1, 3_600_000),
+  /** How long a drainer holds the entries it claimed before another drainer may take them. */
+  claimLeaseMs: IntBetween(1, 3_600_000)
 })
 export type Settings = typeof Settings.Type
 
 /**
+ * The longest one entry's processing takes under the default policies: the checkout's `resume`
+ * re-asks the gateway (retrieve), charges, and may refund a charge that landed after its order
+ * died, each under the payment policy (3 x 34 s), and checks and commits the hold under the
+ * inventory policy (2 x 9.6 s): 121.2 s.
+ */
+export const entryWorstCaseMs =
+  3 * Policy.worstCaseMs(Policy.defaults.payment) + 2 * Policy.worstCaseMs(Policy.defaults.inventory)
+
+/**
  * 1 s doubling to a 5 min cap, 10 retries (about 17 minutes in all, inside a checkout's stock
  * hold), 100 entries per poll, 4 at a time, polled every second.
+ *
+ * Claim lease 180 s: a round's entries run together, so each claim must outlast one entry's
+ * worst case (`entryWorstCaseMs`, 121.2 s) and, should the gateway take a round's calls one after
+ * another, `concurrency` payment worst cases (4 x 34 s = 136 s); 180 s covers both with 44 s
+ * for the unguarded store calls. A lease that still runs out costs a second drainer redoing the
+ * entry's idempotent steps, never a double charge; a longer one delays a crashed drainer's
+ * entries by as much.
  */
 export const defaults: Settings = {
   baseDelayMs: 1_000,
@@ -48,7 +81,8 @@ export const defaults: Settings = {
   maxAttempts: 10,
   batchSize: 100,
   concurrency: 4,
-  pollIntervalMs: 1_000
+  pollIntervalMs: 1_000,
+  claimLeaseMs: 180_000
 }
 
 /** The outcome `process` reports for an order. */
@@ -58,7 +92,7 @@ export interface Report {
   readonly done: number
   readonly retried: number
   readonly deadLettered: number
-  /** Due entries left untouched because the breaker refused the call. */
+  /** Claimed entries handed back unchanged because the breaker refused the call (the drain stops there). */
   readonly deferred: number
 }
 
@@ -119,7 +153,7 @@ const isCallNotPermitted = (error: unknown): boolean =>
 type Step = "done" | "retried" | "deadLettered" | "deferred"
 
 /**
- * Takes one batch of due entries through `process`.
+ * Takes up to `batchSize` due entries through `process`, claiming them `concurrency` at a time.
  * @example yield* RetryDrainer.drainOnce((orderId) => checkout.resumePayment(orderId))
  */
 export const drainOnce = Effect.fn("RetryDrainer.drainOnce")(function* <E, R>(
@@ -127,10 +161,11 @@ export const drainOnce = Effect.fn("RetryDrainer.drainOnce")(function* <E, R>(
   settings: Settings = defaults
 ): Effect.fn.Return<Report, StoreUnavailable, PaymentRetryQueue | DeadLetterStore | R> {
   const queue = yield* PaymentRetryQueue
-  const nowMs = yield* Clock.currentTimeMillis
-  const batch = yield* queue.due(nowMs, settings.batchSize)
+  const claimRound = (limit: number) =>
+    Effect.flatMap(Clock.currentTimeMillis, (nowMs) => queue.claimDue(nowMs, limit, settings.claimLeaseMs))
   const reportDepth = Effect.flatMap(queue.size, (size) => Metric.update(queueDepth, size))
-  if (batch.length === 0) {
+  let round = yield* claimRound(Math.min(settings.concurrency, settings.batchSize))
+  if (round.length === 0) {
     // The common case (a drainer polls every second): nothing due, nothing else to do.
     yield* reportDepth
     return { done: 0, retried: 0, deadLettered: 0, deferred: 0 }
@@ -138,52 +173,64 @@ export const drainOnce = Effect.fn("RetryDrainer.drainOnce")(function* <E, R>(
   const letters = yield* DeadLetterStore
   let breakerOpen = false
 
-  const failed = (entry: RetryEntry, lastError: string) =>
+  // A stale remove or reschedule (the order was queued again meanwhile) leaves the entry for the
+  // next claim: the step still counts as what this drainer did.
+  const failed = ({ entry, token }: ClaimedEntry, lastError: string) =>
     Effect.gen(function* () {
       const attempt = entry.attempt + 1
       const atMs = yield* Clock.currentTimeMillis
       if (attempt >= settings.maxAttempts) {
         yield* letters.put({ orderId: entry.orderId, attempts: attempt, lastError, failedAt: atMs })
-        yield* queue.remove(entry.orderId)
+        yield* queue.remove(entry.orderId, token)
         yield* Metric.update(deadLetters, 1)
         return "deadLettered" as const
       }
-      yield* queue.reschedule({
-        orderId: entry.orderId,
-        attempt,
-        nextAttemptAt: atMs + delayMs(settings, attempt + 1),
-        lastError
-      })
+      yield* queue.reschedule(
+        { orderId: entry.orderId, attempt, nextAttemptAt: atMs + delayMs(settings, attempt + 1), lastError },
+        token
+      )
       return "retried" as const
     })
 
-  const step = (entry: RetryEntry): Effect.Effect<Step, StoreUnavailable, R> =>
+  /** Hands the entry back unchanged: it stays due, for the next poll, with no attempt used. */
+  const defer = ({ entry, token }: ClaimedEntry) =>
+    Effect.as(queue.reschedule(entry, token), "deferred" as const)
+
+  const step = (claimed: ClaimedEntry): Effect.Effect<Step, StoreUnavailable, R> =>
     Effect.suspend(() => {
-      if (breakerOpen) return Effect.succeed("deferred" as const)
+      if (breakerOpen) return defer(claimed)
       return Effect.flatMap(
-        Effect.exit(process(entry.orderId)),
+        Effect.exit(process(claimed.entry.orderId)),
         (exit): Effect.Effect<Step, StoreUnavailable> => {
           if (exit._tag === "Success") {
             return exit.value === "done"
-              ? Effect.as(queue.remove(entry.orderId), "done" as const)
-              : failed(entry, "retry requested")
+              ? Effect.as(queue.remove(claimed.entry.orderId, claimed.token), "done" as const)
+              : failed(claimed, "retry requested")
           }
-          // Stopping the drainer is not a failure of the order.
+          // Stopping the drainer is not a failure of the order (its claim runs out by itself).
           if (Cause.hasInterruptsOnly(exit.cause)) return Effect.failCause(exit.cause as Cause.Cause<never>)
           const error = Cause.findErrorOption(exit.cause)
           if (error._tag === "Some" && isCallNotPermitted(error.value)) {
             breakerOpen = true
-            return Effect.succeed("deferred" as const)
+            return defer(claimed)
           }
           return failed(
-            entry,
+            claimed,
             error._tag === "Some" ? describe(error.value) : truncate(Cause.pretty(exit.cause))
           )
         }
       )
     })
 
-  const steps = yield* Effect.forEach(batch, step, { concurrency: settings.concurrency })
+  const steps: Array<Step> = []
+  let taken = 0
+  while (round.length > 0) {
+    taken += round.length
+    steps.push(...(yield* Effect.forEach(round, step, { concurrency: settings.concurrency })))
+    const next = Math.min(settings.concurrency, settings.batchSize - taken)
+    if (breakerOpen || next <= 0 || round.length < settings.concurrency) break
+    round = yield* claimRound(next)
+  }
   yield* reportDepth
   const count = (s: Step) => steps.filter((x) => x === s).length
   return {

@@ -83,6 +83,13 @@ describe("Policy", () => {
     expect(Policy.delaysMs({ ...Policy.defaults.payment, retries: 0 })).toEqual([])
   })
 
+  it("a call's worst case is every attempt timed out plus every backoff", () => {
+    expect(Policy.names.map((name) => Policy.worstCaseMs(Policy.defaults[name]))).toEqual([
+      34_000, 9_600, 18_000, 10_500
+    ])
+    expect(Policy.worstCaseMs({ ...Policy.defaults.payment, retries: 0 })).toBe(10_000)
+  })
+
   for (const row of table) {
     it.effect(`${row.name}: transient failures are retried at ${row.failing.join(", ")} ms`, () =>
       Effect.gen(function* () {

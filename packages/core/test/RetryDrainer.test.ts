@@ -5,6 +5,7 @@ import { TestClock } from "effect/testing"
 import { DeadLetterStore } from "../src/DeadLetterStore.js"
 import { CallNotPermitted, GatewayUnavailable } from "../src/Errors.js"
 import { PaymentRetryQueue } from "../src/PaymentRetryQueue.js"
+import * as Policy from "../src/Policy.js"
 import * as RetryDrainer from "../src/RetryDrainer.js"
 
 const stores = Layer.merge(InMemoryPaymentRetryQueue.layer, InMemoryDeadLetterStore.layer)
@@ -12,10 +13,13 @@ const stores = Layer.merge(InMemoryPaymentRetryQueue.layer, InMemoryDeadLetterSt
 const settings: RetryDrainer.Settings = { ...RetryDrainer.defaults, maxDelayMs: 8_000, maxAttempts: 6 }
 
 const entryOf = (orderId: string) =>
-  Effect.flatMap(PaymentRetryQueue, (queue) =>
-    Effect.map(queue.due(Number.MAX_SAFE_INTEGER, 1_000), (entries) =>
-      entries.find((e) => e.orderId === orderId)
-    )
+  Effect.flatMap(InMemoryPaymentRetryQueue.Inspector, (queue) =>
+    Effect.map(queue.entries, (entries) => entries.find((e) => e.entry.orderId === orderId)?.entry)
+  )
+
+const claimedUntilOf = (orderId: string) =>
+  Effect.flatMap(InMemoryPaymentRetryQueue.Inspector, (queue) =>
+    Effect.map(queue.entries, (entries) => entries.find((e) => e.entry.orderId === orderId)?.claimedUntil)
   )
 
 describe("RetryDrainer", () => {
@@ -81,22 +85,30 @@ describe("RetryDrainer", () => {
     }).pipe(Effect.provide(stores))
   )
 
-  it.effect("an open breaker defers the batch without using up attempts", () =>
+  it.effect("an open breaker stops the drain and hands its entries back without using up attempts", () =>
     Effect.gen(function* () {
       for (const id of ["ord_a", "ord_b", "ord_c"]) yield* RetryDrainer.enqueue(id)
       yield* TestClock.adjust(1_000)
       let calls = 0
-      const report = yield* RetryDrainer.drainOnce(
-        () =>
-          Effect.suspend(() => {
-            calls++
-            return Effect.fail(new CallNotPermitted({ breaker: "payment", state: "open" }))
-          }),
-        { ...RetryDrainer.defaults, concurrency: 1 }
-      )
-      expect(report).toEqual({ done: 0, retried: 0, deadLettered: 0, deferred: 3 })
+      const refuse = () =>
+        Effect.suspend(() => {
+          calls++
+          return Effect.fail(new CallNotPermitted({ breaker: "payment", state: "open" }))
+        })
+      const report = yield* RetryDrainer.drainOnce(refuse, { ...RetryDrainer.defaults, concurrency: 1 })
+      // Claimed one at a time: the first refusal stops the drain before the others are claimed.
+      expect(report).toEqual({ done: 0, retried: 0, deadLettered: 0, deferred: 1 })
       expect(calls).toBe(1)
-      expect(yield* entryOf("ord_a")).toEqual({ orderId: "ord_a", attempt: 0, nextAttemptAt: 1_000 })
+      for (const id of ["ord_a", "ord_b", "ord_c"]) {
+        expect(yield* entryOf(id)).toEqual({ orderId: id, attempt: 0, nextAttemptAt: 1_000 })
+        // Handed back, not held: the next poll may take it at once.
+        expect(yield* claimedUntilOf(id)).toBeUndefined()
+      }
+      // Two at a time: the whole round is handed back (the breaker is not asked twice).
+      const wider = yield* RetryDrainer.drainOnce(refuse, { ...RetryDrainer.defaults, concurrency: 2 })
+      expect(wider).toEqual({ done: 0, retried: 0, deadLettered: 0, deferred: 2 })
+      expect(calls).toBe(2)
+      for (const id of ["ord_a", "ord_b"]) expect(yield* claimedUntilOf(id)).toBeUndefined()
     }).pipe(Effect.provide(stores))
   )
 
@@ -149,6 +161,85 @@ describe("RetryDrainer", () => {
       yield* RetryDrainer.drainOnce(() => Effect.succeed("done" as const))
       expect((yield* Metric.value(RetryDrainer.queueDepth)).value).toBe(0)
     }).pipe(Effect.provide(stores))
+  )
+
+  it("the default claim lease outlasts one entry's work and `concurrency` payment worst cases", () => {
+    expect(RetryDrainer.entryWorstCaseMs).toBe(121_200)
+    const { claimLeaseMs, concurrency } = RetryDrainer.defaults
+    expect(claimLeaseMs).toBeGreaterThan(RetryDrainer.entryWorstCaseMs)
+    expect(claimLeaseMs).toBeGreaterThan(concurrency * Policy.worstCaseMs(Policy.defaults.payment))
+  })
+
+  it.effect("two drainers on one queue never process the same entry", () =>
+    Effect.gen(function* () {
+      for (let i = 0; i < 12; i++) yield* RetryDrainer.enqueue(`ord_${String(i).padStart(2, "0")}`)
+      yield* TestClock.adjust(1_000)
+      const seen: Array<string> = []
+      // Each process takes a second of (virtual) time, so the two drains interleave.
+      const process = (orderId: string) =>
+        Effect.sync(() => seen.push(orderId)).pipe(
+          Effect.andThen(Effect.sleep(1_000)),
+          Effect.as("done" as const)
+        )
+      const both = yield* Effect.forkChild(
+        Effect.all([RetryDrainer.drainOnce(process), RetryDrainer.drainOnce(process)], { concurrency: 2 })
+      )
+      yield* TestClock.adjust(10_000)
+      const [a, b] = yield* Fiber.join(both)
+      expect(a.done + b.done).toBe(12)
+      expect(a.done).toBeGreaterThan(0)
+      expect(b.done).toBeGreaterThan(0)
+      expect([...seen].sort()).toEqual(
+        Array.from({ length: 12 }, (_, i) => `ord_${String(i).padStart(2, "0")}`)
+      )
+      expect(yield* Effect.flatMap(PaymentRetryQueue, (q) => q.size)).toBe(0)
+    }).pipe(Effect.provide(stores))
+  )
+
+  it.effect("an order queued again while being processed is not removed: it is processed again", () =>
+    Effect.gen(function* () {
+      yield* RetryDrainer.enqueue("ord_late")
+      yield* TestClock.adjust(1_000)
+      let calls = 0
+      // What a late charge's refund does: the order is queued again from inside its own processing.
+      const process = (orderId: string) =>
+        Effect.suspend(() => {
+          calls++
+          return calls === 1
+            ? Effect.as(RetryDrainer.enqueue(orderId), "done" as const)
+            : Effect.succeed("done" as const)
+        })
+      const first = yield* RetryDrainer.drainOnce(process)
+      expect(first.done).toBe(1)
+      expect(yield* entryOf("ord_late")).toEqual({ orderId: "ord_late", attempt: 0, nextAttemptAt: 1_000 })
+      const second = yield* RetryDrainer.drainOnce(process)
+      expect(second.done).toBe(1)
+      expect(calls).toBe(2)
+      expect(yield* entryOf("ord_late")).toBeUndefined()
+    }).pipe(Effect.provide(stores))
+  )
+
+  it.effect(
+    "a drainer that died holding a claim leaves the entry to the next drainer once its lease ends",
+    () =>
+      Effect.gen(function* () {
+        yield* RetryDrainer.enqueue("ord_orphan")
+        yield* TestClock.adjust(1_000)
+        const leased = { ...RetryDrainer.defaults, claimLeaseMs: 60_000 }
+        // This drainer hangs in process and is interrupted (its process crashed): the claim stays.
+        const hung = yield* Effect.forkChild(RetryDrainer.drainOnce(() => Effect.never, leased))
+        yield* TestClock.adjust(1)
+        yield* Fiber.interrupt(hung)
+        expect(yield* claimedUntilOf("ord_orphan")).toBe(61_000)
+        const seen: Array<string> = []
+        const process = (orderId: string) =>
+          Effect.sync(() => seen.push(orderId)).pipe(Effect.as("done" as const))
+        yield* TestClock.adjust(59_998)
+        expect((yield* RetryDrainer.drainOnce(process, leased)).done).toBe(0)
+        yield* TestClock.adjust(1)
+        expect((yield* RetryDrainer.drainOnce(process, leased)).done).toBe(1)
+        expect(seen).toEqual(["ord_orphan"])
+      }).pipe(Effect.provide(stores))
   )
 
   it("describes errors by tag and message, bounded", () => {

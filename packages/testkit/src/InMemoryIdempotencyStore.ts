@@ -3,6 +3,8 @@
  * reads, decides and writes in one synchronous block, so of any number of concurrent claims
  * of a free key exactly one is `Claimed`. Time is the caller's `nowMs` (taken from Effect's
  * `Clock`), so leases and TTLs follow `TestClock`; expired records are dropped lazily.
+ * Fencing tokens come from one counter per store, so a key claimed again after its record
+ * expired still gets a token greater than any its earlier holders carry.
  */
 import { type Errors, IdempotencyStore } from "@till/core"
 import { Clock, Effect, Layer } from "effect"
@@ -24,6 +26,7 @@ export const make = (options: Options = {}): Effect.Effect<IdempotencyStore.Idem
   Effect.sync(() => {
     const maxRecords = requireCapacity("maxRecords", options.maxRecords ?? defaultMaxRecords)
     const records = new Map<string, Record>()
+    let lastToken = 0
 
     const live = (recordId: string, nowMs: number): Record | undefined => {
       const record = records.get(recordId)
@@ -33,6 +36,14 @@ export const make = (options: Options = {}): Effect.Effect<IdempotencyStore.Idem
         return undefined
       }
       return record
+    }
+
+    /** The record if `token` still holds it in flight (its lease may have run out untaken). */
+    const held = (recordId: string, token: number, nowMs: number): Record | undefined => {
+      const record = live(recordId, nowMs)
+      return record !== undefined && record.state === "in_flight" && record.token === token
+        ? record
+        : undefined
     }
 
     const purgeExpired = (nowMs: number) => {
@@ -56,6 +67,7 @@ export const make = (options: Options = {}): Effect.Effect<IdempotencyStore.Idem
             resourceId: request.resourceId,
             state: "in_flight",
             outcome: undefined,
+            token: ++lastToken,
             lockedUntil: now + request.leaseMs,
             expiresAt: now + request.ttlMs
           }
@@ -68,6 +80,7 @@ export const make = (options: Options = {}): Effect.Effect<IdempotencyStore.Idem
         // Lease over: take over, keeping the resource id the first claim chose.
         const record: Record = {
           ...existing,
+          token: ++lastToken,
           lockedUntil: now + request.leaseMs,
           expiresAt: Math.max(existing.expiresAt, now + request.ttlMs)
         }
@@ -77,20 +90,23 @@ export const make = (options: Options = {}): Effect.Effect<IdempotencyStore.Idem
 
     return IdempotencyStore.IdempotencyStore.of({
       claim,
-      complete: (scope, key, outcome) =>
-        Effect.map(Clock.currentTimeMillis, (nowMs) => {
+      complete: (scope, key, token, outcome) =>
+        Effect.map(Clock.currentTimeMillis, (nowMs): IdempotencyStore.CompleteResult => {
           const recordId = id(scope, key)
-          const record = live(recordId, nowMs)
-          // The first completion is the answer forever; a late holder cannot change it.
-          if (record === undefined || record.state === "completed") return
+          const record = held(recordId, token, nowMs)
+          // The first completion is the answer forever; a late or taken-over holder cannot change it.
+          if (record === undefined) return "stale"
           records.set(recordId, { ...record, state: "completed", outcome })
+          return "completed"
         }),
-      abandon: (scope, key) =>
-        Effect.map(Clock.currentTimeMillis, (nowMs) => {
+      abandon: (scope, key, token) =>
+        Effect.map(Clock.currentTimeMillis, (nowMs): IdempotencyStore.AbandonResult => {
           const recordId = id(scope, key)
-          const record = live(recordId, nowMs)
-          if (record === undefined || record.state === "completed") return
-          records.set(recordId, { ...record, lockedUntil: Math.min(record.lockedUntil, nowMs) })
+          const record = held(recordId, token, nowMs)
+          if (record === undefined) return "stale"
+          // Lapsed at any time: the next claim takes over, whatever its `nowMs`.
+          records.set(recordId, { ...record, lockedUntil: 0 })
+          return "abandoned"
         })
     })
   })

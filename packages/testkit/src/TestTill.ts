@@ -102,6 +102,7 @@ export type Ports =
   | FakePaymentGateway.Control
   | RateLimitStore.RateLimitStore
   | PaymentRetryQueue.PaymentRetryQueue
+  | InMemoryPaymentRetryQueue.Inspector
   | DeadLetterStore.DeadLetterStore
   | Ids.Ids
 

@@ -14,7 +14,8 @@ describe("InMemoryPaymentRetryQueue limits", () => {
       expect((yield* Effect.flip(queue.enqueue({ orderId: "b", attempt: 0, nextAttemptAt: 0 })))._tag).toBe(
         "StoreUnavailable"
       )
-      yield* queue.remove("a")
+      const [claimed] = yield* queue.claimDue(0, 1, 1_000)
+      expect(yield* queue.remove("a", claimed!.token)).toBe("removed")
       expect(yield* queue.enqueue({ orderId: "b", attempt: 0, nextAttemptAt: 0 })).toBe("enqueued")
     })
   )

@@ -1,156 +1,213 @@
 /**
- * The PaymentRetryQueue contract: what every PaymentRetryQueue (in memory, Postgres, Kafka) must
- * do. Register it from an implementation's test file:
- * `paymentRetryQueueContract("postgres", PostgresPaymentRetryQueue.layer)`. The queue is built
- * once and shared by every case; every case uses fresh order ids and removes what it queued, and
- * judges `due` by its own entries, so other data in a real queue cannot make it fail.
+ * The PaymentRetryQueue contract (PaymentRetryQueue.ts): what every PaymentRetryQueue (in memory,
+ * Postgres, Kafka) must do. Register it from an implementation's test file:
+ * `paymentRetryQueueContract("postgres", PostgresPaymentRetryQueue.layer)`.
+ *
+ * Each case gets a queue of its own (`Effect.provide(layer, { local: true })`; a real adapter's
+ * layer should give a fresh table or schema), because `claimDue` takes whatever is due: a case
+ * must see only its own entries. Every time is explicit (`nowMs` of each claim, `nextAttemptAt`
+ * of each entry, from a fixed `t0`), never `TestClock`'s, so a store on server time agrees.
  */
-import { expect, layer } from "@effect/vitest"
+import { describe, expect, it } from "@effect/vitest"
 import { PaymentRetryQueue } from "@till/core"
 import { Effect, type Layer } from "effect"
 import { uniqueId } from "../internal/contract.js"
 
 const t0 = 1_700_000_000_000
+const leaseMs = 60_000
 const maxPage = 1_000
 
 type Entry = PaymentRetryQueue.RetryEntry
+type Queue = PaymentRetryQueue.PaymentRetryQueue["Service"]
+
+const ids = (count: number) => Effect.all(Array.from({ length: count }, () => uniqueId("ord")))
+
+const entry = (orderId: string, nextAttemptAt = t0, attempt = 0): Entry => ({
+  orderId,
+  attempt,
+  nextAttemptAt
+})
+
+/** Claims everything due at `nowMs` (for `leaseMs`), answering the entries. */
+const claimAll = (q: Queue, nowMs: number) =>
+  Effect.map(q.claimDue(nowMs, maxPage, leaseMs), (claimed) => claimed.map((c) => c.entry))
+
+/** Claims exactly one entry and answers its claim. */
+const claimOne = (q: Queue, nowMs: number) =>
+  Effect.map(q.claimDue(nowMs, maxPage, leaseMs), (claimed) => {
+    expect(claimed).toHaveLength(1)
+    return claimed[0]!
+  })
 
 export const paymentRetryQueueContract = (
   name: string,
   queueLayer: Layer.Layer<PaymentRetryQueue.PaymentRetryQueue, unknown>
 ): void => {
-  layer(queueLayer)(`PaymentRetryQueue contract: ${name}`, (it) => {
-    const queue = PaymentRetryQueue.PaymentRetryQueue
-
-    /** Runs `body` with fresh order ids, removing them from the queue afterwards. */
-    const withOrders = <A, E, R>(
-      count: number,
-      body: (orderIds: ReadonlyArray<string>) => Effect.Effect<A, E, R>
-    ) =>
-      Effect.gen(function* () {
-        const ids: Array<string> = []
-        for (let i = 0; i < count; i++) ids.push(yield* uniqueId("ord"))
-        const q = yield* queue
-        return yield* body(ids).pipe(
-          Effect.ensuring(Effect.ignore(Effect.forEach(ids, (id) => q.remove(id))))
-        )
-      })
-
-    const own = (entries: ReadonlyArray<Entry>, ids: ReadonlyArray<string>) =>
-      entries.filter((e) => ids.includes(e.orderId))
-
-    it.effect("an enqueued entry is due from its time on, not before", () =>
-      withOrders(1, ([orderId]) =>
-        Effect.gen(function* () {
-          const q = yield* queue
-          const entry: Entry = { orderId: orderId!, attempt: 0, nextAttemptAt: t0 + 1_000 }
-          const sizeBefore = yield* q.size
-          expect(yield* q.enqueue(entry)).toBe("enqueued")
-          expect(yield* q.size).toBe(sizeBefore + 1)
-          expect(own(yield* q.due(t0 + 999, maxPage), [orderId!])).toEqual([])
-          expect(own(yield* q.due(t0 + 1_000, maxPage), [orderId!])).toEqual([entry])
-          // `due` does not take the entry off the queue.
-          expect(own(yield* q.due(t0 + 5_000, maxPage), [orderId!])).toEqual([entry])
-        })
+  /** A case on a queue of its own. */
+  const test = (title: string, body: (q: Queue) => Effect.Effect<void, unknown>) =>
+    it.effect(title, () =>
+      Effect.flatMap(PaymentRetryQueue.PaymentRetryQueue, body).pipe(
+        Effect.provide(queueLayer, { local: true })
       )
     )
 
-    it.effect("enqueueing a queued order changes nothing", () =>
-      withOrders(1, ([orderId]) =>
-        Effect.gen(function* () {
-          const q = yield* queue
-          const first: Entry = {
-            orderId: orderId!,
-            attempt: 3,
-            nextAttemptAt: t0 + 8_000,
-            lastError: "GatewayUnavailable"
-          }
-          yield* q.enqueue(first)
-          const sizeBefore = yield* q.size
-          expect(yield* q.enqueue({ orderId: orderId!, attempt: 0, nextAttemptAt: t0 })).toBe("alreadyQueued")
-          expect(yield* q.size).toBe(sizeBefore)
-          expect(own(yield* q.due(t0 + 10_000, maxPage), [orderId!])).toEqual([first])
-        })
-      )
-    )
-
-    it.effect("100 concurrent enqueues of one order make one entry", () =>
-      withOrders(1, ([orderId]) =>
-        Effect.gen(function* () {
-          const q = yield* queue
-          const sizeBefore = yield* q.size
-          const results = yield* Effect.all(
-            Array.from({ length: 100 }, (_, i) =>
-              q.enqueue({ orderId: orderId!, attempt: 0, nextAttemptAt: t0 + i })
-            ),
-            { concurrency: "unbounded" }
-          )
-          expect(results.filter((r) => r === "enqueued")).toHaveLength(1)
-          expect(yield* q.size).toBe(sizeBefore + 1)
-        })
-      )
-    )
-
-    it.effect("due answers the earliest first, then by order id, at most `limit`", () =>
-      withOrders(4, (ids) =>
-        Effect.gen(function* () {
-          const q = yield* queue
-          const [a, b, c, d] = [...ids].sort()
-          yield* q.enqueue({ orderId: d!, attempt: 0, nextAttemptAt: t0 + 1 })
-          yield* q.enqueue({ orderId: c!, attempt: 0, nextAttemptAt: t0 + 3 })
-          yield* q.enqueue({ orderId: b!, attempt: 0, nextAttemptAt: t0 + 3 })
-          yield* q.enqueue({ orderId: a!, attempt: 0, nextAttemptAt: t0 + 2 })
-          const all = yield* q.due(t0 + 3, maxPage)
-          expect(own(all, ids).map((e) => e.orderId)).toEqual([d, a, b, c])
-          const ordered = all.every(
-            (e, i) =>
-              i === 0 ||
-              all[i - 1]!.nextAttemptAt < e.nextAttemptAt ||
-              (all[i - 1]!.nextAttemptAt === e.nextAttemptAt && all[i - 1]!.orderId < e.orderId)
-          )
-          expect(ordered).toBe(true)
-          const firstTwo = yield* q.due(t0 + 3, 2)
-          expect(firstTwo).toEqual(all.slice(0, 2))
-          expect(yield* q.due(t0 + 3, 0)).toEqual([])
-        })
-      )
-    )
-
-    it.effect("reschedule replaces a queued entry and never resurrects a removed one", () =>
-      withOrders(2, ([kept, removed]) =>
-        Effect.gen(function* () {
-          const q = yield* queue
-          yield* q.enqueue({ orderId: kept!, attempt: 0, nextAttemptAt: t0 })
-          yield* q.enqueue({ orderId: removed!, attempt: 0, nextAttemptAt: t0 })
-          yield* q.remove(removed!)
-          yield* q.remove(removed!) // absent: a no-op
-          const next: Entry = {
-            orderId: kept!,
-            attempt: 1,
-            nextAttemptAt: t0 + 2_000,
-            lastError: "OperationTimedOut"
-          }
-          yield* q.reschedule(next)
-          yield* q.reschedule({ orderId: removed!, attempt: 1, nextAttemptAt: t0 + 2_000 })
-          expect(own(yield* q.due(t0 + 1_999, maxPage), [kept!, removed!])).toEqual([])
-          expect(own(yield* q.due(t0 + 2_000, maxPage), [kept!, removed!])).toEqual([next])
-        })
-      )
-    )
-
-    it.effect("an entry without lastError comes back without one, a long error comes back whole", () =>
-      withOrders(2, ([plain, failed]) =>
-        Effect.gen(function* () {
-          const q = yield* queue
-          const lastError = `GatewayUnavailable: ${"x".repeat(950)}`
-          yield* q.enqueue({ orderId: plain!, attempt: 0, nextAttemptAt: t0 })
-          yield* q.enqueue({ orderId: failed!, attempt: 2, nextAttemptAt: t0, lastError })
-          const due = own(yield* q.due(t0, maxPage), [plain!, failed!])
-          const byId = new Map(due.map((e) => [e.orderId, e]))
-          expect("lastError" in byId.get(plain!)! && byId.get(plain!)!.lastError !== undefined).toBe(false)
-          expect(byId.get(failed!)!.lastError).toBe(lastError)
-        })
-      )
-    )
+  describe(`PaymentRetryQueue contract: ${name}`, () => {
+    describe("entries", () => describeEntries(test))
+    describe("claims", () => describeClaims(test))
   })
+}
+
+type Test = (title: string, body: (q: Queue) => Effect.Effect<void, unknown>) => void
+
+const describeEntries = (test: Test) => {
+  test("an enqueued entry is claimed from its time on, not before, with its lease", (q) =>
+    Effect.gen(function* () {
+      const [orderId] = yield* ids(1)
+      const queued = entry(orderId!, t0 + 1_000)
+      expect(yield* q.enqueue(queued)).toBe("enqueued")
+      expect(yield* q.size).toBe(1)
+      expect(yield* q.claimDue(t0 + 999, maxPage, leaseMs)).toEqual([])
+      const claimed = yield* claimOne(q, t0 + 1_000)
+      expect(claimed.entry).toEqual(queued)
+      expect(claimed.claimedUntil).toBe(t0 + 1_000 + leaseMs)
+      expect(Number.isSafeInteger(claimed.token) && claimed.token > 0).toBe(true)
+      // A claim does not take the entry off the queue.
+      expect(yield* q.size).toBe(1)
+    }))
+
+  test("enqueueing a queued order keeps its schedule and attempts", (q) =>
+    Effect.gen(function* () {
+      const [orderId] = yield* ids(1)
+      const first: Entry = {
+        orderId: orderId!,
+        attempt: 3,
+        nextAttemptAt: t0 + 8_000,
+        lastError: "GatewayUnavailable"
+      }
+      yield* q.enqueue(first)
+      expect(yield* q.enqueue(entry(orderId!, t0))).toBe("alreadyQueued")
+      expect(yield* q.size).toBe(1)
+      expect(yield* claimAll(q, t0 + 7_999)).toEqual([])
+      expect(yield* claimAll(q, t0 + 10_000)).toEqual([first])
+    }))
+
+  test("100 concurrent enqueues of one order make one entry", (q) =>
+    Effect.gen(function* () {
+      const [orderId] = yield* ids(1)
+      const results = yield* Effect.all(
+        Array.from({ length: 100 }, (_, i) => q.enqueue(entry(orderId!, t0 + i))),
+        { concurrency: "unbounded" }
+      )
+      expect(results.filter((r) => r === "enqueued")).toHaveLength(1)
+      expect(yield* q.size).toBe(1)
+    }))
+
+  test("claimDue takes the earliest first, then by order id, at most `limit`", (q) =>
+    Effect.gen(function* () {
+      const [a, b, c, d] = [...(yield* ids(4))].sort()
+      yield* q.enqueue(entry(d!, t0 + 1))
+      yield* q.enqueue(entry(c!, t0 + 3))
+      yield* q.enqueue(entry(b!, t0 + 3))
+      yield* q.enqueue(entry(a!, t0 + 2))
+      expect(yield* q.claimDue(t0 + 3, 0, leaseMs)).toEqual([])
+      const firstTwo = yield* q.claimDue(t0 + 3, 2, leaseMs)
+      expect(firstTwo.map((x) => x.entry.orderId)).toEqual([d, a])
+      // The claimed ones are not answered again; the rest come next, in order.
+      expect((yield* claimAll(q, t0 + 3)).map((x) => x.orderId)).toEqual([b, c])
+    }))
+
+  test("an entry without lastError comes back without one, a long error comes back whole", (q) =>
+    Effect.gen(function* () {
+      const [plain, failed] = yield* ids(2)
+      const lastError = `GatewayUnavailable: ${"x".repeat(950)}`
+      yield* q.enqueue(entry(plain!))
+      yield* q.enqueue({ orderId: failed!, attempt: 2, nextAttemptAt: t0, lastError })
+      const byId = new Map((yield* claimAll(q, t0)).map((e) => [e.orderId, e]))
+      expect(byId.get(plain!)!.lastError).toBeUndefined()
+      expect(byId.get(failed!)!.lastError).toBe(lastError)
+    }))
+}
+
+const describeClaims = (test: Test) => {
+  test("competing claimers get disjoint entries, together all of them", (q) =>
+    Effect.gen(function* () {
+      const orderIds = yield* ids(40)
+      for (const id of orderIds) yield* q.enqueue(entry(id))
+      const rounds = yield* Effect.all(
+        Array.from({ length: 8 }, () => q.claimDue(t0, 7, leaseMs)),
+        { concurrency: "unbounded" }
+      )
+      const taken = rounds.flatMap((r) => r.map((c) => c.entry.orderId))
+      expect(new Set(taken).size).toBe(taken.length)
+      expect([...taken].sort()).toEqual([...orderIds].sort())
+      const tokens = rounds.flatMap((r) => r.map((c) => c.token))
+      expect(new Set(tokens).size).toBe(tokens.length)
+    }))
+
+  test("a claimed entry is not answered again until its lease ends; then the next claimer gets it", (q) =>
+    Effect.gen(function* () {
+      const [orderId] = yield* ids(1)
+      yield* q.enqueue(entry(orderId!))
+      const first = yield* claimOne(q, t0)
+      expect(yield* q.claimDue(t0 + leaseMs - 1, maxPage, leaseMs)).toEqual([])
+      const second = yield* claimOne(q, t0 + leaseMs)
+      expect(second.entry).toEqual(first.entry)
+      expect(second.token).toBeGreaterThan(first.token)
+      expect(second.claimedUntil).toBe(t0 + 2 * leaseMs)
+      // The first holder's claim is gone: it can neither remove nor reschedule the entry.
+      expect(yield* q.remove(orderId!, first.token)).toBe("stale")
+      expect(yield* q.reschedule(entry(orderId!, t0 + 1), first.token)).toBe("stale")
+      expect(yield* q.remove(orderId!, second.token)).toBe("removed")
+      expect(yield* q.size).toBe(0)
+    }))
+
+  test("remove with the claim's token deletes; without it (absent, other token) changes nothing", (q) =>
+    Effect.gen(function* () {
+      const [kept, removed] = yield* ids(2)
+      yield* q.enqueue(entry(kept!))
+      yield* q.enqueue(entry(removed!))
+      const claims = new Map((yield* q.claimDue(t0, maxPage, leaseMs)).map((c) => [c.entry.orderId, c]))
+      expect(yield* q.remove(kept!, claims.get(removed!)!.token)).toBe("stale")
+      expect(yield* q.remove(removed!, claims.get(removed!)!.token)).toBe("removed")
+      expect(yield* q.remove(removed!, claims.get(removed!)!.token)).toBe("stale") // absent now
+      expect(yield* q.size).toBe(1)
+    }))
+
+  test("reschedule replaces the entry and releases its claim, and never resurrects a removed one", (q) =>
+    Effect.gen(function* () {
+      const [kept, removed] = yield* ids(2)
+      yield* q.enqueue(entry(kept!))
+      yield* q.enqueue(entry(removed!))
+      const claims = new Map((yield* q.claimDue(t0, maxPage, leaseMs)).map((c) => [c.entry.orderId, c]))
+      yield* q.remove(removed!, claims.get(removed!)!.token)
+      const next: Entry = {
+        orderId: kept!,
+        attempt: 1,
+        nextAttemptAt: t0 + 2_000,
+        lastError: "OperationTimedOut"
+      }
+      expect(yield* q.reschedule(next, claims.get(kept!)!.token)).toBe("rescheduled")
+      expect(yield* q.reschedule(entry(removed!, t0 + 2_000, 1), claims.get(removed!)!.token)).toBe("stale")
+      // Released: due again at its new time, well before the old lease would have ended.
+      expect(yield* claimAll(q, t0 + 1_999)).toEqual([])
+      expect(yield* claimAll(q, t0 + 2_000)).toEqual([next])
+      expect(yield* q.size).toBe(1)
+    }))
+
+  test("an order queued again while claimed survives its holder's stale remove and is claimable at once", (q) =>
+    Effect.gen(function* () {
+      const [orderId] = yield* ids(1)
+      const queued = entry(orderId!, t0, 2)
+      yield* q.enqueue(queued)
+      const held = yield* claimOne(q, t0)
+      // Another path (a late charge's refund) queues the order again while the drainer holds it.
+      expect(yield* q.enqueue(entry(orderId!, t0 + 5_000))).toBe("alreadyQueued")
+      expect(yield* q.remove(orderId!, held.token)).toBe("stale")
+      expect(yield* q.reschedule(entry(orderId!, t0 + 9_000, 3), held.token)).toBe("stale")
+      expect(yield* q.size).toBe(1)
+      // Its schedule and attempts stand, and the claim is gone: it is processed again.
+      const again = yield* claimOne(q, t0 + 1)
+      expect(again.entry).toEqual(queued)
+      expect(again.token).toBeGreaterThan(held.token)
+    }))
 }

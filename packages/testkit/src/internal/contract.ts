@@ -5,8 +5,8 @@
 import { Ids } from "@till/core"
 import { type Effect, Schema } from "effect"
 
-/** `cart_k3v9…`: random per run (Effect's default `Random`), valid as a SKU, cart or order id. */
-export const uniqueId = (prefix: string): Effect.Effect<string> => Ids.fromRandom(prefix)
+/** `cart_k3v9…`: random (Web Crypto, so unseeded), valid as a SKU, cart or order id. */
+export const uniqueId = (prefix: string): Effect.Effect<string> => Ids.fromCrypto(prefix)
 
 export const isoAt = (ms: number): string => new Date(ms).toISOString()
 

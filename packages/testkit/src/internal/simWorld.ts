@@ -35,6 +35,7 @@ import * as FakePaymentGateway from "../FakePaymentGateway.js"
 import * as InMemoryEventPublisher from "../InMemoryEventPublisher.js"
 import * as InMemoryInventoryStore from "../InMemoryInventoryStore.js"
 import * as InMemoryOrderStore from "../InMemoryOrderStore.js"
+import * as InMemoryPaymentRetryQueue from "../InMemoryPaymentRetryQueue.js"
 import * as InMemoryRateLimitStore from "../InMemoryRateLimitStore.js"
 import * as TestTill from "../TestTill.js"
 import {
@@ -194,7 +195,7 @@ export const make = (options: WorldOptions): Effect.Effect<World, never, Scope.S
           ledger.written.push((args[0] as IdempotencyStore.ClaimRequest).fingerprint)
         },
         complete: (args) => {
-          ledger.written.push(args[2])
+          ledger.written.push(args[3])
         }
       },
       carts: {
@@ -320,9 +321,10 @@ export const make = (options: WorldOptions): Effect.Effect<World, never, Scope.S
     // changes no store and no answer. What is lost: empty polls meeting store faults, which only
     // fail the round. Measured on Effect 4: `pnpm sim --seeds 1000` runs about 9 % faster with it
     // (the retry drainer polls every virtual second in every process).
-    const rawQueue = Context.get(raw, PaymentRetryQueue.PaymentRetryQueue)
+    // The queue's Inspector peeks without claiming (a claim would hide the entry from the drainer).
+    const queuePeek = Context.get(raw, InMemoryPaymentRetryQueue.Inspector)
     const retriesDue = Effect.map(
-      Effect.flatMap(Clock.currentTimeMillis, (nowMs) => rawQueue.due(nowMs, 1)),
+      Effect.flatMap(Clock.currentTimeMillis, (nowMs) => queuePeek.claimable(nowMs, 1)),
       (due) => due.length > 0
     )
     const eventsPending = Effect.map(probes.orders.pending, (pending) => pending > 0)
