@@ -12,6 +12,8 @@
  * --no-edit-before-retry (shoppers never edit the cart before retrying; they do by default: that
  * found a core bug, see README),
  * --only-users 3,17 (only these shoppers shop: what --shrink prints),
+ * --scheduling fifo|shuffled (ready fibers in scheduling order, or, by default, in an order drawn
+ * from the seed), --list-planted (the planted bugs, one a line, and exit),
  * --shrink (shrink the failing seeds shown), --show N (failing seeds printed in full, default 3),
  * --workers N (worker threads, default: the machine's cores).
  *
@@ -68,6 +70,8 @@ async function main() {
       "hold-seconds": { type: "string" },
       "edit-before-retry": { type: "boolean" },
       "only-users": { type: "string" },
+      scheduling: { type: "string" },
+      "list-planted": { type: "boolean" },
       disable: { type: "string" },
       planted: { type: "string", multiple: true },
       shrink: { type: "boolean" },
@@ -89,6 +93,13 @@ async function main() {
     process.stderr.write(`sim: ${message}\n`)
     process.exit(2)
   }
+
+  if (values["list-planted"]) {
+    for (const bug of Simulator.plantedBugs) process.stdout.write(`${bug}\n`)
+    process.exit(0)
+  }
+  if (values.scheduling !== undefined && values.scheduling !== "fifo" && values.scheduling !== "shuffled")
+    fail(`--scheduling is fifo or shuffled, got ${values.scheduling}`)
 
   const planted = (values.planted ?? []).flatMap((p) => p.split(",")) as Array<Sim.PlantedBug>
   for (const bug of planted) {
@@ -119,6 +130,7 @@ async function main() {
         ? d.holdMs
         : int("hold-seconds", values["hold-seconds"], 0) * 1_000,
     editCartBeforeRetry: values["edit-before-retry"] ?? d.editCartBeforeRetry,
+    scheduling: (values.scheduling as Sim.Scenario["scheduling"] | undefined) ?? d.scheduling,
     onlyUsers: values["only-users"]?.split(",").map((u) => int("only-users", u, 0))
   }
   if (!(scenario.durationMs > 0) || scenario.users < 1 || scenario.skus < 1)

@@ -216,6 +216,7 @@ export const replayCommand = (
   if (scenario.holdMs !== d.holdMs) parts.push(`--hold-seconds ${scenario.holdMs / 1000}`)
   if (scenario.editCartBeforeRetry !== d.editCartBeforeRetry)
     parts.push(scenario.editCartBeforeRetry ? "--edit-before-retry" : "--no-edit-before-retry")
+  if (scenario.scheduling !== d.scheduling) parts.push(`--scheduling ${scenario.scheduling}`)
   for (const bug of planted) parts.push(`--planted ${bug}`)
   return parts.join(" ")
 }

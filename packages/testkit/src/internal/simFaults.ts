@@ -11,6 +11,12 @@
  *         unguarded call, it is merely late);
  *   lost  it runs, then fails as if the answer never came back (a commit, then a dropped
  *         connection): the caller cannot tell it from `fail`, the store has changed.
+ * An operation that runs may also take a round trip: a `share` of the port's calls (drawn per
+ * call) take a latency anywhere up to the run's `maxMs` (up to ~500 ms, a loaded database), half
+ * before the operation takes effect and half after, so a write lands in the middle of its call
+ * and another process can act between the commit and its answer. The other calls take none:
+ * a sleep per store call would cost the simulator 8x its speed, and a race needs one slow call,
+ * not all of them.
  * A crashed process's view of the stores (`gate.dead`) fails everything, so the finalizers of
  * its interrupted fibers cannot write either: a dead process does not clean up after itself.
  */
@@ -45,6 +51,8 @@ export interface StorePlan {
   readonly slow: ReadonlyArray<Window & { readonly share: number }>
   readonly failRate: number
   readonly lostRate: number
+  /** A `share` of calls take a round trip uniform in [1, maxMs]. */
+  readonly latency: { readonly share: number; readonly maxMs: number }
   /** Salts of the per-millisecond draws (see `StoreFaults`). */
   readonly salt: number
 }
@@ -104,6 +112,9 @@ export const drawPlan = (prng: Prng, scenario: Scenario, startMs: number): Fault
         : [],
       failRate: failures && p.chance(0.5 * scale) ? p.float() * 0.01 : 0,
       lostRate: lost && p.chance(0.4 * scale) ? p.float() * 0.005 : 0,
+      latency: enabled(scenario, "storeLatency")
+        ? { share: Math.min(0.5, p.pick([0.02, 0.05, 0.1, 0.2]) * scale), maxMs: p.int(20, 500) }
+        : { share: 0, maxMs: 0 },
       salt: p.seed()
     }
   }
@@ -155,7 +166,10 @@ export const describePlan = (plan: FaultPlan, startMs: number): ReadonlyArray<st
       ...s.outages.map((w) => `outage ${span(w)}`),
       ...s.slow.map((w) => `slow ${span(w)} share=${w.share.toFixed(2)}`),
       ...(s.failRate > 0 ? [`failRate=${s.failRate.toFixed(4)}`] : []),
-      ...(s.lostRate > 0 ? [`lostRate=${s.lostRate.toFixed(4)}`] : [])
+      ...(s.lostRate > 0 ? [`lostRate=${s.lostRate.toFixed(4)}`] : []),
+      ...(s.latency.share > 0
+        ? [`latency ${(s.latency.share * 100).toFixed(0)}% of calls up to ${s.latency.maxMs}ms`]
+        : [])
     ]
     if (parts.length > 0) lines.push(`plan store ${port}: ${parts.join(", ")}`)
   }
@@ -205,6 +219,8 @@ export class StoreFaults {
   active = true
   private readonly lastMs = new Map<StorePort, number>()
   private readonly rank = new Map<StorePort, number>()
+  /** The draw key of the last decision per port, for its latency. */
+  private readonly lastKey = new Map<StorePort, number>()
 
   constructor(
     private readonly plan: FaultPlan,
@@ -219,6 +235,7 @@ export class StoreFaults {
     this.lastMs.set(port, now)
     this.rank.set(port, rank)
     const ms = Math.floor(now) * 16 + Math.min(rank, 15)
+    this.lastKey.set(port, ms)
     if (within(spec.outages, now) !== undefined) return "fail"
     for (const w of spec.slow)
       if (w.fromMs <= now && now < w.toMs && drawAt(spec.salt, ms) < w.share) return "slow"
@@ -229,6 +246,16 @@ export class StoreFaults {
 
   slowMs(port: StorePort): number {
     return slowMsByPort[port]
+  }
+
+  /** The round trip of the operation just decided for `port` (0 once faults stopped). */
+  latencyMs(port: StorePort): number {
+    const { share, maxMs } = this.plan.stores[port].latency
+    if (!this.active || share === 0) return 0
+    const key = this.lastKey.get(port) ?? 0
+    const salt = this.plan.stores[port].salt
+    if (drawAt(salt ^ 0x165667b1, key) >= share) return 0
+    return 1 + Math.floor(drawAt(salt ^ 0x3c6ef372, key) * maxMs)
   }
 
   brokerDown(): boolean {
@@ -248,6 +275,8 @@ export interface Gate {
 export interface Interceptor {
   readonly gate: Gate
   readonly decide: () => Decision
+  /** The round trip of the operation just decided (after `decide`); none when absent. */
+  readonly latencyMs?: (() => number) | undefined
   readonly slowMs: number
   /** The error of an operation that did not (or seemingly did not) happen. */
   readonly unavailable: (reason: string) => unknown
@@ -280,8 +309,15 @@ export const wrapService = <S extends object>(service: S, interceptor: Intercept
     return Effect.suspend(() => {
       if (interceptor.gate.dead) return Effect.fail(interceptor.unavailable("process crashed"))
       switch (interceptor.decide()) {
-        case "ok":
-          return run
+        case "ok": {
+          const ms = interceptor.latencyMs?.() ?? 0
+          if (ms <= 0) return run
+          const before = Math.floor(ms / 2)
+          return Effect.andThen(
+            Effect.sleep(before),
+            Effect.tap(run, () => Effect.sleep(ms - before))
+          )
+        }
         case "fail":
           return Effect.fail(interceptor.unavailable("injected outage"))
         case "slow":

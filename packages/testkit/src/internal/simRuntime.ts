@@ -1,8 +1,12 @@
 /**
- * The simulator's deterministic executor: a virtual `Clock` and a FIFO `Scheduler`, driven by
- * one synchronous loop (run every ready task until none is left, then move time to the next
+ * The simulator's deterministic executor: a virtual `Clock` and a `Scheduler`, driven by one
+ * synchronous loop (run every ready task until none is left, then move time to the next
  * sleeper and wake it). Nothing in a run touches a real timer, so a run is a pure function of
  * its seed and as fast as its fibers.
+ *
+ * The scheduler is FIFO, or, given a `shuffle` seed, runs the ready tasks in an order drawn from
+ * it, and sleepers due at the same moment wake in a drawn order: each seed then also explores
+ * another interleaving of the same fibers (a stress seed), not only other ids and faults.
  *
  * Both are plain Effect 4 services: the clock is provided as `Clock.Clock` (so `Effect.sleep`,
  * `Clock.currentTimeMillis` and every timeout read it), the scheduler is the run's
@@ -28,12 +32,35 @@ interface Sleeper {
 
 const before = (x: Sleeper, y: Sleeper): boolean => x.atMs < y.atMs || (x.atMs === y.atMs && x.seq < y.seq)
 
-/** Virtual time: sleepers wait in a binary heap ordered by (deadline, arrival). */
+/** A small seeded generator (xorshift32) for the shuffled order; never 0. */
+class Shuffle {
+  private state: number
+  constructor(seed: number) {
+    this.state = (seed | 0) === 0 ? 0x9e3779b9 : seed | 0
+  }
+  /** An integer in [0, n). */
+  below(n: number): number {
+    let x = this.state
+    x ^= x << 13
+    x ^= x >>> 17
+    x ^= x << 5
+    this.state = x
+    return (x >>> 0) % n
+  }
+}
+
+/** Virtual time: sleepers wait in a binary heap ordered by (deadline, arrival or a drawn rank). */
 export class SimClock implements Clock.Clock {
   private heap: Array<Sleeper> = []
   private seq = 0
+  private readonly shuffle: Shuffle | undefined
 
-  constructor(public nowMs: number) {}
+  constructor(
+    public nowMs: number,
+    shuffleSeed?: number
+  ) {
+    this.shuffle = shuffleSeed === undefined ? undefined : new Shuffle(shuffleSeed ^ 0x5bd1e995)
+  }
 
   currentTimeMillisUnsafe(): number {
     return this.nowMs
@@ -68,7 +95,9 @@ export class SimClock implements Clock.Clock {
     return Effect.callback<void>((resume) => {
       const sleeper: Sleeper = {
         atMs: this.nowMs + ms,
-        seq: this.seq++,
+        // Shuffled: sleepers due together wake in a drawn order (ties broken by arrival).
+        seq:
+          this.shuffle === undefined ? this.seq++ : this.shuffle.below(1 << 20) * 4096 + (this.seq++ % 4096),
         wake: () => resume(Effect.void),
         cancelled: false
       }
@@ -149,6 +178,11 @@ export class SimScheduler implements Scheduler.Scheduler, Scheduler.SchedulerDis
   readonly executionMode = "sync" as const
   private queue: Array<Task | undefined> = []
   private head = 0
+  private readonly shuffle: Shuffle | undefined
+
+  constructor(shuffleSeed?: number) {
+    this.shuffle = shuffleSeed === undefined ? undefined : new Shuffle(shuffleSeed)
+  }
   /** Tasks of another priority than 0, kept sorted by (priority, arrival): none in practice. */
   private others: Array<{ readonly priority: number; readonly task: Task }> = []
   tasksRun = 0
@@ -205,8 +239,16 @@ export class SimScheduler implements Scheduler.Scheduler, Scheduler.SchedulerDis
     if (others.length > 0 && (others[0]!.priority < 0 || this.head >= this.queue.length)) {
       return others.shift()!.task
     }
-    const task = this.queue[this.head]!
-    this.queue[this.head++] = undefined
+    const queue = this.queue
+    if (this.shuffle !== undefined) {
+      // Any ready task may go next: swap a drawn one to the head.
+      const pick = this.head + this.shuffle.below(queue.length - this.head)
+      const drawn = queue[pick]!
+      queue[pick] = queue[this.head]
+      queue[this.head] = drawn
+    }
+    const task = queue[this.head]!
+    queue[this.head++] = undefined
     return task
   }
 }
@@ -219,6 +261,8 @@ export type Outcome<A, E> =
   | { readonly _tag: "OutOfBudget"; readonly atMs: number; readonly reason: string }
 
 export interface Limits {
+  /** Seed of the shuffled order of ready tasks and simultaneous sleepers; FIFO when absent. */
+  readonly shuffleSeed?: number | undefined
   readonly startMs: number
   readonly maxTimeMs: number
   readonly maxSteps: number
@@ -226,8 +270,8 @@ export interface Limits {
 
 /** Runs `make(clock)` to its end on virtual time, synchronously. */
 export const runDeterministic = <A, E>(make: (clock: SimClock) => Effect.Effect<A, E>, limits: Limits) => {
-  const clock = new SimClock(limits.startMs)
-  const scheduler = new SimScheduler()
+  const clock = new SimClock(limits.startMs, limits.shuffleSeed)
+  const scheduler = new SimScheduler(limits.shuffleSeed)
   const fiber = Effect.runFork(Effect.provideService(make(clock), Clock.Clock, clock), { scheduler })
   let outcome: Outcome<A, E> | undefined
   while (outcome === undefined) {

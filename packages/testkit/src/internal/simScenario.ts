@@ -14,6 +14,8 @@ export const faultClasses = [
   "storeTimeouts",
   /** Store operations that happen but whose answer is lost (a commit, then a dropped connection). */
   "storeLostResponses",
+  /** Every store call takes a round trip: a few ms typically, a tail up to ~500 ms. */
+  "storeLatency",
   /** The event broker down, so the outbox relay fails. */
   "broker",
   /** The shipping quoter down or slow, so checkouts fall back to the default cost. */
@@ -72,6 +74,11 @@ export interface Scenario {
    * reservation; regression seed 2153 in Simulator.test.ts).
    */
   readonly editCartBeforeRetry: boolean
+  /**
+   * "shuffled" (default): ready fibers and simultaneous wake-ups run in an order drawn from the
+   * seed, so every seed is also a stress seed of the scheduling. "fifo": in the order scheduled.
+   */
+  readonly scheduling: "shuffled" | "fifo"
 }
 
 export const defaults: Scenario = {
@@ -87,7 +94,8 @@ export const defaults: Scenario = {
   disabledFaults: [],
   holdMs: 2 * 60_000,
   retryWindowMs: 5 * 60_000,
-  editCartBeforeRetry: true
+  editCartBeforeRetry: true,
+  scheduling: "shuffled"
 }
 
 export const enabled = (scenario: Scenario, fault: FaultClass): boolean =>

@@ -216,6 +216,7 @@ export const make = (options: WorldOptions): Effect.Effect<World, never, Scope.S
       wrapService(service, {
         gate,
         decide: () => faults.decide(port),
+        latencyMs: () => faults.latencyMs(port),
         slowMs: faults.slowMs(port),
         unavailable: storeUnavailable(port),
         observe: observers[port]
