@@ -107,8 +107,9 @@ describe("Simulator", () => {
         scenario: {
           onlyUsers: [2],
           skus: 2,
-          disabledFaults: ["gateway", "broker", "shipping", "crashes"],
-          editCartBeforeRetry: true
+          disabledFaults: ["gateway", "broker", "shipping", "crashes", "storeLatency"],
+          editCartBeforeRetry: true,
+          scheduling: "fifo"
         },
         trace: "full"
       })
@@ -131,7 +132,12 @@ describe("Simulator", () => {
     Effect.gen(function* () {
       const result = yield* Simulator.run({
         seed: 283,
-        scenario: { onlyUsers: [18], disabledFaults: ["broker", "shipping", "crashes"], holdMs: 8_000 },
+        scenario: {
+          onlyUsers: [18],
+          disabledFaults: ["broker", "shipping", "crashes", "storeLatency"],
+          holdMs: 8_000,
+          scheduling: "fifo"
+        },
         trace: "full"
       })
       expect(result.violations).toEqual([])
@@ -155,7 +161,13 @@ describe("Simulator", () => {
       Effect.gen(function* () {
         const result = yield* Simulator.run({
           seed: 2153,
-          scenario: { onlyUsers: [2], skus: 2, holdMs: 8_000 },
+          scenario: {
+            onlyUsers: [2],
+            skus: 2,
+            holdMs: 8_000,
+            disabledFaults: ["storeLatency"],
+            scheduling: "fifo"
+          },
           trace: "full"
         })
         expect(result.violations).toEqual([])
