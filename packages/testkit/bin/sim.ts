@@ -7,7 +7,7 @@
  *   pnpm sim --seeds 20 --planted unconditionalReservation
  *                                     self-check: a planted bug must be found
  *
- * Options: --from N (first seed), --users N, --minutes N, --skus N, --sessions N,
+ * Options: --from N (first seed), --processes N (Till processes sharing the stores, default 3), --users N, --minutes N, --skus N, --sessions N,
  * --stock MIN-MAX, --skew X, --hold-seconds N, --disable a,b (fault classes), --planted NAME (repeatable),
  * --no-edit-before-retry (shoppers never edit the cart before retrying; they do by default: that
  * found a core bug, see README),
@@ -62,6 +62,7 @@ async function main() {
       seed: { type: "string" },
       from: { type: "string" },
       users: { type: "string" },
+      processes: { type: "string" },
       minutes: { type: "string" },
       skus: { type: "string" },
       sessions: { type: "string" },
@@ -117,6 +118,7 @@ async function main() {
     .map((x) => int("stock", x, 0))
   const scenario: Sim.Scenario = {
     ...d,
+    processes: int("processes", values.processes, d.processes),
     users: int("users", values.users, d.users),
     durationMs: values.minutes === undefined ? d.durationMs : Math.round(Number(values.minutes) * 60_000),
     skus: int("skus", values.skus, d.skus),
@@ -133,8 +135,8 @@ async function main() {
     scheduling: (values.scheduling as Sim.Scenario["scheduling"] | undefined) ?? d.scheduling,
     onlyUsers: values["only-users"]?.split(",").map((u) => int("only-users", u, 0))
   }
-  if (!(scenario.durationMs > 0) || scenario.users < 1 || scenario.skus < 1)
-    fail("--users, --skus and --minutes must be positive")
+  if (!(scenario.durationMs > 0) || scenario.users < 1 || scenario.skus < 1 || scenario.processes < 1)
+    fail("--processes, --users, --skus and --minutes must be positive")
 
   const out = (line: string) => process.stdout.write(`${line}\n`)
   const err = (line: string) => process.stderr.write(line)

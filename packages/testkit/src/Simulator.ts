@@ -203,6 +203,7 @@ export const replayCommand = (
 ): string => {
   const parts = ["pnpm sim", `--seed ${seed}`]
   const d = scenarioDefaults
+  if (scenario.processes !== d.processes) parts.push(`--processes ${scenario.processes}`)
   if (scenario.users !== d.users) parts.push(`--users ${scenario.users}`)
   if (scenario.onlyUsers !== undefined) parts.push(`--only-users ${scenario.onlyUsers.join(",")}`)
   if (scenario.durationMs !== d.durationMs) parts.push(`--minutes ${scenario.durationMs / 60_000}`)

@@ -109,7 +109,8 @@ describe("Simulator", () => {
           skus: 2,
           disabledFaults: ["gateway", "broker", "shipping", "crashes", "storeLatency"],
           editCartBeforeRetry: true,
-          scheduling: "fifo"
+          scheduling: "fifo",
+          processes: 1
         },
         trace: "full"
       })
@@ -136,7 +137,8 @@ describe("Simulator", () => {
           onlyUsers: [18],
           disabledFaults: ["broker", "shipping", "crashes", "storeLatency"],
           holdMs: 8_000,
-          scheduling: "fifo"
+          scheduling: "fifo",
+          processes: 1
         },
         trace: "full"
       })
@@ -166,7 +168,8 @@ describe("Simulator", () => {
             skus: 2,
             holdMs: 8_000,
             disabledFaults: ["storeLatency"],
-            scheduling: "fifo"
+            scheduling: "fifo",
+            processes: 1
           },
           trace: "full"
         })

@@ -79,7 +79,8 @@ export interface FaultPlan {
   readonly gateway: GatewayPlan | undefined
   readonly brokerOutages: ReadonlyArray<Window>
   readonly shippingOutages: ReadonlyArray<Window>
-  readonly crashes: ReadonlyArray<{ readonly atMs: number; readonly downMs: number }>
+  /** Crashes of process `slot` (taken modulo the run's processes). */
+  readonly crashes: ReadonlyArray<{ readonly atMs: number; readonly downMs: number; readonly slot: number }>
 }
 
 /** Draws the fault plan of a run: the weather first, then each class's events in [startMs, startMs + duration). */
@@ -147,9 +148,10 @@ export const drawPlan = (prng: Prng, scenario: Scenario, startMs: number): Fault
     brokerOutages: enabled(scenario, "broker") ? times(count(0.6), () => window(5_000, 60_000)) : [],
     shippingOutages: enabled(scenario, "shipping") ? times(count(0.4), () => window(5_000, 60_000)) : [],
     crashes: enabled(scenario, "crashes")
-      ? times(count(0.6), () => window(1_000, 20_000)).map((w) => ({
+      ? times(count(0.6 * scenario.processes), () => window(1_000, 20_000)).map((w) => ({
           atMs: w.fromMs,
-          downMs: w.toMs - w.fromMs
+          downMs: w.toMs - w.fromMs,
+          slot: prng.int(0, scenario.processes - 1)
         }))
       : []
   }
@@ -189,7 +191,7 @@ export const describePlan = (plan: FaultPlan, startMs: number): ReadonlyArray<st
   for (const w of plan.brokerOutages) lines.push(`plan broker down ${span(w)}`)
   for (const w of plan.shippingOutages) lines.push(`plan shipping down ${span(w)}`)
   for (const c of plan.crashes)
-    lines.push(`plan crash at ${at(c.atMs)}, down ${(c.downMs / 1000).toFixed(1)}s`)
+    lines.push(`plan crash of process slot ${c.slot} at ${at(c.atMs)}, down ${(c.downMs / 1000).toFixed(1)}s`)
   return lines
 }
 

@@ -118,6 +118,7 @@ export const runOnce = (
 
     const w = yield* World.make({
       seed: prng.fork("ids").seed(),
+      processes: scenario.processes,
       checkout: { ...Checkout.defaults, holdMs: scenario.holdMs, retryWindowMs: scenario.retryWindowMs },
       planted,
       products,
@@ -147,7 +148,7 @@ export const runOnce = (
     const timeline: Array<TimedAction> = [
       ...(plan.gateway === undefined ? [] : gatewayTimeline(plan.gateway, w.gatewayControl, startMs)),
       ...plan.crashes.flatMap((c) => [
-        { atMs: c.atMs, label: "crash", run: w.crash },
+        { atMs: c.atMs, label: `crash of slot ${c.slot}`, run: w.crash(c.slot) },
         { atMs: c.atMs + c.downMs, label: "restart", run: w.start }
       ])
     ].sort((a, b) => a.atMs - b.atMs)

@@ -37,6 +37,8 @@ export const plantedBugs = [
 export type PlantedBug = (typeof plantedBugs)[number]
 
 export interface Scenario {
+  /** Till processes sharing the stores, each with its own services and jobs. */
+  readonly processes: number
   /** Shoppers; each arrives at a time drawn in the first 80 % of `durationMs`. */
   readonly users: number
   /**
@@ -82,6 +84,7 @@ export interface Scenario {
 }
 
 export const defaults: Scenario = {
+  processes: 3,
   users: 100,
   skus: 12,
   stockMin: 2,

@@ -1,7 +1,8 @@
 /**
  * The simulated world: the in-memory ports, built once per run (they are the databases, the
- * broker and the gateway, and outlive any process), and the Till *process*: the core services
- * and the background jobs, built over a faulty view of those ports.
+ * broker and the gateway, and outlive any process), and the Till *processes* (`processes` of
+ * them, as instances behind a load balancer): each with its own core services and background
+ * jobs (so drainers, sweepers and relays compete), built over a faulty view of those ports.
  *
  * A crash closes the process's scope: every in-flight request and job fiber is interrupted
  * wherever it is, and the process's view of the ports dies first, so nothing it was doing can
@@ -9,8 +10,9 @@
  * rate limiter, cart locks, timeout watchdogs); what the stores committed stays. A restart
  * builds new services over the same stores and runs recovery at once.
  *
- * Shoppers are clients: they live outside the process and reach it through `call`, which runs
- * the request in the process (so a crash cuts it) and answers `Unreachable` when it is down.
+ * Shoppers are clients: they live outside the processes and reach one through `call`, which
+ * runs the request in a live process (taken in turn, as a round-robin balancer does; a crash
+ * cuts it) and answers `Unreachable` when every process is down.
  */
 import {
   CartStore,
@@ -67,6 +69,8 @@ export const jobEveryMs = { recovery: 30_000, retryDrainer: 1_000, outboxRelay: 
 
 export interface WorldOptions {
   readonly seed: number
+  /** Till processes sharing the stores. */
+  readonly processes: number
   readonly checkout: Checkout.Config
   readonly planted: ReadonlyArray<PlantedBug>
   readonly products: ReadonlyArray<{
@@ -96,12 +100,15 @@ interface Process {
 export interface World {
   readonly probes: Probes
   readonly gatewayControl: FakePaymentGateway.Control["Service"]
-  /** Runs `effect` inside the current process, as a request would. */
+  /** Runs `effect` inside a live process, as a request would. */
   readonly call: <A, E>(effect: Effect.Effect<A, E, ProcessContext>) => Effect.Effect<A, E | Unreachable>
-  readonly crash: Effect.Effect<void>
+  /** Crashes process `slot` (0-based; taken modulo the number of processes). */
+  readonly crash: (slot: number) => Effect.Effect<void>
+  /** Starts every process that is down. */
   readonly start: Effect.Effect<void>
+  /** Whether every process is up. */
   readonly isUp: () => boolean
-  /** Requests running in the process now. */
+  /** Requests running in the processes now. */
   readonly inFlight: () => number
   readonly stats: { processes: number; requests: number; unreachable: number; defects: number }
 }
@@ -276,7 +283,11 @@ export const make = (options: WorldOptions): Effect.Effect<World, never, Scope.S
     }
 
     const stats = { processes: 0, requests: 0, unreachable: 0, defects: 0 }
-    let current: Process | undefined
+    const slots: Array<Process | undefined> = Array.from(
+      { length: Math.max(1, options.processes) },
+      () => undefined
+    )
+    let route = 0
 
     const reportDefects = (where: string, cause: Cause.Cause<unknown>) => {
       for (const reason of cause.reasons) {
@@ -335,51 +346,65 @@ export const make = (options: WorldOptions): Effect.Effect<World, never, Scope.S
     ): Effect.Effect<void, unknown, ProcessContext> =>
       Effect.flatMap(peek, (any) => (any ? effect : Effect.void))
 
-    const start = Effect.gen(function* () {
-      if (current?.alive) return
-      const id = ++stats.processes
-      const scope = yield* Scope.fork(runScope, "sequential")
-      const gate: Gate = { dead: false }
-      const ports = view(gate)
-      // A restarted process builds new services (breakers, limiter, locks), never the dead
-      // one's: `servicesLayer` is TestTill's, fresh whenever it is built.
-      const services = yield* Layer.buildWithScope(servicesLayer(options.checkout), scope).pipe(
-        Effect.provide(ports)
-      )
-      // The process runs on the run's clock, scheduler, random and logger, and its own services.
-      const runtime = yield* Effect.context<never>()
-      const context: Context.Context<ProcessContext> = Context.merge(runtime, Context.merge(ports, services))
-      current = { id, scope, gate, runFork: Effect.runForkWith(context), requests: new Set(), alive: true }
-      trace.add(`process ${id} started`)
-      const fork = (effect: Effect.Effect<void, unknown, ProcessContext>) =>
-        Effect.forkIn(Effect.provide(effect, context), scope)
-      // A restart recovers at once: the orders the dead process left behind wait for nobody else.
-      yield* fork(
-        Effect.andThen(
-          recovery(`process ${id} restart recovery`).pipe(
-            Effect.catchCause((cause) => Effect.sync(() => reportDefects("restart recovery", cause)))
-          ),
-          job("recovery", jobEveryMs.recovery, Effect.asVoid(recovery("recovery sweeper")))
+    const startSlot = (slot: number) =>
+      Effect.gen(function* () {
+        if (slots[slot]?.alive) return
+        const id = ++stats.processes
+        const scope = yield* Scope.fork(runScope, "sequential")
+        const gate: Gate = { dead: false }
+        const ports = view(gate)
+        // A restarted process builds new services (breakers, limiter, locks), never the dead
+        // one's: `servicesLayer` is TestTill's, fresh whenever it is built.
+        const services = yield* Layer.buildWithScope(servicesLayer(options.checkout), scope).pipe(
+          Effect.provide(ports)
         )
-      )
-      yield* fork(
-        job("retry drainer", jobEveryMs.retryDrainer, whenAny(retriesDue, Effect.asVoid(drainRetries)))
-      )
-      yield* fork(
-        job("outbox relay", jobEveryMs.outboxRelay, whenAny(eventsPending, Effect.asVoid(Outbox.drain())))
-      )
-    })
+        // The process runs on the run's clock, scheduler, random and logger, and its own services.
+        const runtime = yield* Effect.context<never>()
+        const context: Context.Context<ProcessContext> = Context.merge(
+          runtime,
+          Context.merge(ports, services)
+        )
+        slots[slot] = {
+          id,
+          scope,
+          gate,
+          runFork: Effect.runForkWith(context),
+          requests: new Set(),
+          alive: true
+        }
+        trace.add(`process ${id} started`)
+        const fork = (effect: Effect.Effect<void, unknown, ProcessContext>) =>
+          Effect.forkIn(Effect.provide(effect, context), scope)
+        // A restart recovers at once: the orders the dead process left behind wait for nobody else.
+        yield* fork(
+          Effect.andThen(
+            recovery(`process ${id} restart recovery`).pipe(
+              Effect.catchCause((cause) => Effect.sync(() => reportDefects("restart recovery", cause)))
+            ),
+            job("recovery", jobEveryMs.recovery, Effect.asVoid(recovery("recovery sweeper")))
+          )
+        )
+        yield* fork(
+          job("retry drainer", jobEveryMs.retryDrainer, whenAny(retriesDue, Effect.asVoid(drainRetries)))
+        )
+        yield* fork(
+          job("outbox relay", jobEveryMs.outboxRelay, whenAny(eventsPending, Effect.asVoid(Outbox.drain())))
+        )
+      })
 
-    const crash = Effect.suspend(() => {
-      const p = current
-      if (p === undefined || !p.alive) return Effect.void
-      p.alive = false
-      p.gate.dead = true
-      trace.add(`CRASH process ${p.id} with ${p.requests.size} requests in flight`)
-      const requests = [...p.requests]
-      p.requests.clear()
-      return Effect.andThen(Fiber.interruptAll(requests), Scope.close(p.scope, Exit.void))
-    })
+    const start = Effect.forEach(slots, (_, slot) => startSlot(slot), { discard: true })
+
+    const crash = (slot: number) =>
+      Effect.suspend(() => {
+        const p = slots[slot % slots.length]
+        if (p === undefined || !p.alive) return Effect.void
+        p.alive = false
+        p.gate.dead = true
+        trace.add(`CRASH process ${p.id} with ${p.requests.size} requests in flight`)
+        const requests = [...p.requests]
+        p.requests.clear()
+        return Effect.andThen(Fiber.interruptAll(requests), Scope.close(p.scope, Exit.void))
+      })
 
     const answer = <A, E>(exit: Exit.Exit<A, E>): Effect.Effect<A, E | Unreachable> => {
       if (Exit.isSuccess(exit)) return exit
@@ -400,9 +425,10 @@ export const make = (options: WorldOptions): Effect.Effect<World, never, Scope.S
      */
     const call = <A, E>(effect: Effect.Effect<A, E, ProcessContext>): Effect.Effect<A, E | Unreachable> =>
       Effect.suspend((): Effect.Effect<A, E | Unreachable> => {
-        const p = current
         stats.requests++
-        if (p === undefined || !p.alive) {
+        const live = slots.filter((p) => p?.alive === true)
+        const p = live.length === 0 ? undefined : live[route++ % live.length]
+        if (p === undefined) {
           stats.unreachable++
           return Effect.fail(new Unreachable({ reason: "connection refused" }))
         }
@@ -420,9 +446,9 @@ export const make = (options: WorldOptions): Effect.Effect<World, never, Scope.S
       call,
       crash,
       start,
-      isUp: () => current?.alive === true,
+      isUp: () => slots.every((p) => p?.alive === true),
       // A crash interrupts (and waits for) every request of the dead process: only the live one has any.
-      inFlight: () => current?.requests.size ?? 0,
+      inFlight: () => slots.reduce((n, p) => n + (p?.requests.size ?? 0), 0),
       stats
     } satisfies World
   })
