@@ -38,13 +38,25 @@ export const invariants = [
   "refund",
   /** An order not terminal, or a hold not settled, once faults stopped and jobs ran. */
   "stuck-order",
-  /** A confirmed order whose committed reservation is not its items. */
+  /**
+   * An order whose stock disagrees with its status at any tick (in flight: its attempt held;
+   * confirmed: committed; otherwise nothing held), or a confirmed order whose committed
+   * reservation is not its items.
+   */
   "order-stock-mismatch",
+  /** An order priced otherwise than the run's catalog: unit prices, line totals, subtotal, total. */
+  "pricing",
+  /** An order id answered to a shopper that no store holds, or one cart with two orders. */
+  "lost-or-double-order",
   /** A key answered twice differently, answered for two bodies, or naming two orders. */
   "idempotency",
   /** More admissions per user in a window than the limit. */
   "rate-limit",
-  /** A confirmed order without exactly one `order.confirmed` event, or an undrained outbox. */
+  /**
+   * A confirmed order without exactly one `order.confirmed` event, an undrained outbox, an
+   * order's events published out of their order, or money refunded without its order saying so
+   * and a `payment.refunded` event.
+   */
   "events",
   /** A card number in a stored value, an event, an answer or a log line. */
   "card-number",
@@ -147,6 +159,8 @@ export class Checker {
   private readonly keys = new Map<string, KeyRecord>()
   private readonly placeKeyOfOrder = new Map<string, string>()
   private readonly seen = new Set<string>()
+  /** Every order id a shopper was answered with (201, 202, or an error naming its order). */
+  private readonly answeredOrders = new Set<string>()
   private chargesSeen = 0
 
   constructor(
@@ -154,7 +168,9 @@ export class Checker {
     private readonly nowMs: () => number,
     private readonly startMs: number,
     private readonly limits: Readonly<Record<string, RateLimit>>,
-    private readonly cardNumbers: ReadonlyArray<string>
+    private readonly cardNumbers: ReadonlyArray<string>,
+    /** Unit price per SKU, in minor units, as the run stocked the catalog. */
+    private readonly prices: ReadonlyMap<string, number>
   ) {}
 
   get failed(): boolean {
@@ -213,6 +229,7 @@ export class Checker {
     answer: ReturnType<typeof finalAnswer>
   ) {
     if (answer === undefined) return
+    if (answer.orderId !== undefined) this.answeredOrders.add(answer.orderId)
     this.scanText(answer.text, `answer to ${user} ${op} ${key}`)
     const id = `${user}\u0000${op}\u0000${key}`
     const first = this.keys.get(id)
@@ -249,8 +266,10 @@ export class Checker {
    */
   tick(probes: Probes, ledger: Ledger, full: boolean): Effect.Effect<void, Errors.StoreUnavailable> {
     return Effect.gen({ self: this }, function* () {
-      if (full) yield* this.checkStock(probes, ledger, false)
-      else this.checkLevels(yield* probes.stock.levels, probes.skus)
+      if (full) {
+        yield* this.checkStock(probes, ledger, false)
+        yield* this.checkOrderStock(probes, yield* probes.orders.orders)
+      } else this.checkLevels(yield* probes.stock.levels, probes.skus)
       yield* this.checkCharges(probes)
     })
   }
@@ -336,7 +355,9 @@ export class Checker {
       }
       yield* this.checkOrderStock(probes, orders)
       this.checkMoney(charges, orders, byId)
-      yield* this.checkEvents(probes, orders)
+      this.checkPrices(orders)
+      this.checkOrdersExist(orders, byId)
+      yield* this.checkEvents(probes, orders, charges, byId)
       yield* this.scanStores(probes, ledger, orders)
     })
   }
@@ -353,6 +374,13 @@ export class Checker {
         const all = byOrder.get(o.order_id) ?? []
         const committed = all.filter((r) => r.status === "committed")
         const held = all.filter((r) => r.status === "held")
+        const inFlight = o.status === "pending" || o.status === "payment_pending"
+        if (inFlight && (held.length !== 1 || held[0]!.attempt !== o.payment_attempt)) {
+          this.report(
+            "order-stock-mismatch",
+            `${o.status} order ${o.order_id} (attempt ${o.payment_attempt}) holds ${held.map((r) => `attempt ${r.attempt}`).join(", ") || "nothing"}`
+          )
+        }
         if (o.status === "confirmed") {
           if (committed.length !== 1) {
             this.report(
@@ -418,10 +446,83 @@ export class Checker {
     }
   }
 
-  private checkEvents(probes: Probes, orders: ReadonlyArray<Order.Order>) {
+  /** Prices recomputed from the run's own catalog, never read back from Till. */
+  private checkPrices(orders: ReadonlyArray<Order.Order>) {
+    for (const o of orders) {
+      let subtotal = 0
+      for (const item of o.items) {
+        const price = this.prices.get(item.sku)
+        if (price === undefined || item.unit_price.amount !== price) {
+          this.report(
+            "pricing",
+            `order ${o.order_id} sells ${item.sku} at ${item.unit_price.amount}, the catalog at ${price}`
+          )
+        }
+        if (item.line_total.amount !== item.unit_price.amount * item.quantity) {
+          this.report(
+            "pricing",
+            `order ${o.order_id} line ${item.sku}: ${item.quantity} x ${item.unit_price.amount} != ${item.line_total.amount}`
+          )
+        }
+        subtotal += item.line_total.amount
+      }
+      if (o.subtotal.amount !== subtotal || o.tax.amount < 0 || o.shipping.amount < 0) {
+        this.report(
+          "pricing",
+          `order ${o.order_id}: subtotal ${o.subtotal.amount}, lines ${subtotal}, tax ${o.tax.amount}, shipping ${o.shipping.amount}`
+        )
+      }
+      if (o.total.amount !== o.subtotal.amount + o.tax.amount + o.shipping.amount) {
+        this.report("pricing", `order ${o.order_id}: total ${o.total.amount} != subtotal + tax + shipping`)
+      }
+    }
+  }
+
+  /** Every order a shopper was told about exists, and no cart was ordered twice. */
+  private checkOrdersExist(orders: ReadonlyArray<Order.Order>, byId: ReadonlyMap<string, Order.Order>) {
+    for (const id of this.answeredOrders) {
+      if (!byId.has(id))
+        this.report("lost-or-double-order", `a shopper was answered with order ${id}, which no store holds`)
+    }
+    const byCart = new Map<string, string>()
+    for (const o of orders) {
+      const other = byCart.get(o.cart_id)
+      if (other !== undefined)
+        this.report("lost-or-double-order", `cart ${o.cart_id} has two orders: ${other} and ${o.order_id}`)
+      else byCart.set(o.cart_id, o.order_id)
+    }
+  }
+
+  private checkEvents(
+    probes: Probes,
+    orders: ReadonlyArray<Order.Order>,
+    charges: ReadonlyArray<PaymentGateway.Charge>,
+    byId: ReadonlyMap<string, Order.Order>
+  ) {
     return Effect.gen({ self: this }, function* () {
+      const published = yield* probes.events.published
+      this.checkEventOrder(published)
+      const refundedEvents = new Set(
+        published.filter((e) => e.type === "payment.refunded").map((e) => e.aggregate_id)
+      )
+      for (const c of charges) {
+        if (c.status !== "refunded") continue
+        const orderId = orderOfKey(c.idempotency_key)
+        const order = byId.get(orderId)
+        if (order === undefined) continue // reported under money
+        if (
+          order.payment?.status !== "refunded" ||
+          order.payment.charge_id !== c.charge_id ||
+          !refundedEvents.has(orderId)
+        ) {
+          this.report(
+            "events",
+            `charge ${c.charge_id} of order ${orderId} was refunded, but the order says ${JSON.stringify(order.payment)} and ${refundedEvents.has(orderId) ? "a" : "no"} payment.refunded event was published`
+          )
+        }
+      }
       const confirmedEvents = new Map<string, Set<string>>()
-      for (const e of yield* probes.events.published) {
+      for (const e of published) {
         if (e.type !== "order.confirmed") continue
         const ids = confirmedEvents.get(e.aggregate_id) ?? new Set<string>()
         confirmedEvents.set(e.aggregate_id, ids)
@@ -433,9 +534,45 @@ export class Checker {
           this.report("events", `order ${o.order_id} (${o.status}) has ${n} distinct order.confirmed events`)
         }
       }
-      const unpublished = (yield* probes.orders.outbox).filter((e) => !e.published).length
+      const unpublished = yield* probes.orders.pending
       if (unpublished > 0) this.report("events", `${unpublished} outbox events never published`)
     })
+  }
+
+  /**
+   * Each order's events, as consumers first saw them, follow the saga: `order.created` first; a
+   * payment attempt's outcome (`order.confirmed`, `order.payment_failed`, `order.expired`) after
+   * its `inventory.reserved`; a refund after the order died. Ids are `order/type/attempt`.
+   */
+  private checkEventOrder(
+    published: ReadonlyArray<{
+      readonly event_id: string
+      readonly type: string
+      readonly aggregate_id: string
+    }>
+  ) {
+    const seen = new Map<string, Array<string>>()
+    for (const e of published) {
+      if (e.type.startsWith("cart.") || e.type === "shipment.created") continue
+      const list = seen.get(e.aggregate_id) ?? []
+      seen.set(e.aggregate_id, list)
+      if (list.includes(e.event_id)) continue
+      const attempt = e.event_id.slice(e.event_id.lastIndexOf("/") + 1)
+      const has = (type: string, a = attempt) => list.includes(`${e.aggregate_id}/${type}/${a}`)
+      const late =
+        (list.length === 0 && e.type !== "order.created") ||
+        (["order.confirmed", "order.payment_failed", "order.expired"].includes(e.type) &&
+          !has("inventory.reserved")) ||
+        (e.type === "payment.refunded" &&
+          !list.some((id) => id.includes("/order.expired/") || id.includes("/order.cancelled/")))
+      if (late) {
+        this.report(
+          "events",
+          `order ${e.aggregate_id}: ${e.type} (attempt ${attempt}) published before the events it follows (${list.join(", ") || "none"})`
+        )
+      }
+      list.push(e.event_id)
+    }
   }
 
   private scanStores(probes: Probes, ledger: Ledger, orders: ReadonlyArray<Order.Order>) {
