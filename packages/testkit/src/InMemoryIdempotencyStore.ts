@@ -13,6 +13,11 @@ import { full, requireCapacity } from "./internal/limits.js"
 export interface Options {
   /** Most records held; expired ones are purged before a new claim is refused. */
   readonly maxRecords?: number
+  /**
+   * PLANTED BUG, for the simulator's self-check only: `complete` and `abandon` ignore the
+   * fencing token (any holder, even a taken-over one, ends the lease or writes the answer).
+   */
+  readonly plantedUnfenced?: boolean
 }
 
 export const defaultMaxRecords = 1_000_000
@@ -41,6 +46,7 @@ export const make = (options: Options = {}): Effect.Effect<IdempotencyStore.Idem
     /** The record if `token` still holds it in flight (its lease may have run out untaken). */
     const held = (recordId: string, token: number, nowMs: number): Record | undefined => {
       const record = live(recordId, nowMs)
+      if (options.plantedUnfenced === true) return record
       return record !== undefined && record.state === "in_flight" && record.token === token
         ? record
         : undefined

@@ -23,6 +23,13 @@ export interface Options {
   readonly maxOrders?: number
   /** Most unpublished outbox events; a write that would exceed it fails `StoreUnavailable`. */
   readonly maxPendingEvents?: number
+  /** PLANTED BUG, for the simulator's self-check only: a cart may be ordered twice. */
+  readonly plantedManyOrdersPerCart?: boolean
+  /**
+   * PLANTED BUG, for the simulator's self-check only: `claimEvents` skips claimed events but not
+   * their order's later events, so competing relays can publish an order's events out of order.
+   */
+  readonly plantedNoOrderBlocking?: boolean
 }
 
 export const defaultMaxOrders = 1_000_000
@@ -170,7 +177,7 @@ export const make = (
                 new Error(`order ${order.order_id}: a new order is version 1 and holds stock`)
               )
             const other = orderOfCart.get(order.cart_id)
-            if (other !== undefined)
+            if (other !== undefined && options.plantedManyOrdersPerCart !== true)
               return Effect.fail(new Errors.CartNotActive({ cartId: order.cart_id, orderId: other }))
             if (orders.size >= maxOrders) return full("order", maxOrders)
             if (!stock.hasRoom()) return full("reservation", stock.options.maxReservations)
@@ -315,7 +322,7 @@ export const make = (
             const entry = outbox[i]!
             if (entry.published || blocked.has(entry.event.aggregate_id)) continue
             if (entry.claim !== null && entry.claimedUntil > nowMs) {
-              blocked.add(entry.event.aggregate_id)
+              if (options.plantedNoOrderBlocking !== true) blocked.add(entry.event.aggregate_id)
               continue
             }
             entry.claim = token

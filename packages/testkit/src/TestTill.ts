@@ -75,6 +75,8 @@ export interface Options {
     never,
     InMemoryInventoryStore.Stock
   >
+  /** Replaces the idempotency store (e.g. the simulator's planted bug). */
+  readonly idempotencyStore?: Layer.Layer<IdempotencyStore.IdempotencyStore>
   /** Replaces the rate-limit store (e.g. the simulator's planted bug). */
   readonly rateLimitStore?: Layer.Layer<RateLimitStore.RateLimitStore>
 }
@@ -128,7 +130,7 @@ export const ports = (options: Options = {}): Layer.Layer<Ports> => {
       (options.orderStore ?? InMemoryOrderStore.layer).pipe(
         Layer.provideMerge(options.inventoryStore ?? InMemoryInventoryStore.layer)
       ),
-      InMemoryIdempotencyStore.layer,
+      options.idempotencyStore ?? InMemoryIdempotencyStore.layer,
       InMemoryShippingQuoter.layer,
       InMemoryTaxCalculator.layer,
       InMemoryEventPublisher.layer,

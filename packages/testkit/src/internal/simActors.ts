@@ -109,7 +109,7 @@ export const shopper = (env: Env, index: number) =>
     let sessions = 1
     while (sessions < env.scenario.sessionsMax && p.chance(0.3)) sessions++
     for (let s = 1; s <= sessions; s++) {
-      yield* session(env, p, user, style, s)
+      yield* session(env, p, user, style, s, patience(env, index), env.root.fork(`user/${index}/follow/${s}`))
       if ((yield* Clock.currentTimeMillis) - env.startMs > env.scenario.durationMs * 0.9) break
       yield* env.sleep(p.exponential(60_000))
     }
@@ -117,7 +117,25 @@ export const shopper = (env: Env, index: number) =>
 
 type Placed = Checkout.Placed
 
-const session = (env: Env, p: Prng, user: string, style: Style, s: number) =>
+/**
+ * A client's patience: most wait for their answer; a quarter stop waiting after 5-20 s and retry
+ * with the same key while the first request still runs (slower than the lease, it is taken over).
+ * Drawn from a stream of its own, so it changes no other draw of the shopper.
+ */
+const patience = (env: Env, index: number): number | undefined => {
+  const p = env.root.fork(`user/${index}/patience`)
+  return p.chance(0.25) ? p.int(5_000, 20_000) : undefined
+}
+
+const session = (
+  env: Env,
+  p: Prng,
+  user: string,
+  style: Style,
+  s: number,
+  clientTimeoutMs: number | undefined,
+  followP: Prng
+) =>
   Effect.gen(function* () {
     const { world, trace, checker } = env
     const tag = `${user}/s${s}`
@@ -193,7 +211,8 @@ const session = (env: Env, p: Prng, user: string, style: Style, s: number) =>
         .call(
           Effect.flatMap(Checkout.Checkout, (c) =>
             c.place({ userId: user, idempotencyKey: key, request: req })
-          )
+          ),
+          clientTimeoutMs
         )
         .pipe(
           Effect.result,
@@ -207,7 +226,8 @@ const session = (env: Env, p: Prng, user: string, style: Style, s: number) =>
         .call(
           Effect.flatMap(Checkout.Checkout, (c) =>
             c.retryPayment({ userId: user, orderId, idempotencyKey: key, request: req })
-          )
+          ),
+          clientTimeoutMs
         )
         .pipe(
           Effect.result,
@@ -311,8 +331,17 @@ const session = (env: Env, p: Prng, user: string, style: Style, s: number) =>
       yield* place(key, cartId, method.success.payment_method_id)
     }
 
+    // After a 202 the shopper watches the order; if the retry drainer declines it, the shopper
+    // pays again at once with a good card, while drainers and sweepers still work on the order.
+    const payAgainAtOnce = (orderId: string) =>
+      Effect.gen(function* () {
+        const next = yield* tokenize(followP.pick(goodCards))
+        if (Result.isSuccess(next))
+          yield* submit(pay(`${user}-s${s}-f`, orderId, next.success.payment_method_id), 1, Effect.void)
+      })
     if (Result.isSuccess(placed)) {
-      if (placed.success.status === 202) yield* follow(env, p, tag, user, placed.success.order.order_id)
+      if (placed.success.status === 202)
+        yield* follow(env, followP, tag, user, placed.success.order.order_id, payAgainAtOnce)
       return
     }
     if (tagOf(placed.failure) !== "PaymentDeclined" || !p.chance(0.7)) return
@@ -327,24 +356,37 @@ const session = (env: Env, p: Prng, user: string, style: Style, s: number) =>
         Effect.void
       )
       if (Result.isSuccess(paid)) {
-        if (paid.success.status === 202) yield* follow(env, p, tag, user, orderId)
+        if (paid.success.status === 202) yield* follow(env, followP, tag, user, orderId, () => Effect.void)
         return
       }
       if (tagOf(paid.failure) !== "PaymentDeclined") return
     }
   })
 
-/** A shopper with a 202 looks at the order later, as a client polling its status would. */
-const follow = (env: Env, p: Prng, tag: string, user: string, orderId: string) =>
+/**
+ * A shopper with a 202 polls the order, as a client would: every 1-5 s for up to a minute, then
+ * stops. Once it is declined (`payment_failed`, by a retry drainer), `onDeclined` runs at once.
+ */
+const follow = <E, R>(
+  env: Env,
+  p: Prng,
+  tag: string,
+  user: string,
+  orderId: string,
+  onDeclined: (orderId: string) => Effect.Effect<unknown, E, R>
+) =>
   Effect.gen(function* () {
-    for (let i = p.int(0, 2); i > 0; i--) {
-      yield* env.sleep(p.int(20_000, 90_000))
+    for (let waited = 0; waited < 60_000; ) {
+      const pause = p.int(1_000, 5_000)
+      waited += pause
+      yield* env.sleep(pause)
       const order = yield* Effect.result(
         env.world.call(Effect.flatMap(Checkout.Checkout, (c) => c.getOrder(user, orderId)))
       )
-      env.trace.add(
-        `${tag} looks at ${orderId} -> ${Result.isSuccess(order) ? order.success.status : describeError(order.failure)}`
-      )
+      const status = Result.isSuccess(order) ? order.success.status : undefined
+      env.trace.add(`${tag} looks at ${orderId} -> ${status ?? describeError(Result.getFailure(order))}`)
+      if (status === "payment_failed") return yield* onDeclined(orderId)
+      if (status !== undefined && status !== "pending" && status !== "payment_pending") return
     }
   })
 

@@ -7,8 +7,9 @@
  * every Effect-valued field). When the wrapped effect runs, the interceptor decides:
  *   ok    the operation runs;
  *   fail  it fails `StoreUnavailable` before doing anything (an outage, a refused connection);
- *   slow  it sleeps past its policy's timeout first (the caller's timeout cuts it, or, for an
- *         unguarded call, it is merely late);
+ *   slow  it takes longer than its policy's timeout, and happens anyway: the caller's timeout
+ *         cuts the wait, not the operation, which commits after the caller gave up (a database
+ *         does not roll a write back because its client stopped listening);
  *   lost  it runs, then fails as if the answer never came back (a commit, then a dropped
  *         connection): the caller cannot tell it from `fail`, the store has changed.
  * An operation that runs may also take a round trip: a `share` of the port's calls (drawn per
@@ -21,7 +22,7 @@
  * its interrupted fibers cannot write either: a dead process does not clean up after itself.
  */
 import { Errors } from "@till/core"
-import { Effect } from "effect"
+import { Effect, Fiber } from "effect"
 import * as FakePaymentGateway from "../FakePaymentGateway.js"
 import type { Prng } from "./simPrng.js"
 import { enabled, type Scenario } from "./simScenario.js"
@@ -323,7 +324,10 @@ export const wrapService = <S extends object>(service: S, interceptor: Intercept
         case "fail":
           return Effect.fail(interceptor.unavailable("injected outage"))
         case "slow":
-          return Effect.andThen(Effect.sleep(interceptor.slowMs), run)
+          return Effect.flatMap(
+            Effect.forkDetach(Effect.uninterruptible(Effect.andThen(Effect.sleep(interceptor.slowMs), run))),
+            Fiber.join
+          )
         case "lost":
           return Effect.andThen(run, Effect.fail(interceptor.unavailable("response lost (injected)")))
       }

@@ -127,6 +127,8 @@ export const runOnce = (
     const w = yield* World.make({
       seed: prng.fork("ids").seed(),
       processes: scenario.processes,
+      recoveryStaleMs: scenario.recoveryStaleMs,
+      idempotencyLeaseMs: scenario.idempotencyLeaseMs,
       checkout: { ...Checkout.defaults, holdMs: scenario.holdMs, retryWindowMs: scenario.retryWindowMs },
       planted,
       products,

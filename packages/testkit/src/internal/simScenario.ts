@@ -25,20 +25,18 @@ export const faultClasses = [
 ] as const
 export type FaultClass = (typeof faultClasses)[number]
 
-/** Bugs planted on purpose, for the simulator's self-check (each must be found). */
-export const plantedBugs = [
-  /** InMemoryRateLimitStore.makeGetThenSet: a fixed window, read then written. */
-  "getThenSetRateLimiter",
-  /** InMemoryInventoryStore.layerUnconditional: reserve without the stock condition. */
-  "unconditionalReservation",
-  /** FakePaymentGateway faults.ignoreIdempotencyKey: every charge call moves money. */
-  "ignoreIdempotencyKey"
-] as const
-export type PlantedBug = (typeof plantedBugs)[number]
+export { type PlantedBug, plantedBugs } from "./simPlanted.js"
 
 export interface Scenario {
   /** Till processes sharing the stores, each with its own services and jobs. */
   readonly processes: number
+  /**
+   * The idempotency lease and the sweepers' staleness, shorter than production's (180 s, 60 s)
+   * for the same reason as `holdMs`: so that slow requests outlast their lease (a retry takes
+   * over while the first still runs) and sweepers race requests and drainers inside a run.
+   */
+  readonly idempotencyLeaseMs: number
+  readonly recoveryStaleMs: number
   /** Shoppers; each arrives at a time drawn in the first 80 % of `durationMs`. */
   readonly users: number
   /**
@@ -85,6 +83,8 @@ export interface Scenario {
 
 export const defaults: Scenario = {
   processes: 3,
+  idempotencyLeaseMs: 15_000,
+  recoveryStaleMs: 10_000,
   users: 100,
   skus: 12,
   stockMin: 2,

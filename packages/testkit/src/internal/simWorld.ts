@@ -38,7 +38,6 @@ import * as InMemoryEventPublisher from "../InMemoryEventPublisher.js"
 import * as InMemoryInventoryStore from "../InMemoryInventoryStore.js"
 import * as InMemoryOrderStore from "../InMemoryOrderStore.js"
 import * as InMemoryPaymentRetryQueue from "../InMemoryPaymentRetryQueue.js"
-import * as InMemoryRateLimitStore from "../InMemoryRateLimitStore.js"
 import * as TestTill from "../TestTill.js"
 import {
   type Gate,
@@ -50,7 +49,7 @@ import {
   wrapService
 } from "./simFaults.js"
 import type { Checker, Ledger, Probes } from "./simInvariants.js"
-import type { PlantedBug } from "./simScenario.js"
+import { type PlantedBug, portOptions, wrapPorts } from "./simPlanted.js"
 import type { Trace } from "./simTrace.js"
 
 /** The client could not reach the process: refused (it is down) or cut (it crashed mid-request). */
@@ -71,6 +70,10 @@ export interface WorldOptions {
   readonly seed: number
   /** Till processes sharing the stores. */
   readonly processes: number
+  /** Orders younger than this are left to their request by the sweepers. */
+  readonly recoveryStaleMs: number
+  /** The idempotency lease the processes claim with (shorter than production's, see Scenario). */
+  readonly idempotencyLeaseMs: number
   readonly checkout: Checkout.Config
   readonly planted: ReadonlyArray<PlantedBug>
   readonly products: ReadonlyArray<{
@@ -100,8 +103,14 @@ interface Process {
 export interface World {
   readonly probes: Probes
   readonly gatewayControl: FakePaymentGateway.Control["Service"]
-  /** Runs `effect` inside a live process, as a request would. */
-  readonly call: <A, E>(effect: Effect.Effect<A, E, ProcessContext>) => Effect.Effect<A, E | Unreachable>
+  /**
+   * Runs `effect` inside a live process, as a request would. With `clientTimeoutMs` the client
+   * stops waiting after that long (`Unreachable`), while the request runs on in the process.
+   */
+  readonly call: <A, E>(
+    effect: Effect.Effect<A, E, ProcessContext>,
+    clientTimeoutMs?: number
+  ) => Effect.Effect<A, E | Unreachable>
   /** Crashes process `slot` (0-based; taken modulo the number of processes). */
   readonly crash: (slot: number) => Effect.Effect<void>
   /** Starts every process that is down. */
@@ -121,21 +130,12 @@ export const make = (options: WorldOptions): Effect.Effect<World, never, Scope.S
   Effect.gen(function* () {
     const { faults, ledger, checker, trace } = options
     const runScope = yield* Effect.scope
-    const planted = (bug: PlantedBug) => options.planted.includes(bug)
     // New stores for every run: TestTill's layers are fresh whenever they are built.
-    const raw = yield* Layer.buildWithScope(
-      TestTill.ports({
-        seed: options.seed,
-        gateway: { faults: { ignoreIdempotencyKey: planted("ignoreIdempotencyKey") } },
-        ...(planted("unconditionalReservation")
-          ? { inventoryStore: InMemoryInventoryStore.layerUnconditional }
-          : {}),
-        ...(planted("getThenSetRateLimiter")
-          ? { rateLimitStore: InMemoryRateLimitStore.layerGetThenSet }
-          : {})
-      }),
+    const built = yield* Layer.buildWithScope(
+      TestTill.ports({ seed: options.seed, ...portOptions(options.planted) }),
       runScope
     )
+    const raw = wrapPorts(built, options.planted)
     const rawInventory = Context.get(raw, InventoryStore.InventoryStore)
 
     for (const p of options.products) {
@@ -219,6 +219,15 @@ export const make = (options: WorldOptions): Effect.Effect<World, never, Scope.S
       }
     }
 
+    /** The run's idempotency lease, in place of the service's (as `holdMs` shortens the hold). */
+    const shortLease = (
+      service: IdempotencyStore.IdempotencyStore["Service"]
+    ): IdempotencyStore.IdempotencyStore["Service"] => ({
+      ...service,
+      claim: (request) =>
+        service.claim({ ...request, leaseMs: Math.min(request.leaseMs, options.idempotencyLeaseMs) })
+    })
+
     const store = <S extends object>(port: StorePort, service: S, gate: Gate): S =>
       wrapService(service, {
         gate,
@@ -248,7 +257,7 @@ export const make = (options: WorldOptions): Effect.Effect<World, never, Scope.S
         ),
         Context.add(
           IdempotencyStore.IdempotencyStore,
-          store("idempotency", Context.get(raw, IdempotencyStore.IdempotencyStore), gate)
+          store("idempotency", shortLease(Context.get(raw, IdempotencyStore.IdempotencyStore)), gate)
         ),
         Context.add(
           PaymentRetryQueue.PaymentRetryQueue,
@@ -308,7 +317,7 @@ export const make = (options: WorldOptions): Effect.Effect<World, never, Scope.S
     }
 
     const recovery = (label: string) =>
-      Recovery.recoverOrders().pipe(
+      Recovery.recoverOrders({ staleAfterMs: options.recoveryStaleMs }).pipe(
         Effect.tap((r) =>
           Effect.sync(() => {
             if (r.ordersResumed + r.ordersLeftForLater > 0) {
@@ -423,7 +432,10 @@ export const make = (options: WorldOptions): Effect.Effect<World, never, Scope.S
      * stack (`Effect.runForkWith`), so a request that never waits costs no scheduler round trip and
      * no await; one that waits is tracked until it ends.
      */
-    const call = <A, E>(effect: Effect.Effect<A, E, ProcessContext>): Effect.Effect<A, E | Unreachable> =>
+    const call = <A, E>(
+      effect: Effect.Effect<A, E, ProcessContext>,
+      clientTimeoutMs?: number
+    ): Effect.Effect<A, E | Unreachable> =>
       Effect.suspend((): Effect.Effect<A, E | Unreachable> => {
         stats.requests++
         const live = slots.filter((p) => p?.alive === true)
@@ -437,7 +449,15 @@ export const make = (options: WorldOptions): Effect.Effect<World, never, Scope.S
         if (exit !== undefined) return answer(exit)
         p.requests.add(request)
         request.addObserver(() => p.requests.delete(request))
-        return Effect.flatMap(Fiber.await(request), answer)
+        const awaited = Effect.flatMap(Fiber.await(request), answer)
+        if (clientTimeoutMs === undefined) return awaited
+        return Effect.raceFirst(
+          awaited,
+          Effect.andThen(
+            options.sleep(clientTimeoutMs),
+            Effect.fail(new Unreachable({ reason: "client stopped waiting" }))
+          )
+        )
       })
 
     return {
