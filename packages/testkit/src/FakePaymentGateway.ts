@@ -6,7 +6,11 @@
  *
  * What it keeps of a card is its token, brand, last four digits and decline behaviour, never
  * the number. `charge` is idempotent by key: the first result (success or decline) is stored
- * and answered again without moving money twice.
+ * and answered again without moving money twice; the same key with another amount, currency or
+ * payment method fails `IdempotencyKeyReused`. `refund` is idempotent by its own key: the same
+ * key answers the same refund, a key used for another charge fails `IdempotencyKeyReused`, and
+ * a charge is refunded once (another key answers the first refund). `captures` pages through
+ * the charges by capture time, oldest first; the cursor is the last charge id of a page.
  *
  * Faults are set at runtime through `Control`, all timed by Effect's `Clock` (so `TestClock`
  * drives them) and drawn from one seeded `Random` (so a seed replays a run exactly).
@@ -108,6 +112,7 @@ export interface CallCounts {
   readonly charge: number
   readonly retrieve: number
   readonly refund: number
+  readonly captures: number
 }
 
 /** What tests and the simulator read: the money that really moved. */
@@ -208,11 +213,16 @@ export const make = (options: Options = {}): Effect.Effect<FakePaymentGateway> =
       { readonly brand: string; readonly last4: string; readonly declineCode: string | null }
     >()
     const results = new Map<string, Lookup>()
+    // What the first request under each charge key asked for: a key answers only that request.
+    const requested = new Map<string, PaymentGateway.ChargeRequest>()
+    // Every money movement, in capture order (`captured_at_ms` never decreases along it).
     const charges: Array<PaymentGateway.Charge> = []
     const chargeIndex = new Map<string, number>()
     const chargesByKey = new Map<string, Array<number>>()
+    const refundsByKey = new Map<string, PaymentGateway.Refund>()
+    const refundByCharge = new Map<string, PaymentGateway.Refund>()
     let refundCount = 0
-    const counts = { tokenize: 0, charge: 0, retrieve: 0, refund: 0 }
+    const counts = { tokenize: 0, charge: 0, retrieve: 0, refund: 0, captures: 0 }
 
     const nextId = (prefix: string) => Ids.fromGenerator(random, prefix)
     /** True with probability `rate`; a draw is taken only for a positive rate (a seed replays). */
@@ -239,8 +249,36 @@ export const make = (options: Options = {}): Effect.Effect<FakePaymentGateway> =
       if (draw(faults.unavailableRate)) return yield* unavailable("503")
     })
 
-    const record = Effect.fnUntraced(function* (request: PaymentGateway.ChargeRequest) {
+    /** Why `request` is not the request first made under its key; undefined when it is. */
+    const reuseOf = (request: PaymentGateway.ChargeRequest): string | undefined => {
+      const first = requested.get(request.idempotencyKey)
+      if (first === undefined) return undefined
+      if (first.amount.currency !== request.amount.currency) return "another currency"
+      if (first.amount.amount !== request.amount.amount) return "another amount"
+      if (first.paymentMethodId !== request.paymentMethodId) return "another payment method"
+      return undefined
+    }
+
+    const keyReused = (idempotencyKey: string, operation: "charge" | "refund", reason: string) =>
+      new PaymentGateway.IdempotencyKeyReused({ idempotencyKey, operation, reason })
+
+    /** Appends a money movement; capture order is time order, which `captures` pages by. */
+    const appendCharge = (charge: PaymentGateway.Charge) => {
+      const last = charges.at(-1)
+      if (last !== undefined && charge.captured_at_ms < last.captured_at_ms) {
+        throw new Error(`fake gateway: capture ${charge.charge_id} is older than ${last.charge_id}`)
+      }
+      chargeIndex.set(charge.charge_id, charges.length)
+      const forKey = chargesByKey.get(charge.idempotency_key)
+      if (forKey === undefined) chargesByKey.set(charge.idempotency_key, [charges.length])
+      else forKey.push(charges.length)
+      charges.push(charge)
+    }
+
+    const record = Effect.fnUntraced(function* (request: PaymentGateway.ChargeRequest, atMs: number) {
       if (!faults.ignoreIdempotencyKey) {
+        const reused = reuseOf(request)
+        if (reused !== undefined) return yield* keyReused(request.idempotencyKey, "charge", reused)
         const stored = results.get(request.idempotencyKey)
         if (stored !== undefined) return stored
       }
@@ -260,18 +298,83 @@ export const make = (options: Options = {}): Effect.Effect<FakePaymentGateway> =
           amount: request.amount,
           status: "succeeded",
           brand: method.brand,
-          last4: method.last4
+          last4: method.last4,
+          captured_at_ms: atMs
         }
-        chargeIndex.set(charge.charge_id, charges.length)
-        const forKey = chargesByKey.get(request.idempotencyKey)
-        if (forKey === undefined) chargesByKey.set(request.idempotencyKey, [charges.length])
-        else forKey.push(charges.length)
-        charges.push(charge)
+        appendCharge(charge)
         result = { _tag: "Succeeded", charge }
       }
       results.set(request.idempotencyKey, result)
+      if (!requested.has(request.idempotencyKey)) requested.set(request.idempotencyKey, request)
       return result
     })
+
+    const refundOnce = Effect.fnUntraced(function* (chargeId: string, idempotencyKey: string) {
+      const byKey = refundsByKey.get(idempotencyKey)
+      if (byKey !== undefined) {
+        if (byKey.charge_id === chargeId) return byKey
+        return yield* keyReused(idempotencyKey, "refund", `it refunded ${byKey.charge_id}, not ${chargeId}`)
+      }
+      const index = chargeIndex.get(chargeId)
+      const charge = index === undefined ? undefined : charges[index]
+      if (index === undefined || charge === undefined) {
+        return yield* new PaymentGateway.ChargeNotFound({ chargeId })
+      }
+      // Full refunds only: a charge refunded under another key answers that refund, moving nothing.
+      const earlier = refundByCharge.get(chargeId)
+      if (earlier !== undefined) {
+        refundsByKey.set(idempotencyKey, earlier)
+        return earlier
+      }
+      const refund: PaymentGateway.Refund = {
+        refund_id: yield* nextId("re"),
+        charge_id: chargeId,
+        idempotency_key: idempotencyKey,
+        amount: charge.amount
+      }
+      const refunded: PaymentGateway.Charge = { ...charge, status: "refunded" }
+      charges[index] = refunded
+      refundCount++
+      refundsByKey.set(idempotencyKey, refund)
+      refundByCharge.set(chargeId, refund)
+      const stored = results.get(charge.idempotency_key)
+      if (stored?._tag === "Succeeded" && stored.charge.charge_id === chargeId) {
+        results.set(charge.idempotency_key, { _tag: "Succeeded", charge: refunded })
+      }
+      return refund
+    })
+
+    /** First index whose capture is at or after `sinceMs` (charges are in capture order). */
+    const firstCapturedAtOrAfter = (sinceMs: number): number => {
+      let low = 0
+      let high = charges.length
+      while (low < high) {
+        const mid = (low + high) >>> 1
+        if (charges[mid]!.captured_at_ms < sinceMs) low = mid + 1
+        else high = mid
+      }
+      return low
+    }
+
+    const listCaptures = (
+      sinceMs: number,
+      cursor: string | null,
+      limit: number
+    ): PaymentGateway.CapturePage => {
+      if (!Number.isSafeInteger(limit) || limit < 1 || limit > PaymentGateway.maxCapturesPerPage) {
+        throw new RangeError(`captures limit must be 1..${PaymentGateway.maxCapturesPerPage}, got ${limit}`)
+      }
+      let from = firstCapturedAtOrAfter(sinceMs)
+      if (cursor !== null) {
+        const at = chargeIndex.get(cursor)
+        if (at === undefined)
+          throw new RangeError(`captures cursor ${cursor} is not a charge of this gateway`)
+        from = Math.max(from, at + 1)
+      }
+      const page = charges.slice(from, from + limit)
+      const nextCursor = from + page.length < charges.length ? (page.at(-1)?.charge_id ?? null) : null
+      return { captures: page, nextCursor }
+    }
 
     const loseResponse = (): boolean => {
       if (faults.lostResponseNext > 0) {
@@ -321,7 +424,9 @@ export const make = (options: Options = {}): Effect.Effect<FakePaymentGateway> =
       charge: Effect.fnUntraced(function* (request: PaymentGateway.ChargeRequest) {
         yield* arrive("charge")
         if (shouldHang()) yield* hang(faults.hangMs)
-        const result = yield* oneAtATime(record(request))
+        const result = yield* oneAtATime(
+          Effect.flatMap(Clock.currentTimeMillis, (nowMs) => record(request, nowMs))
+        )
         if (loseResponse()) {
           if (faults.lostResponseAs === "hang") yield* hang(faults.hangMs)
           return yield* unavailable("response lost after the charge was made")
@@ -336,21 +441,14 @@ export const make = (options: Options = {}): Effect.Effect<FakePaymentGateway> =
         return Option.fromNullishOr(results.get(idempotencyKey))
       }),
 
-      // Refunds are idempotent per charge (a refunded charge stays refunded), which covers a
-      // retried key too; the key is kept by real gateways for their own dedupe.
-      refund: Effect.fnUntraced(function* (chargeId: string, _idempotencyKey: string) {
+      refund: Effect.fnUntraced(function* (chargeId: string, idempotencyKey: string) {
         yield* arrive("refund")
-        const index = chargeIndex.get(chargeId)
-        const charge = index === undefined ? undefined : charges[index]
-        // Refunding twice, or an unknown charge, moves nothing.
-        if (index === undefined || charge === undefined || charge.status === "refunded") return
-        const refunded: PaymentGateway.Charge = { ...charge, status: "refunded" }
-        charges[index] = refunded
-        refundCount++
-        const stored = results.get(charge.idempotency_key)
-        if (stored?._tag === "Succeeded" && stored.charge.charge_id === chargeId) {
-          results.set(charge.idempotency_key, { _tag: "Succeeded", charge: refunded })
-        }
+        return yield* oneAtATime(refundOnce(chargeId, idempotencyKey))
+      }),
+
+      captures: Effect.fnUntraced(function* (sinceMs: number, cursor: string | null, limit: number) {
+        yield* arrive("captures")
+        return listCaptures(sinceMs, cursor, limit)
       })
     }
 

@@ -162,19 +162,70 @@ describe("FakePaymentGateway", () => {
     })
   )
 
-  it.effect("refunds leave the captured total and are counted once", () =>
+  it.effect("refunds leave the captured total and are counted once, whatever the keys", () =>
     Effect.gen(function* () {
       const { fake, request } = yield* setup()
       const a = yield* fake.charge(request("a"))
-      yield* fake.charge(request("b"))
-      yield* fake.refund(a.charge_id, "r-1")
-      yield* fake.refund(a.charge_id, "r-1")
-      yield* fake.refund("ch_unknown", "r-2")
+      const b = yield* fake.charge(request("b"))
+      const first = yield* fake.refund(a.charge_id, "r-1")
+      expect(yield* fake.refund(a.charge_id, "r-1")).toEqual(first)
+      expect(yield* fake.refund(a.charge_id, "r-3")).toEqual(first)
+      expect((yield* Effect.flip(fake.refund(b.charge_id, "r-1")))._tag).toBe("IdempotencyKeyReused")
+      expect((yield* Effect.flip(fake.refund("ch_unknown", "r-2")))._tag).toBe("ChargeNotFound")
       expect(yield* fake.refundCount).toBe(1)
       expect(yield* fake.capturedTotal("USD")).toEqual(amount)
       expect(yield* fake.capturedTotal("EUR")).toEqual(Money.zero("EUR"))
       expect((yield* fake.allCharges).map((c) => c.status)).toEqual(["refunded", "succeeded"])
     })
+  )
+
+  it.effect("a key reused with another amount fails and moves no money, even under concurrency", () =>
+    Effect.gen(function* () {
+      const { fake, request } = yield* setup()
+      yield* fake.setFaults({ latencyJitterMs: 5 })
+      const other = { ...request("ord_1"), amount: Money.make(amount.amount + 1, "USD") }
+      // Jittered latency sleeps on the TestClock: both amounts arrive interleaved.
+      const fiber = yield* Effect.forkChild(
+        Effect.forEach(
+          Array.from({ length: 20 }, (_, i) => (i % 2 === 0 ? request("ord_1") : other)),
+          (r) => Effect.result(fake.charge(r)),
+          { concurrency: "unbounded" }
+        )
+      )
+      yield* TestClock.adjust("1 second")
+      const answers = yield* Fiber.join(fiber)
+      const tags = new Set(answers.map((a) => (a._tag === "Success" ? "ok" : a.failure._tag)))
+      expect(tags).toEqual(new Set(["ok", "IdempotencyKeyReused"]))
+      expect((yield* fake.chargesFor("ord_1")).length).toBe(1)
+      expect((yield* fake.callCounts).charge).toBe(20)
+    })
+  )
+
+  it.effect(
+    "captures pages by capture time; a cursor resumes after its charge; a bad limit is a defect",
+    () =>
+      Effect.gen(function* () {
+        const { fake, request } = yield* setup()
+        yield* TestClock.setTime(1_000)
+        const a = yield* fake.charge(request("a"))
+        yield* TestClock.setTime(2_000)
+        const b = yield* fake.charge(request("b"))
+        const c = yield* fake.charge(request("c"))
+        expect([a, b, c].map((x) => x.captured_at_ms)).toEqual([1_000, 2_000, 2_000])
+        expect(yield* fake.captures(0, null, 100)).toEqual({ captures: [a, b, c], nextCursor: null })
+        expect(yield* fake.captures(1_001, null, 100)).toEqual({ captures: [b, c], nextCursor: null })
+        expect(yield* fake.captures(2_001, null, 100)).toEqual({ captures: [], nextCursor: null })
+        const first = yield* fake.captures(0, null, 2)
+        expect(first).toEqual({ captures: [a, b], nextCursor: b.charge_id })
+        // A charge made between two pages is on the next one.
+        const d = yield* fake.charge(request("d"))
+        expect(yield* fake.captures(0, first.nextCursor, 2)).toEqual({ captures: [c, d], nextCursor: null })
+        expect((yield* fake.callCounts).captures).toBe(5)
+        for (const limit of [0, 101, 1.5]) {
+          expect(Exit.isFailure(yield* Effect.exit(fake.captures(0, null, limit)))).toBe(true)
+        }
+        expect(Exit.isFailure(yield* Effect.exit(fake.captures(0, "ch_nope", 10)))).toBe(true)
+      })
   )
 
   it.effect("PLANTED BUG ignoreIdempotencyKey: a retry after a lost response charges again", () =>
