@@ -12,6 +12,13 @@
  * a charge is refunded once (another key answers the first refund). `captures` pages through
  * the charges by capture time, oldest first; the cursor is the last charge id of a page.
  *
+ * Late captures (review bug 10's gateway): with `lateCaptureRate` / `lateCaptureNext` a new
+ * charge call is answered as a failure (`GatewayUnavailable`, or a hang the caller's timeout
+ * cuts) and the charge is made only `lateCaptureMs` later, stamped with that time; until then the
+ * key is in flight (`retrieve` answers None, a charge with it fails `GatewayUnavailable`, as
+ * Stripe answers 409 to a key in use). A due capture lands before whatever the fake does next
+ * (any call or `Inspector` read at or after its time), so every observer sees it at its time.
+ *
  * Faults are set at runtime through `Control`, all timed by Effect's `Clock` (so `TestClock`
  * drives them) and drawn from one seeded `Random` (so a seed replays a run exactly).
  * `Inspector` counts the money that actually moved, for the simulator's money invariants.
@@ -69,6 +76,17 @@ export interface Faults {
   readonly lostResponseNext: number
   /** How a lost response shows: `GatewayUnavailable` at once, or a hang (`hangMs`) that the caller's timeout cuts. */
   readonly lostResponseAs: "unavailable" | "hang"
+  /**
+   * Share (0..1) of charge calls with a new key captured late: the caller sees a failure (see
+   * `lateCaptureAs`) and the charge is made `lateCaptureMs` later (a decline is decided then).
+   */
+  readonly lateCaptureRate: number
+  /** The next N charge calls with a new key are captured late. */
+  readonly lateCaptureNext: number
+  /** How long after its call a late capture lands: the key's result appears then. */
+  readonly lateCaptureMs: number
+  /** How the call of a late capture shows: `GatewayUnavailable` at once, or a hang (`hangMs`) that the caller's timeout cuts. */
+  readonly lateCaptureAs: "unavailable" | "hang"
   /** Share (0..1) of new charges on a good card declined `card_declined`. */
   readonly declineRate: number
   /**
@@ -90,6 +108,10 @@ export const noFaults: Faults = {
   lostResponseRate: 0,
   lostResponseNext: 0,
   lostResponseAs: "unavailable",
+  lateCaptureRate: 0,
+  lateCaptureNext: 0,
+  lateCaptureMs: 5 * 60 * 1000,
+  lateCaptureAs: "unavailable",
   declineRate: 0,
   ignoreIdempotencyKey: false
 }
@@ -128,6 +150,10 @@ export class Inspector extends Context.Service<
     readonly refundCount: Effect.Effect<number>
     /** Calls received per operation, including the ones a fault failed. */
     readonly callCounts: Effect.Effect<CallCounts>
+    /** Charges received and not yet made (the late-capture fault), by key, with when each lands. */
+    readonly lateCaptures: Effect.Effect<
+      ReadonlyArray<{ readonly idempotencyKey: string; readonly dueMs: number }>
+    >
   }
 >()("@till/testkit/FakePaymentGateway/Inspector") {}
 
@@ -144,7 +170,9 @@ export class Control extends Context.Service<
     readonly loseNextResponses: (n: number) => Effect.Effect<void>
     /** The next `n` charge calls hang for `hangMs` before being processed. */
     readonly hangNextCharges: (n: number) => Effect.Effect<void>
-    /** Back to no faults; recorded charges stay. */
+    /** The next `n` charge calls with a new key fail for the caller and are captured `lateCaptureMs` later. */
+    readonly captureNextLate: (n: number) => Effect.Effect<void>
+    /** Back to no faults; recorded charges (and late captures on their way) stay. */
     readonly reset: Effect.Effect<void>
   }
 >()("@till/testkit/FakePaymentGateway/Control") {}
@@ -163,10 +191,23 @@ const requireCount = (name: string, n: number) => {
 
 /** Dies (a defect) on a fault setting that cannot be meant: a test setup bug. */
 const validated = (faults: Faults): Faults => {
-  for (const name of ["unavailableRate", "hangRate", "lostResponseRate", "declineRate"] as const) {
+  for (const name of [
+    "unavailableRate",
+    "hangRate",
+    "lostResponseRate",
+    "lateCaptureRate",
+    "declineRate"
+  ] as const) {
     requireRate(name, faults[name])
   }
-  for (const name of ["latencyMs", "latencyJitterMs", "hangNext", "lostResponseNext"] as const) {
+  for (const name of [
+    "latencyMs",
+    "latencyJitterMs",
+    "hangNext",
+    "lostResponseNext",
+    "lateCaptureNext",
+    "lateCaptureMs"
+  ] as const) {
     requireCount(name, faults[name])
   }
   if (faults.hangMs !== "forever") requireCount("hangMs", faults.hangMs)
@@ -219,6 +260,11 @@ export const make = (options: Options = {}): Effect.Effect<FakePaymentGateway> =
     const charges: Array<PaymentGateway.Charge> = []
     const chargeIndex = new Map<string, number>()
     const chargesByKey = new Map<string, Array<number>>()
+    // Charges received but made only later (the late-capture fault): their keys are in flight.
+    const parked = new Map<
+      string,
+      { readonly request: PaymentGateway.ChargeRequest; readonly dueMs: number }
+    >()
     const refundsByKey = new Map<string, PaymentGateway.Refund>()
     const refundByCharge = new Map<string, PaymentGateway.Refund>()
     let refundCount = 0
@@ -262,12 +308,14 @@ export const make = (options: Options = {}): Effect.Effect<FakePaymentGateway> =
     const keyReused = (idempotencyKey: string, operation: "charge" | "refund", reason: string) =>
       new PaymentGateway.IdempotencyKeyReused({ idempotencyKey, operation, reason })
 
-    /** Appends a money movement; capture order is time order, which `captures` pages by. */
+    /**
+     * A capture's stamp: its time, never before the last capture's (a test may set `TestClock`
+     * back; the gateway's own clock does not go back), so capture order is time order.
+     */
+    const captureStamp = (atMs: number): number => Math.max(atMs, charges.at(-1)?.captured_at_ms ?? atMs)
+
+    /** Appends a money movement (stamped by `captureStamp`, so `captures` pages in order). */
     const appendCharge = (charge: PaymentGateway.Charge) => {
-      const last = charges.at(-1)
-      if (last !== undefined && charge.captured_at_ms < last.captured_at_ms) {
-        throw new Error(`fake gateway: capture ${charge.charge_id} is older than ${last.charge_id}`)
-      }
       chargeIndex.set(charge.charge_id, charges.length)
       const forKey = chargesByKey.get(charge.idempotency_key)
       if (forKey === undefined) chargesByKey.set(charge.idempotency_key, [charges.length])
@@ -299,7 +347,7 @@ export const make = (options: Options = {}): Effect.Effect<FakePaymentGateway> =
           status: "succeeded",
           brand: method.brand,
           last4: method.last4,
-          captured_at_ms: atMs
+          captured_at_ms: captureStamp(atMs)
         }
         appendCharge(charge)
         result = { _tag: "Succeeded", charge }
@@ -376,6 +424,49 @@ export const make = (options: Options = {}): Effect.Effect<FakePaymentGateway> =
       return { captures: page, nextCursor }
     }
 
+    /** Makes the late captures due by `nowMs`, oldest due first, each at its own time. */
+    const land = Effect.fnUntraced(function* (nowMs: number) {
+      if (parked.size === 0) return
+      const due = [...parked.entries()]
+        .filter(([, p]) => p.dueMs <= nowMs)
+        .sort((a, b) => a[1].dueMs - b[1].dueMs)
+      for (const [key, { request, dueMs }] of due) {
+        parked.delete(key)
+        // A full fake drops the charge (its key stays unanswered), as `charge` would refuse it.
+        yield* Effect.ignore(record(request, dueMs))
+      }
+    })
+
+    /** Lands due late captures before a read; takes the lock only when one is on its way. */
+    const landDue = Effect.suspend(() =>
+      parked.size === 0 ? Effect.void : oneAtATime(Effect.flatMap(Clock.currentTimeMillis, land))
+    )
+
+    const captureLate = (request: PaymentGateway.ChargeRequest): boolean => {
+      if (results.has(request.idempotencyKey) || requested.has(request.idempotencyKey)) return false
+      if (faults.lateCaptureNext > 0) {
+        faults = { ...faults, lateCaptureNext: faults.lateCaptureNext - 1 }
+        return true
+      }
+      return draw(faults.lateCaptureRate)
+    }
+
+    /** A charge call's turn at the gateway: lands what is due, then records, parks or refuses. */
+    const process = Effect.fnUntraced(function* (request: PaymentGateway.ChargeRequest, nowMs: number) {
+      yield* land(nowMs)
+      if (parked.has(request.idempotencyKey)) {
+        const reused = reuseOf(request)
+        if (reused !== undefined) return yield* keyReused(request.idempotencyKey, "charge", reused)
+        return "inFlight" as const
+      }
+      if (captureLate(request)) {
+        parked.set(request.idempotencyKey, { request, dueMs: nowMs + faults.lateCaptureMs })
+        requested.set(request.idempotencyKey, request)
+        return "parked" as const
+      }
+      return yield* record(request, nowMs)
+    })
+
     const loseResponse = (): boolean => {
       if (faults.lostResponseNext > 0) {
         faults = { ...faults, lostResponseNext: faults.lostResponseNext - 1 }
@@ -425,8 +516,13 @@ export const make = (options: Options = {}): Effect.Effect<FakePaymentGateway> =
         yield* arrive("charge")
         if (shouldHang()) yield* hang(faults.hangMs)
         const result = yield* oneAtATime(
-          Effect.flatMap(Clock.currentTimeMillis, (nowMs) => record(request, nowMs))
+          Effect.flatMap(Clock.currentTimeMillis, (nowMs) => process(request, nowMs))
         )
+        if (result === "inFlight") return yield* unavailable("a charge with this key is still processing")
+        if (result === "parked") {
+          if (faults.lateCaptureAs === "hang") yield* hang(faults.hangMs)
+          return yield* unavailable("charge accepted, capture delayed")
+        }
         if (loseResponse()) {
           if (faults.lostResponseAs === "hang") yield* hang(faults.hangMs)
           return yield* unavailable("response lost after the charge was made")
@@ -438,36 +534,55 @@ export const make = (options: Options = {}): Effect.Effect<FakePaymentGateway> =
 
       retrieve: Effect.fnUntraced(function* (idempotencyKey: string) {
         yield* arrive("retrieve")
+        yield* landDue
         return Option.fromNullishOr(results.get(idempotencyKey))
       }),
 
       refund: Effect.fnUntraced(function* (chargeId: string, idempotencyKey: string) {
         yield* arrive("refund")
-        return yield* oneAtATime(refundOnce(chargeId, idempotencyKey))
+        const nowMs = yield* Clock.currentTimeMillis
+        return yield* oneAtATime(Effect.andThen(land(nowMs), refundOnce(chargeId, idempotencyKey)))
       }),
 
       captures: Effect.fnUntraced(function* (sinceMs: number, cursor: string | null, limit: number) {
         yield* arrive("captures")
+        yield* landDue
         return listCaptures(sinceMs, cursor, limit)
       })
     }
 
     const inspector: Inspector["Service"] = {
-      chargesFor: (key) => Effect.sync(() => (chargesByKey.get(key) ?? []).map((i) => charges[i]!)),
-      allCharges: Effect.sync(() => [...charges]),
+      chargesFor: (key) =>
+        Effect.andThen(
+          landDue,
+          Effect.sync(() => (chargesByKey.get(key) ?? []).map((i) => charges[i]!))
+        ),
+      allCharges: Effect.andThen(
+        landDue,
+        Effect.sync(() => [...charges])
+      ),
       capturedTotal: (currency) =>
-        Effect.sync(() => {
-          const code = Money.currency(currency)
-          const captured = charges.filter((c) => c.status === "succeeded" && c.amount.currency === code)
-          return Result.getOrThrow(
-            Money.sum(
-              code,
-              captured.map((c) => c.amount)
+        Effect.andThen(
+          landDue,
+          Effect.sync(() => {
+            const code = Money.currency(currency)
+            const captured = charges.filter((c) => c.status === "succeeded" && c.amount.currency === code)
+            return Result.getOrThrow(
+              Money.sum(
+                code,
+                captured.map((c) => c.amount)
+              )
             )
-          )
-        }),
-      refundCount: Effect.sync(() => refundCount),
-      callCounts: Effect.sync(() => ({ ...counts }))
+          })
+        ),
+      refundCount: Effect.andThen(
+        landDue,
+        Effect.sync(() => refundCount)
+      ),
+      callCounts: Effect.sync(() => ({ ...counts })),
+      lateCaptures: Effect.sync(() =>
+        [...parked.entries()].map(([idempotencyKey, { dueMs }]) => ({ idempotencyKey, dueMs }))
+      )
     }
 
     const control: Control["Service"] = {
@@ -490,6 +605,10 @@ export const make = (options: Options = {}): Effect.Effect<FakePaymentGateway> =
       hangNextCharges: (n) =>
         Effect.sync(() => {
           faults = validated({ ...faults, hangNext: n })
+        }),
+      captureNextLate: (n) =>
+        Effect.sync(() => {
+          faults = validated({ ...faults, lateCaptureNext: n })
         }),
       reset: Effect.sync(() => {
         faults = noFaults
