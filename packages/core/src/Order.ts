@@ -95,3 +95,14 @@ export class Order extends Schema.Class<Order>("Order")({
  */
 export const paymentKey = (order: Pick<Order, "order_id" | "payment_attempt">): string =>
   order.payment_attempt === 1 ? order.order_id : `${order.order_id}:${order.payment_attempt}`
+
+/**
+ * The order and payment attempt of a gateway charge key, the inverse of `paymentKey`:
+ * `order_id:n` (n >= 2) is attempt n of `order_id`, any other key attempt 1 of itself.
+ * Order ids never end in `:digits`, so every key `paymentKey` makes parses back to its order.
+ */
+export const parsePaymentKey = (key: string): { readonly orderId: string; readonly attempt: number } => {
+  const match = /^(.+):([1-9][0-9]{0,8})$/.exec(key)
+  const attempt = match === null ? 1 : Number(match[2])
+  return match !== null && attempt >= 2 ? { orderId: match[1]!, attempt } : { orderId: key, attempt: 1 }
+}

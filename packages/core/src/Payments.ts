@@ -1,8 +1,9 @@
 /**
  * Payments: the gateway's operations under the "payment" policy (10 s timeout, 2 retries at
  * 1 s / 3 s, breaker 100 calls / 50 % / 60 s). A decline is an answer, not a failure: it is
- * never retried and never counts against the breaker. Charges always carry an idempotency
- * key, so a retry after a lost response cannot charge twice.
+ * never retried and never counts against the breaker; nor does `IdempotencyKeyReused` or
+ * `ChargeNotFound` (a caller's bug, final). Charges and refunds always carry an idempotency
+ * key, so a retry after a lost response cannot move money twice.
  */
 import { Context, Effect, Layer, type Option } from "effect"
 import type {
@@ -12,11 +13,15 @@ import type {
   PaymentMethodInvalid
 } from "./Errors.js"
 import {
+  type CapturePage,
   type Charge,
   type ChargeLookup,
+  type ChargeNotFound,
   type ChargeRequest,
   type GatewayDeclined,
-  PaymentGateway
+  type IdempotencyKeyReused,
+  PaymentGateway,
+  type Refund
 } from "./PaymentGateway.js"
 import type { CardInput, PaymentMethod } from "./PaymentMethod.js"
 import { Resilience } from "./Resilience.js"
@@ -27,9 +32,19 @@ export class Payments extends Context.Service<
   Payments,
   {
     readonly tokenize: (card: CardInput) => Effect.Effect<PaymentMethod, PaymentMethodInvalid | Unavailable>
-    readonly charge: (request: ChargeRequest) => Effect.Effect<Charge, GatewayDeclined | Unavailable>
+    readonly charge: (
+      request: ChargeRequest
+    ) => Effect.Effect<Charge, GatewayDeclined | IdempotencyKeyReused | Unavailable>
     readonly retrieve: (idempotencyKey: string) => Effect.Effect<Option.Option<ChargeLookup>, Unavailable>
-    readonly refund: (chargeId: string, idempotencyKey: string) => Effect.Effect<void, Unavailable>
+    readonly refund: (
+      chargeId: string,
+      idempotencyKey: string
+    ) => Effect.Effect<Refund, IdempotencyKeyReused | ChargeNotFound | Unavailable>
+    readonly captures: (
+      sinceMs: number,
+      cursor: string | null,
+      limit: number
+    ) => Effect.Effect<CapturePage, Unavailable>
   }
 >()("@till/core/Payments") {}
 
@@ -48,6 +63,9 @@ export const make = Effect.gen(function* () {
     ),
     refund: Effect.fn("Payments.refund")((chargeId: string, idempotencyKey: string) =>
       resilience.withPolicy("payment", gateway.refund(chargeId, idempotencyKey))
+    ),
+    captures: Effect.fn("Payments.captures")((sinceMs: number, cursor: string | null, limit: number) =>
+      resilience.withPolicy("payment", gateway.captures(sinceMs, cursor, limit))
     )
   })
 })

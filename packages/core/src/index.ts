@@ -36,6 +36,7 @@ export * as Outbox from "./Outbox.js"
 export * as PromiseClient from "./PromiseClient.js"
 export * as Payments from "./Payments.js"
 export * as Pricing from "./Pricing.js"
+export * as Reconciliation from "./Reconciliation.js"
 export * as Recovery from "./Recovery.js"
 
 // Resilience

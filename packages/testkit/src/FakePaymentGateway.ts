@@ -6,7 +6,18 @@
  *
  * What it keeps of a card is its token, brand, last four digits and decline behaviour, never
  * the number. `charge` is idempotent by key: the first result (success or decline) is stored
- * and answered again without moving money twice.
+ * and answered again without moving money twice; the same key with another amount, currency or
+ * payment method fails `IdempotencyKeyReused`. `refund` is idempotent by its own key: the same
+ * key answers the same refund, a key used for another charge fails `IdempotencyKeyReused`, and
+ * a charge is refunded once (another key answers the first refund). `captures` pages through
+ * the charges by capture time, oldest first; the cursor is the last charge id of a page.
+ *
+ * Late captures (review bug 10's gateway): with `lateCaptureRate` / `lateCaptureNext` a new
+ * charge call is answered as a failure (`GatewayUnavailable`, or a hang the caller's timeout
+ * cuts) and the charge is made only `lateCaptureMs` later, stamped with that time; until then the
+ * key is in flight (`retrieve` answers None, a charge with it fails `GatewayUnavailable`, as
+ * Stripe answers 409 to a key in use). A due capture lands before whatever the fake does next
+ * (any call or `Inspector` read at or after its time), so every observer sees it at its time.
  *
  * Faults are set at runtime through `Control`, all timed by Effect's `Clock` (so `TestClock`
  * drives them) and drawn from one seeded `Random` (so a seed replays a run exactly).
@@ -65,6 +76,17 @@ export interface Faults {
   readonly lostResponseNext: number
   /** How a lost response shows: `GatewayUnavailable` at once, or a hang (`hangMs`) that the caller's timeout cuts. */
   readonly lostResponseAs: "unavailable" | "hang"
+  /**
+   * Share (0..1) of charge calls with a new key captured late: the caller sees a failure (see
+   * `lateCaptureAs`) and the charge is made `lateCaptureMs` later (a decline is decided then).
+   */
+  readonly lateCaptureRate: number
+  /** The next N charge calls with a new key are captured late. */
+  readonly lateCaptureNext: number
+  /** How long after its call a late capture lands: the key's result appears then. */
+  readonly lateCaptureMs: number
+  /** How the call of a late capture shows: `GatewayUnavailable` at once, or a hang (`hangMs`) that the caller's timeout cuts. */
+  readonly lateCaptureAs: "unavailable" | "hang"
   /** Share (0..1) of new charges on a good card declined `card_declined`. */
   readonly declineRate: number
   /**
@@ -86,6 +108,10 @@ export const noFaults: Faults = {
   lostResponseRate: 0,
   lostResponseNext: 0,
   lostResponseAs: "unavailable",
+  lateCaptureRate: 0,
+  lateCaptureNext: 0,
+  lateCaptureMs: 5 * 60 * 1000,
+  lateCaptureAs: "unavailable",
   declineRate: 0,
   ignoreIdempotencyKey: false
 }
@@ -108,6 +134,7 @@ export interface CallCounts {
   readonly charge: number
   readonly retrieve: number
   readonly refund: number
+  readonly captures: number
 }
 
 /** What tests and the simulator read: the money that really moved. */
@@ -123,6 +150,10 @@ export class Inspector extends Context.Service<
     readonly refundCount: Effect.Effect<number>
     /** Calls received per operation, including the ones a fault failed. */
     readonly callCounts: Effect.Effect<CallCounts>
+    /** Charges received and not yet made (the late-capture fault), by key, with when each lands. */
+    readonly lateCaptures: Effect.Effect<
+      ReadonlyArray<{ readonly idempotencyKey: string; readonly dueMs: number }>
+    >
   }
 >()("@till/testkit/FakePaymentGateway/Inspector") {}
 
@@ -139,7 +170,9 @@ export class Control extends Context.Service<
     readonly loseNextResponses: (n: number) => Effect.Effect<void>
     /** The next `n` charge calls hang for `hangMs` before being processed. */
     readonly hangNextCharges: (n: number) => Effect.Effect<void>
-    /** Back to no faults; recorded charges stay. */
+    /** The next `n` charge calls with a new key fail for the caller and are captured `lateCaptureMs` later. */
+    readonly captureNextLate: (n: number) => Effect.Effect<void>
+    /** Back to no faults; recorded charges (and late captures on their way) stay. */
     readonly reset: Effect.Effect<void>
   }
 >()("@till/testkit/FakePaymentGateway/Control") {}
@@ -158,10 +191,23 @@ const requireCount = (name: string, n: number) => {
 
 /** Dies (a defect) on a fault setting that cannot be meant: a test setup bug. */
 const validated = (faults: Faults): Faults => {
-  for (const name of ["unavailableRate", "hangRate", "lostResponseRate", "declineRate"] as const) {
+  for (const name of [
+    "unavailableRate",
+    "hangRate",
+    "lostResponseRate",
+    "lateCaptureRate",
+    "declineRate"
+  ] as const) {
     requireRate(name, faults[name])
   }
-  for (const name of ["latencyMs", "latencyJitterMs", "hangNext", "lostResponseNext"] as const) {
+  for (const name of [
+    "latencyMs",
+    "latencyJitterMs",
+    "hangNext",
+    "lostResponseNext",
+    "lateCaptureNext",
+    "lateCaptureMs"
+  ] as const) {
     requireCount(name, faults[name])
   }
   if (faults.hangMs !== "forever") requireCount("hangMs", faults.hangMs)
@@ -208,11 +254,21 @@ export const make = (options: Options = {}): Effect.Effect<FakePaymentGateway> =
       { readonly brand: string; readonly last4: string; readonly declineCode: string | null }
     >()
     const results = new Map<string, Lookup>()
+    // What the first request under each charge key asked for: a key answers only that request.
+    const requested = new Map<string, PaymentGateway.ChargeRequest>()
+    // Every money movement, in capture order (`captured_at_ms` never decreases along it).
     const charges: Array<PaymentGateway.Charge> = []
     const chargeIndex = new Map<string, number>()
     const chargesByKey = new Map<string, Array<number>>()
+    // Charges received but made only later (the late-capture fault): their keys are in flight.
+    const parked = new Map<
+      string,
+      { readonly request: PaymentGateway.ChargeRequest; readonly dueMs: number }
+    >()
+    const refundsByKey = new Map<string, PaymentGateway.Refund>()
+    const refundByCharge = new Map<string, PaymentGateway.Refund>()
     let refundCount = 0
-    const counts = { tokenize: 0, charge: 0, retrieve: 0, refund: 0 }
+    const counts = { tokenize: 0, charge: 0, retrieve: 0, refund: 0, captures: 0 }
 
     const nextId = (prefix: string) => Ids.fromGenerator(random, prefix)
     /** True with probability `rate`; a draw is taken only for a positive rate (a seed replays). */
@@ -239,8 +295,38 @@ export const make = (options: Options = {}): Effect.Effect<FakePaymentGateway> =
       if (draw(faults.unavailableRate)) return yield* unavailable("503")
     })
 
-    const record = Effect.fnUntraced(function* (request: PaymentGateway.ChargeRequest) {
+    /** Why `request` is not the request first made under its key; undefined when it is. */
+    const reuseOf = (request: PaymentGateway.ChargeRequest): string | undefined => {
+      const first = requested.get(request.idempotencyKey)
+      if (first === undefined) return undefined
+      if (first.amount.currency !== request.amount.currency) return "another currency"
+      if (first.amount.amount !== request.amount.amount) return "another amount"
+      if (first.paymentMethodId !== request.paymentMethodId) return "another payment method"
+      return undefined
+    }
+
+    const keyReused = (idempotencyKey: string, operation: "charge" | "refund", reason: string) =>
+      new PaymentGateway.IdempotencyKeyReused({ idempotencyKey, operation, reason })
+
+    /**
+     * A capture's stamp: its time, never before the last capture's (a test may set `TestClock`
+     * back; the gateway's own clock does not go back), so capture order is time order.
+     */
+    const captureStamp = (atMs: number): number => Math.max(atMs, charges.at(-1)?.captured_at_ms ?? atMs)
+
+    /** Appends a money movement (stamped by `captureStamp`, so `captures` pages in order). */
+    const appendCharge = (charge: PaymentGateway.Charge) => {
+      chargeIndex.set(charge.charge_id, charges.length)
+      const forKey = chargesByKey.get(charge.idempotency_key)
+      if (forKey === undefined) chargesByKey.set(charge.idempotency_key, [charges.length])
+      else forKey.push(charges.length)
+      charges.push(charge)
+    }
+
+    const record = Effect.fnUntraced(function* (request: PaymentGateway.ChargeRequest, atMs: number) {
       if (!faults.ignoreIdempotencyKey) {
+        const reused = reuseOf(request)
+        if (reused !== undefined) return yield* keyReused(request.idempotencyKey, "charge", reused)
         const stored = results.get(request.idempotencyKey)
         if (stored !== undefined) return stored
       }
@@ -260,17 +346,125 @@ export const make = (options: Options = {}): Effect.Effect<FakePaymentGateway> =
           amount: request.amount,
           status: "succeeded",
           brand: method.brand,
-          last4: method.last4
+          last4: method.last4,
+          captured_at_ms: captureStamp(atMs)
         }
-        chargeIndex.set(charge.charge_id, charges.length)
-        const forKey = chargesByKey.get(request.idempotencyKey)
-        if (forKey === undefined) chargesByKey.set(request.idempotencyKey, [charges.length])
-        else forKey.push(charges.length)
-        charges.push(charge)
+        appendCharge(charge)
         result = { _tag: "Succeeded", charge }
       }
       results.set(request.idempotencyKey, result)
+      if (!requested.has(request.idempotencyKey)) requested.set(request.idempotencyKey, request)
       return result
+    })
+
+    const refundOnce = Effect.fnUntraced(function* (chargeId: string, idempotencyKey: string) {
+      const byKey = refundsByKey.get(idempotencyKey)
+      if (byKey !== undefined) {
+        if (byKey.charge_id === chargeId) return byKey
+        return yield* keyReused(idempotencyKey, "refund", `it refunded ${byKey.charge_id}, not ${chargeId}`)
+      }
+      const index = chargeIndex.get(chargeId)
+      const charge = index === undefined ? undefined : charges[index]
+      if (index === undefined || charge === undefined) {
+        return yield* new PaymentGateway.ChargeNotFound({ chargeId })
+      }
+      // Full refunds only: a charge refunded under another key answers that refund, moving nothing.
+      const earlier = refundByCharge.get(chargeId)
+      if (earlier !== undefined) {
+        refundsByKey.set(idempotencyKey, earlier)
+        return earlier
+      }
+      const refund: PaymentGateway.Refund = {
+        refund_id: yield* nextId("re"),
+        charge_id: chargeId,
+        idempotency_key: idempotencyKey,
+        amount: charge.amount
+      }
+      const refunded: PaymentGateway.Charge = { ...charge, status: "refunded" }
+      charges[index] = refunded
+      refundCount++
+      refundsByKey.set(idempotencyKey, refund)
+      refundByCharge.set(chargeId, refund)
+      const stored = results.get(charge.idempotency_key)
+      if (stored?._tag === "Succeeded" && stored.charge.charge_id === chargeId) {
+        results.set(charge.idempotency_key, { _tag: "Succeeded", charge: refunded })
+      }
+      return refund
+    })
+
+    /** First index whose capture is at or after `sinceMs` (charges are in capture order). */
+    const firstCapturedAtOrAfter = (sinceMs: number): number => {
+      let low = 0
+      let high = charges.length
+      while (low < high) {
+        const mid = (low + high) >>> 1
+        if (charges[mid]!.captured_at_ms < sinceMs) low = mid + 1
+        else high = mid
+      }
+      return low
+    }
+
+    const listCaptures = (
+      sinceMs: number,
+      cursor: string | null,
+      limit: number
+    ): PaymentGateway.CapturePage => {
+      if (!Number.isSafeInteger(limit) || limit < 1 || limit > PaymentGateway.maxCapturesPerPage) {
+        throw new RangeError(`captures limit must be 1..${PaymentGateway.maxCapturesPerPage}, got ${limit}`)
+      }
+      let from = firstCapturedAtOrAfter(sinceMs)
+      if (cursor !== null) {
+        const at = chargeIndex.get(cursor)
+        if (at === undefined)
+          throw new RangeError(`captures cursor ${cursor} is not a charge of this gateway`)
+        from = Math.max(from, at + 1)
+      }
+      const page = charges.slice(from, from + limit)
+      const nextCursor = from + page.length < charges.length ? (page.at(-1)?.charge_id ?? null) : null
+      return { captures: page, nextCursor }
+    }
+
+    /** Makes the late captures due by `nowMs`, oldest due first, each at its own time. */
+    const land = Effect.fnUntraced(function* (nowMs: number) {
+      if (parked.size === 0) return
+      const due = [...parked.entries()]
+        .filter(([, p]) => p.dueMs <= nowMs)
+        .sort((a, b) => a[1].dueMs - b[1].dueMs)
+      for (const [key, { request, dueMs }] of due) {
+        parked.delete(key)
+        // A full fake drops the charge (its key stays unanswered), as `charge` would refuse it.
+        yield* Effect.ignore(record(request, dueMs))
+      }
+    })
+
+    /** Lands due late captures before a read; takes the lock only when one is on its way. */
+    const landDue = Effect.suspend(() =>
+      parked.size === 0 ? Effect.void : oneAtATime(Effect.flatMap(Clock.currentTimeMillis, land))
+    )
+
+    const captureLate = (request: PaymentGateway.ChargeRequest): boolean => {
+      if (results.has(request.idempotencyKey) || requested.has(request.idempotencyKey)) return false
+      if (faults.lateCaptureNext > 0) {
+        faults = { ...faults, lateCaptureNext: faults.lateCaptureNext - 1 }
+        return true
+      }
+      return draw(faults.lateCaptureRate)
+    }
+
+    /** A charge call's turn at the gateway: lands what is due, then records, parks or refuses. */
+    const process = Effect.fnUntraced(function* (request: PaymentGateway.ChargeRequest, nowMs: number) {
+      yield* land(nowMs)
+      if (parked.has(request.idempotencyKey)) {
+        const reused = reuseOf(request)
+        if (reused !== undefined) return yield* keyReused(request.idempotencyKey, "charge", reused)
+        return "inFlight" as const
+      }
+      if (captureLate(request)) {
+        parked.set(request.idempotencyKey, { request, dueMs: nowMs + faults.lateCaptureMs })
+        requested.set(request.idempotencyKey, request)
+        return "parked" as const
+      }
+      return yield* record(request, nowMs)
     })
 
     const loseResponse = (): boolean => {
@@ -321,7 +515,14 @@ export const make = (options: Options = {}): Effect.Effect<FakePaymentGateway> =
       charge: Effect.fnUntraced(function* (request: PaymentGateway.ChargeRequest) {
         yield* arrive("charge")
         if (shouldHang()) yield* hang(faults.hangMs)
-        const result = yield* oneAtATime(record(request))
+        const result = yield* oneAtATime(
+          Effect.flatMap(Clock.currentTimeMillis, (nowMs) => process(request, nowMs))
+        )
+        if (result === "inFlight") return yield* unavailable("a charge with this key is still processing")
+        if (result === "parked") {
+          if (faults.lateCaptureAs === "hang") yield* hang(faults.hangMs)
+          return yield* unavailable("charge accepted, capture delayed")
+        }
         if (loseResponse()) {
           if (faults.lostResponseAs === "hang") yield* hang(faults.hangMs)
           return yield* unavailable("response lost after the charge was made")
@@ -333,43 +534,55 @@ export const make = (options: Options = {}): Effect.Effect<FakePaymentGateway> =
 
       retrieve: Effect.fnUntraced(function* (idempotencyKey: string) {
         yield* arrive("retrieve")
+        yield* landDue
         return Option.fromNullishOr(results.get(idempotencyKey))
       }),
 
-      // Refunds are idempotent per charge (a refunded charge stays refunded), which covers a
-      // retried key too; the key is kept by real gateways for their own dedupe.
-      refund: Effect.fnUntraced(function* (chargeId: string, _idempotencyKey: string) {
+      refund: Effect.fnUntraced(function* (chargeId: string, idempotencyKey: string) {
         yield* arrive("refund")
-        const index = chargeIndex.get(chargeId)
-        const charge = index === undefined ? undefined : charges[index]
-        // Refunding twice, or an unknown charge, moves nothing.
-        if (index === undefined || charge === undefined || charge.status === "refunded") return
-        const refunded: PaymentGateway.Charge = { ...charge, status: "refunded" }
-        charges[index] = refunded
-        refundCount++
-        const stored = results.get(charge.idempotency_key)
-        if (stored?._tag === "Succeeded" && stored.charge.charge_id === chargeId) {
-          results.set(charge.idempotency_key, { _tag: "Succeeded", charge: refunded })
-        }
+        const nowMs = yield* Clock.currentTimeMillis
+        return yield* oneAtATime(Effect.andThen(land(nowMs), refundOnce(chargeId, idempotencyKey)))
+      }),
+
+      captures: Effect.fnUntraced(function* (sinceMs: number, cursor: string | null, limit: number) {
+        yield* arrive("captures")
+        yield* landDue
+        return listCaptures(sinceMs, cursor, limit)
       })
     }
 
     const inspector: Inspector["Service"] = {
-      chargesFor: (key) => Effect.sync(() => (chargesByKey.get(key) ?? []).map((i) => charges[i]!)),
-      allCharges: Effect.sync(() => [...charges]),
+      chargesFor: (key) =>
+        Effect.andThen(
+          landDue,
+          Effect.sync(() => (chargesByKey.get(key) ?? []).map((i) => charges[i]!))
+        ),
+      allCharges: Effect.andThen(
+        landDue,
+        Effect.sync(() => [...charges])
+      ),
       capturedTotal: (currency) =>
-        Effect.sync(() => {
-          const code = Money.currency(currency)
-          const captured = charges.filter((c) => c.status === "succeeded" && c.amount.currency === code)
-          return Result.getOrThrow(
-            Money.sum(
-              code,
-              captured.map((c) => c.amount)
+        Effect.andThen(
+          landDue,
+          Effect.sync(() => {
+            const code = Money.currency(currency)
+            const captured = charges.filter((c) => c.status === "succeeded" && c.amount.currency === code)
+            return Result.getOrThrow(
+              Money.sum(
+                code,
+                captured.map((c) => c.amount)
+              )
             )
-          )
-        }),
-      refundCount: Effect.sync(() => refundCount),
-      callCounts: Effect.sync(() => ({ ...counts }))
+          })
+        ),
+      refundCount: Effect.andThen(
+        landDue,
+        Effect.sync(() => refundCount)
+      ),
+      callCounts: Effect.sync(() => ({ ...counts })),
+      lateCaptures: Effect.sync(() =>
+        [...parked.entries()].map(([idempotencyKey, { dueMs }]) => ({ idempotencyKey, dueMs }))
+      )
     }
 
     const control: Control["Service"] = {
@@ -392,6 +605,10 @@ export const make = (options: Options = {}): Effect.Effect<FakePaymentGateway> =
       hangNextCharges: (n) =>
         Effect.sync(() => {
           faults = validated({ ...faults, hangNext: n })
+        }),
+      captureNextLate: (n) =>
+        Effect.sync(() => {
+          faults = validated({ ...faults, lateCaptureNext: n })
         }),
       reset: Effect.sync(() => {
         faults = noFaults

@@ -90,6 +90,74 @@ describe("FakePaymentGateway", () => {
     })
   )
 
+  it.effect(
+    "a late capture: the call fails, the key stays silent, and the charge lands lateCaptureMs later",
+    () =>
+      Effect.gen(function* () {
+        const { fake, request } = yield* setup()
+        yield* fake.setFaults({ lateCaptureMs: 20 * 60 * 1000 })
+        yield* fake.captureNextLate(1)
+        expect((yield* Effect.flip(fake.charge(request("ord_late"))))._tag).toBe("GatewayUnavailable")
+        expect(yield* fake.lateCaptures).toEqual([{ idempotencyKey: "ord_late", dueMs: 20 * 60 * 1000 }])
+        // The next call with another key is made at once (only the next 1 was late).
+        expect((yield* fake.charge(request("ord_now"))).status).toBe("succeeded")
+        yield* TestClock.adjust(Duration.millis(20 * 60 * 1000 - 1))
+        // In flight: silent to retrieve and to captures; a retry is refused, a reused key too.
+        expect(yield* fake.retrieve("ord_late")).toEqual(Option.none())
+        expect((yield* Effect.flip(fake.charge(request("ord_late"))))._tag).toBe("GatewayUnavailable")
+        const reused = { ...request("ord_late"), amount: Money.make(1, "USD") }
+        expect((yield* Effect.flip(fake.charge(reused)))._tag).toBe("IdempotencyKeyReused")
+        expect((yield* fake.captures(0, null, 100)).captures.map((c) => c.idempotency_key)).toEqual([
+          "ord_now"
+        ])
+        expect(yield* fake.chargesFor("ord_late")).toEqual([])
+        yield* TestClock.adjust("1 millis")
+        const lookup = Option.getOrThrow(yield* fake.retrieve("ord_late"))
+        expect(lookup._tag === "Succeeded" && lookup.charge.captured_at_ms).toBe(20 * 60 * 1000)
+        const listed = (yield* fake.captures(1, null, 100)).captures
+        expect(listed.map((c) => [c.idempotency_key, c.captured_at_ms])).toEqual([
+          ["ord_late", 20 * 60 * 1000]
+        ])
+        expect(yield* fake.lateCaptures).toEqual([])
+        // Charged once, and the key answers its charge from now on.
+        expect((yield* fake.charge(request("ord_late"))).charge_id).toBe(
+          (yield* fake.chargesFor("ord_late"))[0]!.charge_id
+        )
+        expect((yield* fake.chargesFor("ord_late")).length).toBe(1)
+        expect(yield* fake.capturedTotal("USD")).toEqual(Money.make(2 * amount.amount, "USD"))
+      })
+  )
+
+  it.effect(
+    "a late capture can hang its call instead, so the caller's timeout fires and the money moves later",
+    () =>
+      Effect.gen(function* () {
+        const { fake, request } = yield* setup()
+        yield* fake.setFaults({ lateCaptureRate: 1, lateCaptureAs: "hang", lateCaptureMs: 60_000 })
+        const fiber = yield* Effect.forkChild(Effect.timeout(fake.charge(request("ord_h")), "10 seconds"))
+        yield* TestClock.adjust("10 seconds")
+        expect(Exit.isFailure(yield* Fiber.await(fiber))).toBe(true)
+        expect(yield* fake.chargesFor("ord_h")).toEqual([])
+        yield* TestClock.adjust("50 seconds")
+        // A read lands it: the Inspector too sees the money at its time.
+        expect((yield* fake.chargesFor("ord_h")).map((c) => c.captured_at_ms)).toEqual([60_000])
+      })
+  )
+
+  it.effect("a late capture of a declining card declines when it lands", () =>
+    Effect.gen(function* () {
+      const { fake, request } = yield* setup({ seed: 7 }, FakePaymentGateway.declineCard)
+      yield* fake.captureNextLate(1)
+      yield* fake.setFaults({ lateCaptureMs: 1_000 })
+      expect((yield* Effect.flip(fake.charge(request("ord_d"))))._tag).toBe("GatewayUnavailable")
+      yield* TestClock.adjust("1 second")
+      expect(yield* fake.retrieve("ord_d")).toEqual(
+        Option.some({ _tag: "Declined", declineCode: "card_declined" })
+      )
+      expect(yield* fake.allCharges).toEqual([])
+    })
+  )
+
   it.effect("latency is slept on Effect's clock", () =>
     Effect.gen(function* () {
       const { fake, request } = yield* setup()
@@ -162,19 +230,70 @@ describe("FakePaymentGateway", () => {
     })
   )
 
-  it.effect("refunds leave the captured total and are counted once", () =>
+  it.effect("refunds leave the captured total and are counted once, whatever the keys", () =>
     Effect.gen(function* () {
       const { fake, request } = yield* setup()
       const a = yield* fake.charge(request("a"))
-      yield* fake.charge(request("b"))
-      yield* fake.refund(a.charge_id, "r-1")
-      yield* fake.refund(a.charge_id, "r-1")
-      yield* fake.refund("ch_unknown", "r-2")
+      const b = yield* fake.charge(request("b"))
+      const first = yield* fake.refund(a.charge_id, "r-1")
+      expect(yield* fake.refund(a.charge_id, "r-1")).toEqual(first)
+      expect(yield* fake.refund(a.charge_id, "r-3")).toEqual(first)
+      expect((yield* Effect.flip(fake.refund(b.charge_id, "r-1")))._tag).toBe("IdempotencyKeyReused")
+      expect((yield* Effect.flip(fake.refund("ch_unknown", "r-2")))._tag).toBe("ChargeNotFound")
       expect(yield* fake.refundCount).toBe(1)
       expect(yield* fake.capturedTotal("USD")).toEqual(amount)
       expect(yield* fake.capturedTotal("EUR")).toEqual(Money.zero("EUR"))
       expect((yield* fake.allCharges).map((c) => c.status)).toEqual(["refunded", "succeeded"])
     })
+  )
+
+  it.effect("a key reused with another amount fails and moves no money, even under concurrency", () =>
+    Effect.gen(function* () {
+      const { fake, request } = yield* setup()
+      yield* fake.setFaults({ latencyJitterMs: 5 })
+      const other = { ...request("ord_1"), amount: Money.make(amount.amount + 1, "USD") }
+      // Jittered latency sleeps on the TestClock: both amounts arrive interleaved.
+      const fiber = yield* Effect.forkChild(
+        Effect.forEach(
+          Array.from({ length: 20 }, (_, i) => (i % 2 === 0 ? request("ord_1") : other)),
+          (r) => Effect.result(fake.charge(r)),
+          { concurrency: "unbounded" }
+        )
+      )
+      yield* TestClock.adjust("1 second")
+      const answers = yield* Fiber.join(fiber)
+      const tags = new Set(answers.map((a) => (a._tag === "Success" ? "ok" : a.failure._tag)))
+      expect(tags).toEqual(new Set(["ok", "IdempotencyKeyReused"]))
+      expect((yield* fake.chargesFor("ord_1")).length).toBe(1)
+      expect((yield* fake.callCounts).charge).toBe(20)
+    })
+  )
+
+  it.effect(
+    "captures pages by capture time; a cursor resumes after its charge; a bad limit is a defect",
+    () =>
+      Effect.gen(function* () {
+        const { fake, request } = yield* setup()
+        yield* TestClock.setTime(1_000)
+        const a = yield* fake.charge(request("a"))
+        yield* TestClock.setTime(2_000)
+        const b = yield* fake.charge(request("b"))
+        const c = yield* fake.charge(request("c"))
+        expect([a, b, c].map((x) => x.captured_at_ms)).toEqual([1_000, 2_000, 2_000])
+        expect(yield* fake.captures(0, null, 100)).toEqual({ captures: [a, b, c], nextCursor: null })
+        expect(yield* fake.captures(1_001, null, 100)).toEqual({ captures: [b, c], nextCursor: null })
+        expect(yield* fake.captures(2_001, null, 100)).toEqual({ captures: [], nextCursor: null })
+        const first = yield* fake.captures(0, null, 2)
+        expect(first).toEqual({ captures: [a, b], nextCursor: b.charge_id })
+        // A charge made between two pages is on the next one.
+        const d = yield* fake.charge(request("d"))
+        expect(yield* fake.captures(0, first.nextCursor, 2)).toEqual({ captures: [c, d], nextCursor: null })
+        expect((yield* fake.callCounts).captures).toBe(5)
+        for (const limit of [0, 101, 1.5]) {
+          expect(Exit.isFailure(yield* Effect.exit(fake.captures(0, null, limit)))).toBe(true)
+        }
+        expect(Exit.isFailure(yield* Effect.exit(fake.captures(0, "ch_nope", 10)))).toBe(true)
+      })
   )
 
   it.effect("PLANTED BUG ignoreIdempotencyKey: a retry after a lost response charges again", () =>
@@ -206,6 +325,9 @@ describe("FakePaymentGateway", () => {
       expect(Exit.isFailure(yield* Effect.exit(fake.setFaults({ declineRate: 1.5 })))).toBe(true)
       expect(Exit.isFailure(yield* Effect.exit(fake.unavailableBetween(10, 5)))).toBe(true)
       expect(Exit.isFailure(yield* Effect.exit(fake.setFaults({ latencyMs: -1 })))).toBe(true)
+      expect(Exit.isFailure(yield* Effect.exit(fake.setFaults({ lateCaptureRate: 2 })))).toBe(true)
+      expect(Exit.isFailure(yield* Effect.exit(fake.setFaults({ lateCaptureMs: -5 })))).toBe(true)
+      expect(Exit.isFailure(yield* Effect.exit(fake.captureNextLate(1.5)))).toBe(true)
       expect(yield* fake.faults).toEqual(FakePaymentGateway.noFaults)
     })
   )

@@ -17,7 +17,7 @@ import type { StockMove } from "../InventoryStore.js"
 import * as Money from "../Money.js"
 import { canTransition, isInFlight, Order, type OrderStatus, paymentKey } from "../Order.js"
 import type { OrderStore } from "../OrderStore.js"
-import type { Charge } from "../PaymentGateway.js"
+import type { Charge, ChargeNotFound, IdempotencyKeyReused } from "../PaymentGateway.js"
 import type { Payments } from "../Payments.js"
 import type { Sku } from "../Sku.js"
 
@@ -87,7 +87,14 @@ export const reservedData = (order: Order) => ({ lines: reservationLines(order) 
 const isDead = (order: Order): boolean => order.status === "expired" || order.status === "cancelled"
 
 /** The gateway key of a refund of `charge`: one refund per charge, however often it is asked. */
-export const refundKey = (charge: Charge): string => `refund:${charge.charge_id}`
+export const refundKey = (charge: Pick<Charge, "charge_id">): string => `refund:${charge.charge_id}`
+
+/**
+ * The saga's keys rule these out (one payment key per attempt with the order's fixed total, one
+ * refund key per charge, charge ids from the gateway): meeting one is a bug, never an answer.
+ */
+export const keyMisuse = (what: string) => (error: IdempotencyKeyReused | ChargeNotFound) =>
+  Effect.die(new Error(`${what}: ${error.message}`))
 
 export const makeOrderFlow = (deps: Deps) => {
   const { orders, payments } = deps
@@ -176,7 +183,12 @@ export const makeOrderFlow = (deps: Deps) => {
         return
       }
       yield* Effect.ignore(deps.enqueueRetry(order.order_id))
-      yield* payments.refund(charge.charge_id, refundKey(charge))
+      yield* payments.refund(charge.charge_id, refundKey(charge)).pipe(
+        Effect.catchTags({
+          IdempotencyKeyReused: keyMisuse(`order ${order.order_id}`),
+          ChargeNotFound: keyMisuse(`order ${order.order_id}`)
+        })
+      )
       yield* recordRefund(order.order_id, charge)
     })
 
@@ -281,11 +293,13 @@ export const makeOrderFlow = (deps: Deps) => {
       // A charge that started after the hold could land after the order expired: don't start one.
       if ((yield* Clock.currentTimeMillis) >= order.hold_expires_at) return order
       const charged = yield* Effect.result(
-        payments.charge({
-          idempotencyKey: paymentKey(order),
-          amount: order.total,
-          paymentMethodId: order.payment_method_id
-        })
+        payments
+          .charge({
+            idempotencyKey: paymentKey(order),
+            amount: order.total,
+            paymentMethodId: order.payment_method_id
+          })
+          .pipe(Effect.catchTag("IdempotencyKeyReused", keyMisuse(`order ${order.order_id}`)))
       )
       if (Result.isSuccess(charged)) return yield* confirm(order, charged.success)
       if (charged.failure._tag === "GatewayDeclined")
