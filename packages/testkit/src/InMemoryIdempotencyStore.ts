@@ -7,7 +7,7 @@
  * expired still gets a token greater than any its earlier holders carry.
  */
 import { type Errors, IdempotencyStore } from "@till/core"
-import { Clock, Effect, Layer } from "effect"
+import { Clock, Context, Effect, Layer } from "effect"
 import { full, requireCapacity } from "./internal/limits.js"
 
 export interface Options {
@@ -22,12 +22,23 @@ export interface Options {
 
 export const defaultMaxRecords = 1_000_000
 
+/** Read access for tests and the simulator; never used by services. */
+export class Inspector extends Context.Service<
+  Inspector,
+  {
+    /** Every live record (in flight and completed). */
+    readonly records: Effect.Effect<ReadonlyArray<IdempotencyStore.IdempotencyRecord>>
+  }
+>()("@till/testkit/InMemoryIdempotencyStore/Inspector") {}
+
 type Record = IdempotencyStore.IdempotencyRecord
 
 // Scope and key joined by a character neither can usefully contain.
 const id = (scope: string, key: string): string => `${scope}\u0000${key}`
 
-export const make = (options: Options = {}): Effect.Effect<IdempotencyStore.IdempotencyStore["Service"]> =>
+export const make = (
+  options: Options = {}
+): Effect.Effect<IdempotencyStore.IdempotencyStore["Service"] & Inspector["Service"]> =>
   Effect.sync(() => {
     const maxRecords = requireCapacity("maxRecords", options.maxRecords ?? defaultMaxRecords)
     const records = new Map<string, Record>()
@@ -94,7 +105,8 @@ export const make = (options: Options = {}): Effect.Effect<IdempotencyStore.Idem
         return Effect.succeed({ _tag: "Claimed", record })
       })
 
-    return IdempotencyStore.IdempotencyStore.of({
+    return {
+      records: Effect.sync(() => [...records.values()]),
       claim,
       complete: (scope, key, token, outcome) =>
         Effect.map(Clock.currentTimeMillis, (nowMs): IdempotencyStore.CompleteResult => {
@@ -114,13 +126,18 @@ export const make = (options: Options = {}): Effect.Effect<IdempotencyStore.Idem
           records.set(recordId, { ...record, lockedUntil: 0 })
           return "abandoned"
         })
-    })
+    }
   })
 
-export const layer: Layer.Layer<IdempotencyStore.IdempotencyStore> = Layer.effect(
-  IdempotencyStore.IdempotencyStore,
-  make()
-)
+const context = (options: Options) =>
+  Layer.effectContext(
+    Effect.map(make(options), (store) =>
+      Context.make(IdempotencyStore.IdempotencyStore, store).pipe(Context.add(Inspector, store))
+    )
+  )
 
-export const layerWith = (options: Options): Layer.Layer<IdempotencyStore.IdempotencyStore> =>
-  Layer.effect(IdempotencyStore.IdempotencyStore, make(options))
+/** Provides `IdempotencyStore` and its `Inspector` (one store behind both). */
+export const layer: Layer.Layer<IdempotencyStore.IdempotencyStore | Inspector> = context({})
+
+export const layerWith = (options: Options): Layer.Layer<IdempotencyStore.IdempotencyStore | Inspector> =>
+  context(options)

@@ -76,7 +76,9 @@ export interface Options {
     InMemoryInventoryStore.Stock
   >
   /** Replaces the idempotency store (e.g. the simulator's planted bug). */
-  readonly idempotencyStore?: Layer.Layer<IdempotencyStore.IdempotencyStore>
+  readonly idempotencyStore?: Layer.Layer<
+    IdempotencyStore.IdempotencyStore | InMemoryIdempotencyStore.Inspector
+  >
   /** Replaces the rate-limit store (e.g. the simulator's planted bug). */
   readonly rateLimitStore?: Layer.Layer<RateLimitStore.RateLimitStore>
 }
@@ -90,6 +92,7 @@ export type Ports =
   | OrderStore.OrderStore
   | InMemoryOrderStore.Inspector
   | IdempotencyStore.IdempotencyStore
+  | InMemoryIdempotencyStore.Inspector
   | ShippingQuoter.ShippingQuoter
   | InMemoryShippingQuoter.Control
   | TaxCalculator.TaxCalculator

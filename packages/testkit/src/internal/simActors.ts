@@ -118,13 +118,13 @@ export const shopper = (env: Env, index: number) =>
 type Placed = Checkout.Placed
 
 /**
- * A client's patience: most wait for their answer; a quarter stop waiting after 5-20 s and retry
+ * A client's patience: most wait for their answer; 30 % stop waiting after 2-8 s and retry
  * with the same key while the first request still runs (slower than the lease, it is taken over).
  * Drawn from a stream of its own, so it changes no other draw of the shopper.
  */
 const patience = (env: Env, index: number): number | undefined => {
   const p = env.root.fork(`user/${index}/patience`)
-  return p.chance(0.25) ? p.int(5_000, 20_000) : undefined
+  return p.chance(0.3) ? p.int(2_000, 8_000) : undefined
 }
 
 const session = (

@@ -70,6 +70,10 @@ export interface GatewayPlan {
   readonly lostBursts: ReadonlyArray<{ readonly atMs: number; readonly count: number }>
   readonly hangBursts: ReadonlyArray<{ readonly atMs: number; readonly count: number }>
   readonly declineWaves: ReadonlyArray<Window & { readonly rate: number }>
+  /** Share of new charges answered as failed and captured `lateCaptureMs` later (review bug 10). */
+  readonly lateCaptureRate: number
+  readonly lateCaptureMs: number
+  readonly lateBursts: ReadonlyArray<{ readonly atMs: number; readonly count: number }>
 }
 
 export type Weather = "calm" | "normal" | "stormy"
@@ -138,7 +142,20 @@ export const drawPlan = (prng: Prng, scenario: Scenario, startMs: number): Fault
       })),
       lostBursts: times(count(1), () => window(0, 0)).map((w) => ({ atMs: w.fromMs, count: g.int(1, 4) })),
       hangBursts: times(count(0.5), () => window(0, 0)).map((w) => ({ atMs: w.fromMs, count: g.int(1, 3) })),
-      declineWaves: times(count(0.4), () => ({ ...window(10_000, 60_000), rate: 0.3 + g.float() * 0.6 }))
+      declineWaves: times(count(0.4), () => ({ ...window(10_000, 60_000), rate: 0.3 + g.float() * 0.6 })),
+      // Drawn last, from a stream of their own: the plans of older seeds stay as they were.
+      ...(() => {
+        const late = g.fork("late-captures")
+        return {
+          lateCaptureRate: late.chance(0.5) ? late.float() * 0.03 * scale : 0,
+          // Up to well past an order's hold (2 min in the sim) and its settle grace (60 s).
+          lateCaptureMs: late.int(20_000, 300_000),
+          lateBursts: Array.from({ length: late.int(0, 2) }, () => ({
+            atMs: startMs + Math.floor(late.float() * span * 0.9),
+            count: late.int(1, 3)
+          })).sort((x, y) => x.atMs - y.atMs)
+        }
+      })()
     }
   }
 
@@ -188,6 +205,12 @@ export const describePlan = (plan: FaultPlan, startMs: number): ReadonlyArray<st
     for (const b of g.hangBursts) lines.push(`plan gateway hang ${b.count} charges at ${at(b.atMs)}`)
     for (const w of g.declineWaves)
       lines.push(`plan gateway decline wave ${(w.rate * 100).toFixed(0)}% ${span(w)}`)
+    if (g.lateCaptureRate > 0)
+      lines.push(
+        `plan gateway captures ${(g.lateCaptureRate * 100).toFixed(1)}% of charges ${g.lateCaptureMs / 1000}s late`
+      )
+    for (const b of g.lateBursts)
+      lines.push(`plan gateway captures the next ${b.count} charges late at ${at(b.atMs)}`)
   }
   for (const w of plan.brokerOutages) lines.push(`plan broker down ${span(w)}`)
   for (const w of plan.shippingOutages) lines.push(`plan shipping down ${span(w)}`)
@@ -371,6 +394,8 @@ export const calmGateway: Partial<FakePaymentGateway.Faults> = (({
   ignoreIdempotencyKey: _planted,
   hangMs: _hangMode,
   lostResponseAs: _lostMode,
+  lateCaptureMs: _lateDelay,
+  lateCaptureAs: _lateMode,
   ...calm
 }) => calm)(FakePaymentGateway.noFaults)
 
@@ -391,7 +416,9 @@ export const gatewayTimeline = (
           declineRate: g.declineRate,
           latencyJitterMs: g.latencyJitterMs,
           lostResponseAs: g.lostResponseAs,
-          hangMs: g.hangMs
+          hangMs: g.hangMs,
+          lateCaptureRate: g.lateCaptureRate,
+          lateCaptureMs: g.lateCaptureMs
         }),
         Effect.forEach(g.storms, (w) => control.unavailableBetween(w.fromMs, w.toMs), { discard: true })
       )
@@ -421,6 +448,13 @@ export const gatewayTimeline = (
       atMs: b.atMs,
       label: `gateway hangs the next ${b.count} charges`,
       run: control.hangNextCharges(b.count)
+    })
+  }
+  for (const b of g.lateBursts) {
+    actions.push({
+      atMs: b.atMs,
+      label: `gateway captures the next ${b.count} charges late`,
+      run: control.captureNextLate(b.count)
     })
   }
   for (const w of g.declineWaves) {

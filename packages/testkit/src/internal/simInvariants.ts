@@ -10,6 +10,7 @@
  * written). Shoppers record every answer they get.
  */
 import {
+  type CartStore,
   type DeadLetterStore,
   type Errors,
   type InventoryStore,
@@ -21,6 +22,7 @@ import {
 import { Effect, Option } from "effect"
 import type * as FakePaymentGateway from "../FakePaymentGateway.js"
 import type * as InMemoryEventPublisher from "../InMemoryEventPublisher.js"
+import type * as InMemoryIdempotencyStore from "../InMemoryIdempotencyStore.js"
 import type * as InMemoryInventoryStore from "../InMemoryInventoryStore.js"
 import type * as InMemoryOrderStore from "../InMemoryOrderStore.js"
 import type { Trace } from "./simTrace.js"
@@ -151,6 +153,8 @@ export interface Probes {
   readonly gateway: FakePaymentGateway.Inspector["Service"]
   readonly events: InMemoryEventPublisher.Inspector["Service"]
   readonly deadLetters: DeadLetterStore.DeadLetterStore["Service"]
+  readonly idempotency: InMemoryIdempotencyStore.Inspector["Service"]
+  readonly carts: CartStore.CartStore["Service"]
   readonly skus: ReadonlyArray<InventoryStore.StockLevel["sku"]>
 }
 
@@ -357,6 +361,8 @@ export class Checker {
       this.checkMoney(charges, orders, byId)
       this.checkPrices(orders)
       this.checkOrdersExist(orders, byId)
+      this.checkStoredAnswers(yield* probes.idempotency.records)
+      yield* this.checkCarts(probes, orders)
       yield* this.checkEvents(probes, orders, charges, byId)
       yield* this.scanStores(probes, ledger, orders)
     })
@@ -476,6 +482,64 @@ export class Checker {
         this.report("pricing", `order ${o.order_id}: total ${o.total.amount} != subtotal + tax + shipping`)
       }
     }
+  }
+
+  /**
+   * Each completed key's stored answer is the one its client got first (read from the raw
+   * records): a holder whose lease was taken over must not overwrite the answer of its successor.
+   */
+  private checkStoredAnswers(
+    records: ReadonlyArray<{
+      readonly scope: string
+      readonly key: string
+      readonly state: string
+      readonly outcome: unknown
+    }>
+  ) {
+    for (const r of records) {
+      if (r.state !== "completed") continue
+      const first =
+        this.keys.get(`${r.scope}\u0000place\u0000${r.key}`) ??
+        this.keys.get(`${r.scope}\u0000pay\u0000${r.key}`)
+      if (first === undefined) continue // its client never saw an answer (gave up, or crashed)
+      const stored = r.outcome as {
+        readonly _tag?: string
+        readonly value?: { readonly status?: number; readonly order?: { readonly order_id?: string } }
+        readonly error?: { readonly _tag?: string }
+      }
+      const summary =
+        stored._tag === "Success"
+          ? `${stored.value?.status} ${stored.value?.order?.order_id}`
+          : (stored.error?._tag ?? "?")
+      const given = first.answer.startsWith("{")
+        ? (JSON.parse(first.answer) as { _tag?: string })._tag
+        : first.answer.split(" ").slice(0, 2).join(" ")
+      if (summary !== given) {
+        this.report("idempotency", `${r.scope} ${r.key}: stored answer ${summary}, first answered ${given}`)
+      }
+    }
+  }
+
+  /** The cart of every order is checked out by it, holding exactly what the order sells. */
+  private checkCarts(probes: Probes, orders: ReadonlyArray<Order.Order>) {
+    return Effect.gen({ self: this }, function* () {
+      for (const o of orders) {
+        const found = yield* Effect.orElseSucceed(probes.carts.get(o.cart_id), () => Option.none())
+        if (Option.isNone(found)) continue // expired (30 days) or never visible to this check
+        const cart = found.value
+        if (cart.status !== "checked_out" || cart.order_id !== o.order_id) {
+          this.report(
+            "lost-or-double-order",
+            `order ${o.order_id}'s cart ${o.cart_id} is ${cart.status} (order ${cart.order_id ?? "none"})`
+          )
+        } else if (lineKey(cart.items) !== lineKey(o.items)) {
+          this.report(
+            "lost-or-double-order",
+            `order ${o.order_id} sells ${lineKey(o.items)}, its checked-out cart holds ${lineKey(cart.items)}`
+          )
+        }
+      }
+    })
   }
 
   /** Every order a shopper was told about exists, and no cart was ordered twice. */
@@ -681,7 +745,7 @@ export const findCardNumber = (text: string, known: ReadonlyArray<string>): stri
 }
 
 /** The order of a payment idempotency key (`ord_x` or `ord_x:2`). */
-const orderOfKey = (key: string): string => {
+export const orderOfKey = (key: string): string => {
   const colon = key.indexOf(":")
   return colon < 0 ? key : key.slice(0, colon)
 }

@@ -21,8 +21,10 @@ export const plantedBugs = [
   "ignoreIdempotencyKey",
   /** Stale steps (review bugs 1, 3): an order step compares no version, so a stale decision lands. */
   "stepIgnoresVersion",
-  /** One cart, two orders (review bugs 2, 9): cart writes ignore the version, orders the cart. */
+  /** One cart, two orders (review bug 2): cart writes ignore the version, orders the cart. */
   "twoOrdersPerCart",
+  /** Carts last-writer-wins (review bug 9): cart writes ignore the version, so an edit and a checkout's claim overwrite each other. */
+  "cartLastWriterWins",
   /** Unfenced leases (review bug 5): complete/abandon ignore the fencing token. */
   "idempotencyIgnoresToken",
   /** Queues without claims (review bug 6): competing relays publish an order's events out of order. */
@@ -30,7 +32,11 @@ export const plantedBugs = [
   /** Blind retries (review bug 8): restock forgets its movement id, so a retried one adds twice. */
   "restockIgnoresMovementId",
   /** Weak ids (review bug 4): ids from a tiny space, so two requests share an order id. */
-  "weakIds"
+  "weakIds",
+  /** Events without a trace (review bug 7): a refund's step loses its `payment.refunded` event. */
+  "refundEventDropped",
+  /** Late captures never looked at again (review bug 10): no process runs the reconciliation. */
+  "noReconciliation"
 ] as const
 export type PlantedBug = (typeof plantedBugs)[number]
 
@@ -73,7 +79,20 @@ export const wrapPorts = <R>(
         )
     })
   }
-  if (planted.includes("twoOrdersPerCart")) {
+  if (planted.includes("refundEventDropped")) {
+    const store = Context.get(ports as Context.Context<OrderStore.OrderStore>, OrderStore.OrderStore)
+    ports = Context.add(ports, OrderStore.OrderStore, {
+      ...store,
+      step: (next, expected, stock, events) =>
+        store.step(
+          next,
+          expected,
+          stock,
+          events.filter((e) => e.type !== "payment.refunded")
+        )
+    })
+  }
+  if (planted.includes("twoOrdersPerCart") || planted.includes("cartLastWriterWins")) {
     const carts = Context.get(raw as Context.Context<CartStore.CartStore>, CartStore.CartStore)
     ports = Context.add(ports, CartStore.CartStore, {
       ...carts,

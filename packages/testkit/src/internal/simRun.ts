@@ -20,7 +20,7 @@ import {
   StoreFaults,
   type TimedAction
 } from "./simFaults.js"
-import { Checker, Ledger, type Violation } from "./simInvariants.js"
+import { Checker, orderOfKey, Ledger, type Violation } from "./simInvariants.js"
 import { Prng, zipf } from "./simPrng.js"
 import { runDeterministic, type SimClock } from "./simRuntime.js"
 import type { PlantedBug, Scenario } from "./simScenario.js"
@@ -254,7 +254,15 @@ const settled = (w: World.World, ledger: Ledger) =>
     for (const r of yield* w.probes.stock.allReservations) {
       if (r.status === "held" && ledger.reservedOrders.has(r.order_id)) return false
     }
-    for (const e of yield* w.probes.orders.outbox) if (!e.published) return false
+    if ((yield* w.probes.orders.pending) > 0) return false
+    // Money settles too: no capture on its way, and every captured charge kept by its order.
+    if ((yield* w.probes.gateway.lateCaptures).length > 0) return false
+    const orders = new Map((yield* w.probes.orders.orders).map((o) => [o.order_id, o]))
+    for (const c of yield* w.probes.gateway.allCharges) {
+      if (c.status !== "succeeded") continue
+      const order = orders.get(orderOfKey(c.idempotency_key))
+      if (order?.status !== "confirmed" || order.payment?.charge_id !== c.charge_id) return false
+    }
     return true
   })
 

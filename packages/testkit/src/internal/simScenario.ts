@@ -83,7 +83,7 @@ export interface Scenario {
 
 export const defaults: Scenario = {
   processes: 3,
-  idempotencyLeaseMs: 15_000,
+  idempotencyLeaseMs: 5_000,
   recoveryStaleMs: 10_000,
   users: 100,
   skus: 12,

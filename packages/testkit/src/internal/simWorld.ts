@@ -27,6 +27,7 @@ import {
   PaymentGateway,
   PaymentRetryQueue,
   RateLimitStore,
+  Reconciliation,
   Recovery,
   RetryDrainer,
   ShippingQuoter,
@@ -35,6 +36,7 @@ import {
 import { Cause, Clock, Context, Data, Effect, Exit, Fiber, Layer, Option, Scope } from "effect"
 import * as FakePaymentGateway from "../FakePaymentGateway.js"
 import * as InMemoryEventPublisher from "../InMemoryEventPublisher.js"
+import * as InMemoryIdempotencyStore from "../InMemoryIdempotencyStore.js"
 import * as InMemoryInventoryStore from "../InMemoryInventoryStore.js"
 import * as InMemoryOrderStore from "../InMemoryOrderStore.js"
 import * as InMemoryPaymentRetryQueue from "../InMemoryPaymentRetryQueue.js"
@@ -64,7 +66,12 @@ export type Services = Layer.Success<ReturnType<typeof servicesLayer>>
 export type ProcessContext = Ports | Services
 
 /** How often each job of a process runs (virtual time). */
-export const jobEveryMs = { recovery: 30_000, retryDrainer: 1_000, outboxRelay: 2_000 } as const
+export const jobEveryMs = {
+  recovery: 30_000,
+  retryDrainer: 1_000,
+  outboxRelay: 2_000,
+  reconciliation: 30_000
+} as const
 
 export interface WorldOptions {
   readonly seed: number
@@ -130,6 +137,7 @@ export const make = (options: WorldOptions): Effect.Effect<World, never, Scope.S
   Effect.gen(function* () {
     const { faults, ledger, checker, trace } = options
     const runScope = yield* Effect.scope
+    const startOfRun = yield* Clock.currentTimeMillis
     // New stores for every run: TestTill's layers are fresh whenever they are built.
     const built = yield* Layer.buildWithScope(
       TestTill.ports({ seed: options.seed, ...portOptions(options.planted) }),
@@ -154,6 +162,8 @@ export const make = (options: WorldOptions): Effect.Effect<World, never, Scope.S
       gateway: Context.get(raw, FakePaymentGateway.Inspector),
       events: Context.get(raw, InMemoryEventPublisher.Inspector),
       deadLetters: Context.get(raw, DeadLetterStore.DeadLetterStore),
+      idempotency: Context.get(raw, InMemoryIdempotencyStore.Inspector),
+      carts: Context.get(built, CartStore.CartStore),
       skus: options.products.map((p) => Sku.make(p.sku))
     }
 
@@ -327,6 +337,22 @@ export const make = (options: WorldOptions): Effect.Effect<World, never, Scope.S
         )
       )
 
+    /** Settles captures against orders (late captures are refunded), from where the last run stopped. */
+    const reconcile = (label: string) => {
+      let cursor: string | null = null
+      return Effect.suspend(() =>
+        Reconciliation.reconcileOnce(startOfRun, {}, cursor).pipe(
+          Effect.tap((r) =>
+            Effect.sync(() => {
+              cursor = r.cursor
+              if (r.ordersResumed + r.strayCapturesRefunded > 0)
+                trace.add(`${label}: resumed ${r.ordersResumed}, refunded ${r.strayCapturesRefunded} stray`)
+            })
+          )
+        )
+      )
+    }
+
     const drainRetries = Effect.flatMap(Checkout.Checkout, (checkout) =>
       RetryDrainer.drainOnce((orderId) => checkout.resume(orderId)).pipe(
         Effect.tap((r) =>
@@ -399,6 +425,10 @@ export const make = (options: WorldOptions): Effect.Effect<World, never, Scope.S
         yield* fork(
           job("outbox relay", jobEveryMs.outboxRelay, whenAny(eventsPending, Effect.asVoid(Outbox.drain())))
         )
+        if (!options.planted.includes("noReconciliation"))
+          yield* fork(
+            job("reconciliation", jobEveryMs.reconciliation, Effect.asVoid(reconcile("reconciliation")))
+          )
       })
 
     const start = Effect.forEach(slots, (_, slot) => startSlot(slot), { discard: true })
