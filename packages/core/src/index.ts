@@ -37,6 +37,7 @@ export * as PromiseClient from "./PromiseClient.js"
 export * as Payments from "./Payments.js"
 export * as Pricing from "./Pricing.js"
 export * as Recovery from "./Recovery.js"
+export * as Till from "./Till.js"
 
 // Resilience
 export * as CircuitBreaker from "./CircuitBreaker.js"

@@ -100,12 +100,15 @@ describe("Simulator", () => {
   // retried with the same key after the shopper added a unit; the retry priced the new cart but got
   // back the first attempt's hold, so the order sold 3 units and committed 2. Checkout.placeNew now
   // takes the hold again when the held lines differ from the quote.
-  it.effect("regression: a retried checkout after a cart edit sells exactly what it holds (seed 2153)", () =>
+  // Every store call now has a timeout (the `store` policy), which changes the runs a seed makes:
+  // seed 2153 no longer walks this path, seed 2766's shopper 5 does (found by searching seeds
+  // for the trace below with no violations).
+  it.effect("regression: a retried checkout after a cart edit sells exactly what it holds (seed 2766)", () =>
     Effect.gen(function* () {
       const result = yield* Simulator.run({
-        seed: 2153,
+        seed: 2766,
         scenario: {
-          onlyUsers: [2],
+          onlyUsers: [5],
           skus: 2,
           disabledFaults: ["gateway", "broker", "shipping", "crashes"],
           editCartBeforeRetry: true
@@ -150,11 +153,12 @@ describe("Simulator", () => {
   // Effect 4, see above); found again with the fix reverted by `pnpm sim --seeds 4400
   // --hold-seconds 8`, and shrunk to this world, which breaks `order-stock-mismatch` without it.
   it.effect(
-    "regression: the sweeper never releases the hold of a checkout still writing its order (seed 2153)",
+    // Seed 2153 until every store call had a timeout (see above); 1075 walks the same path now.
+    "regression: the sweeper never releases the hold of a checkout still writing its order (seed 1075)",
     () =>
       Effect.gen(function* () {
         const result = yield* Simulator.run({
-          seed: 2153,
+          seed: 1075,
           scenario: { onlyUsers: [2], skus: 2, holdMs: 8_000 },
           trace: "full"
         })
