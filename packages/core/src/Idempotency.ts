@@ -50,7 +50,8 @@ export type Config = typeof Config.Type
  * quote (10.5 s), up to four inventory calls (reserve, release and reserve again after a cart
  * edit, commit: 4 x 9.6 s = 38.4 s), the order insert (18 s), the charge (34 s) and the refund
  * of a charge that landed after its order died (34 s): 134.9 s. 180 s leaves 45 s for the
- * unguarded store calls (cart, rate limit, order steps). A lease that still runs out is safe, only
+ * store calls (cart, rate limit, order steps: each bounded by the `store` policy, 2 s sent once or
+ * 6.6 s retried). A lease that still runs out is safe, only
  * wasteful: the retry redoes the same keyed steps, and fencing keeps the late holder from ending
  * the new one's lease (tested in Idempotency.test.ts against these numbers).
  */

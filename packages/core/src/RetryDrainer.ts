@@ -73,7 +73,7 @@ export const entryWorstCaseMs =
  * Claim lease 180 s: a round's entries run together, so each claim must outlast one entry's
  * worst case (`entryWorstCaseMs`, 121.2 s) and, should the gateway take a round's calls one after
  * another, `concurrency` payment worst cases (4 x 34 s = 136 s); 180 s covers both with 44 s
- * for the unguarded store calls. A lease that still runs out costs a second drainer redoing the
+ * for the store calls (each bounded by the `store` policy). A lease that still runs out costs a second drainer redoing the
  * entry's idempotent steps, never a double charge; a longer one delays a crashed drainer's
  * entries by as much.
  */
