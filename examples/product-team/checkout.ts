@@ -1,6 +1,13 @@
-import { Address, Carts, Checkout, PaymentMethod, Payments, Sku } from "@till/core"
+import { Address, Carts, Checkout, Order, PaymentMethod, Payments, Sku, Till } from "@till/core"
 import { FakePaymentGateway, TestTill } from "@till/testkit"
-import { Effect, Redacted, Schema } from "effect"
+import { Effect, Layer, Redacted, Schema } from "effect"
+
+// Every core service (Till.layer) and the background jobs (Till.layerJobs: retry drainer, recovery,
+// outbox relay) over the ports. Here the testkit's in-memory ports; in production the adapters'.
+export const TillLive = Till.layerJobs.pipe(
+  Layer.provideMerge(Till.layer),
+  Layer.provideMerge(TestTill.ports({ seed: 1 }))
+)
 
 export const program = Effect.gen(function* () {
   yield* TestTill.stock("mug", "Till mug", 1_500, 10) // 15.00 USD, 10 in stock
@@ -26,8 +33,13 @@ export const program = Effect.gen(function* () {
     shipping_address,
     payment_method_id: method.payment_method_id
   })
-  return yield* (yield* Checkout.Checkout).place({ userId: "alice", idempotencyKey: "order-1", request })
-}).pipe(Effect.provide(TestTill.layer({ seed: 1 })))
+  const placed = yield* (yield* Checkout.Checkout).place({
+    userId: "alice",
+    idempotencyKey: "order-1",
+    request
+  })
+  return { status: placed.status, order: Order.toJson(placed.order) } // API.md's order JSON
+}).pipe(Effect.provide(TillLive))
 
 if (import.meta.url === `file://${process.argv[1]}`) {
   Effect.runPromise(program).then(({ status, order }) => console.log(status, order.status, order.total))

@@ -6,7 +6,7 @@
  * else read again), so concurrent writers on any number of instances never lose an edit, and
  * a checkout claims exactly the version of the cart it priced.
  */
-import { Clock, Context, Effect, Layer, Option } from "effect"
+import { Clock, Context, Effect, Config as EffectConfig, Layer, Option, Schema } from "effect"
 import * as Cart from "./Cart.js"
 import { Catalog } from "./Catalog.js"
 import { CartStore } from "./CartStore.js"
@@ -19,13 +19,21 @@ import {
   ValidationError
 } from "./Errors.js"
 import { Ids } from "./Ids.js"
+import { decodeConfig } from "./internal/decodeConfig.js"
+import { IntBetween } from "./internal/intBetween.js"
+import { storeCall } from "./internal/storeCall.js"
 import * as Money from "./Money.js"
+import { Resilience } from "./Resilience.js"
 import { maxQuantity, type Sku } from "./Sku.js"
 
-export interface Config {
-  readonly ttlMs: number
-  readonly defaultCurrency: string
-}
+/** The carts' settings, with their bounds (a bad value fails at startup, see `layerConfig`). */
+export const Config = Schema.Struct({
+  /** How long a cart lives after its last change (API.md: 30 days). */
+  ttlMs: IntBetween(60_000, 365 * 24 * 60 * 60 * 1000),
+  /** The currency of a cart created without one (ISO 4217, e.g. "USD"). */
+  defaultCurrency: Schema.String.check(Schema.isPattern(/^[A-Z]{3}$/))
+})
+export type Config = typeof Config.Type
 
 export const defaults: Config = { ttlMs: 30 * 24 * 60 * 60 * 1000, defaultCurrency: "USD" }
 
@@ -89,9 +97,17 @@ const tooMany = (quantity: number) =>
 
 export const make = (config: Config = defaults) =>
   Effect.gen(function* () {
-    const store = yield* CartStore
+    const raw = yield* CartStore
     const catalog = yield* Catalog
     const ids = yield* Ids
+    // Every store call under the `store` policy; only the read is retried (internal/storeCall.ts).
+    const call = storeCall(yield* Resilience, "cart")
+    const store: typeof raw = {
+      get: (cartId) => call("retry", raw.get(cartId)),
+      insert: (cart, ttlMs) => call("once", raw.insert(cart, ttlMs)),
+      update: (cart, expectedVersion, ttlMs) => call("once", raw.update(cart, expectedVersion, ttlMs)),
+      incrementViews: (cartId) => call("once", raw.incrementViews(cartId))
+    }
     const nowIso = Effect.map(Clock.currentTimeMillis, (ms) => new Date(ms).toISOString())
 
     const load = (userId: string, cartId: string) =>
@@ -239,5 +255,48 @@ export const make = (config: Config = defaults) =>
     })
   })
 
-export const layer = (config: Config = defaults): Layer.Layer<Carts, never, CartStore | Catalog | Ids> =>
-  Layer.effect(Carts, make(config))
+/** What the carts need: their store, the catalog (prices, names), ids and the store policy. */
+export type Requirements = CartStore | Catalog | Ids | Resilience
+
+/**
+ * The carts with the default settings.
+ * @category layers
+ */
+export const layer: Layer.Layer<Carts, never, Requirements> = Layer.effect(Carts, make(defaults))
+
+/**
+ * The carts with settings given in code, each defaulting to `defaults`; an out-of-bounds value is
+ * a defect when the layer is built.
+ * @example Carts.layerWith({ defaultCurrency: "EUR" })
+ * @category layers
+ */
+export const layerWith = (settings: Partial<Config>): Layer.Layer<Carts, never, Requirements> =>
+  Layer.effect(
+    Carts,
+    Effect.flatMap(Effect.orDie(Schema.decodeEffect(Config)({ ...defaults, ...settings })), (decoded) =>
+      make(decoded)
+    )
+  )
+
+/**
+ * The settings from Effect `Config` under `carts.*`, each defaulting to `base`, then decoded with
+ * `Config` (env with `ConfigProvider.constantCase`: `CARTS_DEFAULT_CURRENCY=EUR`).
+ */
+export const config = (base: Config = defaults): EffectConfig.Config<Config> =>
+  EffectConfig.all({
+    ttlMs: EffectConfig.withDefault(EffectConfig.Int("ttlMs"), base.ttlMs),
+    defaultCurrency: EffectConfig.withDefault(EffectConfig.String("defaultCurrency"), base.defaultCurrency)
+  }).pipe(EffectConfig.nested("carts"), EffectConfig.mapEffect(decodeConfig(Config, "carts")))
+
+/**
+ * The carts with settings read from `Config` (`config()`): an invalid value fails the layer at
+ * startup with a `ConfigError` naming the key.
+ * @category layers
+ */
+export const layerConfig = (
+  settings: EffectConfig.Config<Config> = config()
+): Layer.Layer<Carts, EffectConfig.ConfigError, Requirements> =>
+  Layer.effect(
+    Carts,
+    Effect.flatMap(settings, (decoded) => make(decoded))
+  )

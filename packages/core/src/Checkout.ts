@@ -17,7 +17,7 @@
  * Every step is keyed by the order id fixed at the idempotency claim, so a retried request
  * continues where the first stopped instead of doing anything twice.
  */
-import { Clock, Context, Effect, Layer, Option, Schema } from "effect"
+import { Clock, Context, Effect, Config as EffectConfig, Layer, Option, Schema } from "effect"
 import { Address } from "./Address.js"
 import { CartId } from "./Cart.js"
 import { Carts } from "./Carts.js"
@@ -35,6 +35,7 @@ import {
   type RateLimited,
   type RequestInFlight,
   SkuNotFound,
+  StoredAnswerUnreadable,
   type StoreUnavailable,
   ValidationError
 } from "./Errors.js"
@@ -47,6 +48,9 @@ import {
   type Placed,
   reservedData
 } from "./internal/orderFlow.js"
+import { decodeConfig } from "./internal/decodeConfig.js"
+import { IntBetween } from "./internal/intBetween.js"
+import { storeCall } from "./internal/storeCall.js"
 import { isInFlight, Order } from "./Order.js"
 import { OrderStore } from "./OrderStore.js"
 import { PaymentMethodId } from "./PaymentMethod.js"
@@ -94,19 +98,24 @@ export type CheckoutError =
   | FinalError
   | IdempotencyConflict
   | RequestInFlight
+  | StoredAnswerUnreadable
   | RateLimited
   | StoreUnavailable
   | GatewayUnavailable
   | Unavailable
 
-export interface Config {
+const hourMs = 60 * 60 * 1000
+
+/** The checkout's settings, with their bounds (a bad value fails at startup, see `layerConfig`). */
+export const Config = Schema.Struct({
   /** How long stock is held for an order awaiting payment. */
-  readonly holdMs: number
+  holdMs: IntBetween(1_000, 24 * hourMs),
   /** How long a declined order may be paid again (API.md: 30 min). */
-  readonly retryWindowMs: number
+  retryWindowMs: IntBetween(0, 7 * 24 * hourMs),
   /** After its hold, how long until an unpaid order's payment outcome is final (see orderFlow). */
-  readonly settleGraceMs: number
-}
+  settleGraceMs: IntBetween(0, hourMs)
+})
+export type Config = typeof Config.Type
 
 /** Claims of one cart that may lose to edits before the checkout gives up (409). */
 const maxCartConflicts = 4
@@ -150,17 +159,30 @@ export const make = (config: Config = defaults) =>
     const carts = yield* Carts
     const pricing = yield* Pricing
     const payments = yield* Payments
-    const orders = yield* OrderStore
+    const rawOrders = yield* OrderStore
     const idempotency = yield* Idempotency
     const limiter = yield* RateLimiter
     const retryQueue = yield* PaymentRetryQueue
     const resilience = yield* Resilience
+    // Order reads and steps under the `store` policy, both retried: a step is a compare-and-set
+    // to an absolute state, so a copy after a landed step writes nothing (internal/storeCall.ts).
+    // The insert keeps its own `orderCreation` policy.
+    const call = storeCall(resilience, "order")
+    const orders: typeof rawOrders = {
+      ...rawOrders,
+      get: (orderId) => call("retry", rawOrders.get(orderId)),
+      step: (next, expectedVersion, stock, events) =>
+        call("retry", rawOrders.step(next, expectedVersion, stock, events))
+    }
 
     const flow = makeOrderFlow({
       orders,
       payments,
       enqueueRetry: (orderId) =>
-        RetryDrainer.enqueue(orderId).pipe(Effect.provideService(PaymentRetryQueue, retryQueue)),
+        RetryDrainer.enqueue(orderId).pipe(
+          Effect.provideService(PaymentRetryQueue, retryQueue),
+          Effect.provideService(Resilience, resilience)
+        ),
       retryWindowMs: config.retryWindowMs,
       settleGraceMs: config.settleGraceMs
     })
@@ -191,16 +213,43 @@ export const make = (config: Config = defaults) =>
             flow.answer(order)
           )
 
-    /** Runs `use` once per (user, key): the answer (201/202 or a final error) is stored and replayed. */
+    /**
+     * Runs `use` once per (user, key): the answer (201/202 or a final error) is stored and replayed.
+     *
+     * A stored answer that no longer decodes (stored by an older Till) is answered with the
+     * order's current state, read and never driven (`orderOf` finds the order; no rate unit, no
+     * charge, no new order): the answer the stored one would have become, since every step of the
+     * order is keyed by its id. When there is no order (the first answer was a refusal before one
+     * was made: empty cart, out of stock) the key answers `StoredAnswerUnreadable` (409), never a
+     * new attempt: a client told "no" must not be charged by a replay.
+     */
     const once = <E>(
       userId: string,
       key: string,
       request: unknown,
       resourcePrefix: string,
+      orderOf: (resourceId: string) => string,
       use: (resourceId: string) => Effect.Effect<Placed, E>
     ) =>
       idempotency.run(
-        { scope: userId, key, request, resourcePrefix, success: PlacedSchema, failure: FinalError },
+        {
+          scope: userId,
+          key,
+          request,
+          resourcePrefix,
+          success: PlacedSchema,
+          failure: FinalError,
+          replayUnreadable: (resourceId) =>
+            orders.get(orderOf(resourceId)).pipe(
+              Effect.catchTag("StoreUnavailable", () => Effect.succeed(Option.none<Order>())),
+              Effect.flatMap(
+                (found): Effect.Effect<Placed, FinalError | StoredAnswerUnreadable> =>
+                  Option.isSome(found) && found.value.user_id === userId
+                    ? flow.answer(found.value)
+                    : Effect.fail(new StoredAnswerUnreadable({ key }))
+              )
+            )
+        },
         use
       )
 
@@ -285,6 +334,7 @@ export const make = (config: Config = defaults) =>
         input.idempotencyKey,
         Schema.encodeSync(CheckoutRequest)(input.request),
         "ord",
+        (orderId) => orderId,
         (orderId) =>
           // Charged only for new work: a replay of a stored answer (a retried lost 201) never earns a 429.
           Effect.andThen(
@@ -355,6 +405,7 @@ export const make = (config: Config = defaults) =>
         input.idempotencyKey,
         { order_id: input.orderId, ...Schema.encodeSync(PaymentRetryRequest)(input.request) },
         "pay",
+        () => input.orderId,
         () =>
           Effect.andThen(
             limiter.check("payment", input.userId),
@@ -371,10 +422,55 @@ export const make = (config: Config = defaults) =>
     })
   })
 
-export const layer = (
-  config: Config = defaults
-): Layer.Layer<
-  Checkout,
-  never,
-  Carts | Pricing | Payments | OrderStore | Idempotency | RateLimiter | PaymentRetryQueue | Resilience
-> => Layer.effect(Checkout, make(config))
+/** What the checkout needs: the other services and the order, retry-queue ports. */
+export type Requirements =
+  | Carts
+  | Pricing
+  | Payments
+  | OrderStore
+  | Idempotency
+  | RateLimiter
+  | PaymentRetryQueue
+  | Resilience
+
+/**
+ * The checkout with the default settings.
+ * @category layers
+ */
+export const layer: Layer.Layer<Checkout, never, Requirements> = Layer.effect(Checkout, make(defaults))
+
+/**
+ * The checkout with settings given in code, each defaulting to `defaults`; an out-of-bounds value
+ * is a defect when the layer is built.
+ * @example Checkout.layerWith({ holdMs: 5 * 60_000 })
+ * @category layers
+ */
+export const layerWith = (settings: Partial<Config>): Layer.Layer<Checkout, never, Requirements> =>
+  Layer.effect(
+    Checkout,
+    Effect.flatMap(Effect.orDie(Schema.decodeEffect(Config)({ ...defaults, ...settings })), make)
+  )
+
+/**
+ * The settings from Effect `Config` under `checkout.*`, each defaulting to `base`, then decoded
+ * with `Config` (env with `ConfigProvider.constantCase`: `CHECKOUT_HOLD_MS=300000`).
+ */
+export const config = (base: Config = defaults): EffectConfig.Config<Config> =>
+  EffectConfig.all({
+    holdMs: EffectConfig.withDefault(EffectConfig.Int("holdMs"), base.holdMs),
+    retryWindowMs: EffectConfig.withDefault(EffectConfig.Int("retryWindowMs"), base.retryWindowMs),
+    settleGraceMs: EffectConfig.withDefault(EffectConfig.Int("settleGraceMs"), base.settleGraceMs)
+  }).pipe(EffectConfig.nested("checkout"), EffectConfig.mapEffect(decodeConfig(Config, "checkout")))
+
+/**
+ * The checkout with settings read from `Config` (`config()`): an invalid value fails the layer at
+ * startup with a `ConfigError` naming the key.
+ * @category layers
+ */
+export const layerConfig = (
+  settings: EffectConfig.Config<Config> = config()
+): Layer.Layer<Checkout, EffectConfig.ConfigError, Requirements> =>
+  Layer.effect(
+    Checkout,
+    Effect.flatMap(settings, (decoded) => make(decoded))
+  )

@@ -177,10 +177,18 @@ export const followBreakers = (
     )
   )
 
+/**
+ * Degradation with the default settings.
+ * @category layers
+ */
 export const layer: Layer.Layer<Degradation> = Layer.effect(Degradation, make())
 
-export const layerSettings = (settings: Settings): Layer.Layer<Degradation> =>
-  Layer.effect(Degradation, make(settings))
+/**
+ * Degradation with settings given in code, each defaulting to `defaults`.
+ * @category layers
+ */
+export const layerWith = (settings: Partial<Settings>): Layer.Layer<Degradation> =>
+  Layer.effect(Degradation, make({ ...defaults, ...settings }))
 
 /**
  * Settings from `Config` under `degradation.*`, each defaulting to `base`; breaker levels merge

@@ -101,6 +101,21 @@ export class RequestInFlight extends Schema.TaggedError<RequestInFlight>()("Requ
   }
 }
 
+/**
+ * The answer stored under an idempotency key can no longer be read (written by a version of Till
+ * whose answer shape has since changed). Nothing is redone for it: the first request's work stands
+ * (a checkout answers its order's current state instead, see Checkout.ts); this is answered only
+ * when there is no such state to answer (409: send the request again with a new key).
+ */
+export class StoredAnswerUnreadable extends Schema.TaggedError<StoredAnswerUnreadable>()(
+  "StoredAnswerUnreadable",
+  { key: Schema.String }
+) {
+  override get message() {
+    return `the stored answer of idempotency key ${this.key} can no longer be read; its request is not run again: use a new key to retry it`
+  }
+}
+
 export class RateLimited extends Schema.TaggedError<RateLimited>()("RateLimited", {
   limit: Schema.String,
   retryAfterSeconds: Schema.Int
@@ -226,6 +241,7 @@ export const httpStatus = {
   EmptyCart: 422,
   OutOfStock: 409,
   RequestInFlight: 409,
+  StoredAnswerUnreadable: 409,
   OrderNotRetryable: 409,
   InvalidTransition: 409,
   PaymentDeclined: 402,

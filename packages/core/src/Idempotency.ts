@@ -12,24 +12,37 @@
  * whose lease was taken over changes nothing of the new holder's, and still answers its own outcome
  * (the decision is written where `run` completes).
  */
-import { Clock, Context, Effect, Exit, Layer, Schema } from "effect"
+import { Clock, Context, Effect, Config as EffectConfig, Exit, Layer, Schema } from "effect"
 import {
   IdempotencyConflict,
   isTransient,
   RequestInFlight,
+  StoredAnswerUnreadable,
   type StoreUnavailable,
   ValidationError
 } from "./Errors.js"
 import { IdempotencyStore } from "./IdempotencyStore.js"
 import { Ids } from "./Ids.js"
 import { canonicalJson } from "./internal/canonicalJson.js"
+import { decodeConfig } from "./internal/decodeConfig.js"
+import { IntBetween } from "./internal/intBetween.js"
+import { storeCall } from "./internal/storeCall.js"
+import { Resilience } from "./Resilience.js"
 
-export interface Config {
-  /** How long a completed answer is kept. */
-  readonly ttlMs: number
+const dayMs = 24 * 60 * 60 * 1000
+
+/** The keys' settings, with their bounds (a bad value fails at startup, see `layerConfig`). */
+export const Config = Schema.Struct({
+  /** How long a completed answer is kept (Stripe: 24 h). */
+  ttlMs: IntBetween(60_000, 30 * dayMs),
   /** How long a claim is held before another request may take it over. */
-  readonly leaseMs: number
-}
+  leaseMs: IntBetween(1_000, dayMs)
+}).check(
+  Schema.makeFilter((config) =>
+    config.leaseMs <= config.ttlMs ? undefined : "leaseMs must not exceed ttlMs"
+  )
+)
+export type Config = typeof Config.Type
 
 /**
  * The lease must outlast one checkout, or a same-key retry takes over a live request. Worst case
@@ -37,7 +50,8 @@ export interface Config {
  * quote (10.5 s), up to four inventory calls (reserve, release and reserve again after a cart
  * edit, commit: 4 x 9.6 s = 38.4 s), the order insert (18 s), the charge (34 s) and the refund
  * of a charge that landed after its order died (34 s): 134.9 s. 180 s leaves 45 s for the
- * unguarded store calls (cart, rate limit, order steps). A lease that still runs out is safe, only
+ * store calls (cart, rate limit, order steps: each bounded by the `store` policy, 2 s sent once or
+ * 6.6 s retried). A lease that still runs out is safe, only
  * wasteful: the retry redoes the same keyed steps, and fencing keeps the late holder from ending
  * the new one's lease (tested in Idempotency.test.ts against these numbers).
  */
@@ -55,6 +69,15 @@ export interface RunOptions<A, I, F, FI> {
   readonly success: Schema.Codec<A, I>
   /** The final errors, stored and answered again; any other error is treated as transient. */
   readonly failure: Schema.Codec<F, FI>
+  /**
+   * The answer when the stored outcome no longer decodes (stored by an older version): typically
+   * the current state of the resource the first request made (`resourceId`), read without doing
+   * any work again. Without it such a replay fails `StoredAnswerUnreadable` (409). Never a defect:
+   * a changed schema is a fact of deployments, not a bug of this request.
+   */
+  readonly replayUnreadable?:
+    | ((resourceId: string) => Effect.Effect<A, F | StoredAnswerUnreadable>)
+    | undefined
 }
 
 export class Idempotency extends Context.Service<
@@ -65,7 +88,13 @@ export class Idempotency extends Context.Service<
       use: (resourceId: string) => Effect.Effect<A, E, R>
     ) => Effect.Effect<
       A,
-      E | F | IdempotencyConflict | RequestInFlight | ValidationError | StoreUnavailable,
+      | E
+      | F
+      | IdempotencyConflict
+      | RequestInFlight
+      | StoredAnswerUnreadable
+      | ValidationError
+      | StoreUnavailable,
       R
     >
   }
@@ -108,8 +137,17 @@ export const validateKey = (key: string): Effect.Effect<string, ValidationError>
 
 export const make = (config: Config = defaults) =>
   Effect.gen(function* () {
-    const store = yield* IdempotencyStore
+    const raw = yield* IdempotencyStore
     const ids = yield* Ids
+    // Under the `store` policy; the claim is sent once, the fenced complete and abandon may be
+    // repeated (internal/storeCall.ts). A timeout is `StoreUnavailable`: transient, so the lease is
+    // abandoned below and a retry with the key takes over.
+    const call = storeCall(yield* Resilience, "idempotency")
+    const store: typeof raw = {
+      claim: (request) => call("once", raw.claim(request)),
+      complete: (scope, key, token, outcome) => call("retry", raw.complete(scope, key, token, outcome)),
+      abandon: (scope, key, token) => call("retry", raw.abandon(scope, key, token))
+    }
 
     const run = Effect.fn("Idempotency.run")(function* <A, I, F, FI, E, R>(
       options: RunOptions<A, I, F, FI>,
@@ -133,7 +171,22 @@ export const make = (config: Config = defaults) =>
         case "InFlight":
           return yield* Effect.fail(new RequestInFlight({ key }))
         case "Completed": {
-          const stored = yield* Schema.decodeUnknownEffect(outcome)(claim.record.outcome).pipe(Effect.orDie)
+          const decoded = yield* Effect.result(Schema.decodeUnknownEffect(outcome)(claim.record.outcome))
+          if (decoded._tag === "Failure") {
+            // Not the client's fault and not a bug of this request: answer what can be answered
+            // without doing the work again (see `replayUnreadable`), and tell the operators.
+            yield* Effect.logWarning("stored idempotent answer no longer decodes").pipe(
+              Effect.annotateLogs({
+                key,
+                resourceId: claim.record.resourceId,
+                issue: decoded.failure.message
+              })
+            )
+            return yield* options.replayUnreadable === undefined
+              ? Effect.fail(new StoredAnswerUnreadable({ key }))
+              : options.replayUnreadable(claim.record.resourceId)
+          }
+          const stored = decoded.success
           return yield* stored._tag === "Success" ? Effect.succeed(stored.value) : Effect.fail(stored.error)
         }
         case "Claimed":
@@ -179,5 +232,48 @@ export const make = (config: Config = defaults) =>
     return Idempotency.of({ run })
   })
 
-export const layer = (config: Config = defaults): Layer.Layer<Idempotency, never, IdempotencyStore | Ids> =>
-  Layer.effect(Idempotency, make(config))
+/** What idempotency needs: its store, ids (the resource id of a first claim) and the store policy. */
+export type Requirements = IdempotencyStore | Ids | Resilience
+
+/**
+ * Idempotency with the default settings.
+ * @category layers
+ */
+export const layer: Layer.Layer<Idempotency, never, Requirements> = Layer.effect(Idempotency, make(defaults))
+
+/**
+ * Idempotency with settings given in code, each defaulting to `defaults`; an out-of-bounds value
+ * is a defect when the layer is built.
+ * @example Idempotency.layerWith({ leaseMs: 60_000 })
+ * @category layers
+ */
+export const layerWith = (settings: Partial<Config>): Layer.Layer<Idempotency, never, Requirements> =>
+  Layer.effect(
+    Idempotency,
+    Effect.flatMap(Effect.orDie(Schema.decodeEffect(Config)({ ...defaults, ...settings })), (decoded) =>
+      make(decoded)
+    )
+  )
+
+/**
+ * The settings from Effect `Config` under `idempotency.*`, each defaulting to `base`, then decoded
+ * with `Config` (env with `ConfigProvider.constantCase`: `IDEMPOTENCY_LEASE_MS=240000`).
+ */
+export const config = (base: Config = defaults): EffectConfig.Config<Config> =>
+  EffectConfig.all({
+    ttlMs: EffectConfig.withDefault(EffectConfig.Int("ttlMs"), base.ttlMs),
+    leaseMs: EffectConfig.withDefault(EffectConfig.Int("leaseMs"), base.leaseMs)
+  }).pipe(EffectConfig.nested("idempotency"), EffectConfig.mapEffect(decodeConfig(Config, "idempotency")))
+
+/**
+ * Idempotency with settings read from `Config` (`config()`): an invalid value fails the layer at
+ * startup with a `ConfigError` naming the key.
+ * @category layers
+ */
+export const layerConfig = (
+  settings: EffectConfig.Config<Config> = config()
+): Layer.Layer<Idempotency, EffectConfig.ConfigError, Requirements> =>
+  Layer.effect(
+    Idempotency,
+    Effect.flatMap(settings, (decoded) => make(decoded))
+  )

@@ -106,3 +106,60 @@ export const parsePaymentKey = (key: string): { readonly orderId: string; readon
   const attempt = match === null ? 1 : Number(match[2])
   return match !== null && attempt >= 2 ? { orderId: match[1]!, attempt } : { orderId: key, attempt: 1 }
 }
+
+/** The payment as API.md shows it: status, brand, last4; never the charge id or decline code. */
+export const OrderPaymentJson = Schema.Struct({
+  status: PaymentStatus,
+  brand: Schema.NullOr(Schema.String),
+  last4: Schema.NullOr(Schema.String)
+})
+
+/**
+ * An order as API.md's JSON (what the runtime serves and `PromiseClient` answers): exactly these
+ * keys, times in ISO 8601. The bookkeeping of the saga (`version`, `payment_method_id`,
+ * `payment_attempt`, `hold_expires_at`, `retry_until`, the payment's `charge_id` and
+ * `decline_code`) stays inside Till.
+ */
+export const OrderJson = Schema.Struct({
+  order_id: Schema.String,
+  user_id: Schema.String,
+  cart_id: Schema.String,
+  status: OrderStatus,
+  items: Schema.Array(OrderItem),
+  subtotal: Money.Money,
+  tax: Money.Money,
+  shipping: Money.Money,
+  total: Money.Money,
+  shipping_address: Address,
+  payment: Schema.NullOr(OrderPaymentJson),
+  created_at: Schema.String,
+  updated_at: Schema.String
+})
+/** The plain JSON object (`JSON.stringify` it as is). */
+export type OrderJson = typeof OrderJson.Encoded
+
+const isoTime = (time: string): string => new Date(time).toISOString()
+
+/**
+ * The order as API.md's JSON.
+ * @example res.json(Order.toJson(placed.order))
+ */
+export const toJson = (order: Order): OrderJson =>
+  Schema.encodeSync(OrderJson)({
+    order_id: order.order_id,
+    user_id: order.user_id,
+    cart_id: order.cart_id,
+    status: order.status,
+    items: order.items,
+    subtotal: order.subtotal,
+    tax: order.tax,
+    shipping: order.shipping,
+    total: order.total,
+    shipping_address: order.shipping_address,
+    payment:
+      order.payment === null
+        ? null
+        : { status: order.payment.status, brand: order.payment.brand, last4: order.payment.last4 },
+    created_at: isoTime(order.created_at),
+    updated_at: isoTime(order.updated_at)
+  })

@@ -8,7 +8,9 @@
  */
 import { Clock, Effect, Schedule } from "effect"
 import { EventPublisher } from "./EventPublisher.js"
+import { storeCall } from "./internal/storeCall.js"
 import { OrderStore } from "./OrderStore.js"
+import { Resilience } from "./Resilience.js"
 
 /** Most events moved per batch. */
 export const defaultBatchSize = 100
@@ -26,12 +28,19 @@ export const relayOnce = Effect.fn("Outbox.relayOnce")(function* (
 ) {
   const orders = yield* OrderStore
   const publisher = yield* EventPublisher
-  const claim = yield* orders.claimEvents(yield* Clock.currentTimeMillis, batchSize, leaseMs)
+  // Store calls under the `store` policy: the claim is sent once (a copy claims another batch),
+  // the fenced mark may be repeated (internal/storeCall.ts). The publish is bounded by the
+  // publisher itself (the Kafka adapter's request timeout).
+  const call = storeCall(yield* Resilience, "outbox")
+  const claim = yield* call("once", orders.claimEvents(yield* Clock.currentTimeMillis, batchSize, leaseMs))
   if (claim.events.length === 0) return 0
   yield* publisher.publish(claim.events)
-  yield* orders.markPublished(
-    claim.token,
-    claim.events.map((e) => e.event_id)
+  yield* call(
+    "retry",
+    orders.markPublished(
+      claim.token,
+      claim.events.map((e) => e.event_id)
+    )
   )
   return claim.events.length
 })

@@ -8,6 +8,7 @@
  * | inventory     | 2 s     | 3       | 100 ms, 500 ms, 1 s | last 50 calls, 30 %, 30 s open           |
  * | orderCreation | 5 s     | 2       | 1 s, 2 s            | last 50 calls, 50 %, 30 s open           |
  * | shipping      | 3 s     | 2       | 500 ms, 1 s         | calls of the last 60 s, 50 %, 30 s open  |
+ * | store         | 2 s     | 2       | 100 ms, 500 ms      | last 50 calls, 50 %, 30 s open           |
  *
  * The seed fixes the first three columns and the payment and inventory breakers; the rest are
  * Till's choices, with their reasons:
@@ -19,6 +20,11 @@
  *   (a conflict-heavy burst should not take checkout down).
  * - shipping quotes are few per second at most, so a count window would judge the carrier on
  *   calls minutes old; a 60-second time window judges it on the last minute.
+ * - `store` guards every call to Till's own stores that is not an order insert (carts, idempotency
+ *   keys, rate limits, the retry queue, order reads and steps): every external call has a timeout.
+ *   2 s like inventory (a healthy Postgres or Redis answers in milliseconds), a breaker like order
+ *   creation's. Its retries apply only to calls that are safe to repeat: the table of which store
+ *   call is retried, and why, is in `internal/storeCall.ts`.
  * - half-open lets 10 payment probes through (Resilience4j's default), 5 for our own stores, 3
  *   for the carrier.
  *
@@ -30,8 +36,8 @@ import { decodeConfig } from "./internal/decodeConfig.js"
 import { IntBetween } from "./internal/intBetween.js"
 import * as CircuitBreaker from "./CircuitBreaker.js"
 
-/** The four guarded operations. These exact names are what `Resilience.withPolicy` accepts. */
-export const PolicyName = Schema.Literals(["payment", "inventory", "orderCreation", "shipping"])
+/** The five guarded operations. These exact names are what `Resilience.withPolicy` accepts. */
+export const PolicyName = Schema.Literals(["payment", "inventory", "orderCreation", "shipping", "store"])
 export type PolicyName = typeof PolicyName.Type
 export const names: ReadonlyArray<PolicyName> = PolicyName.literals
 
@@ -60,7 +66,8 @@ export const Policies = Schema.Struct({
   payment: Policy,
   inventory: Policy,
   orderCreation: Policy,
-  shipping: Policy
+  shipping: Policy,
+  store: Policy
 })
 export type Policies = typeof Policies.Type
 
@@ -125,6 +132,21 @@ export const defaults: Policies = {
       waitDurationInOpenStateMs: 30_000,
       permittedNumberOfCallsInHalfOpenState: 3
     }
+  },
+  store: {
+    timeoutMs: 2_000,
+    retries: 2,
+    backoffMs: [100, 500],
+    breaker: {
+      slidingWindowType: "countBased",
+      slidingWindowSize: 50,
+      minimumNumberOfCalls: 10,
+      failureRateThreshold: 50,
+      slowCallRateThreshold: 80,
+      slowCallDurationThresholdMs: 1_000,
+      waitDurationInOpenStateMs: 30_000,
+      permittedNumberOfCallsInHalfOpenState: 5
+    }
   }
 }
 
@@ -138,7 +160,8 @@ export const delaysMs = (policy: Policy): ReadonlyArray<number> =>
 /**
  * The longest one guarded call can take: every attempt runs to its timeout and every backoff is
  * waited. With the defaults: payment 3 x 10 s + 4 s = 34 s, inventory 4 x 2 s + 1.6 s = 9.6 s,
- * order creation 3 x 5 s + 3 s = 18 s, shipping 3 x 3 s + 1.5 s = 10.5 s. Leases that must outlast
+ * order creation 3 x 5 s + 3 s = 18 s, shipping 3 x 3 s + 1.5 s = 10.5 s, a retried store call
+ * 3 x 2 s + 0.6 s = 6.6 s (one not retried: 2 s). Leases that must outlast
  * a piece of work (idempotency keys, retry-queue claims) are sized from it.
  */
 export const worstCaseMs = (policy: Policy): number =>

@@ -84,7 +84,19 @@ export const make = (config: Config = defaults) =>
     return Pricing.of({ quote })
   })
 
-export const layer = (
-  config: Config = defaults
-): Layer.Layer<Pricing, never, Catalog | TaxCalculator | ShippingQuoter | Resilience> =>
-  Layer.effect(Pricing, make(config))
+/** What pricing needs: the catalog, tax, shipping quotes and the shipping policy. */
+export type Requirements = Catalog | TaxCalculator | ShippingQuoter | Resilience
+
+/**
+ * Pricing with the default settings.
+ * @category layers
+ */
+export const layer: Layer.Layer<Pricing, never, Requirements> = Layer.effect(Pricing, make(defaults))
+
+/**
+ * Pricing with settings given in code, each defaulting to `defaults`.
+ * @example Pricing.layerWith({ defaultShippingMinor: 499 })
+ * @category layers
+ */
+export const layerWith = (settings: Partial<Config>): Layer.Layer<Pricing, never, Requirements> =>
+  Layer.effect(Pricing, make({ ...defaults, ...settings }))

@@ -11,8 +11,10 @@
 import { Clock, Config, Context, Effect, Layer, Metric, Schema } from "effect"
 import { decodeConfig } from "./internal/decodeConfig.js"
 import { IntBetween } from "./internal/intBetween.js"
+import { storeCall } from "./internal/storeCall.js"
 import { RateLimited, type StoreUnavailable } from "./Errors.js"
 import { MAX_LIMIT, MAX_WINDOW_MS, RateLimitStore } from "./RateLimitStore.js"
+import { Resilience } from "./Resilience.js"
 
 export const LimitName = Schema.Literals(["checkout", "payment"])
 export type LimitName = typeof LimitName.Type
@@ -64,6 +66,9 @@ export const retryAfterSeconds = (retryAfterMs: number): number =>
 export const make = Effect.fn("RateLimiter.make")(function* (limits: Limits = defaults) {
   const decoded = yield* Effect.orDie(Schema.decodeEffect(Limits)(limits))
   const store = yield* RateLimitStore
+  // Under the `store` policy, sent once: an acquire counts, so a retried one would take two units
+  // for one request (internal/storeCall.ts). A timeout fails closed, as any store failure does.
+  const call = storeCall(yield* Resilience, "rateLimit")
   const rejected = {
     checkout: Metric.withAttributes(rejections, { limit: "checkout" }),
     payment: Metric.withAttributes(rejections, { limit: "payment" })
@@ -72,7 +77,10 @@ export const make = Effect.fn("RateLimiter.make")(function* (limits: Limits = de
   const check = Effect.fn("RateLimiter.check")(function* (name: LimitName, subject: string, cost = 1) {
     const { limit, windowMs } = decoded[name]
     const nowMs = yield* Clock.currentTimeMillis
-    const decision = yield* store.acquire({ key: key(name, subject), limit, windowMs, cost, nowMs })
+    const decision = yield* call(
+      "once",
+      store.acquire({ key: key(name, subject), limit, windowMs, cost, nowMs })
+    )
     if (decision.allowed) return
     yield* Metric.update(rejected[name], 1)
     return yield* new RateLimited({
@@ -100,11 +108,31 @@ export const config = (base: Limits = defaults): Config.Config<Limits> => {
   )
 }
 
-export const layer: Layer.Layer<RateLimiter, never, RateLimitStore> = Layer.effect(RateLimiter, make())
+/** What the limiter needs: its atomic store and the store policy. */
+export type Requirements = RateLimitStore | Resilience
 
+/**
+ * The seed's limits.
+ * @category layers
+ */
+export const layer: Layer.Layer<RateLimiter, never, Requirements> = Layer.effect(RateLimiter, make())
+
+/**
+ * Limits given in code, each named limit defaulting to `defaults`; an out-of-bounds value is a
+ * defect when the layer is built.
+ * @example RateLimiter.layerWith({ checkout: { limit: 20, windowMs: 60_000 } })
+ * @category layers
+ */
+export const layerWith = (limits: Partial<Limits>): Layer.Layer<RateLimiter, never, Requirements> =>
+  Layer.effect(RateLimiter, make({ ...defaults, ...limits }))
+
+/**
+ * Limits from `Config` (`config()`), failing at startup on an invalid value.
+ * @category layers
+ */
 export const layerConfig = (
   limits: Config.Config<Limits> = config()
-): Layer.Layer<RateLimiter, Config.ConfigError, RateLimitStore> =>
+): Layer.Layer<RateLimiter, Config.ConfigError, Requirements> =>
   Layer.effect(
     RateLimiter,
     Effect.flatMap(limits, (decoded) => make(decoded))

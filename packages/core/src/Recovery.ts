@@ -13,7 +13,9 @@
  */
 import { Clock, Effect, Ref, Schedule } from "effect"
 import { Checkout } from "./Checkout.js"
+import { storeCall } from "./internal/storeCall.js"
 import { OrderStore } from "./OrderStore.js"
+import { Resilience } from "./Resilience.js"
 
 export interface Options {
   /** Orders younger than this are left to the request that is driving them. */
@@ -40,11 +42,15 @@ export const recoverOrders = Effect.fn("Recovery.recoverOrders")(function* (
   const orders = yield* OrderStore
   const now = yield* Clock.currentTimeMillis
 
-  const page = yield* orders.listByStatus(
-    ["pending", "payment_pending"],
-    new Date(now - staleAfterMs).toISOString(),
-    limit,
-    cursor
+  // A read under the `store` policy, retried (internal/storeCall.ts).
+  const page = yield* storeCall(yield* Resilience, "order")(
+    "retry",
+    orders.listByStatus(
+      ["pending", "payment_pending"],
+      new Date(now - staleAfterMs).toISOString(),
+      limit,
+      cursor
+    )
   )
   const outcomes = yield* Effect.forEach(
     page.orders,

@@ -27,9 +27,11 @@
  */
 import { Cause, Clock, Effect, Metric, Schedule, Schema } from "effect"
 import { IntBetween } from "./internal/intBetween.js"
+import { storeCall } from "./internal/storeCall.js"
 import * as Policy from "./Policy.js"
-import { DeadLetterStore } from "./DeadLetterStore.js"
+import { type DeadLetter, DeadLetterStore } from "./DeadLetterStore.js"
 import type { StoreUnavailable } from "./Errors.js"
+import { Resilience } from "./Resilience.js"
 import {
   type ClaimedEntry,
   MAX_ERROR_LENGTH,
@@ -71,7 +73,7 @@ export const entryWorstCaseMs =
  * Claim lease 180 s: a round's entries run together, so each claim must outlast one entry's
  * worst case (`entryWorstCaseMs`, 121.2 s) and, should the gateway take a round's calls one after
  * another, `concurrency` payment worst cases (4 x 34 s = 136 s); 180 s covers both with 44 s
- * for the unguarded store calls. A lease that still runs out costs a second drainer redoing the
+ * for the store calls (each bounded by the `store` policy). A lease that still runs out costs a second drainer redoing the
  * entry's idempotent steps, never a double charge; a longer one delays a crashed drainer's
  * entries by as much.
  */
@@ -84,6 +86,31 @@ export const defaults: Settings = {
   pollIntervalMs: 1_000,
   claimLeaseMs: 180_000
 }
+
+/**
+ * The queue and the dead letters under the `store` policy: the fenced and no-op-when-queued calls
+ * may be repeated, a claim and a letter are sent once (internal/storeCall.ts).
+ */
+const guardedStores = Effect.gen(function* () {
+  const queue = yield* PaymentRetryQueue
+  const resilience = yield* Resilience
+  const call = storeCall(resilience, "paymentRetryQueue")
+  return {
+    queue: {
+      enqueue: (entry) => call("retry", queue.enqueue(entry)),
+      claimDue: (nowMs, limit, leaseMs) => call("once", queue.claimDue(nowMs, limit, leaseMs)),
+      reschedule: (entry, token) => call("retry", queue.reschedule(entry, token)),
+      remove: (orderId, token) => call("retry", queue.remove(orderId, token)),
+      size: call("retry", queue.size)
+    } satisfies PaymentRetryQueue["Service"],
+    /** Read when first needed: a poll with nothing due never touches the dead letters. */
+    letters: Effect.gen(function* () {
+      const letters = yield* DeadLetterStore
+      const put = (letter: DeadLetter) => storeCall(resilience, "deadLetter")("once", letters.put(letter))
+      return { put }
+    })
+  }
+})
 
 /** The outcome `process` reports for an order. */
 export type Outcome = "done" | "retry"
@@ -117,7 +144,7 @@ export const enqueue = Effect.fn("RetryDrainer.enqueue")(function* (
   orderId: string,
   options: { readonly lastError?: string | undefined; readonly settings?: Settings | undefined } = {}
 ) {
-  const queue = yield* PaymentRetryQueue
+  const { queue } = yield* guardedStores
   const nowMs = yield* Clock.currentTimeMillis
   const settings = options.settings ?? defaults
   const entry: RetryEntry =
@@ -159,8 +186,9 @@ type Step = "done" | "retried" | "deadLettered" | "deferred"
 export const drainOnce = Effect.fn("RetryDrainer.drainOnce")(function* <E, R>(
   process: (orderId: string) => Effect.Effect<Outcome, E, R>,
   settings: Settings = defaults
-): Effect.fn.Return<Report, StoreUnavailable, PaymentRetryQueue | DeadLetterStore | R> {
-  const queue = yield* PaymentRetryQueue
+): Effect.fn.Return<Report, StoreUnavailable, PaymentRetryQueue | DeadLetterStore | Resilience | R> {
+  const stores = yield* guardedStores
+  const queue = stores.queue
   const claimRound = (limit: number) =>
     Effect.flatMap(Clock.currentTimeMillis, (nowMs) => queue.claimDue(nowMs, limit, settings.claimLeaseMs))
   const reportDepth = Effect.flatMap(queue.size, (size) => Metric.update(queueDepth, size))
@@ -170,7 +198,7 @@ export const drainOnce = Effect.fn("RetryDrainer.drainOnce")(function* <E, R>(
     yield* reportDepth
     return { done: 0, retried: 0, deadLettered: 0, deferred: 0 }
   }
-  const letters = yield* DeadLetterStore
+  const letters = yield* stores.letters
   let breakerOpen = false
 
   // A stale remove or reschedule (the order was queued again meanwhile) leaves the entry for the
@@ -249,7 +277,7 @@ export const drainOnce = Effect.fn("RetryDrainer.drainOnce")(function* <E, R>(
 export const run = <E, R>(
   process: (orderId: string) => Effect.Effect<Outcome, E, R>,
   settings: Settings = defaults
-): Effect.Effect<never, never, PaymentRetryQueue | DeadLetterStore | R> =>
+): Effect.Effect<never, never, PaymentRetryQueue | DeadLetterStore | Resilience | R> =>
   drainOnce(process, settings).pipe(
     Effect.catch((error) => Effect.logWarning("payment retry queue unavailable", error)),
     Effect.repeat(Schedule.spaced(settings.pollIntervalMs)),

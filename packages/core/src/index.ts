@@ -38,6 +38,7 @@ export * as Payments from "./Payments.js"
 export * as Pricing from "./Pricing.js"
 export * as Reconciliation from "./Reconciliation.js"
 export * as Recovery from "./Recovery.js"
+export * as Till from "./Till.js"
 
 // Resilience
 export * as CircuitBreaker from "./CircuitBreaker.js"

@@ -6,11 +6,12 @@ import { GatewayUnavailable, PaymentDeclined } from "../src/Errors.js"
 import * as Idempotency from "../src/Idempotency.js"
 import * as Ids from "../src/Ids.js"
 import * as Policy from "../src/Policy.js"
+import * as Resilience from "../src/Resilience.js"
 
 const leaseMs = 1_000
 
-const world = Idempotency.layer({ ttlMs: 60_000, leaseMs }).pipe(
-  Layer.provide(Layer.merge(InMemoryIdempotencyStore.layer, Ids.layerSeeded(1)))
+const world = Idempotency.layerWith({ ttlMs: 60_000, leaseMs }).pipe(
+  Layer.provide(Layer.mergeAll(InMemoryIdempotencyStore.layer, Ids.layerSeeded(1), Resilience.layer))
 )
 
 const options: Idempotency.RunOptions<string, string, PaymentDeclined, unknown> = {

@@ -56,7 +56,8 @@ const table = [
   { name: "payment", failing: [0, 1_000, 4_000], hanging: [0, 11_000, 24_000], endsAtMs: 34_000 },
   { name: "inventory", failing: [0, 100, 600, 1_600], hanging: [0, 2_100, 4_600, 7_600], endsAtMs: 9_600 },
   { name: "orderCreation", failing: [0, 1_000, 3_000], hanging: [0, 6_000, 13_000], endsAtMs: 18_000 },
-  { name: "shipping", failing: [0, 500, 1_500], hanging: [0, 3_500, 7_500], endsAtMs: 10_500 }
+  { name: "shipping", failing: [0, 500, 1_500], hanging: [0, 3_500, 7_500], endsAtMs: 10_500 },
+  { name: "store", failing: [0, 100, 600], hanging: [0, 2_100, 4_600], endsAtMs: 6_600 }
 ] as const
 
 describe("Policy", () => {
@@ -85,7 +86,7 @@ describe("Policy", () => {
 
   it("a call's worst case is every attempt timed out plus every backoff", () => {
     expect(Policy.names.map((name) => Policy.worstCaseMs(Policy.defaults[name]))).toEqual([
-      34_000, 9_600, 18_000, 10_500
+      34_000, 9_600, 18_000, 10_500, 6_600
     ])
     expect(Policy.worstCaseMs({ ...Policy.defaults.payment, retries: 0 })).toBe(10_000)
   })

@@ -5,8 +5,9 @@ import { TestClock } from "effect/testing"
 import { RateLimited, StoreUnavailable } from "../src/Errors.js"
 import * as RateLimiter from "../src/RateLimiter.js"
 import { RateLimitStore } from "../src/RateLimitStore.js"
+import * as Resilience from "../src/Resilience.js"
 
-const limiterLayer = RateLimiter.layer.pipe(Layer.provide(InMemoryRateLimitStore.layer))
+const limiterLayer = RateLimiter.layer.pipe(Layer.provide([InMemoryRateLimitStore.layer, Resilience.layer]))
 
 const check = (name: RateLimiter.LimitName, userId: string) =>
   Effect.flatMap(RateLimiter.RateLimiter, (limiter) => Effect.result(limiter.check(name, userId)))
@@ -95,7 +96,7 @@ describe("RateLimiter", () => {
     }).pipe(
       Effect.provide(
         RateLimiter.layerConfig().pipe(
-          Layer.provide(InMemoryRateLimitStore.layer),
+          Layer.provide([InMemoryRateLimitStore.layer, Resilience.layer]),
           Layer.provide(
             ConfigProvider.layer(
               ConfigProvider.fromUnknown({ rateLimits: { checkout: { limit: 2, windowMs: 1_000 } } })
@@ -115,6 +116,7 @@ describe("RateLimiter", () => {
     }).pipe(
       Effect.provide(
         RateLimiter.layer.pipe(
+          Layer.provide(Resilience.layer),
           Layer.provide(
             Layer.succeed(RateLimitStore, {
               acquire: () =>
@@ -130,6 +132,10 @@ describe("RateLimiter", () => {
     Effect.gen(function* () {
       const results = yield* concurrently(1_000, "checkout", "usr_1")
       expect(results.filter(Result.isSuccess).length).toBeGreaterThan(10)
-    }).pipe(Effect.provide(RateLimiter.layer.pipe(Layer.provide(InMemoryRateLimitStore.layerGetThenSet))))
+    }).pipe(
+      Effect.provide(
+        RateLimiter.layer.pipe(Layer.provide([InMemoryRateLimitStore.layerGetThenSet, Resilience.layer]))
+      )
+    )
   )
 })

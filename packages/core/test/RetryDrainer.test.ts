@@ -6,9 +6,14 @@ import { DeadLetterStore } from "../src/DeadLetterStore.js"
 import { CallNotPermitted, GatewayUnavailable } from "../src/Errors.js"
 import { PaymentRetryQueue } from "../src/PaymentRetryQueue.js"
 import * as Policy from "../src/Policy.js"
+import * as Resilience from "../src/Resilience.js"
 import * as RetryDrainer from "../src/RetryDrainer.js"
 
-const stores = Layer.merge(InMemoryPaymentRetryQueue.layer, InMemoryDeadLetterStore.layer)
+const stores = Layer.mergeAll(
+  InMemoryPaymentRetryQueue.layer,
+  InMemoryDeadLetterStore.layer,
+  Resilience.layer
+)
 
 const settings: RetryDrainer.Settings = { ...RetryDrainer.defaults, maxDelayMs: 8_000, maxAttempts: 6 }
 

@@ -7,7 +7,8 @@
  *   pnpm sim --seeds 20 --planted unconditionalReservation
  *                                     self-check: a planted bug must be found
  *
- * Options: --from N (first seed), --processes N (Till processes sharing the stores, default 3), --users N, --minutes N, --skus N, --sessions N,
+ * Options: --from N (first seed), --processes N (Till processes sharing the stores, default 3),
+ * --flash N (flash-sale buyers, default 30; 0: no sale), --users N, --minutes N, --skus N, --sessions N,
  * --stock MIN-MAX, --skew X, --hold-seconds N, --disable a,b (fault classes), --planted NAME (repeatable),
  * --no-edit-before-retry (shoppers never edit the cart before retrying; they do by default: that
  * found a core bug, see README),
@@ -63,6 +64,7 @@ async function main() {
       from: { type: "string" },
       users: { type: "string" },
       processes: { type: "string" },
+      flash: { type: "string" },
       minutes: { type: "string" },
       skus: { type: "string" },
       sessions: { type: "string" },
@@ -119,6 +121,7 @@ async function main() {
   const scenario: Sim.Scenario = {
     ...d,
     processes: int("processes", values.processes, d.processes),
+    flashSaleBuyers: int("flash", values.flash, d.flashSaleBuyers),
     users: int("users", values.users, d.users),
     durationMs: values.minutes === undefined ? d.durationMs : Math.round(Number(values.minutes) * 60_000),
     skus: int("skus", values.skus, d.skus),

@@ -129,12 +129,17 @@ export const make = (
     }
   })
 
-const context = (options: Options) =>
+/** Provides both the port and the Inspector from one store (e.g. a wrapped `make()`). */
+export const layerFrom = <E, R>(
+  store: Effect.Effect<IdempotencyStore.IdempotencyStore["Service"] & Inspector["Service"], E, R>
+): Layer.Layer<IdempotencyStore.IdempotencyStore | Inspector, E, R> =>
   Layer.effectContext(
-    Effect.map(make(options), (store) =>
-      Context.make(IdempotencyStore.IdempotencyStore, store).pipe(Context.add(Inspector, store))
+    Effect.map(store, (s) =>
+      Context.make(IdempotencyStore.IdempotencyStore, s).pipe(Context.add(Inspector, s))
     )
   )
+
+const context = (options: Options) => layerFrom(make(options))
 
 /** Provides `IdempotencyStore` and its `Inspector` (one store behind both). */
 export const layer: Layer.Layer<IdempotencyStore.IdempotencyStore | Inspector> = context({})

@@ -20,30 +20,24 @@
  */
 import {
   type CartStore,
-  Carts,
   Catalog,
   Checkout,
   type DeadLetterStore,
   type Errors,
   type EventPublisher,
-  Idempotency,
   type IdempotencyStore,
   Ids,
-  Inventory,
   InventoryStore,
   Money,
   type Notifier,
   type OrderStore,
   type PaymentGateway,
   type PaymentRetryQueue,
-  Payments,
-  Pricing,
-  RateLimiter,
   type RateLimitStore,
-  Resilience,
   type ShippingQuoter,
   Sku,
-  type TaxCalculator
+  type TaxCalculator,
+  Till
 } from "@till/core"
 import { Effect, Layer } from "effect"
 import * as FakePaymentGateway from "./FakePaymentGateway.js"
@@ -75,12 +69,14 @@ export interface Options {
     never,
     InMemoryInventoryStore.Stock
   >
-  /** Replaces the idempotency store (e.g. the simulator's planted bug). */
+  /** Replaces the idempotency store (the simulator's planted bug, a store that hangs). */
   readonly idempotencyStore?: Layer.Layer<
     IdempotencyStore.IdempotencyStore | InMemoryIdempotencyStore.Inspector
   >
   /** Replaces the rate-limit store (e.g. the simulator's planted bug). */
   readonly rateLimitStore?: Layer.Layer<RateLimitStore.RateLimitStore>
+  /** Replaces the cart store (e.g. one that hangs). */
+  readonly cartStore?: Layer.Layer<CartStore.CartStore>
 }
 
 /** What `ports` provides: every port, and the test handles of the fake gateway, stock, orders and events. */
@@ -111,16 +107,8 @@ export type Ports =
   | DeadLetterStore.DeadLetterStore
   | Ids.Ids
 
-/** What `layer` provides: the core services on top of `Ports`. */
-export type Services =
-  | Checkout.Checkout
-  | Carts.Carts
-  | Pricing.Pricing
-  | Inventory.Inventory
-  | Payments.Payments
-  | Idempotency.Idempotency
-  | RateLimiter.RateLimiter
-  | Resilience.Resilience
+/** What `layer` provides: the core services on top of `Ports` (`Till.Services`). */
+export type Services = Till.Services
 
 /** Every in-memory port, with the fake gateway's Control and Inspector. */
 export const ports = (options: Options = {}): Layer.Layer<Ports> => {
@@ -128,7 +116,7 @@ export const ports = (options: Options = {}): Layer.Layer<Ports> => {
   return Layer.fresh(
     Layer.mergeAll(
       InMemoryCatalog.layer,
-      InMemoryCartStore.layer,
+      options.cartStore ?? InMemoryCartStore.layer,
       // One set of stock tables behind both ports: order steps move the stock they hold.
       (options.orderStore ?? InMemoryOrderStore.layer).pipe(
         Layer.provideMerge(options.inventoryStore ?? InMemoryInventoryStore.layer)
@@ -147,23 +135,10 @@ export const ports = (options: Options = {}): Layer.Layer<Ports> => {
   )
 }
 
-/** The core services of one process, needing the ports (the simulator rebuilds them on a crash). */
-export const services = (config: Checkout.Config = Checkout.defaults): Layer.Layer<Services, never, Ports> =>
-  Layer.fresh(
-    Checkout.layer(config).pipe(
-      Layer.provideMerge(
-        Layer.mergeAll(
-          Carts.layer(),
-          Pricing.layer(),
-          Inventory.layer,
-          Payments.layer,
-          Idempotency.layer(),
-          RateLimiter.layer
-        )
-      ),
-      Layer.provideMerge(Resilience.layer)
-    )
-  )
+/** The core services of one process (`Till.layerWith`), needing the ports (the simulator rebuilds them on a crash). */
+export const services = (
+  config: Partial<Checkout.Config> = Checkout.defaults
+): Layer.Layer<Services, never, Ports> => Layer.fresh(Till.layerWith({ checkout: config }))
 
 /** Core services over `ports`, with the ports kept in the output. */
 export const layer = (options: Options = {}): Layer.Layer<Services | Ports> =>

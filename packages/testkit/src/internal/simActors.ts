@@ -417,3 +417,59 @@ export const operator = (env: Env) =>
       )
     }
   })
+
+/** The flash sale's product. */
+export const flashSku = "sku-flash"
+
+/**
+ * A flash-sale buyer: at `saleAt` plus a few seconds, a cart with one unit of the flash product,
+ * a good card, a checkout (one key; a transient failure is retried with it a few times).
+ */
+export const flashBuyer = (env: Env, index: number, saleAt: number) =>
+  Effect.gen(function* () {
+    const p = env.root.fork(`flash/${index}`)
+    const user = `f${String(index).padStart(3, "0")}`
+    const { world, trace, checker } = env
+    yield* env.sleep(saleAt - (yield* Clock.currentTimeMillis) + p.int(0, 3_000))
+    const sku = flashSku as Sku.Sku
+    const cart = yield* Effect.result(
+      world.call(
+        Effect.gen(function* () {
+          const carts = yield* Carts.Carts
+          const created = yield* carts.create(user)
+          return yield* carts.addItem(user, created.cart_id, sku, 1)
+        })
+      )
+    )
+    if (Result.isFailure(cart)) return trace.add(`${user} (flash) gives up: ${describeError(cart.failure)}`)
+    const method = yield* Effect.result(
+      world.call(Effect.flatMap(Payments.Payments, (pay) => pay.tokenize(card(p.pick(goodCards)))))
+    )
+    if (Result.isFailure(method))
+      return trace.add(`${user} (flash) gives up: ${describeError(method.failure)}`)
+    const key = `${user}-flash`
+    const request = new Checkout.CheckoutRequest({
+      cart_id: cart.success.cart_id,
+      shipping_address: env.address,
+      payment_method_id: method.success.payment_method_id
+    })
+    for (let attempt = 0; attempt < 4; attempt++) {
+      const r = yield* Effect.result(
+        world.call(
+          Effect.flatMap(Checkout.Checkout, (c) => c.place({ userId: user, idempotencyKey: key, request }))
+        )
+      )
+      trace.add(
+        `${user} (flash) place ${key} -> ${Result.isSuccess(r) ? `${r.success.status} ${r.success.order.order_id} ${r.success.order.status}` : describeError(r.failure)}`
+      )
+      checker.answered(
+        user,
+        "place",
+        key,
+        `${request.cart_id}|${request.payment_method_id}`,
+        finalAnswer(Result.isSuccess(r) ? { _tag: "ok", ...r.success } : { _tag: "error", error: r.failure })
+      )
+      if (!isTransient(r)) return
+      yield* env.sleep(backoffMs(p, Result.isFailure(r) ? r.failure : undefined))
+    }
+  })

@@ -11,7 +11,7 @@
  */
 import { Address, Checkout, type Order, type Sku } from "@till/core"
 import { Cause, Effect, Exit, FiberSet, Logger, Random, References, Schema } from "effect"
-import { cardNumbers, type Env, operator, shopper } from "./simActors.js"
+import { cardNumbers, type Env, flashBuyer, flashSku, operator, shopper } from "./simActors.js"
 import {
   calmGateway,
   describePlan,
@@ -68,12 +68,23 @@ const address = Schema.decodeUnknownSync(Address.Address)({
   country: "US"
 })
 
-const drawProducts = (p: Prng, scenario: Scenario) =>
-  Array.from({ length: scenario.skus }, (_, i) => ({
+const drawProducts = (p: Prng, scenario: Scenario) => [
+  ...Array.from({ length: scenario.skus }, (_, i) => ({
     sku: `sku-${String(i + 1).padStart(2, "0")}`,
     priceMinor: p.int(5, 200) * 100 - 1,
     onHand: p.int(scenario.stockMin, scenario.stockMax)
-  }))
+  })),
+  // The flash sale's product: a few units for a crowd (drawn from a stream of its own).
+  ...(scenario.flashSaleBuyers > 0
+    ? [
+        {
+          sku: flashSku,
+          priceMinor: p.fork("flash").int(10, 50) * 100 - 1,
+          onHand: p.fork("flash-stock").int(1, 5)
+        }
+      ]
+    : [])
+]
 
 const terminal: ReadonlySet<Order.OrderStatus> = new Set([
   "confirmed",
@@ -141,7 +152,7 @@ export const runOnce = (
     world = w
     yield* w.start
 
-    const skus: ReadonlyArray<Sku.Sku> = w.probes.skus
+    const skus: ReadonlyArray<Sku.Sku> = w.probes.skus.filter((sku) => sku !== flashSku)
     const env: Env = {
       world: w,
       trace,
@@ -176,6 +187,15 @@ export const runOnce = (
       )
     )
     yield* FiberSet.run(actors, operator(env))
+    // The flash sale: at a drawn moment mid-run, a crowd arrives within a few seconds for the
+    // flash product's few units (each buyer draws from a stream of its own).
+    if (scenario.flashSaleBuyers > 0) {
+      const saleAt =
+        startMs +
+        Math.floor(prng.fork("flash-at").float() * scenario.durationMs * 0.5 + scenario.durationMs * 0.2)
+      for (let i = 0; i < scenario.flashSaleBuyers; i++)
+        yield* FiberSet.run(actors, flashBuyer(env, i, saleAt))
+    }
     for (let i = 0; i < scenario.users; i++) {
       if (scenario.onlyUsers === undefined || scenario.onlyUsers.includes(i))
         yield* FiberSet.run(actors, shopper(env, i))

@@ -37,6 +37,8 @@ export interface Scenario {
    */
   readonly idempotencyLeaseMs: number
   readonly recoveryStaleMs: number
+  /** Buyers of the flash sale: they arrive within seconds of each other for a product of 1-5 units (0: no sale). */
+  readonly flashSaleBuyers: number
   /** Shoppers; each arrives at a time drawn in the first 80 % of `durationMs`. */
   readonly users: number
   /**
@@ -84,6 +86,7 @@ export interface Scenario {
 export const defaults: Scenario = {
   processes: 3,
   idempotencyLeaseMs: 5_000,
+  flashSaleBuyers: 30,
   recoveryStaleMs: 10_000,
   users: 100,
   skus: 12,

@@ -28,6 +28,10 @@ const candidates = (s: Scenario, focus: ReadonlyArray<number>): ReadonlyArray<Sc
   users(Math.floor(s.users / 2))
   users(Math.floor((s.users * 3) / 4))
   users(s.users - 1)
+  if (s.flashSaleBuyers > 0) {
+    out.push({ ...s, flashSaleBuyers: 0 })
+    if (s.flashSaleBuyers > 1) out.push({ ...s, flashSaleBuyers: Math.floor(s.flashSaleBuyers / 2) })
+  }
   const minute = 60_000
   if (s.durationMs > minute)
     out.push({ ...s, durationMs: Math.max(minute, Math.floor(s.durationMs / 2 / 1_000) * 1_000) })
