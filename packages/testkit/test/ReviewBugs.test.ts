@@ -11,7 +11,7 @@
  * the fake gateway's money and the order store's Inspector.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { Checkout, InventoryStore, OrderStore, Payments, RetryDrainer, Sku } from "@till/core"
+import { Checkout, InventoryStore, OrderStore, Payments, Recovery, RetryDrainer, Sku } from "@till/core"
 import { Context, Effect, Fiber, Layer, Option, Result } from "effect"
 import { TestClock } from "effect/testing"
 import { FakePaymentGateway, InMemoryInventoryStore, InMemoryOrderStore, TestTill } from "@till/testkit"
@@ -193,11 +193,13 @@ describe("review bugs (each fails until fixed)", () => {
       yield* control.setFaults({ latencyMs: 100, hangMs: 450 })
       yield* control.hangNextCharges(1)
 
-      // T0: two drainers take the same due entry. Both find nothing for attempt 1 (T0+100) and
-      // charge it (T0+200): drainer A is declined at once and its payment_failed lands at
-      // T0+400; drainer B's charge hangs until T0+650.
+      // T0: two processes resume attempt 1 at once. On the old code two drainers did (both read
+      // the same due entry); the claimed queue now hands an entry to one drainer only, so the
+      // second is a recovery sweeper, which resumes stuck orders whatever the queue holds. Both
+      // find nothing for attempt 1 (T0+100) and charge it (T0+200): one is declined at once and
+      // its payment_failed lands at T0+400; the other's charge hangs until T0+650.
       const drainers = yield* Effect.forkChild(
-        Effect.all([RetryDrainer.drainOnce(checkout.resume), RetryDrainer.drainOnce(checkout.resume)], {
+        Effect.all([RetryDrainer.drainOnce(checkout.resume), Recovery.recoverOrders({ staleAfterMs: 0 })], {
           concurrency: 2
         })
       )

@@ -36,7 +36,7 @@ export const invariants = [
   "double-charge",
   /** Captured money differs from the confirmed orders' totals, or a charge belongs to no live order. */
   "money",
-  /** A refund of a confirmed order. */
+  /** A refund of a charge whose order did not die (a confirmed, declined or live order's money). */
   "refund",
   /** An order not terminal, or a hold not settled, once faults stopped and jobs ran. */
   "stuck-order",
@@ -433,6 +433,11 @@ export class Checker {
         }
       } else if (order?.status === "confirmed" && order.payment?.charge_id === c.charge_id) {
         this.report("refund", `the charge ${c.charge_id} of confirmed order ${orderId} was refunded`)
+      } else if (order !== undefined && order.status !== "expired" && order.status !== "cancelled") {
+        // One key, one outcome: a charge that succeeded was never declined, so only an order that
+        // died (expired, cancelled) may give its money back. A refund of a declined or live
+        // order's charge is a stale answer moving the wrong attempt.
+        this.report("refund", `the charge ${c.charge_id} of ${order.status} order ${orderId} was refunded`)
       }
     }
     for (const o of orders) {
