@@ -8,7 +8,8 @@
  *                                     self-check: a planted bug must be found
  *
  * Options: --from N (first seed), --processes N (Till processes sharing the stores, default 3),
- * --flash N (flash-sale buyers, default 30; 0: no sale), --users N, --minutes N, --skus N, --sessions N,
+ * --flash N (flash-sale buyers, default 30; 0: no sale), --impatient X (share of shoppers who stop
+ * waiting after 2-8 s, default 0.3), --users N, --minutes N, --skus N, --sessions N,
  * --stock MIN-MAX, --skew X, --hold-seconds N, --disable a,b (fault classes), --planted NAME (repeatable),
  * --no-edit-before-retry (shoppers never edit the cart before retrying; they do by default: that
  * found a core bug, see README),
@@ -65,6 +66,7 @@ async function main() {
       users: { type: "string" },
       processes: { type: "string" },
       flash: { type: "string" },
+      impatient: { type: "string" },
       minutes: { type: "string" },
       skus: { type: "string" },
       sessions: { type: "string" },
@@ -122,6 +124,7 @@ async function main() {
     ...d,
     processes: int("processes", values.processes, d.processes),
     flashSaleBuyers: int("flash", values.flash, d.flashSaleBuyers),
+    impatientShare: values.impatient === undefined ? d.impatientShare : Number(values.impatient),
     users: int("users", values.users, d.users),
     durationMs: values.minutes === undefined ? d.durationMs : Math.round(Number(values.minutes) * 60_000),
     skus: int("skus", values.skus, d.skus),

@@ -206,6 +206,7 @@ export const replayCommand = (
   if (scenario.processes !== d.processes) parts.push(`--processes ${scenario.processes}`)
   if (scenario.users !== d.users) parts.push(`--users ${scenario.users}`)
   if (scenario.flashSaleBuyers !== d.flashSaleBuyers) parts.push(`--flash ${scenario.flashSaleBuyers}`)
+  if (scenario.impatientShare !== d.impatientShare) parts.push(`--impatient ${scenario.impatientShare}`)
   if (scenario.onlyUsers !== undefined) parts.push(`--only-users ${scenario.onlyUsers.join(",")}`)
   if (scenario.durationMs !== d.durationMs) parts.push(`--minutes ${scenario.durationMs / 60_000}`)
   if (scenario.skus !== d.skus) parts.push(`--skus ${scenario.skus}`)

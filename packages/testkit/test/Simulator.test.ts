@@ -142,7 +142,8 @@ describe("Simulator", () => {
           editCartBeforeRetry: true,
           scheduling: "fifo",
           processes: 1,
-          flashSaleBuyers: 0
+          flashSaleBuyers: 0,
+          impatientShare: 0
         },
         trace: "full"
       })
@@ -172,7 +173,8 @@ describe("Simulator", () => {
           holdMs: 8_000,
           scheduling: "fifo",
           processes: 1,
-          flashSaleBuyers: 0
+          flashSaleBuyers: 0,
+          impatientShare: 0
         },
         trace: "full"
       })
@@ -205,7 +207,9 @@ describe("Simulator", () => {
             disabledFaults: ["storeLatency"],
             scheduling: "fifo",
             processes: 1,
-            flashSaleBuyers: 0
+            flashSaleBuyers: 0,
+            impatientShare: 0,
+            impatientShare: 0
           },
           trace: "full"
         })

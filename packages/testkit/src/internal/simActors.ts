@@ -124,7 +124,7 @@ type Placed = Checkout.Placed
  */
 const patience = (env: Env, index: number): number | undefined => {
   const p = env.root.fork(`user/${index}/patience`)
-  return p.chance(0.3) ? p.int(2_000, 8_000) : undefined
+  return p.chance(env.scenario.impatientShare) ? p.int(2_000, 8_000) : undefined
 }
 
 const session = (

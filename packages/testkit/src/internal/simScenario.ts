@@ -37,6 +37,8 @@ export interface Scenario {
    */
   readonly idempotencyLeaseMs: number
   readonly recoveryStaleMs: number
+  /** Share of shoppers who stop waiting for an answer after 2-8 s (and retry with the key). */
+  readonly impatientShare: number
   /** Buyers of the flash sale: they arrive within seconds of each other for a product of 1-5 units (0: no sale). */
   readonly flashSaleBuyers: number
   /** Shoppers; each arrives at a time drawn in the first 80 % of `durationMs`. */
@@ -87,6 +89,7 @@ export const defaults: Scenario = {
   processes: 3,
   idempotencyLeaseMs: 5_000,
   flashSaleBuyers: 30,
+  impatientShare: 0.3,
   recoveryStaleMs: 10_000,
   users: 100,
   skus: 12,
