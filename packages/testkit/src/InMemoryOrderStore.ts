@@ -58,10 +58,6 @@ interface OutboxEntry {
   claimedUntil: number
 }
 
-/** Newest first: created_at descending, then order id descending (ties are common under TestClock). */
-const newestFirst = (a: Order.Order, b: Order.Order): number =>
-  a.created_at === b.created_at ? compare(b.order_id, a.order_id) : compare(b.created_at, a.created_at)
-
 const compare = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0)
 
 // A cursor is the sort key of the last order of a page; opaque to callers.
@@ -91,6 +87,39 @@ const linesOf = (order: Order.Order) => order.items.map((i) => ({ sku: i.sku, qu
 /** What the stock of an order's current attempt must be in each status. */
 const expectedHold = (status: Order.OrderStatus): InventoryStore.ReservationStatus | "none" =>
   Order.holdsStock(status) ? "held" : status === "confirmed" ? "committed" : "none"
+
+type SortKey = readonly [string, string]
+
+const compareKeys = (a: SortKey, b: SortKey): number => compare(a[0], b[0]) || compare(a[1], b[1])
+
+/**
+ * One page of `orders` sorted by `keyOf` (`direction` 1 ascending, -1 descending), after the
+ * position `cursor` encodes. An undecodable cursor cannot point anywhere: an empty last page,
+ * never a defect.
+ */
+const pageOf = (
+  orders: Array<Order.Order>,
+  cursor: string | null,
+  limit: number,
+  keyOf: (order: Order.Order) => SortKey,
+  direction: 1 | -1
+): OrderStore.OrderPage => {
+  let after: SortKey | undefined
+  if (cursor !== null) {
+    const decoded = decodeCursor(cursor)
+    if (Option.isNone(decoded)) return { orders: [], nextCursor: null }
+    after = decoded.value
+  }
+  orders.sort((a, b) => direction * compareKeys(keyOf(a), keyOf(b)))
+  const rest =
+    after === undefined ? orders : orders.filter((o) => direction * compareKeys(keyOf(o), after) > 0)
+  const page = rest.slice(0, pageLimit(limit, 1))
+  const last = page[page.length - 1]
+  return {
+    orders: page,
+    nextCursor: rest.length > page.length && last !== undefined ? encodeCursor(keyOf(last)) : null
+  }
+}
 
 export const make = (
   stock: StockBook,
@@ -248,64 +277,21 @@ export const make = (
         ),
 
       listByStatus: (statuses, updatedBeforeIso, limit, cursor) =>
-        Effect.sync((): OrderStore.OrderPage => {
-          let after: readonly [string, string] | undefined
-          if (cursor !== null) {
-            const decoded = decodeCursor(cursor)
-            if (Option.isNone(decoded)) return { orders: [], nextCursor: null }
-            after = decoded.value
-          }
+        Effect.sync(() => {
           const wanted = new Set(statuses)
           const found: Array<Order.Order> = []
-          for (const order of orders.values()) {
-            if (
-              wanted.has(order.status) &&
-              order.updated_at <= updatedBeforeIso &&
-              (after === undefined ||
-                order.updated_at > after[0] ||
-                (order.updated_at === after[0] && order.order_id > after[1]))
-            )
-              found.push(order)
-          }
-          found.sort((a, b) => compare(a.updated_at, b.updated_at) || compare(a.order_id, b.order_id))
-          const page = found.slice(0, pageLimit(limit, 1))
-          const last = page[page.length - 1]
-          return {
-            orders: page,
-            nextCursor:
-              found.length > page.length && last !== undefined
-                ? encodeCursor([last.updated_at, last.order_id])
-                : null
-          }
+          for (const order of orders.values())
+            if (wanted.has(order.status) && order.updated_at <= updatedBeforeIso) found.push(order)
+          // Oldest first by (updated_at, order id).
+          return pageOf(found, cursor, limit, (o) => [o.updated_at, o.order_id], 1)
         }),
 
       listByUser: (userId, limit, cursor) =>
-        Effect.sync((): OrderStore.OrderPage => {
-          let after: readonly [string, string] | undefined
-          if (cursor !== null) {
-            const decoded = decodeCursor(cursor)
-            // An undecodable cursor cannot point anywhere: an empty last page, never a defect.
-            if (Option.isNone(decoded)) return { orders: [], nextCursor: null }
-            after = decoded.value
-          }
+        Effect.sync(() => {
           const mine: Array<Order.Order> = []
           for (const order of orders.values()) if (order.user_id === userId) mine.push(order)
-          mine.sort(newestFirst)
-          const rest =
-            after === undefined
-              ? mine
-              : mine.filter(
-                  (o) => o.created_at < after[0] || (o.created_at === after[0] && o.order_id < after[1])
-                )
-          const page = rest.slice(0, pageLimit(limit, 1))
-          const last = page[page.length - 1]
-          return {
-            orders: page,
-            nextCursor:
-              rest.length > page.length && last !== undefined
-                ? encodeCursor([last.created_at, last.order_id])
-                : null
-          }
+          // Newest first by (created_at, order id): ties are common under TestClock.
+          return pageOf(mine, cursor, limit, (o) => [o.created_at, o.order_id], -1)
         }),
 
       audit: (orderId) => Effect.sync(() => [...(audits.get(orderId) ?? [])]),

@@ -1,7 +1,8 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Address, InventoryStore, Money, Order, OrderStore, Sku } from "@till/core"
+import { InventoryStore, Order, OrderStore, Sku } from "@till/core"
 import { InMemoryInventoryStore, InMemoryOrderStore } from "@till/testkit"
 import { inventoryStoreContract } from "@till/testkit/contracts"
+import { makeOrder } from "../src/contracts/OrderStoreFixtures.js"
 import { Effect, Exit, Layer, Option } from "effect"
 
 // One set of stock tables behind both ports, as TestTill.ports builds them.
@@ -10,33 +11,9 @@ inventoryStoreContract(
   InMemoryOrderStore.layer.pipe(Layer.provideMerge(InMemoryInventoryStore.layer))
 )
 
+/** An order of `quantity` units of `sku` (the contracts' own fixture). */
 const order = (orderId: string, sku: Sku.Sku, quantity: number) =>
-  new Order.Order({
-    order_id: orderId,
-    user_id: "user_1",
-    cart_id: `cart_${orderId}`,
-    status: "pending",
-    items: [{ sku, name: sku, quantity, unit_price: Money.zero("USD"), line_total: Money.zero("USD") }],
-    subtotal: Money.zero("USD"),
-    tax: Money.zero("USD"),
-    shipping: Money.zero("USD"),
-    total: Money.zero("USD"),
-    shipping_address: new Address.Address({
-      name: "A",
-      line1: "1 Main St",
-      city: "X",
-      postal_code: "1",
-      country: "US"
-    }),
-    payment: null,
-    payment_method_id: "pm_1",
-    payment_attempt: 1,
-    hold_expires_at: 1_000,
-    retry_until: 1_000,
-    created_at: "2030-01-01T00:00:00.000Z",
-    updated_at: "2030-01-01T00:00:00.000Z",
-    version: 1
-  })
+  makeOrder({ orderId, lines: [[sku, quantity]] })
 
 const moved = (o: Order.Order, status: Order.OrderStatus) => new Order.Order({ ...o, status })
 
@@ -47,8 +24,8 @@ describe("InMemoryInventoryStore.layerUnconditional (planted bug)", () => {
       const orders = yield* OrderStore.OrderStore
       const mug = Sku.make("mug")
       yield* stock.setOnHand(mug, 1)
-      yield* orders.create(order("o1", mug, 1), [])
-      expect(Exit.isSuccess(yield* Effect.exit(orders.create(order("o2", mug, 1), [])))).toBe(true)
+      yield* orders.create(yield* order("o1", mug, 1), [])
+      expect(Exit.isSuccess(yield* Effect.exit(orders.create(yield* order("o2", mug, 1), [])))).toBe(true)
       expect(Option.getOrThrow(yield* stock.level(mug)).available).toBe(-1)
       // local: a store of this case's own, never one an enclosing provide already built.
     }).pipe(
@@ -73,8 +50,8 @@ describe("InMemoryInventoryStore.Inspector", () => {
       expect(yield* inspector.levels).toEqual([])
       yield* stock.setOnHand(mug, 5)
       yield* stock.setOnHand(cap, 2)
-      const o1 = yield* orders.create(order("o1", mug, 2), [])
-      const o2 = yield* orders.create(order("o2", cap, 1), [])
+      const o1 = yield* orders.create(yield* order("o1", mug, 2), [])
+      const o2 = yield* orders.create(yield* order("o2", cap, 1), [])
       yield* orders.step(moved(o1, "confirmed"), 1, "commit", [])
       yield* orders.step(moved(o2, "cancelled"), 1, "release", [])
       expect(yield* inspector.levels).toEqual([

@@ -1,7 +1,8 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Address, Event, InventoryStore, Money, Order, OrderStore, Sku } from "@till/core"
+import { Event, InventoryStore, OrderStore, Sku } from "@till/core"
 import { InMemoryInventoryStore, InMemoryOrderStore } from "@till/testkit"
 import { orderStoreContract } from "@till/testkit/contracts"
+import { makeOrder } from "../src/contracts/OrderStoreFixtures.js"
 import { Effect, Layer, Option } from "effect"
 
 // One set of stock tables behind both ports, as TestTill.ports builds them.
@@ -11,35 +12,8 @@ orderStoreContract("in-memory", stores)
 
 const mug = Sku.make("mug")
 
-const order = (orderId: string) =>
-  new Order.Order({
-    order_id: orderId,
-    user_id: "user_1",
-    cart_id: `cart_${orderId}`,
-    status: "pending",
-    items: [
-      { sku: mug, name: "Mug", quantity: 1, unit_price: Money.zero("USD"), line_total: Money.zero("USD") }
-    ],
-    subtotal: Money.zero("USD"),
-    tax: Money.zero("USD"),
-    shipping: Money.zero("USD"),
-    total: Money.zero("USD"),
-    shipping_address: new Address.Address({
-      name: "A",
-      line1: "1 Main St",
-      city: "X",
-      postal_code: "1",
-      country: "US"
-    }),
-    payment: null,
-    payment_method_id: "pm_1",
-    payment_attempt: 1,
-    hold_expires_at: 0,
-    retry_until: 0,
-    created_at: "2030-01-01T00:00:00.000Z",
-    updated_at: "2030-01-01T00:00:00.000Z",
-    version: 1
-  })
+/** An order of one mug (the contracts' own fixture). */
+const order = (orderId: string) => makeOrder({ orderId, lines: [[mug, 1]] })
 
 const event = (eventId: string, aggregateId: string) =>
   new Event.Event({
@@ -73,8 +47,8 @@ describe("InMemoryOrderStore", () => {
       const inspector = yield* InMemoryOrderStore.Inspector
       const store = yield* OrderStore.OrderStore
       yield* (yield* InventoryStore.InventoryStore).setOnHand(mug, 10)
-      yield* store.create(order("o1"), [event("e1", "o1")])
-      yield* store.create(order("o2"), [event("e2", "o2")])
+      yield* store.create(yield* order("o1"), [event("e1", "o1")])
+      yield* store.create(yield* order("o2"), [event("e2", "o2")])
       const claim = yield* store.claimEvents(0, 1, 1_000)
       yield* store.markPublished(claim.token, ["e1"])
       expect((yield* inspector.orders).map((o) => o.order_id)).toEqual(["o1", "o2"])
@@ -86,12 +60,12 @@ describe("InMemoryOrderStore", () => {
   it.effect("the outbox has a limit: a write beyond it fails StoreUnavailable and writes nothing", () =>
     Effect.gen(function* () {
       const store = yield* storeWith(10, { maxPendingEvents: 1 })
-      yield* store.create(order("o1"), [event("e1", "o1")])
-      const error = yield* Effect.flip(store.create(order("o2"), [event("e2", "o2")]))
+      yield* store.create(yield* order("o1"), [event("e1", "o1")])
+      const error = yield* Effect.flip(store.create(yield* order("o2"), [event("e2", "o2")]))
       expect(error._tag).toBe("StoreUnavailable")
       expect(Option.isNone(yield* store.get("o2"))).toBe(true)
       yield* publishAll(store, 0)
-      yield* store.create(order("o2"), [event("e2", "o2")])
+      yield* store.create(yield* order("o2"), [event("e2", "o2")])
       expect((yield* store.claimEvents(0, 10, 1_000)).events.map((e) => e.event_id)).toEqual(["e2"])
     })
   )
@@ -99,7 +73,7 @@ describe("InMemoryOrderStore", () => {
   it.effect("compaction of a long published prefix keeps the pending tail in order", () =>
     Effect.gen(function* () {
       const store = yield* storeWith(3_000)
-      for (let i = 0; i < 3_000; i++) yield* store.create(order(`o${i}`), [event(`e${i}`, `o${i}`)])
+      for (let i = 0; i < 3_000; i++) yield* store.create(yield* order(`o${i}`), [event(`e${i}`, `o${i}`)])
       const first = yield* store.claimEvents(0, 1_000, 1_000)
       const second = yield* store.claimEvents(0, 1_000, 1_000)
       const third = yield* store.claimEvents(0, 500, 1_000)

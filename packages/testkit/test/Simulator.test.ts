@@ -208,7 +208,6 @@ describe("Simulator", () => {
             scheduling: "fifo",
             processes: 1,
             flashSaleBuyers: 0,
-            impatientShare: 0,
             impatientShare: 0
           },
           trace: "full"
