@@ -126,8 +126,8 @@ describe("Simulator", () => {
   // Regression seed for a core bug the simulator found (shrunk from `pnpm sim --seed 2153
   // --edit-before-retry`): a checkout whose order insert timed out after its stock was reserved was
   // retried with the same key after the shopper added a unit; the retry priced the new cart but got
-  // back the first attempt's hold, so the order sold 3 units and committed 2. Checkout.placeNew now
-  // takes the hold again when the held lines differ from the quote.
+  // back the first attempt's hold, so the order sold 3 units and committed 2. Fixed then by taking
+  // the hold again; impossible now (TX1 holds the order's own items with the order).
   // Every store call now has a timeout (the `store` policy), which changes the runs a seed makes:
   // seed 2153 no longer walks this path, seed 2766's shopper 5 does (found by searching seeds
   // for the trace below with no violations).
@@ -187,38 +187,12 @@ describe("Simulator", () => {
     })
   )
 
-  // Regression seed: a slow order insert outlasted the 8 s hold, the sweeper released the
-  // order-less hold, and the order was then confirmed without stock. Recovery now leaves an
-  // order-less hold alone for a grace period, and confirming takes a lost hold again (or cancels
-  // and refunds when the units are gone). Found as seed 8116 on Effect 3 (other random numbers on
-  // Effect 4, see above); found again with the fix reverted by `pnpm sim --seeds 4400
-  // --hold-seconds 8`, and shrunk to this world, which breaks `order-stock-mismatch` without it.
-  it.effect(
-    // Seed 2153 until every store call had a timeout (see above); 1075 walks the same path now.
-    "regression: the sweeper never releases the hold of a checkout still writing its order (seed 1075)",
-    () =>
-      Effect.gen(function* () {
-        const result = yield* Simulator.run({
-          seed: 2153,
-          scenario: {
-            onlyUsers: [2],
-            skus: 2,
-            holdMs: 8_000,
-            disabledFaults: ["storeLatency"],
-            scheduling: "fifo",
-            processes: 1,
-            flashSaleBuyers: 0,
-            impatientShare: 0
-          },
-          trace: "full"
-        })
-        expect(result.violations).toEqual([])
-        // The run still walks the path that used to break: the order insert outlasts the hold.
-        expect(result.trace.join("\n")).toMatch(
-          /u002\/s1 place u002-s1-c1 -> OperationTimedOut\(orderCreation\)[\s\S]*u002\/s1 place u002-s1-c1 -> 201 /
-        )
-      })
-  )
+  // Retired regression (seeds 8116 on Effect 3, then 2153, then 1075): a slow order insert
+  // outlasted its hold, the sweeper released the order-less hold, and the order was confirmed
+  // without stock. Holds are now made in the same transaction as the order (TX1) and there is
+  // no order-less hold for a sweeper to release; no seed of 3,000 in the old world walks the
+  // path any more (the insert and its hold land together or not at all). The invariant that
+  // caught it, `order-stock-mismatch`, is now checked at every full tick of every run.
 
   it("the replay command names every setting that differs from the defaults, negated flags included", () => {
     const result = Simulator.runSync({
