@@ -68,15 +68,3 @@ export class InventoryStore extends Context.Service<
     ) => Effect.Effect<ReadonlyArray<Reservation>, StoreUnavailable>
   }
 >()("@till/core/InventoryStore") {}
-
-/** Whether two reservations hold the same units of the same SKUs, whatever the line order. */
-export const sameLines = (a: ReadonlyArray<ReservationLine>, b: ReadonlyArray<ReservationLine>): boolean => {
-  const totals = (lines: ReadonlyArray<ReservationLine>) => {
-    const map = new Map<string, number>()
-    for (const l of lines) map.set(l.sku, (map.get(l.sku) ?? 0) + l.quantity)
-    return map
-  }
-  const left = totals(a)
-  const right = totals(b)
-  return left.size === right.size && [...left].every(([sku, q]) => right.get(sku) === q)
-}

@@ -6,7 +6,7 @@
  * Every time is explicit (orders' `created_at`/`updated_at`, `hold_expires_at`, the `nowMs` of
  * claims and expired holds), so a store on server time passes as well as one on `TestClock`.
  */
-import { Address, Event, InventoryStore, Money, Order, OrderStore, Sku } from "@till/core"
+import { Address, type Errors, Event, InventoryStore, Money, Order, OrderStore, Sku } from "@till/core"
 import { Effect, Exit, type Layer, Option } from "effect"
 import { isoAt, uniqueId } from "../internal/contract.js"
 
@@ -34,17 +34,27 @@ export const isolated =
 export const newSku = Effect.map(uniqueId("sku"), Sku.make)
 
 /** A fresh SKU with `onHand` units. */
-export const stocked = (stock: Stock, onHand: number) =>
+export const stocked = (
+  stock: Stock,
+  onHand: number
+): Effect.Effect<Sku.Sku, Errors.OutOfStock | Errors.StoreUnavailable> =>
   Effect.gen(function* () {
     const sku = yield* newSku
     yield* stock.setOnHand(sku, onHand)
     return sku
   })
 
-export const levelOf = (stock: Stock, sku: Sku.Sku) => Effect.map(stock.level(sku), Option.getOrThrow)
+export const levelOf = (
+  stock: Stock,
+  sku: Sku.Sku
+): Effect.Effect<InventoryStore.StockLevel, Errors.StoreUnavailable> =>
+  Effect.map(stock.level(sku), Option.getOrThrow)
 
 /** [on_hand, reserved] of each SKU. */
-export const levels = (stock: Stock, skus: ReadonlyArray<Sku.Sku>) =>
+export const levels = (
+  stock: Stock,
+  skus: ReadonlyArray<Sku.Sku>
+): Effect.Effect<Array<readonly [number, number]>, Errors.StoreUnavailable> =>
   Effect.forEach(skus, (sku) => Effect.map(levelOf(stock, sku), (l) => [l.on_hand, l.reserved] as const))
 
 export type Line = readonly [Sku.Sku, number]
@@ -131,18 +141,28 @@ export const stepped = (
   status: Order.OrderStatus,
   move: InventoryStore.StockMove | null,
   events: ReadonlyArray<Event.Event> = []
-) => Effect.map(orders.step(moved(order, status), order.version, move, events), (o) => Option.getOrThrow(o))
+): Effect.Effect<Order.Order, Errors.OutOfStock | Errors.StoreUnavailable> =>
+  Effect.map(orders.step(moved(order, status), order.version, move, events), (o) => Option.getOrThrow(o))
 
 /** Declined: released (v+1). */
-export const failed = (orders: Orders, order: Order.Order) =>
+export const failed = (
+  orders: Orders,
+  order: Order.Order
+): Effect.Effect<Order.Order, Errors.OutOfStock | Errors.StoreUnavailable> =>
   stepped(orders, order, "payment_failed", "release")
 
 /** A new payment attempt of a declined order, holding its lines again. */
-export const retried = (orders: Orders, order: Order.Order) =>
+export const retried = (
+  orders: Orders,
+  order: Order.Order
+): Effect.Effect<Option.Option<Order.Order>, Errors.OutOfStock | Errors.StoreUnavailable> =>
   orders.step(moved(order, "pending", 1_000, order.payment_attempt + 1), order.version, "hold", [])
 
 /** Every unpublished event, claimed far in the future (past every lease), then marked published. */
-export const drained = (orders: Orders, nowMs = later) =>
+export const drained = (
+  orders: Orders,
+  nowMs = later
+): Effect.Effect<Array<string>, Errors.StoreUnavailable> =>
   Effect.gen(function* () {
     const claim = yield* orders.claimEvents(nowMs, 1_000, 60_000)
     yield* orders.markPublished(
@@ -153,7 +173,12 @@ export const drained = (orders: Orders, nowMs = later) =>
   })
 
 /** The ids of what a claim at `nowMs` would take (it takes them: use once per case, or far apart). */
-export const claimedIds = (orders: Orders, nowMs: number, limit = 1_000, leaseMs = 60_000) =>
+export const claimedIds = (
+  orders: Orders,
+  nowMs: number,
+  limit = 1_000,
+  leaseMs = 60_000
+): Effect.Effect<Array<string>, Errors.StoreUnavailable> =>
   Effect.map(orders.claimEvents(nowMs, limit, leaseMs), (c) => c.events.map((e) => e.event_id))
 
 /** A step or create that must not succeed: failing or dying are both fine. */
