@@ -9,7 +9,8 @@
  *
  * Options: --from N (first seed), --processes N (Till processes sharing the stores, default 3),
  * --flash N (flash-sale buyers, default 30; 0: no sale), --impatient X (share of shoppers who stop
- * waiting after 2-8 s, default 0.3), --users N, --minutes N, --skus N, --sessions N,
+ * waiting after 2-8 s, default 0.3), --recovery-every-seconds N (each process's sweeper, default 10),
+ * --users N, --minutes N, --skus N, --sessions N,
  * --stock MIN-MAX, --skew X, --hold-seconds N, --disable a,b (fault classes), --planted NAME (repeatable),
  * --no-edit-before-retry (shoppers never edit the cart before retrying; they do by default: that
  * found a core bug, see README),
@@ -67,6 +68,7 @@ async function main() {
       processes: { type: "string" },
       flash: { type: "string" },
       impatient: { type: "string" },
+      "recovery-every-seconds": { type: "string" },
       minutes: { type: "string" },
       skus: { type: "string" },
       sessions: { type: "string" },
@@ -125,6 +127,10 @@ async function main() {
     processes: int("processes", values.processes, d.processes),
     flashSaleBuyers: int("flash", values.flash, d.flashSaleBuyers),
     impatientShare: values.impatient === undefined ? d.impatientShare : Number(values.impatient),
+    recoveryEveryMs:
+      values["recovery-every-seconds"] === undefined
+        ? d.recoveryEveryMs
+        : int("recovery-every-seconds", values["recovery-every-seconds"], 0) * 1_000,
     users: int("users", values.users, d.users),
     durationMs: values.minutes === undefined ? d.durationMs : Math.round(Number(values.minutes) * 60_000),
     skus: int("skus", values.skus, d.skus),

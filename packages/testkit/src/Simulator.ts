@@ -207,6 +207,8 @@ export const replayCommand = (
   if (scenario.users !== d.users) parts.push(`--users ${scenario.users}`)
   if (scenario.flashSaleBuyers !== d.flashSaleBuyers) parts.push(`--flash ${scenario.flashSaleBuyers}`)
   if (scenario.impatientShare !== d.impatientShare) parts.push(`--impatient ${scenario.impatientShare}`)
+  if (scenario.recoveryEveryMs !== d.recoveryEveryMs)
+    parts.push(`--recovery-every-seconds ${scenario.recoveryEveryMs / 1000}`)
   if (scenario.onlyUsers !== undefined) parts.push(`--only-users ${scenario.onlyUsers.join(",")}`)
   if (scenario.durationMs !== d.durationMs) parts.push(`--minutes ${scenario.durationMs / 60_000}`)
   if (scenario.skus !== d.skus) parts.push(`--skus ${scenario.skus}`)

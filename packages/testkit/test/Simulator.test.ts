@@ -143,7 +143,8 @@ describe("Simulator", () => {
           scheduling: "fifo",
           processes: 1,
           flashSaleBuyers: 0,
-          impatientShare: 0
+          impatientShare: 0,
+          recoveryEveryMs: 30_000
         },
         trace: "full"
       })
@@ -174,7 +175,8 @@ describe("Simulator", () => {
           scheduling: "fifo",
           processes: 1,
           flashSaleBuyers: 0,
-          impatientShare: 0
+          impatientShare: 0,
+          recoveryEveryMs: 30_000
         },
         trace: "full"
       })

@@ -207,34 +207,44 @@ const session = (
     const place = (key: string, cart_id: string, payment_method_id: string) => {
       const body = `${cart_id}|${payment_method_id}`
       const req = new Checkout.CheckoutRequest({ cart_id, shipping_address: env.address, payment_method_id })
-      return world
-        .call(
-          Effect.flatMap(Checkout.Checkout, (c) =>
-            c.place({ userId: user, idempotencyKey: key, request: req })
-          ),
-          clientTimeoutMs
-        )
-        .pipe(
-          Effect.result,
-          Effect.tap((r) => record("place", key, body, r))
-        )
+      return Effect.flatMap(Clock.currentTimeMillis, (sentAtMs) =>
+        world
+          .call(
+            Effect.flatMap(Checkout.Checkout, (c) =>
+              c.place({ userId: user, idempotencyKey: key, request: req })
+            ),
+            clientTimeoutMs
+          )
+          .pipe(
+            Effect.result,
+            Effect.tap((r) => record("place", key, body, r, sentAtMs))
+          )
+      )
     }
     const pay = (key: string, orderId: string, payment_method_id: string) => {
       const body = `${orderId}|${payment_method_id}`
       const req = new Checkout.PaymentRetryRequest({ payment_method_id })
-      return world
-        .call(
-          Effect.flatMap(Checkout.Checkout, (c) =>
-            c.retryPayment({ userId: user, orderId, idempotencyKey: key, request: req })
-          ),
-          clientTimeoutMs
-        )
-        .pipe(
-          Effect.result,
-          Effect.tap((r) => record("pay", key, body, r))
-        )
+      return Effect.flatMap(Clock.currentTimeMillis, (sentAtMs) =>
+        world
+          .call(
+            Effect.flatMap(Checkout.Checkout, (c) =>
+              c.retryPayment({ userId: user, orderId, idempotencyKey: key, request: req })
+            ),
+            clientTimeoutMs
+          )
+          .pipe(
+            Effect.result,
+            Effect.tap((r) => record("pay", key, body, r, sentAtMs))
+          )
+      )
     }
-    const record = (op: "place" | "pay", key: string, body: string, r: Result.Result<Placed, unknown>) =>
+    const record = (
+      op: "place" | "pay",
+      key: string,
+      body: string,
+      r: Result.Result<Placed, unknown>,
+      sentAtMs: number
+    ) =>
       Effect.sync(() => {
         trace.add(
           `${tag} ${op} ${key} -> ${Result.isSuccess(r) ? `${r.success.status} ${r.success.order.order_id} ${r.success.order.status}` : describeError(r.failure)}`
@@ -246,7 +256,8 @@ const session = (
           body,
           finalAnswer(
             Result.isSuccess(r) ? { _tag: "ok", ...r.success } : { _tag: "error", error: r.failure }
-          )
+          ),
+          sentAtMs
         )
       })
 
@@ -364,7 +375,7 @@ const session = (
   })
 
 /**
- * A shopper with a 202 polls the order, as a client would: every 1-5 s for up to a minute, then
+ * A shopper with a 202 polls the order, as a client would: every 0.5-2 s for up to a minute, then
  * stops. Once it is declined (`payment_failed`, by a retry drainer), `onDeclined` runs at once.
  */
 const follow = <E, R>(
@@ -377,7 +388,7 @@ const follow = <E, R>(
 ) =>
   Effect.gen(function* () {
     for (let waited = 0; waited < 60_000; ) {
-      const pause = p.int(1_000, 5_000)
+      const pause = p.int(500, 2_000)
       waited += pause
       yield* env.sleep(pause)
       const order = yield* Effect.result(
@@ -454,6 +465,7 @@ export const flashBuyer = (env: Env, index: number, saleAt: number) =>
       payment_method_id: method.success.payment_method_id
     })
     for (let attempt = 0; attempt < 4; attempt++) {
+      const sentAtMs = yield* Clock.currentTimeMillis
       const r = yield* Effect.result(
         world.call(
           Effect.flatMap(Checkout.Checkout, (c) => c.place({ userId: user, idempotencyKey: key, request }))
@@ -467,7 +479,8 @@ export const flashBuyer = (env: Env, index: number, saleAt: number) =>
         "place",
         key,
         `${request.cart_id}|${request.payment_method_id}`,
-        finalAnswer(Result.isSuccess(r) ? { _tag: "ok", ...r.success } : { _tag: "error", error: r.failure })
+        finalAnswer(Result.isSuccess(r) ? { _tag: "ok", ...r.success } : { _tag: "error", error: r.failure }),
+        sentAtMs
       )
       if (!isTransient(r)) return
       yield* env.sleep(backoffMs(p, Result.isFailure(r) ? r.failure : undefined))

@@ -163,6 +163,8 @@ export class Checker {
   private readonly keys = new Map<string, KeyRecord>()
   private readonly placeKeyOfOrder = new Map<string, string>()
   private readonly seen = new Set<string>()
+  /** Per user and operation, [sent, answered] of each key's first final answer, recent ones. */
+  private readonly finalSpans = new Map<string, Array<readonly [number, number]>>()
   /** Every order id a shopper was answered with (201, 202, or an error naming its order). */
   private readonly answeredOrders = new Set<string>()
   private chargesSeen = 0
@@ -224,13 +226,42 @@ export class Checker {
     }
   }
 
+  /**
+   * The rate limits seen from the clients' side, trusting no store: a final answer means the
+   * request's work ran, so the limiter admitted it somewhere between its sending and its answer.
+   * More first final answers of distinct keys than the limit, all sent and answered inside one
+   * window, is an admission the limiter must have refused (a limiter skipped or miscounted).
+   */
+  private finalAnswerIn(user: string, op: "place" | "pay", sentAtMs: number) {
+    const limit = this.limits[op === "place" ? "checkout" : "payment"]
+    if (limit === undefined) return
+    const id = `${user}\u0000${op}`
+    const answeredAtMs = this.nowMs()
+    const spans = (this.finalSpans.get(id) ?? []).filter((s) => s[1] > answeredAtMs - 2 * limit.windowMs)
+    spans.push([sentAtMs, answeredAtMs])
+    this.finalSpans.set(id, spans)
+    for (const [from] of spans) {
+      const inside = spans.filter(
+        ([sent, answered]) => sent >= from && answered < from + limit.windowMs
+      ).length
+      if (inside > limit.limit) {
+        this.report(
+          "rate-limit",
+          `${user}: ${inside} ${op === "place" ? "checkouts" : "payments"} done within ${limit.windowMs / 1000}s (limit ${limit.limit}), seen by the clients`
+        )
+        return
+      }
+    }
+  }
+
   /** An answer a shopper got for (user, op, key) with this request body. */
   answered(
     user: string,
     op: "place" | "pay",
     key: string,
     body: string,
-    answer: ReturnType<typeof finalAnswer>
+    answer: ReturnType<typeof finalAnswer>,
+    sentAtMs: number
   ) {
     if (answer === undefined) return
     if (answer.orderId !== undefined) this.answeredOrders.add(answer.orderId)
@@ -239,6 +270,7 @@ export class Checker {
     const first = this.keys.get(id)
     if (first === undefined) {
       this.keys.set(id, { body, answer: answer.text, orderId: answer.orderId })
+      this.finalAnswerIn(user, op, sentAtMs)
       if (op === "place" && answer.orderId !== undefined) {
         const other = this.placeKeyOfOrder.get(answer.orderId)
         if (other !== undefined && other !== id) {

@@ -139,6 +139,7 @@ export const runOnce = (
       seed: prng.fork("ids").seed(),
       processes: scenario.processes,
       recoveryStaleMs: scenario.recoveryStaleMs,
+      recoveryEveryMs: scenario.recoveryEveryMs,
       idempotencyLeaseMs: scenario.idempotencyLeaseMs,
       checkout: { ...Checkout.defaults, holdMs: scenario.holdMs, retryWindowMs: scenario.retryWindowMs },
       planted,

@@ -37,6 +37,8 @@ export interface Scenario {
    */
   readonly idempotencyLeaseMs: number
   readonly recoveryStaleMs: number
+  /** How often each process's sweeper runs (production: 30 s). */
+  readonly recoveryEveryMs: number
   /** Share of shoppers who stop waiting for an answer after 2-8 s (and retry with the key). */
   readonly impatientShare: number
   /** Buyers of the flash sale: they arrive within seconds of each other for a product of 1-5 units (0: no sale). */
@@ -91,6 +93,7 @@ export const defaults: Scenario = {
   flashSaleBuyers: 30,
   impatientShare: 0.3,
   recoveryStaleMs: 10_000,
+  recoveryEveryMs: 10_000,
   users: 100,
   skus: 12,
   stockMin: 2,

@@ -65,9 +65,8 @@ export type Ports = Layer.Success<PortsLayer>
 export type Services = Layer.Success<ReturnType<typeof servicesLayer>>
 export type ProcessContext = Ports | Services
 
-/** How often each job of a process runs (virtual time). */
+/** How often each job of a process runs (virtual time); the sweeper's is the scenario's `recoveryEveryMs`. */
 export const jobEveryMs = {
-  recovery: 30_000,
   retryDrainer: 1_000,
   outboxRelay: 2_000,
   reconciliation: 30_000
@@ -79,6 +78,8 @@ export interface WorldOptions {
   readonly processes: number
   /** Orders younger than this are left to their request by the sweepers. */
   readonly recoveryStaleMs: number
+  /** How often each process's sweeper runs. */
+  readonly recoveryEveryMs: number
   /** The idempotency lease the processes claim with (shorter than production's, see Scenario). */
   readonly idempotencyLeaseMs: number
   readonly checkout: Checkout.Config
@@ -416,7 +417,7 @@ export const make = (options: WorldOptions): Effect.Effect<World, never, Scope.S
             recovery(`process ${id} restart recovery`).pipe(
               Effect.catchCause((cause) => Effect.sync(() => reportDefects("restart recovery", cause)))
             ),
-            job("recovery", jobEveryMs.recovery, Effect.asVoid(recovery("recovery sweeper")))
+            job("recovery", options.recoveryEveryMs, Effect.asVoid(recovery("recovery sweeper")))
           )
         )
         yield* fork(
