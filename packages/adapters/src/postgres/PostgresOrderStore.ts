@@ -68,7 +68,12 @@ interface StepRow {
   readonly short: ReadonlyArray<Unavailable>
 }
 
-export const make = Effect.gen(function* () {
+/** The store over the pool in context. */
+export const make: Effect.Effect<
+  OrderStore.OrderStore["Service"],
+  never,
+  PgClient.PgClient | SqlClient.SqlClient
+> = Effect.gen(function* () {
   const sql = yield* SqlClient.SqlClient
   const pg = yield* PgClient.PgClient
 

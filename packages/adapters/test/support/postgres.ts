@@ -42,11 +42,11 @@ export interface Options {
   readonly onSchema?: (schema: string) => void
 }
 
-/** `stores` over a pool on a fresh, migrated schema; every build gets its own. */
+/** `stores` over a pool on a fresh, migrated schema (the pool provided too); every build gets its own. */
 export const onFreshSchema = <ROut, E>(
   stores: Layer.Layer<ROut, E, PgLayer.Client>,
   options: Options = {}
-): Layer.Layer<ROut, unknown> =>
+): Layer.Layer<ROut | PgLayer.Client, unknown> =>
   Layer.unwrap(
     Effect.sync(() => {
       const schema = freshName()
@@ -58,7 +58,7 @@ export const onFreshSchema = <ROut, E>(
         maxConnections: options.maxConnections ?? 10,
         minConnections: 0
       })
-      return stores.pipe(Layer.provide(migratedSchema(schema)), Layer.provide(pg))
+      return stores.pipe(Layer.provide(migratedSchema(schema)), Layer.provideMerge(pg))
     })
   )
 
