@@ -31,7 +31,9 @@ const migratedSchema = (schema: string): Layer.Layer<never, unknown, SqlClient.S
       () =>
         Effect.gen(function* () {
           const sql = yield* SqlClient.SqlClient
-          yield* Effect.ignore(sql`DROP SCHEMA ${sql(schema)} CASCADE`)
+          yield* Effect.catchCause(sql`DROP SCHEMA ${sql(schema)} CASCADE`, (cause) =>
+            Effect.sync(() => console.error("DROP FAILED", schema, String(cause)))
+          )
         })
     )
   )
