@@ -1,1 +1,12 @@
+/**
+ * `@till/adapters/postgres`: Till's stores on Postgres through `@effect/sql-pg` and Effect's SQL
+ * (`effect/sql`). `PgLayer` is the pool, `Migrations.migrate` the schema, and each store a layer
+ * over the pool implementing a port of `@till/core`.
+ */
 export const adapter = "postgres"
+
+export * as Migrations from "./Migrations.js"
+export * as PgLayer from "./PgLayer.js"
+export * as PostgresCatalog from "./PostgresCatalog.js"
+export * as PostgresInventoryStore from "./PostgresInventoryStore.js"
+export * as PostgresOrderStore from "./PostgresOrderStore.js"

@@ -1,0 +1,463 @@
+/**
+ * The OrderStore port on Postgres. Each order step is one SQL statement: a chain of
+ * data-modifying CTEs that Postgres runs as one transaction (autocommit), so a step is one
+ * round trip on a prepared statement, and a step killed midway (connection lost, backend
+ * terminated, statement timeout) leaves nothing behind.
+ *
+ * How a step stays correct under READ COMMITTED:
+ * - `create` locks the stock rows of its SKUs in SKU order (`FOR NO KEY UPDATE`, which reads the
+ *   latest committed level), checks every line, and only then inserts the order; the stock
+ *   UPDATE only touches rows it holds already. All lock waits happen in SKU order, so orders
+ *   whose lines come in different orders cannot deadlock. `ON CONFLICT DO NOTHING` on the order
+ *   id and the one-order-per-cart index turns a replay or a second order of a cart into no write.
+ * - `step` locks the order row where `version = expectedVersion` (the compare-and-set: a
+ *   concurrent step that won first makes the row fail the recheck, and nothing is written),
+ *   checks the state machine, the owner and the attempt's hold, then locks the stock rows in
+ *   SKU order as `create` does. A refused check writes nothing and is answered as a defect.
+ * - The database keeps 0 <= reserved <= on_hand (CHECK constraints) and lets a reservation
+ *   leave `held` once (a trigger): even a bug here cannot oversell.
+ *
+ * Outbox claims lock unclaimed rows `FOR UPDATE SKIP LOCKED`, skip every order with an earlier
+ * event under a live claim, and keep a picked event only when all earlier unsent events of its
+ * order are in the same claim, so competing relays never publish an order's events out of order.
+ */
+import { PgClient } from "@effect/sql-pg"
+import { Errors, Event, type InventoryStore, Order, OrderStore } from "@till/core"
+import { Effect, Layer, Option, Schema } from "effect"
+import { SqlClient } from "effect/sql"
+import * as Cursor from "./internal/cursor.js"
+import { orUnavailable } from "./internal/sqlErrors.js"
+
+const store = "orders"
+const unavailable = orUnavailable(store)
+
+const encodeOrder = Schema.encodeSync(Order.Order)
+const encodeEvent = Schema.encodeSync(Event.Event)
+const decodeOrder = (doc: unknown): Effect.Effect<Order.Order> =>
+  Effect.orDie(Schema.decodeUnknownEffect(Order.Order)(doc))
+
+type Unavailable = typeof Errors.Unavailable.Type
+
+/** Statuses a step may come from to reach `to` (the state machine of Order.ts, as data for SQL). */
+const sources = (to: Order.OrderStatus): Array<Order.OrderStatus> =>
+  (Object.keys(Order.transitions) as Array<Order.OrderStatus>).filter((from) => Order.canTransition(from, to))
+
+/** What the hold of the order's current attempt must be once the step is written. */
+const expectedHold = (status: Order.OrderStatus): "held" | "committed" | "none" =>
+  Order.holdsStock(status) ? "held" : status === "confirmed" ? "committed" : "none"
+
+const requireTime = (iso: string, what: string): Effect.Effect<void> =>
+  Number.isFinite(Date.parse(iso)) ? Effect.void : Effect.die(new Error(`${what} is not a time: ${iso}`))
+
+interface CreateRow {
+  readonly inserted: bigint
+  readonly held: bigint
+  readonly skus: bigint
+  readonly existing: unknown
+  readonly cart_order: string | null
+  readonly short: ReadonlyArray<Unavailable>
+}
+
+interface StepRow {
+  readonly matched: bigint
+  readonly refusal: string | null
+  readonly updated: bigint
+  readonly stocked: bigint
+  readonly moving: bigint
+  readonly reservation_moves: bigint
+  readonly short: ReadonlyArray<Unavailable>
+}
+
+/** The store over the pool in context. */
+export const make: Effect.Effect<
+  OrderStore.OrderStore["Service"],
+  never,
+  PgClient.PgClient | SqlClient.SqlClient
+> = Effect.gen(function* () {
+  const sql = yield* SqlClient.SqlClient
+  const pg = yield* PgClient.PgClient
+
+  const readCreated = (order: Order.Order) =>
+    Effect.gen(function* () {
+      // The conflicting row committed after this statement's snapshot: read it now.
+      const rows = yield* unavailable(sql<{ existing: unknown; cart_order: string | null }>`
+        SELECT (SELECT doc FROM orders WHERE order_id = ${order.order_id}) AS existing,
+               (SELECT order_id FROM orders WHERE cart_id = ${order.cart_id}) AS cart_order`)
+      const row = rows[0]
+      if (row?.existing != null) return yield* decodeOrder(row.existing)
+      if (row?.cart_order != null)
+        return yield* new Errors.CartNotActive({ cartId: order.cart_id, orderId: row.cart_order })
+      return yield* Effect.die(new Error(`order ${order.order_id}: insert conflicted with no row`))
+    })
+
+  const create = Effect.fn("PostgresOrderStore.create")(function* (
+    order: Order.Order,
+    events: ReadonlyArray<Event.Event>
+  ) {
+    if (order.version !== 1 || !Order.holdsStock(order.status))
+      return yield* Effect.die(new Error(`order ${order.order_id}: a new order is version 1 and holds stock`))
+    yield* requireTime(order.created_at, "created_at")
+    yield* requireTime(order.updated_at, "updated_at")
+    const lines = order.items.map((i) => ({ sku: i.sku, quantity: i.quantity }))
+    const rows = yield* unavailable(sql<CreateRow>`
+      WITH req AS (
+        SELECT l.sku, sum(l.quantity)::int AS quantity, min(l.n) AS first
+        FROM unnest(${lines.map((l) => l.sku)}::text[], ${lines.map((l) => l.quantity)}::int[])
+          WITH ORDINALITY AS l(sku, quantity, n)
+        GROUP BY l.sku
+      ),
+      locked AS MATERIALIZED (
+        SELECT s.sku, s.on_hand - s.reserved AS available
+        FROM stock s WHERE s.sku IN (SELECT sku FROM req)
+        ORDER BY s.sku
+        FOR NO KEY UPDATE
+      ),
+      short AS MATERIALIZED (
+        SELECT r.sku, r.quantity AS requested, coalesce(l.available, 0) AS available, r.first
+        FROM req r LEFT JOIN locked l ON l.sku = r.sku
+        WHERE coalesce(l.available, 0) < r.quantity
+      ),
+      inserted AS (
+        INSERT INTO orders (order_id, user_id, cart_id, status, version, payment_attempt,
+                            total_minor, currency, created_at, updated_at, doc)
+        SELECT ${order.order_id}::text, ${order.user_id}::text, ${order.cart_id}::text, ${order.status}::text,
+               1, ${order.payment_attempt}::int, ${order.total.amount}::bigint, ${order.total.currency}::text,
+               ${order.created_at}::timestamptz, ${order.updated_at}::timestamptz, ${pg.json(encodeOrder(order))}
+        WHERE NOT EXISTS (SELECT 1 FROM short)
+          AND (SELECT count(*) FROM locked) = (SELECT count(*) FROM req)
+        ON CONFLICT DO NOTHING
+        RETURNING order_id
+      ),
+      held AS (
+        UPDATE stock s SET reserved = s.reserved + r.quantity
+        FROM req r WHERE s.sku = r.sku AND EXISTS (SELECT 1 FROM inserted)
+        RETURNING s.sku
+      ),
+      reserved AS (
+        INSERT INTO reservations (order_id, attempt, status, hold_expires_at, lines)
+        SELECT order_id, ${order.payment_attempt}::int, 'held', ${order.hold_expires_at}::bigint, ${pg.json(lines)}
+        FROM inserted
+        RETURNING 1
+      ),
+      audited AS (
+        INSERT INTO order_audit (order_id, from_status, to_status, version, at)
+        SELECT order_id, NULL, ${order.status}::text, 1, ${order.updated_at}::timestamptz FROM inserted
+        RETURNING 1
+      ),
+      evented AS (
+        INSERT INTO outbox (event_id, aggregate_id, type, event)
+        SELECT e.value ->> 'event_id', e.value ->> 'aggregate_id', e.value ->> 'type', e.value
+        FROM inserted, jsonb_array_elements(${pg.json(events.map((e) => encodeEvent(e)))}) WITH ORDINALITY AS e(value, n)
+        ORDER BY e.n
+        RETURNING 1
+      )
+      SELECT
+        (SELECT count(*) FROM inserted) AS inserted,
+        (SELECT count(*) FROM held) AS held,
+        (SELECT count(*) FROM req) AS skus,
+        (SELECT doc FROM orders WHERE order_id = ${order.order_id}::text) AS existing,
+        (SELECT order_id FROM orders WHERE cart_id = ${order.cart_id}::text) AS cart_order,
+        (SELECT coalesce(jsonb_agg(jsonb_build_object(
+                  'sku', sku, 'requested', requested, 'available', available) ORDER BY first), '[]'::jsonb)
+         FROM short) AS short`)
+    const row = rows[0]!
+    if (row.inserted === 1n) {
+      if (row.held !== row.skus)
+        return yield* Effect.die(new Error(`order ${order.order_id}: held ${row.held} of ${row.skus} SKUs`))
+      return order
+    }
+    if (row.existing != null) return yield* decodeOrder(row.existing)
+    if (row.cart_order != null)
+      return yield* new Errors.CartNotActive({ cartId: order.cart_id, orderId: row.cart_order })
+    if (row.short.length > 0) return yield* new Errors.OutOfStock({ unavailable: row.short })
+    return yield* readCreated(order)
+  })
+
+  const step = Effect.fn("PostgresOrderStore.step")(function* (
+    next: Order.Order,
+    expectedVersion: number,
+    move: InventoryStore.StockMove | null,
+    events: ReadonlyArray<Event.Event>
+  ) {
+    yield* requireTime(next.updated_at, "updated_at")
+    const stored = new Order.Order({ ...next, version: expectedVersion + 1 })
+    const lines = next.items.map((i) => ({ sku: i.sku, quantity: i.quantity }))
+    const moveText = move ?? "none"
+    const rows = yield* unavailable(sql<StepRow>`
+      WITH cur AS MATERIALIZED (
+        SELECT o.status, o.user_id, o.cart_id, o.total_minor, o.currency
+        FROM orders o WHERE o.order_id = ${next.order_id}::text AND o.version = ${expectedVersion}::int
+        FOR NO KEY UPDATE
+      ),
+      res AS MATERIALIZED (
+        SELECT r.status, r.lines FROM reservations r
+        WHERE r.order_id = ${next.order_id}::text AND r.attempt = ${next.payment_attempt}::int
+          AND EXISTS (SELECT 1 FROM cur)
+      ),
+      verdict AS MATERIALIZED (
+        SELECT CASE
+          WHEN c.status <> ${next.status}::text AND NOT (c.status = ANY(${sources(next.status)}::text[]))
+            THEN 'cannot move from ' || c.status || ' to ' || ${next.status}::text
+          WHEN c.user_id <> ${next.user_id}::text OR c.cart_id <> ${next.cart_id}::text
+               OR c.total_minor <> ${next.total.amount}::bigint OR c.currency <> ${next.total.currency}::text
+            THEN 'a step cannot change its owner, cart or total'
+          WHEN ${moveText}::text = 'hold' AND r.status IS NOT NULL
+            THEN 'attempt ' || ${next.payment_attempt}::int || ' holds stock already'
+          WHEN ${moveText}::text IN ('commit', 'release') AND r.status IS DISTINCT FROM 'held'
+            THEN 'cannot ' || ${moveText}::text || ' a ' || coalesce(r.status, 'missing') || ' hold'
+          WHEN CASE WHEN ${expectedHold(next.status)}::text = 'none' THEN h.have = 'held'
+                    ELSE h.have <> ${expectedHold(next.status)}::text END
+            THEN 'it would be ' || ${next.status}::text || ' with its hold ' || h.have
+        END AS refusal
+        FROM cur c
+        LEFT JOIN res r ON true
+        CROSS JOIN LATERAL (
+          SELECT CASE ${moveText}::text WHEN 'hold' THEN 'held' WHEN 'commit' THEN 'committed'
+                 WHEN 'release' THEN 'released' ELSE coalesce(r.status, 'none') END AS have
+        ) h
+      ),
+      go AS MATERIALIZED (SELECT 1 FROM verdict WHERE refusal IS NULL),
+      moving AS MATERIALIZED (
+        SELECT m.sku, sum(m.quantity)::int AS quantity, min(m.n) AS first
+        FROM (
+          SELECT l.sku, l.quantity, l.n
+          FROM unnest(${lines.map((l) => l.sku)}::text[], ${lines.map((l) => l.quantity)}::int[])
+            WITH ORDINALITY AS l(sku, quantity, n)
+          WHERE ${moveText}::text = 'hold'
+          UNION ALL
+          SELECT x.line ->> 'sku', (x.line ->> 'quantity')::int, x.n
+          FROM res, jsonb_array_elements(res.lines) WITH ORDINALITY AS x(line, n)
+          WHERE ${moveText}::text IN ('commit', 'release')
+        ) m
+        WHERE EXISTS (SELECT 1 FROM go)
+        GROUP BY m.sku
+      ),
+      locked AS MATERIALIZED (
+        SELECT s.sku, s.on_hand - s.reserved AS available
+        FROM stock s WHERE s.sku IN (SELECT sku FROM moving)
+        ORDER BY s.sku
+        FOR NO KEY UPDATE
+      ),
+      short AS MATERIALIZED (
+        SELECT m.sku, m.quantity AS requested, coalesce(l.available, 0) AS available, m.first
+        FROM moving m LEFT JOIN locked l ON l.sku = m.sku
+        WHERE ${moveText}::text = 'hold' AND coalesce(l.available, 0) < m.quantity
+      ),
+      updated AS (
+        UPDATE orders o
+        SET status = ${next.status}::text, version = o.version + 1, payment_attempt = ${next.payment_attempt}::int,
+            updated_at = ${next.updated_at}::timestamptz, doc = ${pg.json(encodeOrder(stored))}
+        WHERE o.order_id = ${next.order_id}::text AND o.version = ${expectedVersion}::int
+          AND EXISTS (SELECT 1 FROM go) AND NOT EXISTS (SELECT 1 FROM short)
+          AND (SELECT count(*) FROM locked) = (SELECT count(*) FROM moving)
+        RETURNING o.version
+      ),
+      stocked AS (
+        UPDATE stock s
+        SET reserved = s.reserved + CASE WHEN ${moveText}::text = 'hold' THEN m.quantity ELSE -m.quantity END,
+            on_hand = s.on_hand - CASE WHEN ${moveText}::text = 'commit' THEN m.quantity ELSE 0 END
+        FROM moving m WHERE s.sku = m.sku AND EXISTS (SELECT 1 FROM updated)
+        RETURNING s.sku
+      ),
+      held AS (
+        INSERT INTO reservations (order_id, attempt, status, hold_expires_at, lines)
+        SELECT ${next.order_id}::text, ${next.payment_attempt}::int, 'held', ${next.hold_expires_at}::bigint,
+               ${pg.json(lines)}
+        FROM updated WHERE ${moveText}::text = 'hold'
+        RETURNING 1
+      ),
+      moved AS (
+        UPDATE reservations r
+        SET status = CASE WHEN ${moveText}::text = 'commit' THEN 'committed' ELSE 'released' END
+        WHERE r.order_id = ${next.order_id}::text AND r.attempt = ${next.payment_attempt}::int
+          AND r.status = 'held' AND ${moveText}::text IN ('commit', 'release')
+          AND EXISTS (SELECT 1 FROM updated)
+        RETURNING 1
+      ),
+      audited AS (
+        INSERT INTO order_audit (order_id, from_status, to_status, version, at)
+        SELECT ${next.order_id}::text, c.status, ${next.status}::text, u.version, ${next.updated_at}::timestamptz
+        FROM updated u, cur c
+        RETURNING 1
+      ),
+      evented AS (
+        INSERT INTO outbox (event_id, aggregate_id, type, event)
+        SELECT e.value ->> 'event_id', e.value ->> 'aggregate_id', e.value ->> 'type', e.value
+        FROM updated, jsonb_array_elements(${pg.json(events.map((e) => encodeEvent(e)))}) WITH ORDINALITY AS e(value, n)
+        ORDER BY e.n
+        RETURNING 1
+      )
+      SELECT
+        (SELECT count(*) FROM cur) AS matched,
+        (SELECT refusal FROM verdict) AS refusal,
+        (SELECT count(*) FROM updated) AS updated,
+        (SELECT count(*) FROM stocked) AS stocked,
+        (SELECT count(*) FROM moving) AS moving,
+        (SELECT count(*) FROM held) + (SELECT count(*) FROM moved) AS reservation_moves,
+        (SELECT coalesce(jsonb_agg(jsonb_build_object(
+                  'sku', sku, 'requested', requested, 'available', available) ORDER BY first), '[]'::jsonb)
+         FROM short) AS short`)
+    const row = rows[0]!
+    if (row.matched === 0n) return Option.none<Order.Order>()
+    if (row.refusal !== null) return yield* Effect.die(new Error(`order ${next.order_id}: ${row.refusal}`))
+    if (row.short.length > 0) return yield* new Errors.OutOfStock({ unavailable: row.short })
+    if (row.updated !== 1n)
+      return yield* Effect.die(new Error(`order ${next.order_id}: the stock rows of its ${move} are missing`))
+    if (row.stocked !== row.moving || (move !== null && row.reservation_moves !== 1n))
+      return yield* Effect.die(new Error(`order ${next.order_id}: its ${move} moved part of its hold`))
+    return Option.some(stored)
+  })
+
+  const page = (rows: ReadonlyArray<{ doc: unknown }>, limit: number, key: (o: Order.Order) => Cursor.Key) =>
+    Effect.map(
+      Effect.forEach(rows.slice(0, limit), (r) => decodeOrder(r.doc)),
+      (orders): OrderStore.OrderPage => {
+        const last = orders[orders.length - 1]
+        return {
+          orders,
+          nextCursor: rows.length > limit && last !== undefined ? Cursor.encode(key(last)) : null
+        }
+      }
+    )
+
+  const emptyPage: OrderStore.OrderPage = { orders: [], nextCursor: null }
+
+  const listByStatus = Effect.fn("PostgresOrderStore.listByStatus")(function* (
+    statuses: ReadonlyArray<Order.OrderStatus>,
+    updatedBeforeIso: string,
+    limit: number,
+    cursor: string | null
+  ) {
+    yield* requireTime(updatedBeforeIso, "updatedBeforeIso")
+    const after = cursor === null ? Option.none() : Cursor.decode(cursor)
+    if ((cursor !== null && Option.isNone(after)) || statuses.length === 0) return emptyPage
+    const size = Cursor.pageLimit(limit, 1)
+    const from = Option.match(after, {
+      onNone: () => sql``,
+      onSome: ([at, id]) => sql`AND (updated_at, order_id) > (${at}::timestamptz, ${id}::text)`
+    })
+    const rows = yield* unavailable(sql<{ doc: unknown }>`
+      SELECT doc FROM orders
+      WHERE status = ANY(${[...statuses]}::text[]) AND updated_at <= ${updatedBeforeIso}::timestamptz ${from}
+      ORDER BY updated_at, order_id
+      LIMIT ${size + 1}`)
+    return yield* page(rows, size, (o) => [o.updated_at, o.order_id])
+  })
+
+  const listByUser = Effect.fn("PostgresOrderStore.listByUser")(function* (
+    userId: string,
+    limit: number,
+    cursor: string | null
+  ) {
+    const after = cursor === null ? Option.none() : Cursor.decode(cursor)
+    if (cursor !== null && Option.isNone(after)) return emptyPage
+    const size = Cursor.pageLimit(limit, 1)
+    const from = Option.match(after, {
+      onNone: () => sql``,
+      onSome: ([at, id]) => sql`AND (created_at, order_id) < (${at}::timestamptz, ${id}::text)`
+    })
+    const rows = yield* unavailable(sql<{ doc: unknown }>`
+      SELECT doc FROM orders
+      WHERE user_id = ${userId}::text ${from}
+      ORDER BY created_at DESC, order_id DESC
+      LIMIT ${size + 1}`)
+    return yield* page(rows, size, (o) => [o.created_at, o.order_id])
+  })
+
+  const get = Effect.fn("PostgresOrderStore.get")(function* (orderId: string) {
+    const rows = yield* unavailable(
+      sql<{ doc: unknown }>`SELECT doc FROM orders WHERE order_id = ${orderId}::text`
+    )
+    const row = rows[0]
+    return row === undefined ? Option.none<Order.Order>() : Option.some(yield* decodeOrder(row.doc))
+  })
+
+  const audit = Effect.fn("PostgresOrderStore.audit")(function* (orderId: string) {
+    const rows = yield* unavailable(sql<{
+      from_status: Order.OrderStatus | null
+      to_status: Order.OrderStatus
+      version: number
+      at: Date
+    }>`
+      SELECT from_status, to_status, version, at FROM order_audit
+      WHERE order_id = ${orderId}::text ORDER BY version, id`)
+    return rows.map(
+      (r): OrderStore.AuditEntry => ({
+        order_id: orderId,
+        from: r.from_status,
+        to: r.to_status,
+        version: r.version,
+        at: r.at.toISOString()
+      })
+    )
+  })
+
+  const decodeEvent = Schema.decodeUnknownEffect(Event.Event)
+
+  const claimEvents = Effect.fn("PostgresOrderStore.claimEvents")(function* (
+    nowMs: number,
+    limit: number,
+    leaseMs: number
+  ) {
+    const token = crypto.randomUUID()
+    const size = Cursor.pageLimit(limit)
+    if (size === 0) return { token, events: [] }
+    const now = Math.floor(nowMs)
+    const until = Math.floor(nowMs + leaseMs)
+    const rows = yield* unavailable(sql<{ event: unknown }>`
+      WITH picked AS MATERIALIZED (
+        SELECT o.seq, o.aggregate_id FROM outbox o
+        WHERE NOT o.published AND (o.claimed_until IS NULL OR o.claimed_until <= ${now}::bigint)
+          AND NOT EXISTS (
+            SELECT 1 FROM outbox b
+            WHERE b.aggregate_id = o.aggregate_id AND b.seq < o.seq AND NOT b.published
+              AND b.claimed_until > ${now}::bigint)
+        ORDER BY o.seq
+        LIMIT ${size}
+        FOR UPDATE OF o SKIP LOCKED
+      ),
+      kept AS (
+        SELECT p.seq FROM picked p
+        WHERE NOT EXISTS (
+          SELECT 1 FROM outbox e
+          WHERE e.aggregate_id = p.aggregate_id AND e.seq < p.seq AND NOT e.published
+            AND e.seq NOT IN (SELECT seq FROM picked))
+      ),
+      claimed AS (
+        UPDATE outbox o SET claim_token = ${token}::text, claimed_until = ${until}::bigint
+        FROM kept WHERE o.seq = kept.seq
+        RETURNING o.seq, o.event
+      )
+      SELECT event FROM claimed ORDER BY seq`)
+    const events = yield* Effect.orDie(Effect.forEach(rows, (r) => decodeEvent(r.event)))
+    return { token, events }
+  })
+
+  const markPublished = Effect.fn("PostgresOrderStore.markPublished")(function* (
+    token: string,
+    eventIds: ReadonlyArray<string>
+  ) {
+    if (eventIds.length === 0) return
+    yield* unavailable(sql`
+      UPDATE outbox SET published = true
+      WHERE event_id = ANY(${[...eventIds]}::text[]) AND claim_token = ${token}::text AND NOT published`)
+  })
+
+  return OrderStore.OrderStore.of({
+    create,
+    get,
+    step,
+    listByStatus,
+    listByUser,
+    audit,
+    claimEvents,
+    markPublished
+  })
+})
+
+/**
+ * OrderStore on the pool of `PgLayer` (migrated with `Migrations.migrate`).
+ * @category layers
+ */
+export const layer: Layer.Layer<OrderStore.OrderStore, never, PgClient.PgClient | SqlClient.SqlClient> =
+  Layer.effect(OrderStore.OrderStore, make)
