@@ -24,3 +24,5 @@ export { taxCalculatorContract } from "./TaxCalculatorContract.js"
 export { deadLetterStoreContract } from "./DeadLetterStoreContract.js"
 export { paymentRetryQueueContract } from "./PaymentRetryQueueContract.js"
 export { rateLimitStoreContract } from "./RateLimitStoreContract.js"
+/** The orders and events the OrderStore suites write, for an adapter's own tests of its stores. */
+export { makeEvent, makeOrder, moved, type OrderFixture } from "./OrderStoreFixtures.js"
