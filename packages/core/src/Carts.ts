@@ -19,7 +19,7 @@ import {
   ValidationError
 } from "./Errors.js"
 import { Ids } from "./Ids.js"
-import { decodeConfig } from "./internal/decodeConfig.js"
+import { decodeConfig, settingsLayers } from "./internal/decodeConfig.js"
 import { IntBetween } from "./internal/intBetween.js"
 import { storeCall } from "./internal/storeCall.js"
 import * as Money from "./Money.js"
@@ -264,6 +264,8 @@ export type Requirements = CartStore | Catalog | Ids | Resilience
  */
 export const layer: Layer.Layer<Carts, never, Requirements> = Layer.effect(Carts, make(defaults))
 
+const layers = settingsLayers(Carts, Config, defaults, make)
+
 /**
  * The carts with settings given in code, each defaulting to `defaults`; an out-of-bounds value is
  * a defect when the layer is built.
@@ -271,12 +273,7 @@ export const layer: Layer.Layer<Carts, never, Requirements> = Layer.effect(Carts
  * @category layers
  */
 export const layerWith = (settings: Partial<Config>): Layer.Layer<Carts, never, Requirements> =>
-  Layer.effect(
-    Carts,
-    Effect.flatMap(Effect.orDie(Schema.decodeEffect(Config)({ ...defaults, ...settings })), (decoded) =>
-      make(decoded)
-    )
-  )
+  layers.layerWith(settings)
 
 /**
  * The settings from Effect `Config` under `carts.*`, each defaulting to `base`, then decoded with
@@ -295,8 +292,4 @@ export const config = (base: Config = defaults): EffectConfig.Config<Config> =>
  */
 export const layerConfig = (
   settings: EffectConfig.Config<Config> = config()
-): Layer.Layer<Carts, EffectConfig.ConfigError, Requirements> =>
-  Layer.effect(
-    Carts,
-    Effect.flatMap(settings, (decoded) => make(decoded))
-  )
+): Layer.Layer<Carts, EffectConfig.ConfigError, Requirements> => layers.layerConfig(settings)

@@ -48,7 +48,7 @@ import {
   type Placed,
   reservedData
 } from "./internal/orderFlow.js"
-import { decodeConfig } from "./internal/decodeConfig.js"
+import { decodeConfig, settingsLayers } from "./internal/decodeConfig.js"
 import { IntBetween } from "./internal/intBetween.js"
 import { storeCall } from "./internal/storeCall.js"
 import { isInFlight, Order } from "./Order.js"
@@ -439,6 +439,8 @@ export type Requirements =
  */
 export const layer: Layer.Layer<Checkout, never, Requirements> = Layer.effect(Checkout, make(defaults))
 
+const layers = settingsLayers(Checkout, Config, defaults, make)
+
 /**
  * The checkout with settings given in code, each defaulting to `defaults`; an out-of-bounds value
  * is a defect when the layer is built.
@@ -446,10 +448,7 @@ export const layer: Layer.Layer<Checkout, never, Requirements> = Layer.effect(Ch
  * @category layers
  */
 export const layerWith = (settings: Partial<Config>): Layer.Layer<Checkout, never, Requirements> =>
-  Layer.effect(
-    Checkout,
-    Effect.flatMap(Effect.orDie(Schema.decodeEffect(Config)({ ...defaults, ...settings })), make)
-  )
+  layers.layerWith(settings)
 
 /**
  * The settings from Effect `Config` under `checkout.*`, each defaulting to `base`, then decoded
@@ -469,8 +468,4 @@ export const config = (base: Config = defaults): EffectConfig.Config<Config> =>
  */
 export const layerConfig = (
   settings: EffectConfig.Config<Config> = config()
-): Layer.Layer<Checkout, EffectConfig.ConfigError, Requirements> =>
-  Layer.effect(
-    Checkout,
-    Effect.flatMap(settings, (decoded) => make(decoded))
-  )
+): Layer.Layer<Checkout, EffectConfig.ConfigError, Requirements> => layers.layerConfig(settings)

@@ -24,7 +24,7 @@ import {
 import { IdempotencyStore } from "./IdempotencyStore.js"
 import { Ids } from "./Ids.js"
 import { canonicalJson } from "./internal/canonicalJson.js"
-import { decodeConfig } from "./internal/decodeConfig.js"
+import { decodeConfig, settingsLayers } from "./internal/decodeConfig.js"
 import { IntBetween } from "./internal/intBetween.js"
 import { storeCall } from "./internal/storeCall.js"
 import { Resilience } from "./Resilience.js"
@@ -241,6 +241,8 @@ export type Requirements = IdempotencyStore | Ids | Resilience
  */
 export const layer: Layer.Layer<Idempotency, never, Requirements> = Layer.effect(Idempotency, make(defaults))
 
+const layers = settingsLayers(Idempotency, Config, defaults, make)
+
 /**
  * Idempotency with settings given in code, each defaulting to `defaults`; an out-of-bounds value
  * is a defect when the layer is built.
@@ -248,12 +250,7 @@ export const layer: Layer.Layer<Idempotency, never, Requirements> = Layer.effect
  * @category layers
  */
 export const layerWith = (settings: Partial<Config>): Layer.Layer<Idempotency, never, Requirements> =>
-  Layer.effect(
-    Idempotency,
-    Effect.flatMap(Effect.orDie(Schema.decodeEffect(Config)({ ...defaults, ...settings })), (decoded) =>
-      make(decoded)
-    )
-  )
+  layers.layerWith(settings)
 
 /**
  * The settings from Effect `Config` under `idempotency.*`, each defaulting to `base`, then decoded
@@ -272,8 +269,4 @@ export const config = (base: Config = defaults): EffectConfig.Config<Config> =>
  */
 export const layerConfig = (
   settings: EffectConfig.Config<Config> = config()
-): Layer.Layer<Idempotency, EffectConfig.ConfigError, Requirements> =>
-  Layer.effect(
-    Idempotency,
-    Effect.flatMap(settings, (decoded) => make(decoded))
-  )
+): Layer.Layer<Idempotency, EffectConfig.ConfigError, Requirements> => layers.layerConfig(settings)
