@@ -16,7 +16,7 @@
  * `complete` and `abandon` act only with the key's current token on an in-flight, unexpired row
  * (one conditional UPDATE each); anything else is `"stale"` and writes nothing.
  */
-import { IdempotencyStore } from "@till/core"
+import { type Errors, IdempotencyStore } from "@till/core"
 import { PgClient } from "@effect/sql-pg"
 import { Clock, Effect, Layer } from "effect"
 import { SqlClient } from "effect/sql"
@@ -166,10 +166,12 @@ export const make: Effect.Effect<
  * already count as absent; this only keeps the table from growing, e.g. from an hourly job.
  * @example yield* PostgresIdempotencyStore.purgeExpired(Date.now(), 10_000)
  */
-export const purgeExpired = Effect.fn("PostgresIdempotencyStore.purgeExpired")(function* (
+export const purgeExpired: (
   nowMs: number,
   limit: number
-) {
+) => Effect.Effect<number, Errors.StoreUnavailable, SqlClient.SqlClient> = Effect.fn(
+  "PostgresIdempotencyStore.purgeExpired"
+)(function* (nowMs: number, limit: number) {
   const sql = yield* SqlClient.SqlClient
   const size = Math.max(0, Math.min(100_000, Math.floor(limit)))
   if (size === 0) return 0
