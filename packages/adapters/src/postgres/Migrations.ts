@@ -8,8 +8,9 @@
  * waits, then finds nothing left to run.
  *
  * Numbering: 1-5 are catalog, stock, orders and reservations, the audit log and the outbox;
- * payments, idempotency keys, the retry queue with dead letters and processed events follow
- * as 6 and up.
+ * 6-9 idempotency keys, the payment retry queue, dead letters and processed events (consumer
+ * dedupe); payments follow as 10 and up. A migration is never edited once merged: a change is
+ * a new migration.
  */
 import { Effect } from "effect"
 import { Migrator, SqlClient } from "effect/sql"
@@ -19,6 +20,10 @@ import stock from "./migrations/0002_stock.js"
 import orders from "./migrations/0003_orders.js"
 import audit from "./migrations/0004_audit.js"
 import outbox from "./migrations/0005_outbox.js"
+import idempotency from "./migrations/0006_idempotency.js"
+import paymentRetryQueue from "./migrations/0007_payment_retry_queue.js"
+import deadLetters from "./migrations/0008_dead_letters.js"
+import processedEvents from "./migrations/0009_processed_events.js"
 
 /** Every migration, by `<id>_<name>`. */
 export const migrations = {
@@ -26,7 +31,11 @@ export const migrations = {
   "2_stock": stock,
   "3_orders": orders,
   "4_audit": audit,
-  "5_outbox": outbox
+  "5_outbox": outbox,
+  "6_idempotency": idempotency,
+  "7_payment_retry_queue": paymentRetryQueue,
+  "8_dead_letters": deadLetters,
+  "9_processed_events": processedEvents
 }
 
 export const table = "till_migrations"

@@ -7,8 +7,11 @@ import {
   Migrations,
   PgLayer,
   PostgresCatalog,
+  PostgresDeadLetterStore,
+  PostgresIdempotencyStore,
   PostgresInventoryStore,
-  PostgresOrderStore
+  PostgresOrderStore,
+  PostgresPaymentRetryQueue
 } from "@till/adapters/postgres"
 import { Effect, Layer, Redacted } from "effect"
 import { SqlClient } from "effect/sql"
@@ -68,3 +71,9 @@ export const onFreshSchema = <ROut, E>(
 export const orderAndStockStores = Layer.mergeAll(PostgresOrderStore.layer, PostgresInventoryStore.layer)
 
 export const catalogStore = PostgresCatalog.layer
+
+export const idempotencyStore = PostgresIdempotencyStore.layer
+
+export const paymentRetryQueue = PostgresPaymentRetryQueue.layer
+
+export const deadLetterStore = PostgresDeadLetterStore.layer

@@ -1,0 +1,195 @@
+/**
+ * The IdempotencyStore port on Postgres (IdempotencyStore.ts): one row per (scope, key).
+ *
+ * A claim is one statement, an insert-or-take-over that mints its fencing token from the
+ * `idempotency_tokens` sequence: the insert takes a free key; `ON CONFLICT ... DO UPDATE ...
+ * WHERE` takes an existing row over only when it expired (then it is a new record: the key
+ * counts as absent) or when its lease ran out in flight under the same fingerprint (then it keeps
+ * the first resource id). Postgres locks the conflicting row and judges the WHERE on its latest
+ * committed version, so of any number of concurrent claims exactly one takes the key. When
+ * nothing was taken a second statement reads the row to answer Completed, InFlight or Mismatch
+ * (a read in the claim's own statement would use its snapshot, older than the row it
+ * conflicted with).
+ *
+ * Times are the caller's: a claim is judged by its `nowMs`; `complete` and `abandon`, which the
+ * port gives no time, read Effect's `Clock` (as the in-memory store does), never the database's.
+ * `complete` and `abandon` act only with the key's current token on an in-flight, unexpired row
+ * (one conditional UPDATE each); anything else is `"stale"` and writes nothing.
+ */
+import { type Errors, IdempotencyStore } from "@till/core"
+import { PgClient } from "@effect/sql-pg"
+import { Clock, Effect, Layer } from "effect"
+import { SqlClient } from "effect/sql"
+import { orUnavailable } from "./internal/sqlErrors.js"
+
+const unavailable = orUnavailable("idempotency")
+
+/** How often a claim that lost a race to a state change (an abandon, an expiry) tries again. */
+export const maxClaimAttempts = 3
+
+interface RecordRow {
+  readonly scope: string
+  readonly key: string
+  readonly fingerprint: string
+  readonly resource_id: string
+  readonly state: "in_flight" | "completed"
+  readonly outcome: unknown
+  readonly token: bigint
+  readonly locked_until: bigint
+  readonly expires_at: bigint
+}
+
+const toRecord = (row: RecordRow): IdempotencyStore.IdempotencyRecord => ({
+  scope: row.scope,
+  key: row.key,
+  fingerprint: row.fingerprint,
+  resourceId: row.resource_id,
+  state: row.state,
+  outcome: row.state === "completed" ? row.outcome : undefined,
+  token: Number(row.token),
+  lockedUntil: Number(row.locked_until),
+  expiresAt: Number(row.expires_at)
+})
+
+const requireTimes = (request: IdempotencyStore.ClaimRequest): Effect.Effect<void> =>
+  [request.nowMs, request.leaseMs, request.ttlMs].every(Number.isSafeInteger)
+    ? Effect.void
+    : Effect.die(
+        new Error(
+          `idempotency claim: nowMs, leaseMs and ttlMs must be integers (milliseconds), got ${request.nowMs}, ${request.leaseMs}, ${request.ttlMs}`
+        )
+      )
+
+/** The store over the pool in context. */
+export const make: Effect.Effect<
+  IdempotencyStore.IdempotencyStore["Service"],
+  never,
+  PgClient.PgClient | SqlClient.SqlClient
+> = Effect.gen(function* () {
+  const sql = yield* SqlClient.SqlClient
+  const pg = yield* PgClient.PgClient
+
+  /** The claim's one statement: the row it took (inserted or taken over), or none. */
+  const take = (request: IdempotencyStore.ClaimRequest) => {
+    const now = request.nowMs
+    return sql<RecordRow>`
+      INSERT INTO idempotency_keys AS k
+        (scope, key, fingerprint, resource_id, state, outcome, token, locked_until, expires_at)
+      VALUES (${request.scope}::text, ${request.key}::text, ${request.fingerprint}::text,
+              ${request.resourceId}::text, 'in_flight', NULL, nextval('idempotency_tokens'),
+              ${now + request.leaseMs}::bigint, ${now + request.ttlMs}::bigint)
+      ON CONFLICT (scope, key) DO UPDATE SET
+        fingerprint = excluded.fingerprint,
+        resource_id = CASE WHEN k.expires_at <= ${now}::bigint THEN excluded.resource_id ELSE k.resource_id END,
+        state = 'in_flight',
+        outcome = NULL,
+        token = excluded.token,
+        locked_until = excluded.locked_until,
+        expires_at = CASE WHEN k.expires_at <= ${now}::bigint THEN excluded.expires_at
+                          ELSE greatest(k.expires_at, excluded.expires_at) END
+      WHERE k.expires_at <= ${now}::bigint
+         OR (k.state = 'in_flight' AND k.locked_until <= ${now}::bigint AND k.fingerprint = excluded.fingerprint)
+      RETURNING k.scope, k.key, k.fingerprint, k.resource_id, k.state, k.outcome, k.token,
+                k.locked_until, k.expires_at`
+  }
+
+  /** Why nothing was taken, from the row as it stands now; `undefined` when it changed under us. */
+  const refusal = (request: IdempotencyStore.ClaimRequest) =>
+    Effect.map(
+      sql<RecordRow>`
+        SELECT scope, key, fingerprint, resource_id, state, outcome, token, locked_until, expires_at
+        FROM idempotency_keys WHERE scope = ${request.scope}::text AND key = ${request.key}::text`,
+      (rows): IdempotencyStore.ClaimResult | undefined => {
+        const row = rows[0]
+        if (row === undefined || Number(row.expires_at) <= request.nowMs) return undefined
+        if (row.fingerprint !== request.fingerprint) return { _tag: "Mismatch" }
+        if (row.state === "completed") return { _tag: "Completed", record: toRecord(row) }
+        if (Number(row.locked_until) > request.nowMs) return { _tag: "InFlight" }
+        return undefined
+      }
+    )
+
+  const claim = Effect.fn("PostgresIdempotencyStore.claim")(function* (
+    request: IdempotencyStore.ClaimRequest
+  ) {
+    yield* requireTimes(request)
+    for (let attempt = 1; attempt <= maxClaimAttempts; attempt++) {
+      const taken = (yield* unavailable(take(request)))[0]
+      if (taken !== undefined) return { _tag: "Claimed", record: toRecord(taken) } as const
+      const answer = yield* unavailable(refusal(request))
+      if (answer !== undefined) return answer
+    }
+    // The row kept changing between the claim and the read (abandoned, expired, purged): someone
+    // else is working on the key right now, so the honest answer is that it is in flight.
+    return { _tag: "InFlight" } as const
+  })
+
+  const complete = Effect.fn("PostgresIdempotencyStore.complete")(function* (
+    scope: string,
+    key: string,
+    token: number,
+    outcome: unknown
+  ) {
+    const now = yield* Clock.currentTimeMillis
+    const rows = yield* unavailable(sql`
+      UPDATE idempotency_keys SET state = 'completed', outcome = ${pg.json(outcome ?? null)}
+      WHERE scope = ${scope}::text AND key = ${key}::text AND token = ${token}::bigint
+        AND state = 'in_flight' AND expires_at > ${now}::bigint
+      RETURNING 1`)
+    return rows.length === 0 ? "stale" : "completed"
+  })
+
+  const abandon = Effect.fn("PostgresIdempotencyStore.abandon")(function* (
+    scope: string,
+    key: string,
+    token: number
+  ) {
+    const now = yield* Clock.currentTimeMillis
+    // Lapsed at any time: the next claim takes over, whatever its `nowMs`.
+    const rows = yield* unavailable(sql`
+      UPDATE idempotency_keys SET locked_until = 0
+      WHERE scope = ${scope}::text AND key = ${key}::text AND token = ${token}::bigint
+        AND state = 'in_flight' AND expires_at > ${now}::bigint
+      RETURNING 1`)
+    return rows.length === 0 ? "stale" : "abandoned"
+  })
+
+  return IdempotencyStore.IdempotencyStore.of({
+    claim: (request) => claim(request),
+    complete: (scope, key, token, outcome) => complete(scope, key, token, outcome),
+    abandon: (scope, key, token) => abandon(scope, key, token)
+  })
+})
+
+/**
+ * Deletes up to `limit` records expired at `nowMs` and answers how many went. Expired records
+ * already count as absent; this only keeps the table from growing, e.g. from an hourly job.
+ * @example yield* PostgresIdempotencyStore.purgeExpired(Date.now(), 10_000)
+ */
+export const purgeExpired: (
+  nowMs: number,
+  limit: number
+) => Effect.Effect<number, Errors.StoreUnavailable, SqlClient.SqlClient> = Effect.fn(
+  "PostgresIdempotencyStore.purgeExpired"
+)(function* (nowMs: number, limit: number) {
+  const sql = yield* SqlClient.SqlClient
+  const size = Math.max(0, Math.min(100_000, Math.floor(limit)))
+  if (size === 0) return 0
+  const rows = yield* orUnavailable("idempotency")(sql`
+    DELETE FROM idempotency_keys k
+    USING (SELECT scope, key FROM idempotency_keys WHERE expires_at <= ${Math.floor(nowMs)}::bigint
+           LIMIT ${size} FOR UPDATE SKIP LOCKED) gone
+    WHERE k.scope = gone.scope AND k.key = gone.key AND k.expires_at <= ${Math.floor(nowMs)}::bigint
+    RETURNING 1`)
+  return rows.length
+})
+
+/**
+ * IdempotencyStore on the pool of `PgLayer` (migrated with `Migrations.migrate`).
+ * @category layers
+ */
+export const layer: Layer.Layer<
+  IdempotencyStore.IdempotencyStore,
+  never,
+  PgClient.PgClient | SqlClient.SqlClient
+> = Layer.effect(IdempotencyStore.IdempotencyStore, make)
