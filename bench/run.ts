@@ -24,6 +24,8 @@ export type Progress = (line: string) => void
 
 export interface BenchModule {
   readonly run: (progress: Progress) => Promise<ReadonlyArray<Row>>
+  /** The `.md` to write instead of the plain table of rows, when the module has a better one. */
+  readonly markdown?: (rows: ReadonlyArray<Row>) => string
 }
 
 const benchDir = dirname(fileURLToPath(import.meta.url))
@@ -60,7 +62,7 @@ const main = async () => {
     const started = performance.now()
     const rows = await module.run((line) => process.stdout.write(`  ${line}\n`))
     await writeFile(join(resultsDir, `${name}.json`), `${JSON.stringify(rows, null, 2)}\n`)
-    await writeFile(join(resultsDir, `${name}.md`), markdown(name, rows))
+    await writeFile(join(resultsDir, `${name}.md`), module.markdown?.(rows) ?? markdown(name, rows))
     process.stdout.write(
       `  -> bench/results/${name}.json, .md (${((performance.now() - started) / 1000).toFixed(1)} s)\n`
     )
