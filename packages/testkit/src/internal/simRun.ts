@@ -243,7 +243,7 @@ export const runOnce = (
       )
     },
     {
-      shuffleSeed: scenario.scheduling === "shuffled" ? prng.fork("scheduling").seed() : undefined,
+      shuffle: scenario.scheduling === "shuffled" ? prng.fork("scheduling") : undefined,
       startMs,
       maxTimeMs: startMs + scenario.durationMs + scenario.settleMaxMs + 5 * 60_000,
       // About 80,000 in a run of the default world.

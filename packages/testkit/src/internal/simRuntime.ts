@@ -4,7 +4,7 @@
  * sleeper and wake it). Nothing in a run touches a real timer, so a run is a pure function of
  * its seed and as fast as its fibers.
  *
- * The scheduler is FIFO, or, given a `shuffle` seed, runs the ready tasks in an order drawn from
+ * The scheduler is FIFO, or, given a `shuffle` stream, runs the ready tasks in an order drawn from
  * it, and sleepers due at the same moment wake in a drawn order: each seed then also explores
  * another interleaving of the same fibers (a stress seed), not only other ids and faults.
  *
@@ -21,6 +21,7 @@
  * `Clock`, exactly as under `TestClock`.
  */
 import { Clock, Duration, Effect, type Exit, type Fiber, type Scheduler } from "effect"
+import type { Prng } from "./simPrng.js"
 
 interface Sleeper {
   readonly atMs: number
@@ -32,34 +33,17 @@ interface Sleeper {
 
 const before = (x: Sleeper, y: Sleeper): boolean => x.atMs < y.atMs || (x.atMs === y.atMs && x.seq < y.seq)
 
-/** A small seeded generator (xorshift32) for the shuffled order; never 0. */
-class Shuffle {
-  private state: number
-  constructor(seed: number) {
-    this.state = (seed | 0) === 0 ? 0x9e3779b9 : seed | 0
-  }
-  /** An integer in [0, n). */
-  below(n: number): number {
-    let x = this.state
-    x ^= x << 13
-    x ^= x >>> 17
-    x ^= x << 5
-    this.state = x
-    return (x >>> 0) % n
-  }
-}
-
 /** Virtual time: sleepers wait in a binary heap ordered by (deadline, arrival or a drawn rank). */
 export class SimClock implements Clock.Clock {
   private heap: Array<Sleeper> = []
   private seq = 0
-  private readonly shuffle: Shuffle | undefined
+  private readonly shuffle: Prng | undefined
 
   constructor(
     public nowMs: number,
-    shuffleSeed?: number
+    shuffle?: Prng
   ) {
-    this.shuffle = shuffleSeed === undefined ? undefined : new Shuffle(shuffleSeed ^ 0x5bd1e995)
+    this.shuffle = shuffle?.fork("sleepers")
   }
 
   currentTimeMillisUnsafe(): number {
@@ -97,7 +81,9 @@ export class SimClock implements Clock.Clock {
         atMs: this.nowMs + ms,
         // Shuffled: sleepers due together wake in a drawn order (ties broken by arrival).
         seq:
-          this.shuffle === undefined ? this.seq++ : this.shuffle.below(1 << 20) * 4096 + (this.seq++ % 4096),
+          this.shuffle === undefined
+            ? this.seq++
+            : this.shuffle.int(0, (1 << 20) - 1) * 4096 + (this.seq++ % 4096),
         wake: () => resume(Effect.void),
         cancelled: false
       }
@@ -178,10 +164,10 @@ export class SimScheduler implements Scheduler.Scheduler, Scheduler.SchedulerDis
   readonly executionMode = "sync" as const
   private queue: Array<Task | undefined> = []
   private head = 0
-  private readonly shuffle: Shuffle | undefined
+  private readonly shuffle: Prng | undefined
 
-  constructor(shuffleSeed?: number) {
-    this.shuffle = shuffleSeed === undefined ? undefined : new Shuffle(shuffleSeed)
+  constructor(shuffle?: Prng) {
+    this.shuffle = shuffle?.fork("tasks")
   }
   /** Tasks of another priority than 0, kept sorted by (priority, arrival): none in practice. */
   private others: Array<{ readonly priority: number; readonly task: Task }> = []
@@ -242,7 +228,7 @@ export class SimScheduler implements Scheduler.Scheduler, Scheduler.SchedulerDis
     const queue = this.queue
     if (this.shuffle !== undefined) {
       // Any ready task may go next: swap a drawn one to the head.
-      const pick = this.head + this.shuffle.below(queue.length - this.head)
+      const pick = this.shuffle.int(this.head, queue.length - 1)
       const drawn = queue[pick]!
       queue[pick] = queue[this.head]
       queue[this.head] = drawn
@@ -261,8 +247,8 @@ export type Outcome<A, E> =
   | { readonly _tag: "OutOfBudget"; readonly atMs: number; readonly reason: string }
 
 export interface Limits {
-  /** Seed of the shuffled order of ready tasks and simultaneous sleepers; FIFO when absent. */
-  readonly shuffleSeed?: number | undefined
+  /** The stream the order of ready tasks and simultaneous sleepers is drawn from; FIFO when absent. */
+  readonly shuffle?: Prng | undefined
   readonly startMs: number
   readonly maxTimeMs: number
   readonly maxSteps: number
@@ -270,8 +256,8 @@ export interface Limits {
 
 /** Runs `make(clock)` to its end on virtual time, synchronously. */
 export const runDeterministic = <A, E>(make: (clock: SimClock) => Effect.Effect<A, E>, limits: Limits) => {
-  const clock = new SimClock(limits.startMs, limits.shuffleSeed)
-  const scheduler = new SimScheduler(limits.shuffleSeed)
+  const clock = new SimClock(limits.startMs, limits.shuffle)
+  const scheduler = new SimScheduler(limits.shuffle)
   const fiber = Effect.runFork(Effect.provideService(make(clock), Clock.Clock, clock), { scheduler })
   let outcome: Outcome<A, E> | undefined
   while (outcome === undefined) {
