@@ -21,6 +21,18 @@ const firstFailing = (plantedBugs: ReadonlyArray<Simulator.PlantedBug>) =>
     return undefined
   })
 
+/**
+ * The world the regression seeds were found in, before three processes, store latency, shuffled
+ * scheduling, the flash sale, impatient clients and 10 s sweeps: they replay in it.
+ */
+const oldWorld = {
+  scheduling: "fifo",
+  processes: 1,
+  flashSaleBuyers: 0,
+  impatientShare: 0,
+  recoveryEveryMs: 30_000
+} as const
+
 describe("Simulator", () => {
   it.effect("a world without planted bugs keeps every invariant (seeds 1-8)", () =>
     Effect.gen(function* () {
@@ -140,11 +152,7 @@ describe("Simulator", () => {
           skus: 2,
           disabledFaults: ["gateway", "broker", "shipping", "crashes", "storeLatency"],
           editCartBeforeRetry: true,
-          scheduling: "fifo",
-          processes: 1,
-          flashSaleBuyers: 0,
-          impatientShare: 0,
-          recoveryEveryMs: 30_000
+          ...oldWorld
         },
         trace: "full"
       })
@@ -172,11 +180,7 @@ describe("Simulator", () => {
           onlyUsers: [67],
           disabledFaults: ["broker", "shipping", "crashes", "storeLatency"],
           holdMs: 8_000,
-          scheduling: "fifo",
-          processes: 1,
-          flashSaleBuyers: 0,
-          impatientShare: 0,
-          recoveryEveryMs: 30_000
+          ...oldWorld
         },
         trace: "full"
       })
