@@ -137,7 +137,7 @@ const session = (
   followP: Prng
 ) =>
   Effect.gen(function* () {
-    const { world, trace, checker } = env
+    const { world, trace } = env
     const tag = `${user}/s${s}`
 
     /** A request retried on transient failures (a client's own retry), traced once per try. */
@@ -244,22 +244,7 @@ const session = (
       body: string,
       r: Result.Result<Placed, unknown>,
       sentAtMs: number
-    ) =>
-      Effect.sync(() => {
-        trace.add(
-          `${tag} ${op} ${key} -> ${Result.isSuccess(r) ? `${r.success.status} ${r.success.order.order_id} ${r.success.order.status}` : describeError(r.failure)}`
-        )
-        checker.answered(
-          user,
-          op,
-          key,
-          body,
-          finalAnswer(
-            Result.isSuccess(r) ? { _tag: "ok", ...r.success } : { _tag: "error", error: r.failure }
-          ),
-          sentAtMs
-        )
-      })
+    ) => Effect.sync(() => recordAnswer(env, tag, user, op, key, body, r, sentAtMs))
 
     /**
      * Sends a request as this client does: a burst at first (the i-th extra copy is
@@ -429,6 +414,30 @@ export const operator = (env: Env) =>
     }
   })
 
+/** Traces a checkout or payment answer and hands it to the checker (the idempotency and limit checks). */
+const recordAnswer = (
+  env: Env,
+  tag: string,
+  user: string,
+  op: "place" | "pay",
+  key: string,
+  body: string,
+  r: Result.Result<Placed, unknown>,
+  sentAtMs: number
+) => {
+  env.trace.add(
+    `${tag} ${op} ${key} -> ${Result.isSuccess(r) ? `${r.success.status} ${r.success.order.order_id} ${r.success.order.status}` : describeError(r.failure)}`
+  )
+  env.checker.answered(
+    user,
+    op,
+    key,
+    body,
+    finalAnswer(Result.isSuccess(r) ? { _tag: "ok", ...r.success } : { _tag: "error", error: r.failure }),
+    sentAtMs
+  )
+}
+
 /** The flash sale's product. */
 export const flashSku = "sku-flash"
 
@@ -440,7 +449,7 @@ export const flashBuyer = (env: Env, index: number, saleAt: number) =>
   Effect.gen(function* () {
     const p = env.root.fork(`flash/${index}`)
     const user = `f${String(index).padStart(3, "0")}`
-    const { world, trace, checker } = env
+    const { world, trace } = env
     yield* env.sleep(saleAt - (yield* Clock.currentTimeMillis) + p.int(0, 3_000))
     const sku = flashSku as Sku.Sku
     const cart = yield* Effect.result(
@@ -471,15 +480,14 @@ export const flashBuyer = (env: Env, index: number, saleAt: number) =>
           Effect.flatMap(Checkout.Checkout, (c) => c.place({ userId: user, idempotencyKey: key, request }))
         )
       )
-      trace.add(
-        `${user} (flash) place ${key} -> ${Result.isSuccess(r) ? `${r.success.status} ${r.success.order.order_id} ${r.success.order.status}` : describeError(r.failure)}`
-      )
-      checker.answered(
+      recordAnswer(
+        env,
+        `${user} (flash)`,
         user,
         "place",
         key,
         `${request.cart_id}|${request.payment_method_id}`,
-        finalAnswer(Result.isSuccess(r) ? { _tag: "ok", ...r.success } : { _tag: "error", error: r.failure }),
+        r,
         sentAtMs
       )
       if (!isTransient(r)) return
