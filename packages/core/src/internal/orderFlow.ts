@@ -77,7 +77,7 @@ export const orderEvent = (
   })
 
 /** The stock lines of an order (or a quote): what its reservation must hold. */
-export const reservationLines = (priced: {
+const reservationLines = (priced: {
   readonly items: ReadonlyArray<{ readonly sku: Sku; readonly quantity: number }>
 }) => priced.items.map((i) => ({ sku: i.sku, quantity: i.quantity }))
 
