@@ -1,14 +1,15 @@
 /**
  * What only a real Postgres can show about the stores: a hot SKU under a saturated pool, the
  * database refusing what the schema forbids (audit changes, oversold stock, a hold moved twice),
- * a step killed midway leaving nothing behind, concurrent migrations, and a dead server
- * answered as StoreUnavailable.
+ * a step killed midway leaving nothing behind, concurrent migrations, an exhausted pool failing
+ * fast, and a dead server answered as StoreUnavailable.
  */
 import { it } from "@effect/vitest"
-import { Migrations, PgLayer, PostgresOrderStore } from "@till/adapters/postgres"
+import { Migrations, PgLayer, PoolGate, PostgresOrderStore } from "@till/adapters/postgres"
 import { InventoryStore, OrderStore, Sku } from "@till/core"
 import { Cause, Deferred, Effect, Exit, Fiber, Layer, Option, Predicate, Redacted } from "effect"
 import { SqlClient } from "effect/sql"
+import pg from "pg"
 import { expect } from "vitest"
 import { eventOf, moved, newOrder } from "./support/orders.js"
 import { freshName, onFreshSchema, orderAndStockStores, url } from "./support/postgres.js"
@@ -250,6 +251,48 @@ await describeService("postgres", "Postgres stores against the real server", () 
       expect(rows).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9])
     })
   )
+
+  it.live("a pool stalled behind a lock fails fast once exhausted, and serves again when it moves", () => {
+    let schema = ""
+    return Effect.gen(function* () {
+      const stock = yield* InventoryStore.InventoryStore
+      const gate = yield* PoolGate.PoolGate
+      const sku = Sku.make("locked-sku")
+      yield* stock.setOnHand(sku, 10)
+      // Another client (not Till's pool) holds the stock row: Till's two connections will wait on it.
+      const locker = new pg.Client({ connectionString: Redacted.value(url()) })
+      yield* Effect.promise(() => locker.connect())
+      yield* Effect.addFinalizer(() => Effect.promise(() => locker.end()))
+      yield* Effect.promise(() => locker.query(`SET search_path = ${schema}`))
+      yield* Effect.promise(() => locker.query("BEGIN"))
+      yield* Effect.promise(() => locker.query("SELECT 1 FROM stock WHERE sku = $1 FOR UPDATE", [sku]))
+      const blocked = yield* Effect.forEach([7, 8], (units) => Effect.forkChild(stock.setOnHand(sku, units)))
+      yield* Effect.sleep(100)
+      const queued = yield* Effect.forkChild(stock.level(sku))
+      yield* Effect.sleep(600)
+      // Stalled 600 ms > 400 ms: a new call fails at once, the queued one still waits its turn.
+      const refused = yield* Effect.flip(stock.level(sku))
+      expect(refused._tag).toBe("StoreUnavailable")
+      expect(refused.message).toContain("connection pool exhausted")
+      expect(yield* gate.saturation).toMatchObject({ inUse: 2, waiting: 1, breaker: "open" })
+      expect(queued.pollUnsafe()).toBeUndefined()
+      yield* Effect.promise(() => locker.query("COMMIT"))
+      yield* Effect.forEach(blocked, Fiber.join)
+      expect(Option.getOrThrow(yield* Fiber.join(queued)).on_hand).toBe(8)
+      // The breaker is still open, but a call that finds a connection free runs.
+      expect(Option.getOrThrow(yield* stock.level(sku)).on_hand).toBe(8)
+    }).pipe(
+      Effect.scoped,
+      Effect.provide(
+        onFreshSchema(orderAndStockStores, {
+          maxConnections: 2,
+          settings: { exhaustedAfterMs: 400, exhaustedOpenMs: 60_000 },
+          onSchema: (s) => (schema = s)
+        }),
+        { local: true }
+      )
+    )
+  })
 
   it.live("a server that cannot be reached answers StoreUnavailable, not a defect", () =>
     Effect.gen(function* () {

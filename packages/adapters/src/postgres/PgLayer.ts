@@ -14,6 +14,7 @@ import { PgClient } from "@effect/sql-pg"
 import { Config as EffectConfig, Effect, Layer, Redacted, Schema, SchemaIssue } from "effect"
 import type { SqlClient } from "effect/sql"
 import type { SqlError } from "effect/sql/SqlError"
+import * as PoolGate from "./PoolGate.js"
 
 const Millis = Schema.Int.check(Schema.isGreaterThanOrEqualTo(1))
 
@@ -38,7 +39,11 @@ export const Settings = Schema.Struct({
     Schema.isPattern(/^[a-z_][a-z0-9_]{0,62}$/, { message: "schema must be a lower-case SQL identifier" })
   ),
   /** `application_name` of every session, as `pg_stat_activity` shows it. */
-  applicationName: Schema.String.check(Schema.isMinLength(1), Schema.isMaxLength(63))
+  applicationName: Schema.String.check(Schema.isMinLength(1), Schema.isMaxLength(63)),
+  /** Callers queued this long with none served: the pool is exhausted (PoolGate.ts). */
+  exhaustedAfterMs: Millis,
+  /** How long an exhausted pool fails fast the calls that would queue. */
+  exhaustedOpenMs: Millis
 }).check(
   Schema.makeFilter((s) => s.minConnections <= s.maxConnections || "minConnections exceeds maxConnections")
 )
@@ -54,7 +59,9 @@ export const defaults: Settings = {
   maxLifetimeMs: 30 * 60_000,
   statementTimeoutMs: 5_000,
   schema: "public",
-  applicationName: "till"
+  applicationName: "till",
+  exhaustedAfterMs: 5_000,
+  exhaustedOpenMs: 5_000
 }
 
 /** The `@effect/sql-pg` pool configuration of `settings`. */
@@ -73,14 +80,28 @@ export const poolConfig = (settings: Settings): PgClient.PgPoolConfig => ({
   }
 })
 
-/** What the stores run on: the `@effect/sql-pg` client under both of its keys. */
-export type Client = PgClient.PgClient | SqlClient.SqlClient
+/** What the stores run on: the `@effect/sql-pg` client under both of its keys, and its gate. */
+export type Client = PgClient.PgClient | SqlClient.SqlClient | PoolGate.PoolGate
+
+/** The client and the gate every store call passes (PoolGate.ts), both from `settings`. */
+const pool = (settings: Settings): Layer.Layer<Client, SqlError> =>
+  Layer.merge(
+    PgClient.layer(poolConfig(settings)),
+    Layer.effect(
+      PoolGate.PoolGate,
+      PoolGate.make({
+        maxConnections: settings.maxConnections,
+        exhaustedAfterMs: settings.exhaustedAfterMs,
+        openMs: settings.exhaustedOpenMs
+      })
+    )
+  )
 
 /**
  * The pool with the seed's defaults (against `postgres://postgres@127.0.0.1:5432/till`).
  * @category layers
  */
-export const layer: Layer.Layer<Client, SqlError> = PgClient.layer(poolConfig(defaults))
+export const layer: Layer.Layer<Client, SqlError> = pool(defaults)
 
 /**
  * The pool with settings given in code, each defaulting to `defaults`; an invalid value is a
@@ -91,7 +112,7 @@ export const layer: Layer.Layer<Client, SqlError> = PgClient.layer(poolConfig(de
 export const layerWith = (settings: Partial<Settings>): Layer.Layer<Client, SqlError> =>
   Layer.unwrap(
     Effect.map(Effect.orDie(Schema.decodeEffect(Settings)({ ...defaults, ...settings })), (decoded) =>
-      PgClient.layer(poolConfig(decoded))
+      pool(decoded)
     )
   )
 
@@ -120,7 +141,9 @@ export const config = (base: Settings = defaults): EffectConfig.Config<Settings>
         base.statementTimeoutMs
       ),
       schema: EffectConfig.withDefault(EffectConfig.String("schema"), base.schema),
-      applicationName: EffectConfig.withDefault(EffectConfig.String("applicationName"), base.applicationName)
+      applicationName: EffectConfig.withDefault(EffectConfig.String("applicationName"), base.applicationName),
+      exhaustedAfterMs: EffectConfig.withDefault(EffectConfig.Int("exhaustedAfterMs"), base.exhaustedAfterMs),
+      exhaustedOpenMs: EffectConfig.withDefault(EffectConfig.Int("exhaustedOpenMs"), base.exhaustedOpenMs)
     }).pipe(EffectConfig.nested("postgres"))
   }).pipe(EffectConfig.mapEffect(({ url, pool }) => decodeSettings({ ...pool, url })))
 
@@ -131,5 +154,4 @@ export const config = (base: Settings = defaults): EffectConfig.Config<Settings>
  */
 export const layerConfig = (
   settings: EffectConfig.Config<Settings> = config()
-): Layer.Layer<Client, EffectConfig.ConfigError | SqlError> =>
-  Layer.unwrap(Effect.map(settings, (decoded) => PgClient.layer(poolConfig(decoded))))
+): Layer.Layer<Client, EffectConfig.ConfigError | SqlError> => Layer.unwrap(Effect.map(settings, pool))

@@ -6,16 +6,16 @@
 import { Catalog, type Sku } from "@till/core"
 import { Effect, Layer, Option, Schema } from "effect"
 import { SqlClient } from "effect/sql"
-import { orUnavailable } from "./internal/sqlErrors.js"
-
-const unavailable = orUnavailable("catalog")
+import type * as PgLayer from "./PgLayer.js"
+import { gatedStatements } from "./internal/sqlErrors.js"
 
 const decodeProduct = Schema.decodeUnknownEffect(Catalog.Product)
 
 /** The store over the pool in context. */
-export const make: Effect.Effect<Catalog.Catalog["Service"], never, SqlClient.SqlClient> = Effect.gen(
+export const make: Effect.Effect<Catalog.Catalog["Service"], never, PgLayer.Client> = Effect.gen(
   function* () {
     const sql = yield* SqlClient.SqlClient
+    const unavailable = yield* gatedStatements("catalog")
 
     const get = Effect.fn("PostgresCatalog.get")(function* (sku: Sku.Sku) {
       const rows = yield* unavailable(sql<{ name: string; price_minor: bigint; currency: string }>`
@@ -48,7 +48,4 @@ export const make: Effect.Effect<Catalog.Catalog["Service"], never, SqlClient.Sq
  * Catalog on the pool of `PgLayer` (migrated with `Migrations.migrate`).
  * @category layers
  */
-export const layer: Layer.Layer<Catalog.Catalog, never, SqlClient.SqlClient> = Layer.effect(
-  Catalog.Catalog,
-  make
-)
+export const layer: Layer.Layer<Catalog.Catalog, never, PgLayer.Client> = Layer.effect(Catalog.Catalog, make)

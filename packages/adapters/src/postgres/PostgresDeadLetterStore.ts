@@ -8,9 +8,8 @@ import { DeadLetterStore } from "@till/core"
 import { Effect, Layer } from "effect"
 import { SqlClient } from "effect/sql"
 import { pageLimit } from "./internal/cursor.js"
-import { orUnavailable } from "./internal/sqlErrors.js"
-
-const unavailable = orUnavailable("dead-letter")
+import type * as PgLayer from "./PgLayer.js"
+import { gatedStatements } from "./internal/sqlErrors.js"
 
 interface LetterRow {
   readonly order_id: string
@@ -20,9 +19,10 @@ interface LetterRow {
 }
 
 /** The store over the pool in context. */
-export const make: Effect.Effect<DeadLetterStore.DeadLetterStore["Service"], never, SqlClient.SqlClient> =
+export const make: Effect.Effect<DeadLetterStore.DeadLetterStore["Service"], never, PgLayer.Client> =
   Effect.gen(function* () {
     const sql = yield* SqlClient.SqlClient
+    const unavailable = yield* gatedStatements("dead-letter")
 
     const put = Effect.fn("PostgresDeadLetterStore.put")(function* (letter: DeadLetterStore.DeadLetter) {
       yield* unavailable(sql`
@@ -56,7 +56,7 @@ export const make: Effect.Effect<DeadLetterStore.DeadLetterStore["Service"], nev
  * DeadLetterStore on the pool of `PgLayer` (migrated with `Migrations.migrate`).
  * @category layers
  */
-export const layer: Layer.Layer<DeadLetterStore.DeadLetterStore, never, SqlClient.SqlClient> = Layer.effect(
+export const layer: Layer.Layer<DeadLetterStore.DeadLetterStore, never, PgLayer.Client> = Layer.effect(
   DeadLetterStore.DeadLetterStore,
   make
 )

@@ -20,9 +20,8 @@ import { type Errors, IdempotencyStore } from "@till/core"
 import { PgClient } from "@effect/sql-pg"
 import { Clock, Effect, Layer } from "effect"
 import { SqlClient } from "effect/sql"
-import { orUnavailable } from "./internal/sqlErrors.js"
-
-const unavailable = orUnavailable("idempotency")
+import type * as PgLayer from "./PgLayer.js"
+import { gatedStatements } from "./internal/sqlErrors.js"
 
 /** How often a claim that lost a race to a state change (an abandon, an expiry) tries again. */
 export const maxClaimAttempts = 3
@@ -61,18 +60,16 @@ const requireTimes = (request: IdempotencyStore.ClaimRequest): Effect.Effect<voi
       )
 
 /** The store over the pool in context. */
-export const make: Effect.Effect<
-  IdempotencyStore.IdempotencyStore["Service"],
-  never,
-  PgClient.PgClient | SqlClient.SqlClient
-> = Effect.gen(function* () {
-  const sql = yield* SqlClient.SqlClient
-  const pg = yield* PgClient.PgClient
+export const make: Effect.Effect<IdempotencyStore.IdempotencyStore["Service"], never, PgLayer.Client> =
+  Effect.gen(function* () {
+    const sql = yield* SqlClient.SqlClient
+    const unavailable = yield* gatedStatements("idempotency")
+    const pg = yield* PgClient.PgClient
 
-  /** The claim's one statement: the row it took (inserted or taken over), or none. */
-  const take = (request: IdempotencyStore.ClaimRequest) => {
-    const now = request.nowMs
-    return sql<RecordRow>`
+    /** The claim's one statement: the row it took (inserted or taken over), or none. */
+    const take = (request: IdempotencyStore.ClaimRequest) => {
+      const now = request.nowMs
+      return sql<RecordRow>`
       INSERT INTO idempotency_keys AS k
         (scope, key, fingerprint, resource_id, state, outcome, token, locked_until, expires_at)
       VALUES (${request.scope}::text, ${request.key}::text, ${request.fingerprint}::text,
@@ -91,75 +88,75 @@ export const make: Effect.Effect<
          OR (k.state = 'in_flight' AND k.locked_until <= ${now}::bigint AND k.fingerprint = excluded.fingerprint)
       RETURNING k.scope, k.key, k.fingerprint, k.resource_id, k.state, k.outcome, k.token,
                 k.locked_until, k.expires_at`
-  }
+    }
 
-  /** Why nothing was taken, from the row as it stands now; `undefined` when it changed under us. */
-  const refusal = (request: IdempotencyStore.ClaimRequest) =>
-    Effect.map(
-      sql<RecordRow>`
+    /** Why nothing was taken, from the row as it stands now; `undefined` when it changed under us. */
+    const refusal = (request: IdempotencyStore.ClaimRequest) =>
+      Effect.map(
+        sql<RecordRow>`
         SELECT scope, key, fingerprint, resource_id, state, outcome, token, locked_until, expires_at
         FROM idempotency_keys WHERE scope = ${request.scope}::text AND key = ${request.key}::text`,
-      (rows): IdempotencyStore.ClaimResult | undefined => {
-        const row = rows[0]
-        if (row === undefined || Number(row.expires_at) <= request.nowMs) return undefined
-        if (row.fingerprint !== request.fingerprint) return { _tag: "Mismatch" }
-        if (row.state === "completed") return { _tag: "Completed", record: toRecord(row) }
-        if (Number(row.locked_until) > request.nowMs) return { _tag: "InFlight" }
-        return undefined
+        (rows): IdempotencyStore.ClaimResult | undefined => {
+          const row = rows[0]
+          if (row === undefined || Number(row.expires_at) <= request.nowMs) return undefined
+          if (row.fingerprint !== request.fingerprint) return { _tag: "Mismatch" }
+          if (row.state === "completed") return { _tag: "Completed", record: toRecord(row) }
+          if (Number(row.locked_until) > request.nowMs) return { _tag: "InFlight" }
+          return undefined
+        }
+      )
+
+    const claim = Effect.fn("PostgresIdempotencyStore.claim")(function* (
+      request: IdempotencyStore.ClaimRequest
+    ) {
+      yield* requireTimes(request)
+      for (let attempt = 1; attempt <= maxClaimAttempts; attempt++) {
+        const taken = (yield* unavailable(take(request)))[0]
+        if (taken !== undefined) return { _tag: "Claimed", record: toRecord(taken) } as const
+        const answer = yield* unavailable(refusal(request))
+        if (answer !== undefined) return answer
       }
-    )
+      // The row kept changing between the claim and the read (abandoned, expired, purged): someone
+      // else is working on the key right now, so the honest answer is that it is in flight.
+      return { _tag: "InFlight" } as const
+    })
 
-  const claim = Effect.fn("PostgresIdempotencyStore.claim")(function* (
-    request: IdempotencyStore.ClaimRequest
-  ) {
-    yield* requireTimes(request)
-    for (let attempt = 1; attempt <= maxClaimAttempts; attempt++) {
-      const taken = (yield* unavailable(take(request)))[0]
-      if (taken !== undefined) return { _tag: "Claimed", record: toRecord(taken) } as const
-      const answer = yield* unavailable(refusal(request))
-      if (answer !== undefined) return answer
-    }
-    // The row kept changing between the claim and the read (abandoned, expired, purged): someone
-    // else is working on the key right now, so the honest answer is that it is in flight.
-    return { _tag: "InFlight" } as const
-  })
-
-  const complete = Effect.fn("PostgresIdempotencyStore.complete")(function* (
-    scope: string,
-    key: string,
-    token: number,
-    outcome: unknown
-  ) {
-    const now = yield* Clock.currentTimeMillis
-    const rows = yield* unavailable(sql`
+    const complete = Effect.fn("PostgresIdempotencyStore.complete")(function* (
+      scope: string,
+      key: string,
+      token: number,
+      outcome: unknown
+    ) {
+      const now = yield* Clock.currentTimeMillis
+      const rows = yield* unavailable(sql`
       UPDATE idempotency_keys SET state = 'completed', outcome = ${pg.json(outcome ?? null)}
       WHERE scope = ${scope}::text AND key = ${key}::text AND token = ${token}::bigint
         AND state = 'in_flight' AND expires_at > ${now}::bigint
       RETURNING 1`)
-    return rows.length === 0 ? "stale" : "completed"
-  })
+      return rows.length === 0 ? "stale" : "completed"
+    })
 
-  const abandon = Effect.fn("PostgresIdempotencyStore.abandon")(function* (
-    scope: string,
-    key: string,
-    token: number
-  ) {
-    const now = yield* Clock.currentTimeMillis
-    // Lapsed at any time: the next claim takes over, whatever its `nowMs`.
-    const rows = yield* unavailable(sql`
+    const abandon = Effect.fn("PostgresIdempotencyStore.abandon")(function* (
+      scope: string,
+      key: string,
+      token: number
+    ) {
+      const now = yield* Clock.currentTimeMillis
+      // Lapsed at any time: the next claim takes over, whatever its `nowMs`.
+      const rows = yield* unavailable(sql`
       UPDATE idempotency_keys SET locked_until = 0
       WHERE scope = ${scope}::text AND key = ${key}::text AND token = ${token}::bigint
         AND state = 'in_flight' AND expires_at > ${now}::bigint
       RETURNING 1`)
-    return rows.length === 0 ? "stale" : "abandoned"
-  })
+      return rows.length === 0 ? "stale" : "abandoned"
+    })
 
-  return IdempotencyStore.IdempotencyStore.of({
-    claim: (request) => claim(request),
-    complete: (scope, key, token, outcome) => complete(scope, key, token, outcome),
-    abandon: (scope, key, token) => abandon(scope, key, token)
+    return IdempotencyStore.IdempotencyStore.of({
+      claim: (request) => claim(request),
+      complete: (scope, key, token, outcome) => complete(scope, key, token, outcome),
+      abandon: (scope, key, token) => abandon(scope, key, token)
+    })
   })
-})
 
 /**
  * Deletes up to `limit` records expired at `nowMs` and answers how many went. Expired records
@@ -169,13 +166,14 @@ export const make: Effect.Effect<
 export const purgeExpired: (
   nowMs: number,
   limit: number
-) => Effect.Effect<number, Errors.StoreUnavailable, SqlClient.SqlClient> = Effect.fn(
+) => Effect.Effect<number, Errors.StoreUnavailable, PgLayer.Client> = Effect.fn(
   "PostgresIdempotencyStore.purgeExpired"
 )(function* (nowMs: number, limit: number) {
   const sql = yield* SqlClient.SqlClient
+  const unavailable = yield* gatedStatements("idempotency")
   const size = Math.max(0, Math.min(100_000, Math.floor(limit)))
   if (size === 0) return 0
-  const rows = yield* orUnavailable("idempotency")(sql`
+  const rows = yield* unavailable(sql`
     DELETE FROM idempotency_keys k
     USING (SELECT scope, key FROM idempotency_keys WHERE expires_at <= ${Math.floor(nowMs)}::bigint
            LIMIT ${size} FOR UPDATE SKIP LOCKED) gone
@@ -188,8 +186,7 @@ export const purgeExpired: (
  * IdempotencyStore on the pool of `PgLayer` (migrated with `Migrations.migrate`).
  * @category layers
  */
-export const layer: Layer.Layer<
+export const layer: Layer.Layer<IdempotencyStore.IdempotencyStore, never, PgLayer.Client> = Layer.effect(
   IdempotencyStore.IdempotencyStore,
-  never,
-  PgClient.PgClient | SqlClient.SqlClient
-> = Layer.effect(IdempotencyStore.IdempotencyStore, make)
+  make
+)

@@ -12,10 +12,10 @@ import { Errors, InventoryStore, type Sku } from "@till/core"
 import { Effect, Layer, Option } from "effect"
 import { SqlClient } from "effect/sql"
 import { pageLimit } from "./internal/cursor.js"
-import { orUnavailable } from "./internal/sqlErrors.js"
+import type * as PgLayer from "./PgLayer.js"
+import { gatedStatements } from "./internal/sqlErrors.js"
 
 const store = "inventory"
-const unavailable = orUnavailable(store)
 
 /** Largest count a stock column holds (Postgres `integer`). */
 export const maxUnits = 2_147_483_647
@@ -54,9 +54,10 @@ const toReservation = (r: ReservationRow): InventoryStore.Reservation => ({
 })
 
 /** The store over the pool in context. */
-export const make: Effect.Effect<InventoryStore.InventoryStore["Service"], never, SqlClient.SqlClient> =
+export const make: Effect.Effect<InventoryStore.InventoryStore["Service"], never, PgLayer.Client> =
   Effect.gen(function* () {
     const sql = yield* SqlClient.SqlClient
+    const unavailable = yield* gatedStatements(store)
 
     const read = (sku: Sku.Sku) =>
       Effect.map(sql<LevelRow>`SELECT on_hand, reserved FROM stock WHERE sku = ${sku}::text`, (rows) =>
@@ -167,7 +168,7 @@ export const make: Effect.Effect<InventoryStore.InventoryStore["Service"], never
  * InventoryStore on the pool of `PgLayer` (migrated with `Migrations.migrate`).
  * @category layers
  */
-export const layer: Layer.Layer<InventoryStore.InventoryStore, never, SqlClient.SqlClient> = Layer.effect(
+export const layer: Layer.Layer<InventoryStore.InventoryStore, never, PgLayer.Client> = Layer.effect(
   InventoryStore.InventoryStore,
   make
 )

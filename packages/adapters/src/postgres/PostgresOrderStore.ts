@@ -26,10 +26,10 @@ import { Errors, Event, type InventoryStore, Order, OrderStore } from "@till/cor
 import { Effect, Layer, Option, Schema } from "effect"
 import { SqlClient } from "effect/sql"
 import * as Cursor from "./internal/cursor.js"
-import { orUnavailable } from "./internal/sqlErrors.js"
+import type * as PgLayer from "./PgLayer.js"
+import { gatedStatements } from "./internal/sqlErrors.js"
 
 const store = "orders"
-const unavailable = orUnavailable(store)
 
 const encodeOrder = Schema.encodeSync(Order.Order)
 const encodeEvent = Schema.encodeSync(Event.Event)
@@ -69,37 +69,37 @@ interface StepRow {
 }
 
 /** The store over the pool in context. */
-export const make: Effect.Effect<
-  OrderStore.OrderStore["Service"],
-  never,
-  PgClient.PgClient | SqlClient.SqlClient
-> = Effect.gen(function* () {
-  const sql = yield* SqlClient.SqlClient
-  const pg = yield* PgClient.PgClient
+export const make: Effect.Effect<OrderStore.OrderStore["Service"], never, PgLayer.Client> = Effect.gen(
+  function* () {
+    const sql = yield* SqlClient.SqlClient
+    const unavailable = yield* gatedStatements(store)
+    const pg = yield* PgClient.PgClient
 
-  const readCreated = (order: Order.Order) =>
-    Effect.gen(function* () {
-      // The conflicting row committed after this statement's snapshot: read it now.
-      const rows = yield* unavailable(sql<{ existing: unknown; cart_order: string | null }>`
+    const readCreated = (order: Order.Order) =>
+      Effect.gen(function* () {
+        // The conflicting row committed after this statement's snapshot: read it now.
+        const rows = yield* unavailable(sql<{ existing: unknown; cart_order: string | null }>`
         SELECT (SELECT doc FROM orders WHERE order_id = ${order.order_id}) AS existing,
                (SELECT order_id FROM orders WHERE cart_id = ${order.cart_id}) AS cart_order`)
-      const row = rows[0]
-      if (row?.existing != null) return yield* decodeOrder(row.existing)
-      if (row?.cart_order != null)
-        return yield* new Errors.CartNotActive({ cartId: order.cart_id, orderId: row.cart_order })
-      return yield* Effect.die(new Error(`order ${order.order_id}: insert conflicted with no row`))
-    })
+        const row = rows[0]
+        if (row?.existing != null) return yield* decodeOrder(row.existing)
+        if (row?.cart_order != null)
+          return yield* new Errors.CartNotActive({ cartId: order.cart_id, orderId: row.cart_order })
+        return yield* Effect.die(new Error(`order ${order.order_id}: insert conflicted with no row`))
+      })
 
-  const create = Effect.fn("PostgresOrderStore.create")(function* (
-    order: Order.Order,
-    events: ReadonlyArray<Event.Event>
-  ) {
-    if (order.version !== 1 || !Order.holdsStock(order.status))
-      return yield* Effect.die(new Error(`order ${order.order_id}: a new order is version 1 and holds stock`))
-    yield* requireTime(order.created_at, "created_at")
-    yield* requireTime(order.updated_at, "updated_at")
-    const lines = order.items.map((i) => ({ sku: i.sku, quantity: i.quantity }))
-    const rows = yield* unavailable(sql<CreateRow>`
+    const create = Effect.fn("PostgresOrderStore.create")(function* (
+      order: Order.Order,
+      events: ReadonlyArray<Event.Event>
+    ) {
+      if (order.version !== 1 || !Order.holdsStock(order.status))
+        return yield* Effect.die(
+          new Error(`order ${order.order_id}: a new order is version 1 and holds stock`)
+        )
+      yield* requireTime(order.created_at, "created_at")
+      yield* requireTime(order.updated_at, "updated_at")
+      const lines = order.items.map((i) => ({ sku: i.sku, quantity: i.quantity }))
+      const rows = yield* unavailable(sql<CreateRow>`
       WITH req AS (
         SELECT l.sku, sum(l.quantity)::int AS quantity, min(l.n) AS first
         FROM unnest(${lines.map((l) => l.sku)}::text[], ${lines.map((l) => l.quantity)}::int[])
@@ -160,30 +160,30 @@ export const make: Effect.Effect<
         (SELECT coalesce(jsonb_agg(jsonb_build_object(
                   'sku', sku, 'requested', requested, 'available', available) ORDER BY first), '[]'::jsonb)
          FROM short) AS short`)
-    const row = rows[0]!
-    if (row.inserted === 1n) {
-      if (row.held !== row.skus)
-        return yield* Effect.die(new Error(`order ${order.order_id}: held ${row.held} of ${row.skus} SKUs`))
-      return order
-    }
-    if (row.existing != null) return yield* decodeOrder(row.existing)
-    if (row.cart_order != null)
-      return yield* new Errors.CartNotActive({ cartId: order.cart_id, orderId: row.cart_order })
-    if (row.short.length > 0) return yield* new Errors.OutOfStock({ unavailable: row.short })
-    return yield* readCreated(order)
-  })
+      const row = rows[0]!
+      if (row.inserted === 1n) {
+        if (row.held !== row.skus)
+          return yield* Effect.die(new Error(`order ${order.order_id}: held ${row.held} of ${row.skus} SKUs`))
+        return order
+      }
+      if (row.existing != null) return yield* decodeOrder(row.existing)
+      if (row.cart_order != null)
+        return yield* new Errors.CartNotActive({ cartId: order.cart_id, orderId: row.cart_order })
+      if (row.short.length > 0) return yield* new Errors.OutOfStock({ unavailable: row.short })
+      return yield* readCreated(order)
+    })
 
-  const step = Effect.fn("PostgresOrderStore.step")(function* (
-    next: Order.Order,
-    expectedVersion: number,
-    move: InventoryStore.StockMove | null,
-    events: ReadonlyArray<Event.Event>
-  ) {
-    yield* requireTime(next.updated_at, "updated_at")
-    const stored = new Order.Order({ ...next, version: expectedVersion + 1 })
-    const lines = next.items.map((i) => ({ sku: i.sku, quantity: i.quantity }))
-    const moveText = move ?? "none"
-    const rows = yield* unavailable(sql<StepRow>`
+    const step = Effect.fn("PostgresOrderStore.step")(function* (
+      next: Order.Order,
+      expectedVersion: number,
+      move: InventoryStore.StockMove | null,
+      events: ReadonlyArray<Event.Event>
+    ) {
+      yield* requireTime(next.updated_at, "updated_at")
+      const stored = new Order.Order({ ...next, version: expectedVersion + 1 })
+      const lines = next.items.map((i) => ({ sku: i.sku, quantity: i.quantity }))
+      const moveText = move ?? "none"
+      const rows = yield* unavailable(sql<StepRow>`
       WITH cur AS MATERIALIZED (
         SELECT o.status, o.user_id, o.cart_id, o.total_minor, o.currency
         FROM orders o WHERE o.order_id = ${next.order_id}::text AND o.version = ${expectedVersion}::int
@@ -297,114 +297,120 @@ export const make: Effect.Effect<
         (SELECT coalesce(jsonb_agg(jsonb_build_object(
                   'sku', sku, 'requested', requested, 'available', available) ORDER BY first), '[]'::jsonb)
          FROM short) AS short`)
-    const row = rows[0]!
-    if (row.matched === 0n) return Option.none<Order.Order>()
-    if (row.refusal !== null) return yield* Effect.die(new Error(`order ${next.order_id}: ${row.refusal}`))
-    if (row.short.length > 0) return yield* new Errors.OutOfStock({ unavailable: row.short })
-    if (row.updated !== 1n)
-      return yield* Effect.die(new Error(`order ${next.order_id}: the stock rows of its ${move} are missing`))
-    if (row.stocked !== row.moving || (move !== null && row.reservation_moves !== 1n))
-      return yield* Effect.die(new Error(`order ${next.order_id}: its ${move} moved part of its hold`))
-    return Option.some(stored)
-  })
-
-  const page = (rows: ReadonlyArray<{ doc: unknown }>, limit: number, key: (o: Order.Order) => Cursor.Key) =>
-    Effect.map(
-      Effect.forEach(rows.slice(0, limit), (r) => decodeOrder(r.doc)),
-      (orders): OrderStore.OrderPage => {
-        const last = orders[orders.length - 1]
-        return {
-          orders,
-          nextCursor: rows.length > limit && last !== undefined ? Cursor.encode(key(last)) : null
-        }
-      }
-    )
-
-  const emptyPage: OrderStore.OrderPage = { orders: [], nextCursor: null }
-
-  const listByStatus = Effect.fn("PostgresOrderStore.listByStatus")(function* (
-    statuses: ReadonlyArray<Order.OrderStatus>,
-    updatedBeforeIso: string,
-    limit: number,
-    cursor: string | null
-  ) {
-    yield* requireTime(updatedBeforeIso, "updatedBeforeIso")
-    const after = cursor === null ? Option.none() : Cursor.decode(cursor)
-    if ((cursor !== null && Option.isNone(after)) || statuses.length === 0) return emptyPage
-    const size = Cursor.pageLimit(limit, 1)
-    const from = Option.match(after, {
-      onNone: () => sql``,
-      onSome: ([at, id]) => sql`AND (updated_at, order_id) > (${at}::timestamptz, ${id}::text)`
+      const row = rows[0]!
+      if (row.matched === 0n) return Option.none<Order.Order>()
+      if (row.refusal !== null) return yield* Effect.die(new Error(`order ${next.order_id}: ${row.refusal}`))
+      if (row.short.length > 0) return yield* new Errors.OutOfStock({ unavailable: row.short })
+      if (row.updated !== 1n)
+        return yield* Effect.die(
+          new Error(`order ${next.order_id}: the stock rows of its ${move} are missing`)
+        )
+      if (row.stocked !== row.moving || (move !== null && row.reservation_moves !== 1n))
+        return yield* Effect.die(new Error(`order ${next.order_id}: its ${move} moved part of its hold`))
+      return Option.some(stored)
     })
-    const rows = yield* unavailable(sql<{ doc: unknown }>`
+
+    const page = (
+      rows: ReadonlyArray<{ doc: unknown }>,
+      limit: number,
+      key: (o: Order.Order) => Cursor.Key
+    ) =>
+      Effect.map(
+        Effect.forEach(rows.slice(0, limit), (r) => decodeOrder(r.doc)),
+        (orders): OrderStore.OrderPage => {
+          const last = orders[orders.length - 1]
+          return {
+            orders,
+            nextCursor: rows.length > limit && last !== undefined ? Cursor.encode(key(last)) : null
+          }
+        }
+      )
+
+    const emptyPage: OrderStore.OrderPage = { orders: [], nextCursor: null }
+
+    const listByStatus = Effect.fn("PostgresOrderStore.listByStatus")(function* (
+      statuses: ReadonlyArray<Order.OrderStatus>,
+      updatedBeforeIso: string,
+      limit: number,
+      cursor: string | null
+    ) {
+      yield* requireTime(updatedBeforeIso, "updatedBeforeIso")
+      const after = cursor === null ? Option.none() : Cursor.decode(cursor)
+      if ((cursor !== null && Option.isNone(after)) || statuses.length === 0) return emptyPage
+      const size = Cursor.pageLimit(limit, 1)
+      const from = Option.match(after, {
+        onNone: () => sql``,
+        onSome: ([at, id]) => sql`AND (updated_at, order_id) > (${at}::timestamptz, ${id}::text)`
+      })
+      const rows = yield* unavailable(sql<{ doc: unknown }>`
       SELECT doc FROM orders
       WHERE status = ANY(${[...statuses]}::text[]) AND updated_at <= ${updatedBeforeIso}::timestamptz ${from}
       ORDER BY updated_at, order_id
       LIMIT ${size + 1}`)
-    return yield* page(rows, size, (o) => [o.updated_at, o.order_id])
-  })
-
-  const listByUser = Effect.fn("PostgresOrderStore.listByUser")(function* (
-    userId: string,
-    limit: number,
-    cursor: string | null
-  ) {
-    const after = cursor === null ? Option.none() : Cursor.decode(cursor)
-    if (cursor !== null && Option.isNone(after)) return emptyPage
-    const size = Cursor.pageLimit(limit, 1)
-    const from = Option.match(after, {
-      onNone: () => sql``,
-      onSome: ([at, id]) => sql`AND (created_at, order_id) < (${at}::timestamptz, ${id}::text)`
+      return yield* page(rows, size, (o) => [o.updated_at, o.order_id])
     })
-    const rows = yield* unavailable(sql<{ doc: unknown }>`
+
+    const listByUser = Effect.fn("PostgresOrderStore.listByUser")(function* (
+      userId: string,
+      limit: number,
+      cursor: string | null
+    ) {
+      const after = cursor === null ? Option.none() : Cursor.decode(cursor)
+      if (cursor !== null && Option.isNone(after)) return emptyPage
+      const size = Cursor.pageLimit(limit, 1)
+      const from = Option.match(after, {
+        onNone: () => sql``,
+        onSome: ([at, id]) => sql`AND (created_at, order_id) < (${at}::timestamptz, ${id}::text)`
+      })
+      const rows = yield* unavailable(sql<{ doc: unknown }>`
       SELECT doc FROM orders
       WHERE user_id = ${userId}::text ${from}
       ORDER BY created_at DESC, order_id DESC
       LIMIT ${size + 1}`)
-    return yield* page(rows, size, (o) => [o.created_at, o.order_id])
-  })
+      return yield* page(rows, size, (o) => [o.created_at, o.order_id])
+    })
 
-  const get = Effect.fn("PostgresOrderStore.get")(function* (orderId: string) {
-    const rows = yield* unavailable(
-      sql<{ doc: unknown }>`SELECT doc FROM orders WHERE order_id = ${orderId}::text`
-    )
-    const row = rows[0]
-    return row === undefined ? Option.none<Order.Order>() : Option.some(yield* decodeOrder(row.doc))
-  })
+    const get = Effect.fn("PostgresOrderStore.get")(function* (orderId: string) {
+      const rows = yield* unavailable(
+        sql<{ doc: unknown }>`SELECT doc FROM orders WHERE order_id = ${orderId}::text`
+      )
+      const row = rows[0]
+      return row === undefined ? Option.none<Order.Order>() : Option.some(yield* decodeOrder(row.doc))
+    })
 
-  const audit = Effect.fn("PostgresOrderStore.audit")(function* (orderId: string) {
-    const rows = yield* unavailable(sql<{
-      from_status: Order.OrderStatus | null
-      to_status: Order.OrderStatus
-      version: number
-      at: Date
-    }>`
+    const audit = Effect.fn("PostgresOrderStore.audit")(function* (orderId: string) {
+      const rows = yield* unavailable(sql<{
+        from_status: Order.OrderStatus | null
+        to_status: Order.OrderStatus
+        version: number
+        at: Date
+      }>`
       SELECT from_status, to_status, version, at FROM order_audit
       WHERE order_id = ${orderId}::text ORDER BY version, id`)
-    return rows.map(
-      (r): OrderStore.AuditEntry => ({
-        order_id: orderId,
-        from: r.from_status,
-        to: r.to_status,
-        version: r.version,
-        at: r.at.toISOString()
-      })
-    )
-  })
+      return rows.map(
+        (r): OrderStore.AuditEntry => ({
+          order_id: orderId,
+          from: r.from_status,
+          to: r.to_status,
+          version: r.version,
+          at: r.at.toISOString()
+        })
+      )
+    })
 
-  const decodeEvent = Schema.decodeUnknownEffect(Event.Event)
+    const decodeEvent = Schema.decodeUnknownEffect(Event.Event)
 
-  const claimEvents = Effect.fn("PostgresOrderStore.claimEvents")(function* (
-    nowMs: number,
-    limit: number,
-    leaseMs: number
-  ) {
-    const token = crypto.randomUUID()
-    const size = Cursor.pageLimit(limit)
-    if (size === 0) return { token, events: [] }
-    const now = Math.floor(nowMs)
-    const until = Math.floor(nowMs + leaseMs)
-    const rows = yield* unavailable(sql<{ event: unknown }>`
+    const claimEvents = Effect.fn("PostgresOrderStore.claimEvents")(function* (
+      nowMs: number,
+      limit: number,
+      leaseMs: number
+    ) {
+      const token = crypto.randomUUID()
+      const size = Cursor.pageLimit(limit)
+      if (size === 0) return { token, events: [] }
+      const now = Math.floor(nowMs)
+      const until = Math.floor(nowMs + leaseMs)
+      const rows = yield* unavailable(sql<{ event: unknown }>`
       WITH picked AS MATERIALIZED (
         SELECT o.seq, o.aggregate_id FROM outbox o
         WHERE NOT o.published AND (o.claimed_until IS NULL OR o.claimed_until <= ${now}::bigint)
@@ -429,35 +435,38 @@ export const make: Effect.Effect<
         RETURNING o.seq, o.event
       )
       SELECT event FROM claimed ORDER BY seq`)
-    const events = yield* Effect.orDie(Effect.forEach(rows, (r) => decodeEvent(r.event)))
-    return { token, events }
-  })
+      const events = yield* Effect.orDie(Effect.forEach(rows, (r) => decodeEvent(r.event)))
+      return { token, events }
+    })
 
-  const markPublished = Effect.fn("PostgresOrderStore.markPublished")(function* (
-    token: string,
-    eventIds: ReadonlyArray<string>
-  ) {
-    if (eventIds.length === 0) return
-    yield* unavailable(sql`
+    const markPublished = Effect.fn("PostgresOrderStore.markPublished")(function* (
+      token: string,
+      eventIds: ReadonlyArray<string>
+    ) {
+      if (eventIds.length === 0) return
+      yield* unavailable(sql`
       UPDATE outbox SET published = true
       WHERE event_id = ANY(${[...eventIds]}::text[]) AND claim_token = ${token}::text AND NOT published`)
-  })
+    })
 
-  return OrderStore.OrderStore.of({
-    create,
-    get,
-    step,
-    listByStatus,
-    listByUser,
-    audit,
-    claimEvents,
-    markPublished
-  })
-})
+    return OrderStore.OrderStore.of({
+      create,
+      get,
+      step,
+      listByStatus,
+      listByUser,
+      audit,
+      claimEvents,
+      markPublished
+    })
+  }
+)
 
 /**
  * OrderStore on the pool of `PgLayer` (migrated with `Migrations.migrate`).
  * @category layers
  */
-export const layer: Layer.Layer<OrderStore.OrderStore, never, PgClient.PgClient | SqlClient.SqlClient> =
-  Layer.effect(OrderStore.OrderStore, make)
+export const layer: Layer.Layer<OrderStore.OrderStore, never, PgLayer.Client> = Layer.effect(
+  OrderStore.OrderStore,
+  make
+)

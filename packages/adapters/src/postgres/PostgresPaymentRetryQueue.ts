@@ -18,9 +18,8 @@ import { PaymentRetryQueue } from "@till/core"
 import { Effect, Layer } from "effect"
 import { SqlClient } from "effect/sql"
 import { pageLimit } from "./internal/cursor.js"
-import { orUnavailable } from "./internal/sqlErrors.js"
-
-const unavailable = orUnavailable("payment-retry-queue")
+import type * as PgLayer from "./PgLayer.js"
+import { gatedStatements } from "./internal/sqlErrors.js"
 
 interface ClaimedRow {
   readonly order_id: string
@@ -47,9 +46,10 @@ const requireMillis = (values: ReadonlyArray<number>, what: string): Effect.Effe
     : Effect.die(new Error(`${what} must be integer milliseconds, got ${values.join(", ")}`))
 
 /** The queue over the pool in context. */
-export const make: Effect.Effect<PaymentRetryQueue.PaymentRetryQueue["Service"], never, SqlClient.SqlClient> =
+export const make: Effect.Effect<PaymentRetryQueue.PaymentRetryQueue["Service"], never, PgLayer.Client> =
   Effect.gen(function* () {
     const sql = yield* SqlClient.SqlClient
+    const unavailable = yield* gatedStatements("payment-retry-queue")
 
     const enqueue = Effect.fn("PostgresPaymentRetryQueue.enqueue")(function* (
       entry: PaymentRetryQueue.RetryEntry
@@ -135,5 +135,7 @@ export const make: Effect.Effect<PaymentRetryQueue.PaymentRetryQueue["Service"],
  * PaymentRetryQueue on the pool of `PgLayer` (migrated with `Migrations.migrate`).
  * @category layers
  */
-export const layer: Layer.Layer<PaymentRetryQueue.PaymentRetryQueue, never, SqlClient.SqlClient> =
-  Layer.effect(PaymentRetryQueue.PaymentRetryQueue, make)
+export const layer: Layer.Layer<PaymentRetryQueue.PaymentRetryQueue, never, PgLayer.Client> = Layer.effect(
+  PaymentRetryQueue.PaymentRetryQueue,
+  make
+)

@@ -7,6 +7,7 @@ export const adapter = "postgres"
 
 export * as Migrations from "./Migrations.js"
 export * as PgLayer from "./PgLayer.js"
+export * as PoolGate from "./PoolGate.js"
 export * as PostgresCatalog from "./PostgresCatalog.js"
 export * as PostgresDeadLetterStore from "./PostgresDeadLetterStore.js"
 export * as PostgresIdempotencyStore from "./PostgresIdempotencyStore.js"

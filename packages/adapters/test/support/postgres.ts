@@ -43,6 +43,8 @@ const migratedSchema = (schema: string): Layer.Layer<never, unknown, SqlClient.S
 
 export interface Options {
   readonly maxConnections?: number
+  /** Further pool settings (PgLayer.Settings). */
+  readonly settings?: Partial<PgLayer.Settings>
   /** Called with the build's schema name (also its sessions' application_name). */
   readonly onSchema?: (schema: string) => void
 }
@@ -61,7 +63,8 @@ export const onFreshSchema = <ROut, E>(
         schema,
         applicationName: schema,
         maxConnections: options.maxConnections ?? 10,
-        minConnections: 0
+        minConnections: 0,
+        ...options.settings
       })
       return stores.pipe(Layer.provide(migratedSchema(schema)), Layer.provideMerge(pg))
     })

@@ -8,6 +8,7 @@
 import { Errors } from "@till/core"
 import { Effect } from "effect"
 import { isSqlError, type SqlError } from "effect/sql/SqlError"
+import { PoolExhausted, PoolGate } from "../PoolGate.js"
 
 const transient = new Set([
   "ConnectionError",
@@ -39,3 +40,23 @@ export const orUnavailable =
             ? Effect.fail(new Errors.StoreUnavailable({ store, reason: error.message }))
             : Effect.die(error)
     )
+
+/**
+ * The statements of `store` on a permit of the pool's gate (PoolGate.ts), each answered as
+ * `orUnavailable` does; an exhausted pool is `StoreUnavailable` too.
+ */
+export const gatedStatements = (store: string) =>
+  Effect.map(
+    PoolGate,
+    (gate) =>
+      <A, E, R>(
+        self: Effect.Effect<A, E, R>
+      ): Effect.Effect<A, Exclude<E, SqlError> | Errors.StoreUnavailable, R> =>
+        Effect.catch(
+          gate.guard(orUnavailable(store)(self)),
+          (error): Effect.Effect<never, Exclude<E, SqlError> | Errors.StoreUnavailable> =>
+            error instanceof PoolExhausted
+              ? Effect.fail(new Errors.StoreUnavailable({ store, reason: error.message }))
+              : Effect.fail(error)
+        )
+  )

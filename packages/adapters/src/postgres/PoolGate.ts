@@ -1,0 +1,181 @@
+/**
+ * The front door of the connection pool: every store call of Till's holds one of
+ * `maxConnections` permits while it runs, so the gate knows what the pool cannot tell
+ * (`@effect/sql-pg`'s pool keeps its counts to itself): how many connections are in use, how many
+ * callers wait, and how long.
+ *
+ * - **Saturation** (`saturation`, and the gauges `till_db_pool_in_use`, `till_db_pool_waiting`
+ *   and the histogram `till_db_pool_wait_ms`): for dashboards, and for `Degradation` through
+ *   `degradationSignal`.
+ * - **Exhaustion breaker.** The pool counts as exhausted while callers queue and none has been
+ *   served for `exhaustedAfterMs` (5 s): a stuck database, not a busy one. A busy pool serves
+ *   its queue every few milliseconds and never trips it, however long the queue; what trips it
+ *   is a queue that does not move, even when the waiters themselves give up and come back (the
+ *   `store` policy's 2 s timeout and retries would otherwise hide exhaustion for ever). Then the breaker opens for `openMs`: a call that finds a free connection still runs,
+ *   one that would queue fails at once (`PoolExhausted`, which the stores answer as
+ *   `StoreUnavailable`: a 503 at the HTTP edge) instead of piling up behind a database that
+ *   does not answer. How long one caller waits is its own business (the `store` policy's
+ *   timeout); how long a connection is held, the server's `statement_timeout`.
+ *
+ * A call made while the fiber holds a permit already (a store method calling another) runs on
+ * that permit: two permits per fiber could deadlock a full pool.
+ *
+ * Everything in the pool should pass the gate: other users of the same pool (the migrator, a
+ * hand-written query) are invisible to it, so its counts are then a lower bound.
+ */
+import { Clock, Context, Effect, Metric, Schema, Semaphore } from "effect"
+import type { Degradation } from "@till/core"
+
+export class PoolExhausted extends Schema.TaggedError<PoolExhausted>()("PoolExhausted", {
+  /** How long callers had waited with none served. */
+  stalledMs: Schema.Number,
+  maxConnections: Schema.Number,
+  waiting: Schema.Number
+}) {
+  override get message(): string {
+    return `connection pool exhausted: all ${this.maxConnections} connections busy, ${this.waiting} waiting, none served for ${Math.round(this.stalledMs)} ms`
+  }
+}
+
+export interface Saturation {
+  readonly inUse: number
+  readonly maxConnections: number
+  readonly waiting: number
+  /** `inUse / maxConnections` in percent. */
+  readonly utilizationPercent: number
+  /** How long callers have waited with none served (0 with nobody waiting). */
+  readonly stalledMs: number
+  readonly breaker: "closed" | "open"
+}
+
+export interface Settings {
+  readonly maxConnections: number
+  /** Queue stalled this long: the pool is exhausted, the breaker opens. */
+  readonly exhaustedAfterMs: number
+  /** How long the breaker stays open before callers may queue again. */
+  readonly openMs: number
+}
+
+export interface PoolGate {
+  /** Runs `self` on a permit (or on the one its fiber holds already). */
+  readonly guard: <A, E, R>(self: Effect.Effect<A, E, R>) => Effect.Effect<A, E | PoolExhausted, R>
+  readonly saturation: Effect.Effect<Saturation>
+}
+
+/** @category services */
+export const PoolGate = Context.Service<PoolGate>("@till/adapters/postgres/PoolGate")
+
+/** Whether the running fiber holds a permit already. */
+const HoldsPermit = Context.Reference<boolean>("@till/adapters/postgres/PoolGate/HoldsPermit", {
+  defaultValue: () => false
+})
+
+export const inUseGauge = Metric.gauge("till_db_pool_in_use", {
+  description: "Postgres connections in use by Till's stores"
+})
+export const waitingGauge = Metric.gauge("till_db_pool_waiting", {
+  description: "Store calls waiting for a Postgres connection"
+})
+export const waitHistogram = Metric.histogram("till_db_pool_wait_ms", {
+  description: "Wait for a Postgres connection, ms",
+  boundaries: [0.5, 1, 2, 5, 10, 25, 50, 100, 250, 500, 1_000, 2_500, 5_000]
+})
+
+/** A gate of `settings.maxConnections` permits. */
+export const make = (settings: Settings): Effect.Effect<PoolGate> =>
+  Effect.gen(function* () {
+    const clock = yield* Clock.Clock
+    const now = () => clock.currentTimeMillisUnsafe()
+    const max = settings.maxConnections
+    // The permits are Effect's Semaphore (fair, and safe against interruption at every point);
+    // the gate only keeps the books around it.
+    const permits = yield* Semaphore.make(max)
+    let inUse = 0
+    /** The callers waiting (each its own object, so one leaves by identity). */
+    const queue: Array<object> = []
+    /** Since when callers have waited with none served; kept when waiters give up, reset by service. */
+    let stalledSince: number | undefined
+    let openUntil = Number.NEGATIVE_INFINITY
+
+    const stalledMs = (at: number) => (stalledSince === undefined ? 0 : at - stalledSince)
+    const leave = (waiter: object) => {
+      const i = queue.indexOf(waiter)
+      if (i >= 0) queue.splice(i, 1)
+    }
+    const publish = Effect.suspend(() =>
+      Effect.andThen(Metric.update(inUseGauge, inUse), Metric.update(waitingGauge, queue.length))
+    )
+
+    const onPermit = <A, E, R>(self: Effect.Effect<A, E, R>, arrivedMs: number) =>
+      Effect.suspend(() => {
+        inUse++
+        // Someone was served: the queue moves, so a stall (if callers still wait) starts now.
+        stalledSince = queue.length > 0 ? now() : undefined
+        return Effect.andThen(
+          Effect.andThen(Metric.update(waitHistogram, now() - arrivedMs), publish),
+          Effect.provideService(self, HoldsPermit, true)
+        ).pipe(
+          Effect.ensuring(
+            Effect.suspend(() => {
+              inUse--
+              if (queue.length === 0) stalledSince = undefined
+              return publish
+            })
+          )
+        )
+      })
+
+    const guard = <A, E, R>(self: Effect.Effect<A, E, R>): Effect.Effect<A, E | PoolExhausted, R> =>
+      Effect.flatMap(HoldsPermit, (holds): Effect.Effect<A, E | PoolExhausted, R> => {
+        if (holds) return self
+        const at = now()
+        if (inUse < max && queue.length === 0) return permits.withPermit(onPermit(self, at))
+        if (stalledMs(at) >= settings.exhaustedAfterMs) openUntil = at + settings.openMs
+        if (at < openUntil)
+          return Effect.fail(
+            new PoolExhausted({ stalledMs: stalledMs(at), maxConnections: max, waiting: queue.length })
+          )
+        const waiter = {}
+        queue.push(waiter)
+        stalledSince ??= at
+        return permits
+          .withPermit(
+            Effect.andThen(
+              Effect.sync(() => leave(waiter)),
+              onPermit(self, at)
+            )
+          )
+          .pipe(Effect.ensuring(Effect.sync(() => leave(waiter))))
+      })
+
+    const saturation = Effect.sync((): Saturation => {
+      const at = now()
+      return {
+        inUse,
+        maxConnections: max,
+        waiting: queue.length,
+        utilizationPercent: (inUse / max) * 100,
+        stalledMs: stalledMs(at),
+        breaker: at < openUntil ? "open" : "closed"
+      }
+    })
+
+    return PoolGate.of({ guard, saturation })
+  })
+
+/**
+ * The pool's signal for `Degradation` (feed it on a schedule beside the service).
+ * @example yield* Effect.repeat(Effect.flatMap(PoolGate.degradationSignal("postgres"), degradation.signal), Schedule.spaced("1 second"))
+ */
+export const degradationSignal = (
+  pool: string
+): Effect.Effect<Extract<Degradation.Signal, { readonly _tag: "PoolSaturation" }>, never, PoolGate> =>
+  Effect.map(
+    Effect.flatMap(PoolGate, (gate) => gate.saturation),
+    (s): Extract<Degradation.Signal, { readonly _tag: "PoolSaturation" }> => ({
+      _tag: "PoolSaturation",
+      pool,
+      // Callers queueing for a connection is more than full: say so, whatever the in-use count.
+      utilizationPercent: s.waiting > 0 ? 100 : s.utilizationPercent
+    })
+  )
