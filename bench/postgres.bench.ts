@@ -2,8 +2,9 @@
  * The checkout's store work on Postgres (issue 13, point 5): Till's `PostgresOrderStore` against
  * two hand-written baselines on the raw `pg` driver, in the same run, on the same tables.
  *
- * One checkout = `create` (order + hold of its line + 2 outbox events + 1 audit row), then the
- * step to `confirmed` with a "commit" of the hold (+ 2 events + 1 audit row):
+ * One checkout = `create` (order + hold of its line + payment row with its sealed token + 2 outbox
+ * events + 1 audit row), then the step to `confirmed` with a "commit" of the hold (+ the payment
+ * row's update + 2 events + 1 audit row). Every variant seals the token (AES-256-GCM) as Till does:
  * - `till`: `OrderStore.create` / `OrderStore.step` on `PgLayer` (`@effect/sql-pg`), one
  *   data-modifying CTE per step (one round trip on a prepared statement);
  * - `minimal`: the very statements Till sends, copied, through `pg` as named prepared statements;
@@ -26,11 +27,12 @@
  * TILL_BENCH_PG_CHECKOUTS (per round on distinct SKUs, default 2000), TILL_BENCH_PG_HOT_CHECKOUTS (per
  * round on the hot SKU, default 1000), TILL_BENCH_PG_ROUNDS (timed, default 5).
  */
-import { Migrations, PgLayer, PostgresOrderStore } from "@till/adapters/postgres"
+import { Migrations, PaymentCipher, PgLayer, PostgresOrderStore } from "@till/adapters/postgres"
 import { type Event, Order, OrderStore, Sku } from "@till/core"
 import { makeEvent, makeOrder, moved } from "@till/testkit/contracts"
 import { Cause, Effect, Exit, Layer, ManagedRuntime, Option, Predicate, Redacted, Schema } from "effect"
 import { SqlClient } from "effect/sql"
+import { createCipheriv, randomBytes } from "node:crypto"
 import { readFileSync } from "node:fs"
 import pg from "pg"
 import type { Progress, Row } from "./run.js"
@@ -79,6 +81,12 @@ interface EventDoc {
 
 const encodeOrder = Schema.encodeSync(Order.Order)
 
+/** The order document as Till stores it: without the token, which is sealed in `payments`. */
+const docOf = (order: Order.Order): object => {
+  const { payment_method_id: _sealedApart, ...doc } = encodeOrder(order)
+  return doc
+}
+
 const inputsFor = (skuOf: (i: number) => string, n: number): Array<Input> =>
   Effect.runSync(
     Effect.forEach(
@@ -101,8 +109,8 @@ const inputsFor = (skuOf: (i: number) => string, n: number): Array<Input> =>
             confirmed,
             createdEvents,
             confirmedEvents,
-            orderDoc: encodeOrder(order),
-            confirmedDoc: encodeOrder(new Order.Order({ ...confirmed, version: 2 })),
+            orderDoc: docOf(order),
+            confirmedDoc: docOf(new Order.Order({ ...confirmed, version: 2 })),
             createdEventDocs: createdEvents.map(encodeEvent),
             confirmedEventDocs: confirmedEvents.map(encodeEvent),
             lines: order.items.map((item) => ({ sku: item.sku, quantity: item.quantity }))
@@ -159,6 +167,30 @@ const warmPg = async (pool: pg.Pool) => {
 
 class OutOfStockError extends Error {}
 
+/** The bench's one AES-256-GCM key: the baselines seal the token as Till does (PaymentCipher.ts). */
+const paymentKey = randomBytes(32)
+
+/** A payment row's values: status, charge id, brand, last4 and, for a new attempt, its sealed token. */
+const paymentValues = (o: Order.Order, method: "seal" | null = "seal") => {
+  const sealed = method === null ? null : sealToken(o.payment_method_id, `${o.order_id}:${o.payment_attempt}`)
+  return [
+    o.payment?.status ?? "pending",
+    o.payment?.charge_id ?? null,
+    o.payment?.brand ?? null,
+    o.payment?.last4 ?? null,
+    sealed === null ? null : "bench",
+    sealed
+  ] as const
+}
+
+const sealToken = (token: string, aad: string): Buffer => {
+  const iv = randomBytes(12)
+  const cipher = createCipheriv("aes-256-gcm", paymentKey, iv)
+  cipher.setAAD(Buffer.from(aad, "utf8"))
+  const body = Buffer.concat([cipher.update(token, "utf8"), cipher.final()])
+  return Buffer.concat([iv, body, cipher.getAuthTag()])
+}
+
 // The statements Till's PostgresOrderStore sends (packages/adapters/src/postgres/PostgresOrderStore.ts
 // on main at the time of writing), with its interpolations as numbered parameters.
 const createSql = `
@@ -197,6 +229,12 @@ const createSql = `
   reserved AS (
     INSERT INTO reservations (order_id, attempt, status, hold_expires_at, lines)
     SELECT order_id, $7::int, 'held', $13::bigint, $14::jsonb
+    FROM inserted
+    RETURNING 1
+  ),
+  paid AS (
+    INSERT INTO payments (order_id, attempt, status, charge_id, brand, last4, key_id, method_sealed, updated_at)
+    SELECT order_id, $7::int, $16::text, $17::text, $18::text, $19::text, $20::text, $21::bytea, $11::timestamptz
     FROM inserted
     RETURNING 1
   ),
@@ -312,6 +350,18 @@ const stepSql = `
       AND EXISTS (SELECT 1 FROM updated)
     RETURNING 1
   ),
+  paid_new AS (
+    INSERT INTO payments (order_id, attempt, status, charge_id, brand, last4, key_id, method_sealed, updated_at)
+    SELECT $1::text, $3::int, $19::text, $20::text, $21::text, $22::text, $23::text, $24::bytea, $14::timestamptz
+    FROM updated WHERE $10::text = 'hold'
+    RETURNING 1
+  ),
+  paid_moved AS (
+    UPDATE payments p
+    SET status = $19::text, charge_id = $20::text, brand = $21::text, last4 = $22::text, updated_at = $14::timestamptz
+    WHERE p.order_id = $1::text AND p.attempt = $3::int AND $10::text <> 'hold' AND EXISTS (SELECT 1 FROM updated)
+    RETURNING 1
+  ),
   audited AS (
     INSERT INTO order_audit (order_id, from_status, to_status, version, at)
     SELECT $1::text, c.status, $4::text, u.version, $14::timestamptz
@@ -332,6 +382,7 @@ const stepSql = `
     (SELECT count(*) FROM stocked) AS stocked,
     (SELECT count(*) FROM moving) AS moving,
     (SELECT count(*) FROM held) + (SELECT count(*) FROM moved) AS reservation_moves,
+    (SELECT count(*) FROM paid_new) + (SELECT count(*) FROM paid_moved) AS paid,
     (SELECT coalesce(jsonb_agg(jsonb_build_object(
               'sku', sku, 'requested', requested, 'available', available) ORDER BY first), '[]'::jsonb)
      FROM short) AS short`
@@ -354,6 +405,7 @@ interface StepResult {
   readonly stocked: string
   readonly moving: string
   readonly reservation_moves: string
+  readonly paid: string
   readonly short: ReadonlyArray<unknown>
 }
 
@@ -377,7 +429,8 @@ const minimalCheckout = async (pool: pg.Pool, c: Input): Promise<void> => {
       JSON.stringify(c.orderDoc),
       o.hold_expires_at,
       JSON.stringify(c.lines),
-      JSON.stringify(c.createdEventDocs)
+      JSON.stringify(c.createdEventDocs),
+      ...paymentValues(o)
     ]
   })
   const cr = created.rows[0]!
@@ -408,14 +461,15 @@ const minimalCheckout = async (pool: pg.Pool, c: Input): Promise<void> => {
       JSON.stringify(c.confirmedDoc),
       n.hold_expires_at,
       JSON.stringify(c.lines),
-      JSON.stringify(c.confirmedEventDocs)
+      JSON.stringify(c.confirmedEventDocs),
+      ...paymentValues(n, null)
     ]
   })
   const sr = stepped.rows[0]!
   if (sr.matched === "0") throw new Error("stale version on confirm")
   if (sr.refusal !== null) throw new Error(sr.refusal)
   if (sr.short.length > 0) throw new OutOfStockError()
-  if (sr.updated !== "1" || sr.stocked !== sr.moving || sr.reservation_moves !== "1")
+  if (sr.updated !== "1" || sr.stocked !== sr.moving || sr.reservation_moves !== "1" || sr.paid !== "1")
     throw new Error("confirm moved part of its hold")
 }
 
@@ -478,6 +532,11 @@ const straightforwardCheckout = async (pool: pg.Pool, c: Input): Promise<void> =
       [o.order_id, o.payment_attempt, o.hold_expires_at, JSON.stringify(c.lines)]
     )
     await client.query(
+      `INSERT INTO payments (order_id, attempt, status, charge_id, brand, last4, key_id, method_sealed, updated_at)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
+      [o.order_id, o.payment_attempt, ...paymentValues(o), o.updated_at]
+    )
+    await client.query(
       "INSERT INTO order_audit (order_id, from_status, to_status, version, at) VALUES ($1, NULL, $2, 1, $3)",
       [o.order_id, o.status, o.updated_at]
     )
@@ -500,6 +559,11 @@ const straightforwardCheckout = async (pool: pg.Pool, c: Input): Promise<void> =
         line.sku,
         line.quantity
       ])
+    const [status, chargeId, brand, last4] = paymentValues(n, null)
+    await client.query(
+      "UPDATE payments SET status = $3, charge_id = $4, brand = $5, last4 = $6, updated_at = $7 WHERE order_id = $1 AND attempt = $2",
+      [n.order_id, n.payment_attempt, status, chargeId, brand, last4, n.updated_at]
+    )
     await client.query(
       "INSERT INTO order_audit (order_id, from_status, to_status, version, at) VALUES ($1, $2, $3, 2, $4)",
       [n.order_id, o.status, n.status, n.updated_at]
@@ -683,7 +747,12 @@ const round = async (workload: Workload, variant: Variant, schema: string): Prom
   }
   let results: Array<[number, Outcome]>
   if (variant === "till") {
-    const runtime = ManagedRuntime.make(PostgresOrderStore.layer.pipe(Layer.provideMerge(tillPool(schema))))
+    const runtime = ManagedRuntime.make(
+      PostgresOrderStore.layer.pipe(
+        Layer.provide(PaymentCipher.layerEphemeral),
+        Layer.provideMerge(tillPool(schema))
+      )
+    )
     try {
       // Open every connection of the pool before the clock starts, as for the pg pools.
       await runtime.runPromise(

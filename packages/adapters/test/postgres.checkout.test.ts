@@ -4,7 +4,7 @@
  * rest (carts, rate limits, shipping, tax, events, notifier, the fake gateway, ids) in memory.
  * The journeys run in order on one world (one schema), then every column of every table is
  * scanned for the card numbers they used: "after a full run, no card number in any column of
- * any table". The live clock throughout (the pool, the stores' leases and the policies'
+ * any table", and for the payment method tokens (sealed in `payments`, never in the clear). The live clock throughout (the pool, the stores' leases and the policies'
  * timeouts are real time).
  */
 import { layer } from "@effect/vitest"
@@ -16,7 +16,7 @@ import {
   PostgresOrderStore,
   PostgresPaymentRetryQueue
 } from "@till/adapters/postgres"
-import { Carts, Checkout, Ids, Outbox, Payments, Sku, Till } from "@till/core"
+import { Carts, Checkout, Ids, OrderStore, Outbox, Payments, Sku, Till } from "@till/core"
 import {
   FakePaymentGateway,
   InMemoryCartStore,
@@ -220,6 +220,34 @@ const cardLike = (text: string): ReadonlyArray<string> => {
 
 const textTypes = new Set(["text", "character varying", "character", "json", "jsonb"])
 
+interface ColumnValue {
+  readonly table: string
+  readonly column: string
+  readonly dataType: string
+  readonly value: string
+}
+
+/** Every non-null value of every column of every table of `schema`, cast to text. */
+const everyValue = (schema: string) =>
+  Effect.gen(function* () {
+    const sql = yield* SqlClient.SqlClient
+    const columns = yield* sql<{ table_name: string; column_name: string; data_type: string }>`
+      SELECT c.table_name, c.column_name, c.data_type
+      FROM information_schema.columns c
+      JOIN information_schema.tables t USING (table_schema, table_name)
+      WHERE c.table_schema = ${schema} AND t.table_type = 'BASE TABLE'
+      ORDER BY c.table_name, c.ordinal_position`
+    const values: Array<ColumnValue> = []
+    for (const { table_name, column_name, data_type } of columns) {
+      const rows = yield* sql<{ v: string }>`
+        SELECT ${sql(column_name)}::text AS v FROM ${sql(schema)}.${sql(table_name)}
+        WHERE ${sql(column_name)} IS NOT NULL`
+      for (const { v } of rows)
+        values.push({ table: table_name, column: column_name, dataType: data_type, value: v })
+    }
+    return { tables: new Set(columns.map((c) => c.table_name)), values }
+  })
+
 await describeService("postgres", "Till checkout end to end on the Postgres stores", () => {
   layer(world, { excludeTestServices: true, timeout: "60 seconds" })(
     "one schema, journeys in order",
@@ -389,11 +417,11 @@ await describeService("postgres", "Till checkout end to end on the Postgres stor
               ...before,
               idempotency_keys: before["idempotency_keys"]! + 1n
             })
-            const keys = yield* sql<{ state: string; tag: string }>`
-          SELECT state, outcome::text AS tag FROM idempotency_keys WHERE key = 'dave-1'`
-            expect(keys).toHaveLength(1)
-            expect(keys[0]!.state).toBe("completed")
-            expect(keys[0]!.tag).toContain("OutOfStock")
+            // Stored sealed: nothing of the answer in the clear; the replay below shows it opens.
+            const keys = yield* sql<{ state: string; clear: string | null; sealed: boolean }>`
+          SELECT state, outcome::text AS clear, outcome_sealed IS NOT NULL AS sealed
+          FROM idempotency_keys WHERE key = 'dave-1'`
+            expect(keys).toEqual([{ state: "completed", clear: null, sealed: true }])
             const replay = yield* failureOf(place("dave", "dave-1", cartId, paymentMethodId))
             expect(replay).toMatchObject({ _tag: "OutOfStock" })
             expect(yield* rowCounts).toEqual({
@@ -457,36 +485,23 @@ await describeService("postgres", "Till checkout end to end on the Postgres stor
 
       it.effect("after the full run, no card number in any column of any table of the schema", () =>
         Effect.gen(function* () {
-          const sql = yield* SqlClient.SqlClient
-          const schema = schemaName!
-          const columns = yield* sql<{ table_name: string; column_name: string; data_type: string }>`
-          SELECT c.table_name, c.column_name, c.data_type
-          FROM information_schema.columns c
-          JOIN information_schema.tables t USING (table_schema, table_name)
-          WHERE c.table_schema = ${schema} AND t.table_type = 'BASE TABLE'
-          ORDER BY c.table_name, c.ordinal_position`
+          const { tables, values } = yield* everyValue(schemaName!)
           const hits: Array<string> = []
-          const scannedText: Record<string, number> = {}
-          for (const { table_name, column_name, data_type } of columns) {
-            const values = yield* sql<{ v: string }>`
-            SELECT ${sql(column_name)}::text AS v FROM ${sql(schema)}.${sql(table_name)}
-            WHERE ${sql(column_name)} IS NOT NULL`
-            const isText = textTypes.has(data_type)
-            if (isText) scannedText[`${table_name}.${column_name}`] = values.length
-            for (const { v } of values) {
-              // Text and JSON: any Luhn-valid 13-19 digit run or card number. Every other column
-              // (numbers, times) cast to text: the card numbers themselves (a 16-digit number fits
-              // a bigint), not Luhn, which epoch milliseconds pass one time in ten.
-              const found = isText ? cardLike(v) : cardNumbers.filter((n) => v.includes(n))
-              for (const f of found)
-                hits.push(`${table_name}.${column_name} (${data_type}): ${f} in ${v.slice(0, 200)}`)
-            }
+          const scanned: Record<string, number> = {}
+          for (const { table, column, dataType, value } of values) {
+            const isText = textTypes.has(dataType)
+            scanned[`${table}.${column}`] = (scanned[`${table}.${column}`] ?? 0) + 1
+            // Text and JSON: any Luhn-valid 13-19 digit run or card number. Every other column
+            // (numbers, times, bytes) cast to text: the card numbers themselves (a 16-digit number
+            // fits a bigint), not Luhn, which epoch milliseconds pass one time in ten.
+            const found = isText ? cardLike(value) : cardNumbers.filter((n) => value.includes(n))
+            for (const f of found)
+              hits.push(`${table}.${column} (${dataType}): ${f} in ${value.slice(0, 200)}`)
           }
           expect(hits).toEqual([])
 
-          // The scan saw what the journeys wrote: every table, and the text columns that carry the
-          // orders, their events and the stored answers.
-          const tables = new Set(columns.map((c) => c.table_name))
+          // The scan saw what the journeys wrote: every table, and the columns that carry the orders,
+          // their events, the payments and the stored answers.
           for (const t of [
             "catalog",
             "stock",
@@ -497,14 +512,50 @@ await describeService("postgres", "Till checkout end to end on the Postgres stor
             "idempotency_keys",
             "payment_retry_queue",
             "dead_letters",
+            "payments",
             "till_migrations"
           ])
             expect(tables.has(t)).toBe(true)
-          expect(scannedText["orders.doc"]).toBeGreaterThanOrEqual(5 + 3)
-          expect(scannedText["outbox.event"]).toBeGreaterThanOrEqual(20 + 12)
-          expect(scannedText["idempotency_keys.outcome"]).toBeGreaterThanOrEqual(20)
-          expect(scannedText["reservations.lines"]).toBeGreaterThanOrEqual(8)
+          expect(scanned["orders.doc"]).toBeGreaterThanOrEqual(5 + 3)
+          expect(scanned["outbox.event"]).toBeGreaterThanOrEqual(20 + 12)
+          expect(scanned["idempotency_keys.outcome_sealed"]).toBeGreaterThanOrEqual(20)
+          expect(scanned["payments.method_sealed"]).toBeGreaterThanOrEqual(5 + 3)
+          expect(scanned["reservations.lines"]).toBeGreaterThanOrEqual(8)
         })
+      )
+
+      it.effect(
+        "no payment method token in the clear: each sealed in its payment row, and opened on read",
+        () =>
+          Effect.gen(function* () {
+            const sql = yield* SqlClient.SqlClient
+            const orders = yield* OrderStore.OrderStore
+            const ids = yield* sql<{ order_id: string }>`SELECT order_id FROM orders`
+            const tokens = new Set<string>()
+            for (const { order_id } of ids)
+              tokens.add(Option.getOrThrow(yield* orders.get(order_id)).payment_method_id)
+            expect(tokens.size).toBeGreaterThanOrEqual(5)
+            const { values } = yield* everyValue(schemaName!)
+            const hits = values.flatMap(({ table, column, value }) =>
+              [...tokens].filter((t) => value.includes(t)).map((t) => `${table}.${column}: ${t}`)
+            )
+            expect(hits).toEqual([])
+            const [payments] = yield* sql<{
+              orders: bigint
+              charged: bigint
+              confirmed: bigint
+              keys: bigint
+            }>`
+            SELECT (SELECT count(DISTINCT order_id) FROM payments) AS orders,
+                   (SELECT count(*) FROM payments p JOIN orders o ON o.order_id = p.order_id
+                    WHERE p.status = 'succeeded' AND p.charge_id IS NOT NULL AND p.brand IS NOT NULL
+                      AND p.last4 ~ '^[0-9]{4}$') AS charged,
+                   (SELECT count(*) FROM orders WHERE status = 'confirmed') AS confirmed,
+                   (SELECT count(DISTINCT key_id) FROM payments) AS keys`
+            expect(payments!.orders).toBe(BigInt(ids.length))
+            expect(payments!.charged).toBeGreaterThanOrEqual(payments!.confirmed)
+            expect(payments!.keys).toBe(1n)
+          })
       )
 
       it.effect("the scanner finds a card number when one is there (its own control)", () =>

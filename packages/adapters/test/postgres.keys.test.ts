@@ -5,9 +5,14 @@
  * rows that carried them were purged.
  */
 import { it } from "@effect/vitest"
-import { PgLayer, PostgresIdempotencyStore, PostgresPaymentRetryQueue } from "@till/adapters/postgres"
+import {
+  PaymentCipher,
+  PgLayer,
+  PostgresIdempotencyStore,
+  PostgresPaymentRetryQueue
+} from "@till/adapters/postgres"
 import { IdempotencyStore, PaymentRetryQueue } from "@till/core"
-import { Deferred, Effect, Fiber, type Layer } from "effect"
+import { Deferred, Effect, Fiber, Layer } from "effect"
 import { SqlClient } from "effect/sql"
 import { expect } from "vitest"
 import { onFreshSchema, url } from "./support/postgres.js"
@@ -20,7 +25,7 @@ const ttlMs = 24 * 60 * 60 * 1000
 let schema = ""
 
 /** `stores` on a fresh schema, its name kept so a second pool can join it. */
-const fresh = <ROut, E>(stores: Layer.Layer<ROut, E, PgLayer.Client>) =>
+const fresh = <ROut, E>(stores: Layer.Layer<ROut, E, PgLayer.Client | PaymentCipher.PaymentCipher>) =>
   onFreshSchema(stores, { maxConnections: 10, onSchema: (s) => (schema = s) })
 
 /** Another pool on the build's schema: another process, as far as the server can tell. */
@@ -54,7 +59,7 @@ await describeService("postgres", "Postgres idempotency keys and retry queue", (
           Array.from({ length: 20 }, (_, i) => claim(i % 2 === 0 ? here : there, i)),
           { concurrency: "unbounded" }
         )
-      }).pipe(Effect.provide(secondPool(), { local: true }))
+      }).pipe(Effect.provide(Layer.merge(secondPool(), PaymentCipher.layerEphemeral), { local: true }))
       const claimed = results.flatMap((r) => (r._tag === "Claimed" ? [r.record] : []))
       expect(claimed).toHaveLength(1)
       expect(results.filter((r) => r._tag === "InFlight")).toHaveLength(19)
@@ -112,7 +117,7 @@ await describeService("postgres", "Postgres idempotency keys and retry queue", (
           taken.push(...batches.flat())
         }
         return taken
-      }).pipe(Effect.provide(secondPool(), { local: true }))
+      }).pipe(Effect.provide(Layer.merge(secondPool(), PaymentCipher.layerEphemeral), { local: true }))
       const ids = claims.map((c) => c.entry.orderId)
       expect(new Set(ids).size).toBe(ids.length)
       expect([...ids].sort()).toEqual(orderIds)

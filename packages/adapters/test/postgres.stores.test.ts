@@ -5,7 +5,7 @@
  * fast, and a dead server answered as StoreUnavailable.
  */
 import { it } from "@effect/vitest"
-import { Migrations, PgLayer, PoolGate, PostgresOrderStore } from "@till/adapters/postgres"
+import { Migrations, PaymentCipher, PgLayer, PoolGate, PostgresOrderStore } from "@till/adapters/postgres"
 import { InventoryStore, OrderStore, Sku } from "@till/core"
 import { Cause, Deferred, Effect, Exit, Fiber, Layer, Option, Predicate, Redacted } from "effect"
 import { SqlClient } from "effect/sql"
@@ -248,7 +248,7 @@ await describeService("postgres", "Postgres stores against the real server", () 
         }),
         instance
       )
-      expect(rows).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9])
+      expect(rows).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11])
     })
   )
 
@@ -301,6 +301,7 @@ await describeService("postgres", "Postgres stores against the real server", () 
     }).pipe(
       Effect.provide(
         PostgresOrderStore.layer.pipe(
+          Layer.provide(PaymentCipher.layerEphemeral),
           Layer.provide(
             PgLayer.layerWith({
               url: Redacted.make("postgres://postgres@127.0.0.1:1/till_test"),

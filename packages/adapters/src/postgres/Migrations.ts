@@ -9,7 +9,7 @@
  *
  * Numbering: 1-5 are catalog, stock, orders and reservations, the audit log and the outbox;
  * 6-9 idempotency keys, the payment retry queue, dead letters and processed events (consumer
- * dedupe); payments follow as 10 and up. A migration is never edited once merged: a change is
+ * dedupe); 10 payments, 11 sealed idempotent answers. A migration is never edited once merged: a change is
  * a new migration.
  */
 import { Effect } from "effect"
@@ -24,6 +24,8 @@ import idempotency from "./migrations/0006_idempotency.js"
 import paymentRetryQueue from "./migrations/0007_payment_retry_queue.js"
 import deadLetters from "./migrations/0008_dead_letters.js"
 import processedEvents from "./migrations/0009_processed_events.js"
+import payments from "./migrations/0010_payments.js"
+import sealedAnswers from "./migrations/0011_sealed_answers.js"
 
 /** Every migration, by `<id>_<name>`. */
 export const migrations = {
@@ -35,7 +37,9 @@ export const migrations = {
   "6_idempotency": idempotency,
   "7_payment_retry_queue": paymentRetryQueue,
   "8_dead_letters": deadLetters,
-  "9_processed_events": processedEvents
+  "9_processed_events": processedEvents,
+  "10_payments": payments,
+  "11_sealed_answers": sealedAnswers
 }
 
 export const table = "till_migrations"

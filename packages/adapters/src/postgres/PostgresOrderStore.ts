@@ -17,6 +17,11 @@
  * - The database keeps 0 <= reserved <= on_hand (CHECK constraints) and lets a reservation
  *   leave `held` once (a trigger): even a bug here cannot oversell.
  *
+ * The payment of each attempt is a row of `payments` written by the same statement: `create`
+ * and the step that holds stock for a new attempt insert it, every other step updates its status,
+ * charge id, brand and last4. The attempt's payment method token lives only there, sealed with
+ * AES-256-GCM (PaymentCipher.ts); `orders.doc` is the order without it, and reads join it back.
+ *
  * Outbox claims lock unclaimed rows `FOR UPDATE SKIP LOCKED`, skip every order with an earlier
  * event under a live claim, and keep a picked event only when all earlier unsent events of its
  * order are in the same claim, so competing relays never publish an order's events out of order.
@@ -26,15 +31,40 @@ import { Errors, Event, type InventoryStore, Order, OrderStore } from "@till/cor
 import { Effect, Layer, Option, Schema } from "effect"
 import { SqlClient } from "effect/sql"
 import * as Cursor from "./internal/cursor.js"
-import type * as PgLayer from "./PgLayer.js"
+import { paymentRow } from "./internal/sealedRows.js"
 import { gatedStatements } from "./internal/sqlErrors.js"
+import * as PaymentCipher from "./PaymentCipher.js"
+import type * as PgLayer from "./PgLayer.js"
 
 const store = "orders"
 
 const encodeOrder = Schema.encodeSync(Order.Order)
+
+/** What `orders.doc` keeps: the encoded order without its payment method's token (sealed in `payments`). */
+const docOf = (order: Order.Order): object => {
+  const { payment_method_id: _sealedApart, ...doc } = encodeOrder(order)
+  return doc
+}
 const encodeEvent = Schema.encodeSync(Event.Event)
 const decodeOrder = (doc: unknown): Effect.Effect<Order.Order> =>
   Effect.orDie(Schema.decodeUnknownEffect(Order.Order)(doc))
+
+/** An order as `orderRows` reads it: the document, and the sealed token of its current attempt. */
+interface OrderRow {
+  readonly doc: { readonly [key: string]: unknown }
+  readonly order_id: string
+  readonly payment_attempt: number
+  readonly key_id: string | null
+  readonly method_sealed: Uint8Array | null
+}
+
+/** What the payment row of an attempt says of the payment (the columns beside the sealed token). */
+const paymentColumns = (order: Order.Order) => ({
+  status: order.payment?.status ?? "pending",
+  chargeId: order.payment?.charge_id ?? null,
+  brand: order.payment?.brand ?? null,
+  last4: order.payment?.last4 ?? null
+})
 
 type Unavailable = typeof Errors.Unavailable.Type
 
@@ -53,7 +83,7 @@ interface CreateRow {
   readonly inserted: bigint
   readonly held: bigint
   readonly skus: bigint
-  readonly existing: unknown
+  readonly existing: boolean
   readonly cart_order: string | null
   readonly short: ReadonlyArray<Unavailable>
 }
@@ -65,41 +95,71 @@ interface StepRow {
   readonly stocked: bigint
   readonly moving: bigint
   readonly reservation_moves: bigint
+  readonly paid: bigint
   readonly short: ReadonlyArray<Unavailable>
 }
 
 /** The store over the pool in context. */
-export const make: Effect.Effect<OrderStore.OrderStore["Service"], never, PgLayer.Client> = Effect.gen(
-  function* () {
-    const sql = yield* SqlClient.SqlClient
-    const unavailable = yield* gatedStatements(store)
-    const pg = yield* PgClient.PgClient
+export const make: Effect.Effect<
+  OrderStore.OrderStore["Service"],
+  never,
+  PgLayer.Client | PaymentCipher.PaymentCipher
+> = Effect.gen(function* () {
+  const sql = yield* SqlClient.SqlClient
+  const unavailable = yield* gatedStatements(store)
+  const pg = yield* PgClient.PgClient
+  const cipher = yield* PaymentCipher.PaymentCipher
 
-    const readCreated = (order: Order.Order) =>
-      Effect.gen(function* () {
-        // The conflicting row committed after this statement's snapshot: read it now.
-        const rows = yield* unavailable(sql<{ existing: unknown; cart_order: string | null }>`
-        SELECT (SELECT doc FROM orders WHERE order_id = ${order.order_id}) AS existing,
-               (SELECT order_id FROM orders WHERE cart_id = ${order.cart_id}) AS cart_order`)
-        const row = rows[0]
-        if (row?.existing != null) return yield* decodeOrder(row.existing)
-        if (row?.cart_order != null)
-          return yield* new Errors.CartNotActive({ cartId: order.cart_id, orderId: row.cart_order })
-        return yield* Effect.die(new Error(`order ${order.order_id}: insert conflicted with no row`))
-      })
+  /** Orders with the sealed token of their current attempt; a `WHERE` on `o.` follows. */
+  const orderRows = sql`
+    SELECT o.doc, o.order_id, o.payment_attempt, p.key_id, p.method_sealed
+    FROM orders o
+    LEFT JOIN payments p ON p.order_id = o.order_id AND p.attempt = o.payment_attempt`
 
-    const create = Effect.fn("PostgresOrderStore.create")(function* (
-      order: Order.Order,
-      events: ReadonlyArray<Event.Event>
-    ) {
-      if (order.version !== 1 || !Order.holdsStock(order.status))
-        return yield* Effect.die(
-          new Error(`order ${order.order_id}: a new order is version 1 and holds stock`)
+  const fromRow = (row: OrderRow): Effect.Effect<Order.Order> =>
+    row.key_id === null || row.method_sealed === null
+      ? // Written before payments had a table of their own (migration 10): the token is in the doc.
+        decodeOrder(row.doc)
+      : Effect.flatMap(
+          cipher.open(
+            { keyId: row.key_id, sealed: row.method_sealed },
+            paymentRow(row.order_id, row.payment_attempt)
+          ),
+          (token) => decodeOrder({ ...row.doc, payment_method_id: token })
         )
-      yield* requireTime(order.created_at, "created_at")
-      yield* requireTime(order.updated_at, "updated_at")
-      const lines = order.items.map((i) => ({ sku: i.sku, quantity: i.quantity }))
-      const rows = yield* unavailable(sql<CreateRow>`
+
+  const readOne = (orderId: string) =>
+    Effect.flatMap(unavailable(sql<OrderRow>`${orderRows} WHERE o.order_id = ${orderId}::text`), (rows) =>
+      rows[0] === undefined
+        ? Effect.succeed(Option.none<Order.Order>())
+        : Effect.map(fromRow(rows[0]), Option.some)
+    )
+
+  const readCreated = (order: Order.Order) =>
+    Effect.gen(function* () {
+      // The conflicting row committed after this statement's snapshot: read it now.
+      const existing = yield* readOne(order.order_id)
+      if (Option.isSome(existing)) return existing.value
+      const rows = yield* unavailable(sql<{ cart_order: string | null }>`
+        SELECT (SELECT order_id FROM orders WHERE cart_id = ${order.cart_id}) AS cart_order`)
+      const row = rows[0]
+      if (row?.cart_order != null)
+        return yield* new Errors.CartNotActive({ cartId: order.cart_id, orderId: row.cart_order })
+      return yield* Effect.die(new Error(`order ${order.order_id}: insert conflicted with no row`))
+    })
+
+  const create = Effect.fn("PostgresOrderStore.create")(function* (
+    order: Order.Order,
+    events: ReadonlyArray<Event.Event>
+  ) {
+    if (order.version !== 1 || !Order.holdsStock(order.status))
+      return yield* Effect.die(new Error(`order ${order.order_id}: a new order is version 1 and holds stock`))
+    yield* requireTime(order.created_at, "created_at")
+    yield* requireTime(order.updated_at, "updated_at")
+    const lines = order.items.map((i) => ({ sku: i.sku, quantity: i.quantity }))
+    const payment = paymentColumns(order)
+    const method = cipher.seal(order.payment_method_id, paymentRow(order.order_id, order.payment_attempt))
+    const rows = yield* unavailable(sql<CreateRow>`
       WITH req AS (
         SELECT l.sku, sum(l.quantity)::int AS quantity, min(l.n) AS first
         FROM unnest(${lines.map((l) => l.sku)}::text[], ${lines.map((l) => l.quantity)}::int[])
@@ -122,7 +182,7 @@ export const make: Effect.Effect<OrderStore.OrderStore["Service"], never, PgLaye
                             total_minor, currency, created_at, updated_at, doc)
         SELECT ${order.order_id}::text, ${order.user_id}::text, ${order.cart_id}::text, ${order.status}::text,
                1, ${order.payment_attempt}::int, ${order.total.amount}::bigint, ${order.total.currency}::text,
-               ${order.created_at}::timestamptz, ${order.updated_at}::timestamptz, ${pg.json(encodeOrder(order))}
+               ${order.created_at}::timestamptz, ${order.updated_at}::timestamptz, ${pg.json(docOf(order))}
         WHERE NOT EXISTS (SELECT 1 FROM short)
           AND (SELECT count(*) FROM locked) = (SELECT count(*) FROM req)
         ON CONFLICT DO NOTHING
@@ -136,6 +196,14 @@ export const make: Effect.Effect<OrderStore.OrderStore["Service"], never, PgLaye
       reserved AS (
         INSERT INTO reservations (order_id, attempt, status, hold_expires_at, lines)
         SELECT order_id, ${order.payment_attempt}::int, 'held', ${order.hold_expires_at}::bigint, ${pg.json(lines)}
+        FROM inserted
+        RETURNING 1
+      ),
+      paid AS (
+        INSERT INTO payments (order_id, attempt, status, charge_id, brand, last4, key_id, method_sealed, updated_at)
+        SELECT order_id, ${order.payment_attempt}::int, ${payment.status}::text, ${payment.chargeId}::text,
+               ${payment.brand}::text, ${payment.last4}::text, ${method.keyId}::text, ${method.sealed}::bytea,
+               ${order.updated_at}::timestamptz
         FROM inserted
         RETURNING 1
       ),
@@ -155,35 +223,39 @@ export const make: Effect.Effect<OrderStore.OrderStore["Service"], never, PgLaye
         (SELECT count(*) FROM inserted) AS inserted,
         (SELECT count(*) FROM held) AS held,
         (SELECT count(*) FROM req) AS skus,
-        (SELECT doc FROM orders WHERE order_id = ${order.order_id}::text) AS existing,
+        EXISTS (SELECT 1 FROM orders WHERE order_id = ${order.order_id}::text) AS existing,
         (SELECT order_id FROM orders WHERE cart_id = ${order.cart_id}::text) AS cart_order,
         (SELECT coalesce(jsonb_agg(jsonb_build_object(
                   'sku', sku, 'requested', requested, 'available', available) ORDER BY first), '[]'::jsonb)
          FROM short) AS short`)
-      const row = rows[0]!
-      if (row.inserted === 1n) {
-        if (row.held !== row.skus)
-          return yield* Effect.die(new Error(`order ${order.order_id}: held ${row.held} of ${row.skus} SKUs`))
-        return order
-      }
-      if (row.existing != null) return yield* decodeOrder(row.existing)
-      if (row.cart_order != null)
-        return yield* new Errors.CartNotActive({ cartId: order.cart_id, orderId: row.cart_order })
-      if (row.short.length > 0) return yield* new Errors.OutOfStock({ unavailable: row.short })
-      return yield* readCreated(order)
-    })
+    const row = rows[0]!
+    if (row.inserted === 1n) {
+      if (row.held !== row.skus)
+        return yield* Effect.die(new Error(`order ${order.order_id}: held ${row.held} of ${row.skus} SKUs`))
+      return order
+    }
+    if (row.existing || row.cart_order != null) return yield* readCreated(order)
+    if (row.short.length > 0) return yield* new Errors.OutOfStock({ unavailable: row.short })
+    return yield* readCreated(order)
+  })
 
-    const step = Effect.fn("PostgresOrderStore.step")(function* (
-      next: Order.Order,
-      expectedVersion: number,
-      move: InventoryStore.StockMove | null,
-      events: ReadonlyArray<Event.Event>
-    ) {
-      yield* requireTime(next.updated_at, "updated_at")
-      const stored = new Order.Order({ ...next, version: expectedVersion + 1 })
-      const lines = next.items.map((i) => ({ sku: i.sku, quantity: i.quantity }))
-      const moveText = move ?? "none"
-      const rows = yield* unavailable(sql<StepRow>`
+  const step = Effect.fn("PostgresOrderStore.step")(function* (
+    next: Order.Order,
+    expectedVersion: number,
+    move: InventoryStore.StockMove | null,
+    events: ReadonlyArray<Event.Event>
+  ) {
+    yield* requireTime(next.updated_at, "updated_at")
+    const stored = new Order.Order({ ...next, version: expectedVersion + 1 })
+    const lines = next.items.map((i) => ({ sku: i.sku, quantity: i.quantity }))
+    const moveText = move ?? "none"
+    const payment = paymentColumns(next)
+    // A new attempt (its hold) brings its payment row; later steps of the attempt only update it.
+    const method =
+      move === "hold"
+        ? cipher.seal(next.payment_method_id, paymentRow(next.order_id, next.payment_attempt))
+        : null
+    const rows = yield* unavailable(sql<StepRow>`
       WITH cur AS MATERIALIZED (
         SELECT o.status, o.user_id, o.cart_id, o.total_minor, o.currency
         FROM orders o WHERE o.order_id = ${next.order_id}::text AND o.version = ${expectedVersion}::int
@@ -246,7 +318,7 @@ export const make: Effect.Effect<OrderStore.OrderStore["Service"], never, PgLaye
       updated AS (
         UPDATE orders o
         SET status = ${next.status}::text, version = o.version + 1, payment_attempt = ${next.payment_attempt}::int,
-            updated_at = ${next.updated_at}::timestamptz, doc = ${pg.json(encodeOrder(stored))}
+            updated_at = ${next.updated_at}::timestamptz, doc = ${pg.json(docOf(stored))}
         WHERE o.order_id = ${next.order_id}::text AND o.version = ${expectedVersion}::int
           AND EXISTS (SELECT 1 FROM go) AND NOT EXISTS (SELECT 1 FROM short)
           AND (SELECT count(*) FROM locked) = (SELECT count(*) FROM moving)
@@ -274,6 +346,22 @@ export const make: Effect.Effect<OrderStore.OrderStore["Service"], never, PgLaye
           AND EXISTS (SELECT 1 FROM updated)
         RETURNING 1
       ),
+      paid_new AS (
+        INSERT INTO payments (order_id, attempt, status, charge_id, brand, last4, key_id, method_sealed, updated_at)
+        SELECT ${next.order_id}::text, ${next.payment_attempt}::int, ${payment.status}::text, ${payment.chargeId}::text,
+               ${payment.brand}::text, ${payment.last4}::text, ${method?.keyId ?? null}::text,
+               ${method?.sealed ?? null}::bytea, ${next.updated_at}::timestamptz
+        FROM updated WHERE ${moveText}::text = 'hold'
+        RETURNING 1
+      ),
+      paid_moved AS (
+        UPDATE payments p
+        SET status = ${payment.status}::text, charge_id = ${payment.chargeId}::text, brand = ${payment.brand}::text,
+            last4 = ${payment.last4}::text, updated_at = ${next.updated_at}::timestamptz
+        WHERE p.order_id = ${next.order_id}::text AND p.attempt = ${next.payment_attempt}::int
+          AND ${moveText}::text <> 'hold' AND EXISTS (SELECT 1 FROM updated)
+        RETURNING 1
+      ),
       audited AS (
         INSERT INTO order_audit (order_id, from_status, to_status, version, at)
         SELECT ${next.order_id}::text, c.status, ${next.status}::text, u.version, ${next.updated_at}::timestamptz
@@ -294,123 +382,116 @@ export const make: Effect.Effect<OrderStore.OrderStore["Service"], never, PgLaye
         (SELECT count(*) FROM stocked) AS stocked,
         (SELECT count(*) FROM moving) AS moving,
         (SELECT count(*) FROM held) + (SELECT count(*) FROM moved) AS reservation_moves,
+        (SELECT count(*) FROM paid_new) + (SELECT count(*) FROM paid_moved) AS paid,
         (SELECT coalesce(jsonb_agg(jsonb_build_object(
                   'sku', sku, 'requested', requested, 'available', available) ORDER BY first), '[]'::jsonb)
          FROM short) AS short`)
-      const row = rows[0]!
-      if (row.matched === 0n) return Option.none<Order.Order>()
-      if (row.refusal !== null) return yield* Effect.die(new Error(`order ${next.order_id}: ${row.refusal}`))
-      if (row.short.length > 0) return yield* new Errors.OutOfStock({ unavailable: row.short })
-      if (row.updated !== 1n)
-        return yield* Effect.die(
-          new Error(`order ${next.order_id}: the stock rows of its ${move} are missing`)
-        )
-      if (row.stocked !== row.moving || (move !== null && row.reservation_moves !== 1n))
-        return yield* Effect.die(new Error(`order ${next.order_id}: its ${move} moved part of its hold`))
-      return Option.some(stored)
-    })
-
-    const page = (
-      rows: ReadonlyArray<{ doc: unknown }>,
-      limit: number,
-      key: (o: Order.Order) => Cursor.Key
-    ) =>
-      Effect.map(
-        Effect.forEach(rows.slice(0, limit), (r) => decodeOrder(r.doc)),
-        (orders): OrderStore.OrderPage => {
-          const last = orders[orders.length - 1]
-          return {
-            orders,
-            nextCursor: rows.length > limit && last !== undefined ? Cursor.encode(key(last)) : null
-          }
-        }
+    const row = rows[0]!
+    if (row.matched === 0n) return Option.none<Order.Order>()
+    if (row.refusal !== null) return yield* Effect.die(new Error(`order ${next.order_id}: ${row.refusal}`))
+    if (row.short.length > 0) return yield* new Errors.OutOfStock({ unavailable: row.short })
+    if (row.updated !== 1n)
+      return yield* Effect.die(new Error(`order ${next.order_id}: the stock rows of its ${move} are missing`))
+    if (row.stocked !== row.moving || (move !== null && row.reservation_moves !== 1n))
+      return yield* Effect.die(new Error(`order ${next.order_id}: its ${move} moved part of its hold`))
+    // (An order of before migration 10 has no payment row to move; only a new attempt must add one.)
+    if (move === "hold" && row.paid !== 1n)
+      return yield* Effect.die(
+        new Error(`order ${next.order_id}: attempt ${next.payment_attempt} has no payment row`)
       )
+    return Option.some(stored)
+  })
 
-    const emptyPage: OrderStore.OrderPage = { orders: [], nextCursor: null }
+  const page = (rows: ReadonlyArray<OrderRow>, limit: number, key: (o: Order.Order) => Cursor.Key) =>
+    Effect.map(Effect.forEach(rows.slice(0, limit), fromRow), (orders): OrderStore.OrderPage => {
+      const last = orders[orders.length - 1]
+      return {
+        orders,
+        nextCursor: rows.length > limit && last !== undefined ? Cursor.encode(key(last)) : null
+      }
+    })
 
-    const listByStatus = Effect.fn("PostgresOrderStore.listByStatus")(function* (
-      statuses: ReadonlyArray<Order.OrderStatus>,
-      updatedBeforeIso: string,
-      limit: number,
-      cursor: string | null
-    ) {
-      yield* requireTime(updatedBeforeIso, "updatedBeforeIso")
-      const after = cursor === null ? Option.none() : Cursor.decode(cursor)
-      if ((cursor !== null && Option.isNone(after)) || statuses.length === 0) return emptyPage
-      const size = Cursor.pageLimit(limit, 1)
-      const from = Option.match(after, {
-        onNone: () => sql``,
-        onSome: ([at, id]) => sql`AND (updated_at, order_id) > (${at}::timestamptz, ${id}::text)`
-      })
-      const rows = yield* unavailable(sql<{ doc: unknown }>`
-      SELECT doc FROM orders
-      WHERE status = ANY(${[...statuses]}::text[]) AND updated_at <= ${updatedBeforeIso}::timestamptz ${from}
-      ORDER BY updated_at, order_id
+  const emptyPage: OrderStore.OrderPage = { orders: [], nextCursor: null }
+
+  const listByStatus = Effect.fn("PostgresOrderStore.listByStatus")(function* (
+    statuses: ReadonlyArray<Order.OrderStatus>,
+    updatedBeforeIso: string,
+    limit: number,
+    cursor: string | null
+  ) {
+    yield* requireTime(updatedBeforeIso, "updatedBeforeIso")
+    const after = cursor === null ? Option.none() : Cursor.decode(cursor)
+    if ((cursor !== null && Option.isNone(after)) || statuses.length === 0) return emptyPage
+    const size = Cursor.pageLimit(limit, 1)
+    const from = Option.match(after, {
+      onNone: () => sql``,
+      onSome: ([at, id]) => sql`AND (o.updated_at, o.order_id) > (${at}::timestamptz, ${id}::text)`
+    })
+    const rows = yield* unavailable(sql<OrderRow>`
+      ${orderRows}
+      WHERE o.status = ANY(${[...statuses]}::text[]) AND o.updated_at <= ${updatedBeforeIso}::timestamptz ${from}
+      ORDER BY o.updated_at, o.order_id
       LIMIT ${size + 1}`)
-      return yield* page(rows, size, (o) => [o.updated_at, o.order_id])
-    })
+    return yield* page(rows, size, (o) => [o.updated_at, o.order_id])
+  })
 
-    const listByUser = Effect.fn("PostgresOrderStore.listByUser")(function* (
-      userId: string,
-      limit: number,
-      cursor: string | null
-    ) {
-      const after = cursor === null ? Option.none() : Cursor.decode(cursor)
-      if (cursor !== null && Option.isNone(after)) return emptyPage
-      const size = Cursor.pageLimit(limit, 1)
-      const from = Option.match(after, {
-        onNone: () => sql``,
-        onSome: ([at, id]) => sql`AND (created_at, order_id) < (${at}::timestamptz, ${id}::text)`
-      })
-      const rows = yield* unavailable(sql<{ doc: unknown }>`
-      SELECT doc FROM orders
-      WHERE user_id = ${userId}::text ${from}
-      ORDER BY created_at DESC, order_id DESC
+  const listByUser = Effect.fn("PostgresOrderStore.listByUser")(function* (
+    userId: string,
+    limit: number,
+    cursor: string | null
+  ) {
+    const after = cursor === null ? Option.none() : Cursor.decode(cursor)
+    if (cursor !== null && Option.isNone(after)) return emptyPage
+    const size = Cursor.pageLimit(limit, 1)
+    const from = Option.match(after, {
+      onNone: () => sql``,
+      onSome: ([at, id]) => sql`AND (o.created_at, o.order_id) < (${at}::timestamptz, ${id}::text)`
+    })
+    const rows = yield* unavailable(sql<OrderRow>`
+      ${orderRows}
+      WHERE o.user_id = ${userId}::text ${from}
+      ORDER BY o.created_at DESC, o.order_id DESC
       LIMIT ${size + 1}`)
-      return yield* page(rows, size, (o) => [o.created_at, o.order_id])
-    })
+    return yield* page(rows, size, (o) => [o.created_at, o.order_id])
+  })
 
-    const get = Effect.fn("PostgresOrderStore.get")(function* (orderId: string) {
-      const rows = yield* unavailable(
-        sql<{ doc: unknown }>`SELECT doc FROM orders WHERE order_id = ${orderId}::text`
-      )
-      const row = rows[0]
-      return row === undefined ? Option.none<Order.Order>() : Option.some(yield* decodeOrder(row.doc))
-    })
+  const get = Effect.fn("PostgresOrderStore.get")(function* (orderId: string) {
+    return yield* readOne(orderId)
+  })
 
-    const audit = Effect.fn("PostgresOrderStore.audit")(function* (orderId: string) {
-      const rows = yield* unavailable(sql<{
-        from_status: Order.OrderStatus | null
-        to_status: Order.OrderStatus
-        version: number
-        at: Date
-      }>`
+  const audit = Effect.fn("PostgresOrderStore.audit")(function* (orderId: string) {
+    const rows = yield* unavailable(sql<{
+      from_status: Order.OrderStatus | null
+      to_status: Order.OrderStatus
+      version: number
+      at: Date
+    }>`
       SELECT from_status, to_status, version, at FROM order_audit
       WHERE order_id = ${orderId}::text ORDER BY version, id`)
-      return rows.map(
-        (r): OrderStore.AuditEntry => ({
-          order_id: orderId,
-          from: r.from_status,
-          to: r.to_status,
-          version: r.version,
-          at: r.at.toISOString()
-        })
-      )
-    })
+    return rows.map(
+      (r): OrderStore.AuditEntry => ({
+        order_id: orderId,
+        from: r.from_status,
+        to: r.to_status,
+        version: r.version,
+        at: r.at.toISOString()
+      })
+    )
+  })
 
-    const decodeEvent = Schema.decodeUnknownEffect(Event.Event)
+  const decodeEvent = Schema.decodeUnknownEffect(Event.Event)
 
-    const claimEvents = Effect.fn("PostgresOrderStore.claimEvents")(function* (
-      nowMs: number,
-      limit: number,
-      leaseMs: number
-    ) {
-      const token = crypto.randomUUID()
-      const size = Cursor.pageLimit(limit)
-      if (size === 0) return { token, events: [] }
-      const now = Math.floor(nowMs)
-      const until = Math.floor(nowMs + leaseMs)
-      const rows = yield* unavailable(sql<{ event: unknown }>`
+  const claimEvents = Effect.fn("PostgresOrderStore.claimEvents")(function* (
+    nowMs: number,
+    limit: number,
+    leaseMs: number
+  ) {
+    const token = crypto.randomUUID()
+    const size = Cursor.pageLimit(limit)
+    if (size === 0) return { token, events: [] }
+    const now = Math.floor(nowMs)
+    const until = Math.floor(nowMs + leaseMs)
+    const rows = yield* unavailable(sql<{ event: unknown }>`
       WITH picked AS MATERIALIZED (
         SELECT o.seq, o.aggregate_id FROM outbox o
         WHERE NOT o.published AND (o.claimed_until IS NULL OR o.claimed_until <= ${now}::bigint)
@@ -435,38 +516,35 @@ export const make: Effect.Effect<OrderStore.OrderStore["Service"], never, PgLaye
         RETURNING o.seq, o.event
       )
       SELECT event FROM claimed ORDER BY seq`)
-      const events = yield* Effect.orDie(Effect.forEach(rows, (r) => decodeEvent(r.event)))
-      return { token, events }
-    })
+    const events = yield* Effect.orDie(Effect.forEach(rows, (r) => decodeEvent(r.event)))
+    return { token, events }
+  })
 
-    const markPublished = Effect.fn("PostgresOrderStore.markPublished")(function* (
-      token: string,
-      eventIds: ReadonlyArray<string>
-    ) {
-      if (eventIds.length === 0) return
-      yield* unavailable(sql`
+  const markPublished = Effect.fn("PostgresOrderStore.markPublished")(function* (
+    token: string,
+    eventIds: ReadonlyArray<string>
+  ) {
+    if (eventIds.length === 0) return
+    yield* unavailable(sql`
       UPDATE outbox SET published = true
       WHERE event_id = ANY(${[...eventIds]}::text[]) AND claim_token = ${token}::text AND NOT published`)
-    })
+  })
 
-    return OrderStore.OrderStore.of({
-      create,
-      get,
-      step,
-      listByStatus,
-      listByUser,
-      audit,
-      claimEvents,
-      markPublished
-    })
-  }
-)
+  return OrderStore.OrderStore.of({
+    create,
+    get,
+    step,
+    listByStatus,
+    listByUser,
+    audit,
+    claimEvents,
+    markPublished
+  })
+})
 
 /**
  * OrderStore on the pool of `PgLayer` (migrated with `Migrations.migrate`).
  * @category layers
  */
-export const layer: Layer.Layer<OrderStore.OrderStore, never, PgLayer.Client> = Layer.effect(
-  OrderStore.OrderStore,
-  make
-)
+export const layer: Layer.Layer<OrderStore.OrderStore, never, PgLayer.Client | PaymentCipher.PaymentCipher> =
+  Layer.effect(OrderStore.OrderStore, make)

@@ -5,7 +5,9 @@
  */
 export const adapter = "postgres"
 
+export * as KeyRotation from "./KeyRotation.js"
 export * as Migrations from "./Migrations.js"
+export * as PaymentCipher from "./PaymentCipher.js"
 export * as PgLayer from "./PgLayer.js"
 export * as PoolGate from "./PoolGate.js"
 export * as PostgresCatalog from "./PostgresCatalog.js"

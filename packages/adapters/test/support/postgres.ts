@@ -5,6 +5,7 @@
  */
 import {
   Migrations,
+  PaymentCipher,
   PgLayer,
   PostgresCatalog,
   PostgresDeadLetterStore,
@@ -49,9 +50,12 @@ export interface Options {
   readonly onSchema?: (schema: string) => void
 }
 
-/** `stores` over a pool on a fresh, migrated schema (the pool provided too); every build gets its own. */
+/**
+ * `stores` over a pool on a fresh, migrated schema (the pool provided too, and a payment cipher
+ * under a key of the build's own); every build gets its own.
+ */
 export const onFreshSchema = <ROut, E>(
-  stores: Layer.Layer<ROut, E, PgLayer.Client>,
+  stores: Layer.Layer<ROut, E, PgLayer.Client | PaymentCipher.PaymentCipher>,
   options: Options = {}
 ): Layer.Layer<ROut | PgLayer.Client, unknown> =>
   Layer.unwrap(
@@ -66,7 +70,11 @@ export const onFreshSchema = <ROut, E>(
         minConnections: 0,
         ...options.settings
       })
-      return stores.pipe(Layer.provide(migratedSchema(schema)), Layer.provideMerge(pg))
+      return stores.pipe(
+        Layer.provide(migratedSchema(schema)),
+        Layer.provide(PaymentCipher.layerEphemeral),
+        Layer.provideMerge(pg)
+      )
     })
   )
 
