@@ -294,6 +294,39 @@ await describeService("postgres", "Postgres stores against the real server", () 
     )
   })
 
+  it.live(
+    "purgePublished deletes published events whose claim ended before the cutoff, never unsent ones",
+    () =>
+      Effect.gen(function* () {
+        const orders = yield* OrderStore.OrderStore
+        const stock = yield* InventoryStore.InventoryStore
+        const sql = yield* SqlClient.SqlClient
+        const sku = Sku.make("purged")
+        yield* stock.setOnHand(sku, 10)
+        for (let i = 0; i < 3; i++) {
+          const order = yield* newOrder([[sku, 1]])
+          yield* orders.create(order, [
+            yield* eventOf(order, "order.created"),
+            yield* eventOf(order, "payment.queued")
+          ])
+        }
+        // Claim 4 of the 6 at t=1000 (lease to 2000) and publish them; 2 stay unsent.
+        const { token, events } = yield* orders.claimEvents(1_000, 4, 1_000)
+        expect(events).toHaveLength(4)
+        yield* orders.markPublished(
+          token,
+          events.map((e) => e.event_id)
+        )
+        expect(yield* PostgresOrderStore.purgePublished(1_999, 100)).toBe(0)
+        expect(yield* PostgresOrderStore.purgePublished(2_000, 3)).toBe(3)
+        expect(yield* PostgresOrderStore.purgePublished(10_000, 100)).toBe(1)
+        const [left] = yield* sql<{ unsent: bigint; all: bigint }>`
+        SELECT count(*) FILTER (WHERE NOT published) AS unsent, count(*) AS all FROM outbox`
+        expect(left).toEqual({ unsent: 2n, all: 2n })
+        expect((yield* orders.claimEvents(3_000, 10, 1_000)).events).toHaveLength(2)
+      }).pipe(Effect.provide(stores(), { local: true }))
+  )
+
   it.live("a server that cannot be reached answers StoreUnavailable, not a defect", () =>
     Effect.gen(function* () {
       const orders = yield* OrderStore.OrderStore

@@ -548,3 +548,29 @@ export const make: Effect.Effect<
  */
 export const layer: Layer.Layer<OrderStore.OrderStore, never, PgLayer.Client | PaymentCipher.PaymentCipher> =
   Layer.effect(OrderStore.OrderStore, make)
+
+/**
+ * Deletes up to `limit` published outbox events whose claim ended at or before `beforeMs` (a
+ * published event's claim end is when it went out, to within the relay's lease) and answers how
+ * many went. Unsent events are never touched; this only bounds the table, e.g. from an hourly
+ * job keeping a day of history.
+ * @example yield* PostgresOrderStore.purgePublished(Date.now() - 24 * 3_600_000, 10_000)
+ */
+export const purgePublished: (
+  beforeMs: number,
+  limit: number
+) => Effect.Effect<number, Errors.StoreUnavailable, PgLayer.Client> = Effect.fn(
+  "PostgresOrderStore.purgePublished"
+)(function* (beforeMs: number, limit: number) {
+  const sql = yield* SqlClient.SqlClient
+  const unavailable = yield* gatedStatements(store)
+  const size = Number.isFinite(limit) ? Math.max(0, Math.min(100_000, Math.floor(limit))) : 0
+  if (size === 0) return 0
+  const rows = yield* unavailable(sql`
+    DELETE FROM outbox o
+    USING (SELECT seq FROM outbox WHERE published AND claimed_until <= ${Math.floor(beforeMs)}::bigint
+           ORDER BY seq LIMIT ${size} FOR UPDATE SKIP LOCKED) gone
+    WHERE o.seq = gone.seq
+    RETURNING 1`)
+  return rows.length
+})
