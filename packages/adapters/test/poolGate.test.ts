@@ -110,6 +110,50 @@ describe("PoolGate", () => {
     })
   )
 
+  it.effect(
+    "200 callers, a third interrupted at random moments: never more than max at once, none lost",
+    () =>
+      Effect.gen(function* () {
+        const g = yield* gate(3)
+        let running = 0
+        let peak = 0
+        let done = 0
+        const work = (ms: number) =>
+          g.guard(
+            Effect.acquireUseRelease(
+              Effect.sync(() => {
+                running++
+                peak = Math.max(peak, running)
+              }),
+              () => Effect.sleep(ms),
+              () => Effect.sync(() => running--)
+            )
+          )
+        // A fixed pseudo-random sequence (no Math.random in tests).
+        let x = 7
+        const next = () => (x = (x * 1_103_515_245 + 12_345) % 2_147_483_648) / 2_147_483_648
+        const fibers = yield* Effect.forEach(Array.from({ length: 200 }), () =>
+          Effect.forkChild(Effect.tap(work(1 + Math.floor(next() * 20)), () => Effect.sync(() => done++)))
+        )
+        for (let t = 0; t < 400; t++) {
+          if (next() < 0.25) yield* Fiber.interrupt(fibers[Math.floor(next() * fibers.length)]!)
+          yield* TestClock.adjust(5)
+        }
+        yield* TestClock.adjust(10_000)
+        yield* Effect.forEach(fibers, Fiber.await)
+        expect(peak).toBe(3)
+        expect(running).toBe(0)
+        expect(done).toBeGreaterThan(100)
+        expect(yield* g.saturation).toMatchObject({ inUse: 0, waiting: 0 })
+        // Every permit is still there: three calls run side by side.
+        const three = yield* Effect.forEach([1, 2, 3], () => Effect.forkChild(work(100)))
+        yield* Effect.yieldNow
+        expect((yield* g.saturation).inUse).toBe(3)
+        yield* TestClock.adjust(100)
+        yield* Effect.forEach(three, Fiber.join)
+      })
+  )
+
   it.effect("the degradation signal: utilization, and 100 % while callers queue", () =>
     Effect.gen(function* () {
       const g = yield* gate(4)

@@ -11,7 +11,7 @@
  * const pg = PgLayer.layerWith({ url: Redacted.make("postgres://till@db:5432/till") })
  */
 import { PgClient } from "@effect/sql-pg"
-import { Config as EffectConfig, Effect, Layer, Redacted, Schema, SchemaIssue } from "effect"
+import { Config as EffectConfig, Effect, Layer, Redacted, Schedule, Schema, SchemaIssue } from "effect"
 import type { SqlClient } from "effect/sql"
 import type { SqlError } from "effect/sql/SqlError"
 import * as PoolGate from "./PoolGate.js"
@@ -89,11 +89,14 @@ const pool = (settings: Settings): Layer.Layer<Client, SqlError> =>
     PgClient.layer(poolConfig(settings)),
     Layer.effect(
       PoolGate.PoolGate,
-      PoolGate.make({
-        maxConnections: settings.maxConnections,
-        exhaustedAfterMs: settings.exhaustedAfterMs,
-        openMs: settings.exhaustedOpenMs
-      })
+      Effect.tap(
+        PoolGate.make({
+          maxConnections: settings.maxConnections,
+          exhaustedAfterMs: settings.exhaustedAfterMs,
+          openMs: settings.exhaustedOpenMs
+        }),
+        (gate) => Effect.forkScoped(Effect.repeat(gate.publishMetrics, Schedule.spaced("1 second")))
+      )
     )
   )
 

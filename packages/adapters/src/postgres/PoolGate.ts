@@ -23,7 +23,7 @@
  * Everything in the pool should pass the gate: other users of the same pool (the migrator, a
  * hand-written query) are invisible to it, so its counts are then a lower bound.
  */
-import { Clock, Context, Effect, Metric, Schema, Semaphore } from "effect"
+import { Clock, Context, Effect, Metric, Schema } from "effect"
 import type { Degradation } from "@till/core"
 
 export class PoolExhausted extends Schema.TaggedError<PoolExhausted>()("PoolExhausted", {
@@ -60,6 +60,16 @@ export interface PoolGate {
   /** Runs `self` on a permit (or on the one its fiber holds already). */
   readonly guard: <A, E, R>(self: Effect.Effect<A, E, R>) => Effect.Effect<A, E | PoolExhausted, R>
   readonly saturation: Effect.Effect<Saturation>
+  /**
+   * Sets the gauges `till_db_pool_in_use` and `till_db_pool_waiting` (PgLayer does every second:
+   * per statement they would cost more than the rest of the gate).
+   */
+  readonly publishMetrics: Effect.Effect<void>
+}
+
+interface Waiter {
+  resume: (() => void) | undefined
+  woken: boolean
 }
 
 /** @category services */
@@ -87,41 +97,77 @@ export const make = (settings: Settings): Effect.Effect<PoolGate> =>
     const clock = yield* Clock.Clock
     const now = () => clock.currentTimeMillisUnsafe()
     const max = settings.maxConnections
-    // The permits are Effect's Semaphore (fair, and safe against interruption at every point);
-    // the gate only keeps the books around it.
-    const permits = yield* Semaphore.make(max)
     let inUse = 0
-    /** The callers waiting (each its own object, so one leaves by identity). */
-    const queue: Array<object> = []
+    /** The callers waiting, first come first served; the head is woken when a permit frees. */
+    const queue: Array<Waiter> = []
     /** Since when callers have waited with none served; kept when waiters give up, reset by service. */
     let stalledSince: number | undefined
     let openUntil = Number.NEGATIVE_INFINITY
 
     const stalledMs = (at: number) => (stalledSince === undefined ? 0 : at - stalledSince)
-    const leave = (waiter: object) => {
+
+    /**
+     * Wakes the head of the queue when a permit is free. A wake hands nothing over: the woken
+     * fiber takes the permit itself when it runs (or, interrupted meanwhile, wakes the next), as
+     * Effect's Semaphore does, so no permit is lost between a wake and an interruption.
+     */
+    const wakeHead = () => {
+      const head = queue[0]
+      if (head === undefined || head.woken || inUse >= max) return
+      head.woken = true
+      const resume = head.resume
+      head.resume = undefined
+      resume?.()
+    }
+    const leave = (waiter: Waiter) => {
       const i = queue.indexOf(waiter)
       if (i >= 0) queue.splice(i, 1)
+      wakeHead()
     }
-    const publish = Effect.suspend(() =>
-      Effect.andThen(Metric.update(inUseGauge, inUse), Metric.update(waitingGauge, queue.length))
-    )
+    const release = Effect.sync(() => {
+      inUse--
+      if (queue.length === 0) stalledSince = undefined
+      wakeHead()
+    })
+    const take = (arrivedMs: number) => {
+      inUse++
+      // Someone was served: the queue moves, so a stall (if callers still wait) starts now.
+      stalledSince = queue.length > 0 ? now() : undefined
+      return Metric.update(waitHistogram, now() - arrivedMs)
+    }
 
-    const onPermit = <A, E, R>(self: Effect.Effect<A, E, R>, arrivedMs: number) =>
-      Effect.suspend(() => {
-        inUse++
-        // Someone was served: the queue moves, so a stall (if callers still wait) starts now.
-        stalledSince = queue.length > 0 ? now() : undefined
+    /** `self` on a permit taken at once: the common case, kept to a counter and a finalizer. */
+    const runNow = <A, E, R>(self: Effect.Effect<A, E, R>, at: number) =>
+      Effect.uninterruptibleMask((restore) =>
+        Effect.andThen(
+          take(at),
+          Effect.ensuring(restore(Effect.provideService(self, HoldsPermit, true)), release)
+        )
+      )
+
+    /** `self` after waiting its turn in the queue. */
+    const runQueued = <A, E, R>(self: Effect.Effect<A, E, R>, at: number) =>
+      Effect.uninterruptibleMask((restore) => {
+        const waiter: Waiter = { resume: undefined, woken: false }
+        queue.push(waiter)
+        stalledSince ??= at
+        const wait = Effect.callback<void>((resume) => {
+          if (waiter.woken) resume(Effect.void)
+          else waiter.resume = () => resume(Effect.void)
+          // Given up (interrupted): leave the queue, keep the stall running, pass a wake on.
+          return Effect.sync(() => leave(waiter))
+        })
+        const turn: Effect.Effect<void> = Effect.suspend(() => {
+          if (queue[0] === waiter && inUse < max) {
+            queue.shift()
+            return Effect.andThen(take(at), Effect.sync(wakeHead))
+          }
+          waiter.woken = false
+          return Effect.andThen(restore(wait), turn)
+        })
         return Effect.andThen(
-          Effect.andThen(Metric.update(waitHistogram, now() - arrivedMs), publish),
-          Effect.provideService(self, HoldsPermit, true)
-        ).pipe(
-          Effect.ensuring(
-            Effect.suspend(() => {
-              inUse--
-              if (queue.length === 0) stalledSince = undefined
-              return publish
-            })
-          )
+          turn,
+          Effect.ensuring(restore(Effect.provideService(self, HoldsPermit, true)), release)
         )
       })
 
@@ -129,24 +175,18 @@ export const make = (settings: Settings): Effect.Effect<PoolGate> =>
       Effect.flatMap(HoldsPermit, (holds): Effect.Effect<A, E | PoolExhausted, R> => {
         if (holds) return self
         const at = now()
-        if (inUse < max && queue.length === 0) return permits.withPermit(onPermit(self, at))
+        if (inUse < max && queue.length === 0) return runNow(self, at)
         if (stalledMs(at) >= settings.exhaustedAfterMs) openUntil = at + settings.openMs
         if (at < openUntil)
           return Effect.fail(
             new PoolExhausted({ stalledMs: stalledMs(at), maxConnections: max, waiting: queue.length })
           )
-        const waiter = {}
-        queue.push(waiter)
-        stalledSince ??= at
-        return permits
-          .withPermit(
-            Effect.andThen(
-              Effect.sync(() => leave(waiter)),
-              onPermit(self, at)
-            )
-          )
-          .pipe(Effect.ensuring(Effect.sync(() => leave(waiter))))
+        return runQueued(self, at)
       })
+
+    const publishMetrics = Effect.suspend(() =>
+      Effect.andThen(Metric.update(inUseGauge, inUse), Metric.update(waitingGauge, queue.length))
+    )
 
     const saturation = Effect.sync((): Saturation => {
       const at = now()
@@ -160,7 +200,7 @@ export const make = (settings: Settings): Effect.Effect<PoolGate> =>
       }
     })
 
-    return PoolGate.of({ guard, saturation })
+    return PoolGate.of({ guard, saturation, publishMetrics })
   })
 
 /**
