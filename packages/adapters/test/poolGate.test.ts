@@ -131,7 +131,10 @@ describe("PoolGate", () => {
           )
         // A fixed pseudo-random sequence (no Math.random in tests).
         let x = 7
-        const next = () => (x = (x * 1_103_515_245 + 12_345) % 2_147_483_648) / 2_147_483_648
+        const next = () => {
+          x = (x * 1_103_515_245 + 12_345) % 2_147_483_648
+          return x / 2_147_483_648
+        }
         const fibers = yield* Effect.forEach(Array.from({ length: 200 }), () =>
           Effect.forkChild(Effect.tap(work(1 + Math.floor(next() * 20)), () => Effect.sync(() => done++)))
         )
