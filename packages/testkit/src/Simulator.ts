@@ -17,7 +17,8 @@
  */
 import { Effect } from "effect"
 import type { Violation } from "./internal/simInvariants.js"
-import { runOnce, type Stats } from "./internal/simRun.js"
+import type { ExternalPorts } from "./internal/simWorld.js"
+import { type Outcome, runOnce, runOnceWith, type Stats } from "./internal/simRun.js"
 import type { PlantedBug, Scenario } from "./internal/simScenario.js"
 import { defaults as scenarioDefaults } from "./internal/simScenario.js"
 import { shrink as shrinkScenario } from "./internal/simShrink.js"
@@ -29,8 +30,9 @@ export {
   plantedBugs,
   type Scenario
 } from "./internal/simScenario.js"
-export { type Invariant, invariants, type Violation } from "./internal/simInvariants.js"
+export { type Invariant, invariants, type StoreProbes, type Violation } from "./internal/simInvariants.js"
 export type { Stats } from "./internal/simRun.js"
+export type { ExternalPorts } from "./internal/simWorld.js"
 
 /** The default world: 100 users, 12 SKUs, 5 simulated minutes, every fault class. */
 export const defaultScenario: Scenario = scenarioDefaults
@@ -80,10 +82,49 @@ export const runSync = (options: RunOptions): Result => {
   } finally {
     Error.stackTraceLimit = stackTraceLimit
   }
+  return resultOf(options.seed, scenario, planted, outcome)
+}
+
+/**
+ * Planted bugs that switch an in-memory store for a broken one: meaningless when those stores
+ * come from outside (`runWith`). The others wrap whichever store is there, or live in memory
+ * (the gateway, the rate limiter, carts, ids), and stay available.
+ */
+export const inMemoryStoreBugs: ReadonlyArray<PlantedBug> = [
+  "unconditionalReservation",
+  "twoOrdersPerCart",
+  "relayIgnoresOrderBlocking",
+  "idempotencyIgnoresToken"
+]
+
+/**
+ * Runs one seed with the order, stock, catalog, idempotency, retry-queue and dead-letter stores
+ * of `ports` (built outside, e.g. on Postgres) in place of the in-memory ones, the checks reading
+ * them through `ports.probes`. Every store call runs outside the simulator and virtual time waits
+ * for its answer (internal/simIo.ts); the same seed draws the same world, but the run is not
+ * deterministic (the database decides which of two concurrent statements goes first).
+ * @example const result = await Simulator.runWith({ seed: 7, ports })
+ */
+export const runWith = async (options: RunOptions & { readonly ports: ExternalPorts }): Promise<Result> => {
+  const scenario: Scenario = { ...scenarioDefaults, ...options.scenario }
+  const planted = options.plantedBugs ?? []
+  const inMemoryOnly = planted.filter((bug) => inMemoryStoreBugs.includes(bug))
+  if (inMemoryOnly.length > 0)
+    throw new Error(`planted bugs ${inMemoryOnly.join(", ")} switch in-memory stores: not with outside ports`)
+  const outcome = await runOnceWith(options.seed, scenario, planted, options.trace ?? 200, options.ports)
+  return resultOf(options.seed, scenario, planted, outcome)
+}
+
+const resultOf = (
+  seed: number,
+  scenario: Scenario,
+  planted: ReadonlyArray<PlantedBug>,
+  outcome: Outcome
+): Result => {
   const { violations, evidence, trace, stats } = outcome
   const first = violations[0]
   return {
-    seed: options.seed,
+    seed,
     scenario,
     plantedBugs: planted,
     violations,
@@ -92,7 +133,7 @@ export const runSync = (options: RunOptions): Result => {
     evidence,
     traceDigest: trace.digest,
     stats,
-    replay: replayCommand(options.seed, scenario, planted)
+    replay: replayCommand(seed, scenario, planted)
   }
 }
 

@@ -22,7 +22,14 @@ import {
 } from "./simFaults.js"
 import { Checker, orderOfKey, Ledger, type Violation } from "./simInvariants.js"
 import { Prng, zipf } from "./simPrng.js"
-import { runDeterministic, type SimClock } from "./simRuntime.js"
+import type { ExternalIo } from "./simIo.js"
+import {
+  type Limits,
+  type Outcome as RunOutcome,
+  runDeterministic,
+  runWithIo,
+  type SimClock
+} from "./simRuntime.js"
 import type { PlantedBug, Scenario } from "./simScenario.js"
 import { Trace } from "./simTrace.js"
 import * as World from "./simWorld.js"
@@ -100,6 +107,46 @@ export const runOnce = (
   planted: ReadonlyArray<PlantedBug>,
   keep: number | "full"
 ): Outcome => {
+  const run = prepare(seed, scenario, planted, keep)
+  return run.finish(runDeterministic((clock) => run.main(clock, undefined), run.limits))
+}
+
+/**
+ * Runs one seed with the stores of `ports` (a database) in place of the in-memory ones: the same
+ * world, on the loop that waits for their answers (simIo.ts). Not deterministic (see simIo.ts).
+ */
+export const runOnceWith = async (
+  seed: number,
+  scenario: Scenario,
+  planted: ReadonlyArray<PlantedBug>,
+  keep: number | "full",
+  ports: World.ExternalPorts
+): Promise<Outcome> => {
+  const run = prepare(seed, scenario, planted, keep)
+  return run.finish(await runWithIo((clock, io) => run.main(clock, { ports, io }), run.limits))
+}
+
+interface Prepared {
+  readonly limits: Limits
+  readonly main: (
+    clock: SimClock,
+    external: { readonly ports: World.ExternalPorts; readonly io: ExternalIo } | undefined
+  ) => Effect.Effect<Exit.Exit<void, unknown>>
+  readonly finish: (run: {
+    readonly outcome: RunOutcome<Exit.Exit<void, unknown>, never>
+    readonly tasksRun: number
+    readonly steps: number
+    readonly endMs: number
+  }) => Outcome
+}
+
+/** Everything of a run but its executor: the world's program, its limits, and how its outcome reads. */
+const prepare = (
+  seed: number,
+  scenario: Scenario,
+  planted: ReadonlyArray<PlantedBug>,
+  keep: number | "full"
+): Prepared => {
   const wallStart = performance.now()
   let clock: SimClock | undefined
   const nowMs = () => clock?.nowMs ?? startMs
@@ -125,6 +172,9 @@ export const runOnce = (
   let world: World.World | undefined
   let settleMs = 0
   let evidence: ReadonlyArray<string> = []
+  /** The orders and charges at the end, for the stats (read before the world's scope closes). */
+  let last: { orders: ReadonlyArray<Order.Order>; charges: number; refunds: number } | undefined
+  let external: Parameters<Prepared["main"]>[1]
 
   const program = Effect.gen(function* () {
     trace.add(
@@ -148,7 +198,8 @@ export const runOnce = (
       ledger,
       checker,
       trace,
-      sleep
+      sleep,
+      external
     })
     world = w
     yield* w.start
@@ -205,11 +256,11 @@ export const runOnce = (
     const shopUntil = startMs + scenario.durationMs
     for (let tick = 1; nowMs() < shopUntil && !checker.failed; tick++) {
       yield* sleep(scenario.tickMs)
-      yield* checker.tick(w.probes, ledger, tick % accountingEveryTicks === 0)
+      yield* w.quiet(checker.tick(w.probes, ledger, tick % accountingEveryTicks === 0))
     }
     yield* FiberSet.clear(actors)
     if (checker.failed) {
-      evidence = yield* checker.evidence(w.probes)
+      evidence = yield* w.quiet(checker.evidence(w.probes))
       return
     }
 
@@ -221,50 +272,79 @@ export const runOnce = (
     const settleUntil = settleFrom + scenario.settleMaxMs
     while (nowMs() < settleUntil && !checker.failed) {
       yield* sleep(settleTickMs)
-      yield* checker.tick(w.probes, ledger, false)
-      if (yield* settled(w, ledger)) break
+      yield* w.quiet(checker.tick(w.probes, ledger, false))
+      if (yield* w.quiet(settled(w, ledger))) break
     }
     settleMs = nowMs() - settleFrom
     trace.add(`settled after ${(settleMs / 1000).toFixed(0)}s: final checks`)
-    if (!checker.failed) yield* checker.final(w.probes, ledger)
-    if (checker.failed) evidence = yield* checker.evidence(w.probes)
+    if (!checker.failed) yield* w.quiet(checker.final(w.probes, ledger))
+    if (checker.failed) evidence = yield* w.quiet(checker.evidence(w.probes))
   })
 
-  const run = runDeterministic(
-    (c) => {
-      clock = c
-      return Effect.scoped(program).pipe(
-        Random.withSeed(prng.fork("effect-random").seed()),
-        Effect.withTracerEnabled(false),
-        Effect.provideService(Logger.CurrentLoggers, new Set([scanningLogger(checker)])),
-        // Every level reaches the scanning logger: a card number in a debug line is one too.
-        Effect.provideService(References.MinimumLogLevel, "All"),
-        Effect.exit
-      )
-    },
-    {
-      shuffle: scenario.scheduling === "shuffled" ? prng.fork("scheduling") : undefined,
-      startMs,
-      maxTimeMs: startMs + scenario.durationMs + scenario.settleMaxMs + 5 * 60_000,
-      // About 80,000 in a run of the default world.
-      maxSteps: 100_000_000 // about 1,400 runs' worth: a livelocked seed stops in about a minute
-    }
-  )
-  const outcome = run.outcome
-  if (outcome._tag !== "Done") {
-    checker.report(
-      "liveness",
-      outcome._tag === "Deadlock" ? "every fiber is blocked and none sleeps" : outcome.reason
+  /** Outside ports are read for the stats inside the run (they cannot be read synchronously after it). */
+  const lastRead = Effect.suspend(() => {
+    const w = world
+    if (w === undefined || external === undefined) return Effect.void
+    return w.quiet(
+      Effect.gen(function* () {
+        const charges = yield* w.probes.gateway.allCharges
+        last = {
+          orders: yield* w.probes.orders.orders,
+          charges: charges.length,
+          refunds: charges.filter((c) => c.status === "refunded").length
+        }
+      })
     )
-  } else if (Exit.isSuccess(outcome.exit) && Exit.isFailure(outcome.exit.value)) {
-    checker.report("liveness", `the simulator's driver failed: ${String(outcome.exit.value.cause)}`)
+  })
+
+  const main: Prepared["main"] = (c, outside) => {
+    clock = c
+    external = outside
+    // In memory the program is exactly as before (an extra step would move every later yield).
+    const body = outside === undefined ? program : Effect.ensuring(program, Effect.ignore(lastRead))
+    return Effect.scoped(body).pipe(
+      Random.withSeed(prng.fork("effect-random").seed()),
+      Effect.withTracerEnabled(false),
+      Effect.provideService(Logger.CurrentLoggers, new Set([scanningLogger(checker)])),
+      // Every level reaches the scanning logger: a card number in a debug line is one too.
+      Effect.provideService(References.MinimumLogLevel, "All"),
+      Effect.exit
+    )
   }
-  return {
-    violations: checker.violations,
-    evidence,
-    trace,
-    stats: stats(world, run.tasksRun, run.steps, run.endMs, wallStart, settleMs)
+  const runLimits: Limits = {
+    shuffle: scenario.scheduling === "shuffled" ? prng.fork("scheduling") : undefined,
+    startMs,
+    maxTimeMs: startMs + scenario.durationMs + scenario.settleMaxMs + 5 * 60_000,
+    // About 80,000 in a run of the default world.
+    maxSteps: 100_000_000 // about 1,400 runs' worth: a livelocked seed stops in about a minute
   }
+  const finish: Prepared["finish"] = (run) => {
+    const outcome = run.outcome
+    if (outcome._tag !== "Done") {
+      checker.report(
+        "liveness",
+        outcome._tag === "Deadlock" ? "every fiber is blocked and none sleeps" : outcome.reason
+      )
+    } else if (Exit.isSuccess(outcome.exit) && Exit.isFailure(outcome.exit.value)) {
+      checker.report("liveness", `the simulator's driver failed: ${String(outcome.exit.value.cause)}`)
+    }
+    return {
+      violations: checker.violations,
+      evidence,
+      trace,
+      stats: stats(
+        world,
+        external !== undefined,
+        last,
+        run.tasksRun,
+        run.steps,
+        run.endMs,
+        wallStart,
+        settleMs
+      )
+    }
+  }
+  return { limits: runLimits, main, finish }
 }
 
 /** Every order terminal, every hold settled, the outbox drained, no request running. */
@@ -307,14 +387,26 @@ const logText = (value: unknown): string => {
 
 const stats = (
   w: World.World | undefined,
+  external: boolean,
+  last: { orders: ReadonlyArray<Order.Order>; charges: number; refunds: number } | undefined,
   tasks: number,
   steps: number,
   endMs: number,
   wallStart: number,
   settleMs: number
 ): Stats => {
-  const orders = w === undefined ? [] : Effect.runSync(w.probes.orders.orders)
-  const charges = w === undefined ? [] : Effect.runSync(w.probes.gateway.allCharges)
+  // In memory the stores are read after the run, synchronously, as they stand.
+  const inMemory = () => {
+    const charges = w === undefined ? [] : Effect.runSync(w.probes.gateway.allCharges)
+    return {
+      orders: w === undefined ? [] : Effect.runSync(w.probes.orders.orders),
+      charges: charges.length,
+      refunds: charges.filter((c) => c.status === "refunded").length
+    }
+  }
+  // Outside ports cannot be read here: a run that did not end (`last` unset) counts nothing.
+  const { orders, charges, refunds } =
+    last ?? (external ? { orders: [], charges: 0, refunds: 0 } : inMemory())
   const count = (status: Order.OrderStatus) => orders.filter((o) => o.status === status).length
   return {
     virtualMs: endMs - startMs,
@@ -328,8 +420,8 @@ const stats = (
     confirmed: count("confirmed"),
     paymentFailed: count("payment_failed"),
     expired: count("expired"),
-    charges: charges.length,
-    refunds: charges.filter((c) => c.status === "refunded").length,
+    charges,
+    refunds,
     settleMs
   }
 }

@@ -21,6 +21,7 @@
  * `Clock`, exactly as under `TestClock`.
  */
 import { Clock, Duration, Effect, type Exit, type Fiber, type Scheduler } from "effect"
+import { ExternalIo } from "./simIo.js"
 import type { Prng } from "./simPrng.js"
 
 interface Sleeper {
@@ -279,4 +280,62 @@ export const runDeterministic = <A, E>(make: (clock: SimClock) => Effect.Effect<
     } else clock.advance()
   }
   return { outcome, tasksRun: scheduler.tasksRun, steps: scheduler.steps, endMs: clock.nowMs }
+}
+
+/** Longest real wait for an answer from outside before the run is given up (a hung database). */
+export const ioAnswerTimeoutMs = 120_000
+
+/**
+ * `runDeterministic` for a world with ports outside the simulator (simIo.ts): the same loop, but
+ * while a call is outstanding it awaits the answer instead of moving time, so a query in flight
+ * is never taken for a deadlock and never lets a sleeper wake early. A separate function, so the
+ * in-memory loop stays synchronous and exactly as it was.
+ */
+export const runWithIo = async <A, E>(
+  make: (clock: SimClock, io: ExternalIo) => Effect.Effect<A, E>,
+  limits: Limits
+) => {
+  const clock = new SimClock(limits.startMs, limits.shuffle)
+  const scheduler = new SimScheduler(limits.shuffle)
+  const io = new ExternalIo(clock)
+  const fiber = Effect.runFork(Effect.provideService(make(clock, io), Clock.Clock, clock), { scheduler })
+  let outcome: Outcome<A, E> | undefined
+  let ioWaits = 0
+  while (outcome === undefined) {
+    if (!scheduler.runReady(limits.maxSteps)) {
+      outcome = {
+        _tag: "OutOfBudget",
+        atMs: clock.nowMs,
+        reason: `more than ${limits.maxSteps} runtime steps`
+      }
+      break
+    }
+    io.settle()
+    const exit = fiber.pollUnsafe()
+    if (exit !== undefined) outcome = { _tag: "Done", exit }
+    else if (io.hasAnswers) io.drain()
+    else if (io.busy) {
+      ioWaits++
+      if (!(await io.changed(ioAnswerTimeoutMs))) {
+        outcome = {
+          _tag: "OutOfBudget",
+          atMs: clock.nowMs,
+          reason: `no answer from outside the simulator within ${ioAnswerTimeoutMs / 1000}s`
+        }
+      }
+    } else if ((clock.peekMs() ?? Number.POSITIVE_INFINITY) > limits.maxTimeMs) {
+      outcome =
+        clock.peekMs() === undefined
+          ? { _tag: "Deadlock", atMs: clock.nowMs }
+          : { _tag: "OutOfBudget", atMs: clock.nowMs, reason: `virtual time past ${limits.maxTimeMs}` }
+    } else clock.advance()
+  }
+  // Calls nobody waits for any more (a crashed process's) still run outside: let them end, so
+  // nothing of this run touches the ports once it returns. A run given up does not wait.
+  while (outcome._tag === "Done" && io.busy && (await io.changed(ioAnswerTimeoutMs))) {
+    io.drain()
+    scheduler.runReady(limits.maxSteps)
+    io.settle()
+  }
+  return { outcome, tasksRun: scheduler.tasksRun, steps: scheduler.steps, endMs: clock.nowMs, ioWaits }
 }

@@ -10,12 +10,17 @@
  * rate limiter, cart locks, timeout watchdogs); what the stores committed stays. A restart
  * builds new services over the same stores and runs recovery at once.
  *
+ * The order, stock, catalog, idempotency, retry-queue and dead-letter stores may come from
+ * outside (`external`: a database, with its own `StoreProbes`); every call of theirs then goes
+ * through simIo.ts, and the rest of the world stays in memory.
+ *
  * Shoppers are clients: they live outside the processes and reach one through `call`, which
  * runs the request in a live process (taken in turn, as a round-robin balancer does; a crash
  * cuts it) and answers `Unreachable` when every process is down.
  */
 import {
   CartStore,
+  Catalog,
   Checkout,
   DeadLetterStore,
   EventPublisher,
@@ -50,7 +55,8 @@ import {
   storeUnavailable,
   wrapService
 } from "./simFaults.js"
-import type { Checker, Ledger, Probes } from "./simInvariants.js"
+import type { Checker, Ledger, Probes, StoreProbes } from "./simInvariants.js"
+import { bridge, type ExternalIo } from "./simIo.js"
 import { type PlantedBug, portOptions, wrapPorts } from "./simPlanted.js"
 import type { Trace } from "./simTrace.js"
 
@@ -95,6 +101,57 @@ export interface WorldOptions {
   readonly trace: Trace
   /** Waits on the virtual clock (the simulator's own waits: jobs' schedules). */
   readonly sleep: (ms: number) => Effect.Effect<void>
+  /** Ports given from outside (a database) in place of the in-memory ones, and the I/O they go through. */
+  readonly external?: { readonly ports: ExternalPorts; readonly io: ExternalIo } | undefined
+}
+
+/**
+ * The stores a world may take from outside the simulator, already built (their Effects need
+ * nothing from the context), with the probes the checks read them through. The rest (carts, rate
+ * limits, the gateway, the broker, shipping, tax, ids) stays in memory.
+ */
+export interface ExternalPorts {
+  readonly orderStore: OrderStore.OrderStore["Service"]
+  readonly inventory: InventoryStore.InventoryStore["Service"]
+  readonly catalog: Catalog.Catalog["Service"]
+  readonly idempotency: IdempotencyStore.IdempotencyStore["Service"]
+  readonly retryQueue: PaymentRetryQueue.PaymentRetryQueue["Service"]
+  readonly deadLetters: DeadLetterStore.DeadLetterStore["Service"]
+  readonly probes: StoreProbes
+}
+
+/** The in-memory probes: each store's `Inspector` (one synchronous read each). */
+const inMemoryProbes = (raw: Context.Context<Ports>): StoreProbes => {
+  const queue = Context.get(raw, InMemoryPaymentRetryQueue.Inspector)
+  const deadLetters = Context.get(raw, DeadLetterStore.DeadLetterStore)
+  return {
+    stock: Context.get(raw, InMemoryInventoryStore.Inspector),
+    orders: Context.get(raw, InMemoryOrderStore.Inspector),
+    idempotency: Context.get(raw, InMemoryIdempotencyStore.Inspector),
+    // The queue's Inspector peeks without claiming (a claim would hide the entry from the drainer).
+    retryQueue: { due: (nowMs) => Effect.map(queue.claimable(nowMs, 1), (due) => due.length > 0) },
+    deadLetters: Effect.orElseSucceed(deadLetters.list(1_000), () => [])
+  }
+}
+
+/** The outside ports over the in-memory ones, each call going through `io`. */
+const withExternal = (
+  built: Context.Context<Ports>,
+  external: WorldOptions["external"]
+): { readonly ports: Context.Context<Ports>; readonly probes: StoreProbes | undefined } => {
+  if (external === undefined) return { ports: built, probes: undefined }
+  const { ports, io } = external
+  return {
+    ports: built.pipe(
+      Context.add(OrderStore.OrderStore, bridge(io, "store", ports.orderStore)),
+      Context.add(InventoryStore.InventoryStore, bridge(io, "store", ports.inventory)),
+      Context.add(Catalog.Catalog, bridge(io, "store", ports.catalog)),
+      Context.add(IdempotencyStore.IdempotencyStore, bridge(io, "store", ports.idempotency)),
+      Context.add(PaymentRetryQueue.PaymentRetryQueue, bridge(io, "store", ports.retryQueue)),
+      Context.add(DeadLetterStore.DeadLetterStore, bridge(io, "store", ports.deadLetters))
+    ),
+    probes: bridge(io, "probe", ports.probes)
+  }
 }
 
 interface Process {
@@ -110,6 +167,11 @@ interface Process {
 
 export interface World {
   readonly probes: Probes
+  /**
+   * Runs a check's reads with no store call outstanding (simIo.ts); in memory, every call is
+   * atomic and this is `effect` itself.
+   */
+  readonly quiet: <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R>
   readonly gatewayControl: FakePaymentGateway.Control["Service"]
   /**
    * Runs `effect` inside a live process, as a request would. With `clientTimeoutMs` the client
@@ -140,12 +202,16 @@ export const make = (options: WorldOptions): Effect.Effect<World, never, Scope.S
     const runScope = yield* Effect.scope
     const startOfRun = yield* Clock.currentTimeMillis
     // New stores for every run: TestTill's layers are fresh whenever they are built.
-    const built = yield* Layer.buildWithScope(
+    const inMemory = yield* Layer.buildWithScope(
       TestTill.ports({ seed: options.seed, ...portOptions(options.planted) }),
       runScope
     )
+    const external = withExternal(inMemory, options.external)
+    const built = external.ports
     const raw = wrapPorts(built, options.planted)
     const rawInventory = Context.get(raw, InventoryStore.InventoryStore)
+    const storeProbes = external.probes ?? inMemoryProbes(raw)
+    const io = options.external?.io
 
     for (const p of options.products) {
       yield* Effect.orDie(TestTill.stock(p.sku, `Product ${p.sku}`, p.priceMinor, p.onHand)).pipe(
@@ -154,16 +220,20 @@ export const make = (options: WorldOptions): Effect.Effect<World, never, Scope.S
       ledger.receive(p.sku, p.onHand)
     }
 
-    const stock = Context.get(raw, InMemoryInventoryStore.Inspector)
+    const stock = storeProbes.stock
     const probes: Probes = {
-      inventory: rawInventory,
-      stock,
-      orderStore: Context.get(raw, OrderStore.OrderStore),
-      orders: Context.get(raw, InMemoryOrderStore.Inspector),
+      ...storeProbes,
+      // For a report's evidence only; outside, read as a check (not queued behind one).
+      inventory:
+        options.external === undefined
+          ? rawInventory
+          : bridge(io!, "probe", options.external.ports.inventory),
+      orderStore:
+        options.external === undefined
+          ? Context.get(raw, OrderStore.OrderStore)
+          : bridge(io!, "probe", options.external.ports.orderStore),
       gateway: Context.get(raw, FakePaymentGateway.Inspector),
       events: Context.get(raw, InMemoryEventPublisher.Inspector),
-      deadLetters: Context.get(raw, DeadLetterStore.DeadLetterStore),
-      idempotency: Context.get(raw, InMemoryIdempotencyStore.Inspector),
       carts: Context.get(built, CartStore.CartStore),
       skus: options.products.map((p) => Sku.make(p.sku))
     }
@@ -369,12 +439,7 @@ export const make = (options: WorldOptions): Effect.Effect<World, never, Scope.S
     // changes no store and no answer. What is lost: empty polls meeting store faults, which only
     // fail the round. Measured on Effect 4: `pnpm sim --seeds 1000` runs about 9 % faster with it
     // (the retry drainer polls every virtual second in every process).
-    // The queue's Inspector peeks without claiming (a claim would hide the entry from the drainer).
-    const queuePeek = Context.get(raw, InMemoryPaymentRetryQueue.Inspector)
-    const retriesDue = Effect.map(
-      Effect.flatMap(Clock.currentTimeMillis, (nowMs) => queuePeek.claimable(nowMs, 1)),
-      (due) => due.length > 0
-    )
+    const retriesDue = Effect.flatMap(Clock.currentTimeMillis, storeProbes.retryQueue.due)
     const eventsPending = Effect.map(probes.orders.pending, (pending) => pending > 0)
     const whenAny = <E>(
       peek: Effect.Effect<boolean, unknown>,
@@ -493,6 +558,7 @@ export const make = (options: WorldOptions): Effect.Effect<World, never, Scope.S
 
     return {
       probes,
+      quiet: io === undefined ? (effect) => effect : (effect) => io.quiet(effect),
       gatewayControl: Context.get(raw, FakePaymentGateway.Control),
       call,
       crash,
