@@ -1,22 +1,71 @@
 /**
  * The CartStore contract: what every CartStore (in memory, Redis) must do. Register it from
- * an implementation's test file: `cartStoreContract("redis", RedisCartStore.layer, { supportsTestClock: false })`.
+ * an implementation's test file:
+ * `cartStoreContract("redis", RedisCartStore.layer, { supportsTestClock: false, realClockTtl: { ttlMs: 1_000, marginMs: 250 } })`.
  * What it guards (CartStore.ts): every write is a compare-and-set on the cart's version, so no
  * write is lost; views are counted apart, so a view never conflicts with an edit nor is lost to
  * one; a write renews the TTL, a view does not. The layer is built afresh for every case.
  */
 import { describe, expect, it } from "@effect/vitest"
 import { Cart, CartStore, Money, Sku } from "@till/core"
-import { Arbitrary, Effect, type Layer, Option, Result, Schema } from "effect"
+import { Arbitrary, Duration, Effect, type Layer, Option, Result, Schema } from "effect"
 import { TestClock } from "effect/testing"
 import { encoded, uniqueId } from "../internal/contract.js"
 
 export interface CartStoreContractOptions {
   /**
    * Whether TTLs follow Effect's `Clock` (so `TestClock` can expire a cart). Redis expires
-   * keys on its own wall clock: pass false there and the TTL cases are skipped.
+   * keys on its own wall clock: pass false there, and `realClockTtl` to run the TTL cases on the
+   * real clock (they are skipped without it).
    */
   readonly supportsTestClock?: boolean
+  /**
+   * The TTL cases on the real clock, for a store that expires carts on its server's clock: carts
+   * live `ttlMs`, and each check keeps `marginMs` from the deadline on the side it asserts (a
+   * cart is read alive `marginMs` before it, and gone `marginMs` after it), for the sleeps'
+   * overshoot and the server's expiry resolution. Ignored when `supportsTestClock` is true.
+   */
+  readonly realClockTtl?: { readonly ttlMs: number; readonly marginMs: number }
+}
+
+/**
+ * How the TTL cases pass time. On `TestClock` the boundaries are exact (alive 1 ms before the
+ * deadline, gone at it); on the real clock they keep a margin each side.
+ */
+interface TtlClock {
+  readonly test: typeof it.effect
+  readonly advance: (ms: number) => Effect.Effect<void>
+  readonly ttlMs: number
+  /** How far before the deadline a cart is still read alive. */
+  readonly marginMs: number
+  /** How far past the deadline it is read gone (0: at the deadline). */
+  readonly slackMs: number
+  /** A TTL short enough to wait out in a case. */
+  readonly shortTtlMs: number
+}
+
+const ttlClock = (options: CartStoreContractOptions): TtlClock | undefined => {
+  if (options.supportsTestClock ?? true)
+    return {
+      test: it.effect,
+      advance: (ms) => TestClock.adjust(Duration.millis(ms)),
+      ttlMs: 1_000,
+      marginMs: 1,
+      slackMs: 0,
+      shortTtlMs: 10
+    }
+  const real = options.realClockTtl
+  if (real === undefined) return undefined
+  if (!(real.marginMs >= 1 && real.ttlMs >= 4 * real.marginMs))
+    throw new Error("cartStoreContract: realClockTtl needs marginMs >= 1 and ttlMs >= 4 * marginMs")
+  return {
+    test: it.live,
+    advance: (ms) => Effect.sleep(Duration.millis(ms)),
+    ttlMs: real.ttlMs,
+    marginMs: real.marginMs,
+    slackMs: real.marginMs,
+    shortTtlMs: Math.max(1, Math.floor(real.marginMs / 5))
+  }
 }
 
 type Store = CartStore.CartStore["Service"]
@@ -55,7 +104,10 @@ export const cartStoreContract = (
   storeLayer: Layer.Layer<CartStore.CartStore, unknown>,
   options: CartStoreContractOptions = {}
 ): void => {
-  const ttlCase = (options.supportsTestClock ?? true) ? it.effect : it.effect.skip
+  const clock = ttlClock(options)
+  const ttlCase = clock?.test ?? it.effect.skip
+  const { advance, ttlMs, marginMs, slackMs, shortTtlMs } = clock ?? ttlClock({ supportsTestClock: true })!
+  const clockName = (options.supportsTestClock ?? true) ? "TestClock" : "real clock"
   /** Runs `body` against a store built for it alone. */
   const run = <A, E>(body: (store: Store) => Effect.Effect<A, E, CartStore.CartStore>) =>
     Effect.flatMap(CartStore.CartStore, body).pipe(Effect.provide(storeLayer, { local: true }))
@@ -216,13 +268,13 @@ export const cartStoreContract = (
       )
     )
 
-    ttlCase("a cart expires ttlMs after its insert (TestClock)", () =>
+    ttlCase(`a cart expires ttlMs after its insert (${clockName})`, () =>
       run((store) =>
         Effect.gen(function* () {
-          const cart = yield* inserted(store, 1_000)
-          yield* TestClock.adjust("999 millis")
+          const cart = yield* inserted(store, ttlMs)
+          yield* advance(ttlMs - marginMs)
           expect(Option.isSome(yield* store.get(cart.cart_id))).toBe(true)
-          yield* TestClock.adjust("1 millis")
+          yield* advance(marginMs + slackMs)
           expect(Option.isNone(yield* store.get(cart.cart_id))).toBe(true)
           expect(yield* store.incrementViews(cart.cart_id)).toEqual(Option.none())
           expect(yield* store.update(edited(cart), 1, hourMs)).toEqual(Option.none())
@@ -230,29 +282,32 @@ export const cartStoreContract = (
       )
     )
 
-    ttlCase("an update renews the TTL; a view does not (TestClock)", () =>
+    ttlCase(`an update renews the TTL; a view does not (${clockName})`, () =>
       run((store) =>
         Effect.gen(function* () {
-          const cart = yield* inserted(store, 1_000)
-          yield* TestClock.adjust("600 millis")
-          yield* store.update(edited(cart), 1, 1_000)
-          yield* TestClock.adjust("600 millis")
+          const cart = yield* inserted(store, ttlMs)
+          const step = (ttlMs * 3) / 5
+          yield* advance(step)
+          yield* store.update(edited(cart), 1, ttlMs)
+          // Past the insert's deadline: alive only because the update renewed it.
+          yield* advance(step)
           yield* store.incrementViews(cart.cart_id)
           expect((yield* stored(store, cart.cart_id)).views).toBe(1)
-          yield* TestClock.adjust("399 millis")
+          yield* advance(ttlMs - step - marginMs)
           expect(Option.isSome(yield* store.get(cart.cart_id))).toBe(true)
-          yield* TestClock.adjust("1 millis")
+          // Gone at the update's deadline: the view did not renew it.
+          yield* advance(marginMs + slackMs)
           expect(Option.isNone(yield* store.get(cart.cart_id))).toBe(true)
         })
       )
     )
 
-    ttlCase("an expired cart can be inserted again, with no views (TestClock)", () =>
+    ttlCase(`an expired cart can be inserted again, with no views (${clockName})`, () =>
       run((store) =>
         Effect.gen(function* () {
-          const cart = yield* inserted(store, 10)
+          const cart = yield* inserted(store, shortTtlMs)
           yield* store.incrementViews(cart.cart_id)
-          yield* TestClock.adjust("10 millis")
+          yield* advance(shortTtlMs + slackMs)
           expect(Option.isNone(yield* store.get(cart.cart_id))).toBe(true)
           expect(yield* store.insert(cart, hourMs)).toBe(true)
           const again = yield* stored(store, cart.cart_id)
