@@ -103,7 +103,7 @@ export interface OwnRedis {
   readonly port: number
   readonly url: string
   readonly pid: () => number | undefined
-  /** Starts the server (again), resolving once it answers PING (at most 5 s). */
+  /** Starts the server (again; nothing when it runs), resolving once it answers PING (at most 5 s). */
   readonly start: () => Promise<void>
   /** SIGTERM to its pid, resolving once the process has exited. */
   readonly stop: () => Promise<void>
@@ -116,6 +116,7 @@ export const ownRedis = async (): Promise<OwnRedis> => {
   const port = await freePort()
   let child: ChildProcess | undefined
   const start = async () => {
+    if (child !== undefined && child.exitCode === null && child.signalCode === null) return
     const started = spawn(
       redisServerBinary,
       [
@@ -144,7 +145,13 @@ export const ownRedis = async (): Promise<OwnRedis> => {
   }
   const stop = async () => {
     const running = child
-    if (running === undefined || running.exitCode !== null || running.pid === undefined) return
+    if (
+      running === undefined ||
+      running.exitCode !== null ||
+      running.signalCode !== null ||
+      running.pid === undefined
+    )
+      return
     const exited = new Promise<void>((resolve) => running.once("exit", () => resolve()))
     process.kill(running.pid, "SIGCONT")
     process.kill(running.pid, "SIGTERM")
