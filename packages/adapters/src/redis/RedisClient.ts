@@ -132,6 +132,12 @@ const open = (
       })
   })
 
+/** A command's rejection, as a value (see `send`). */
+class Rejected {
+  constructor(readonly error: unknown) {}
+}
+const rejected = (error: unknown) => new Rejected(error)
+
 /** `quit` lets replies in flight arrive (bounded by the command timeout); `disconnect` ends it regardless. */
 const close = (redis: Redis): Effect.Effect<void> =>
   Effect.promise(() => redis.quit().catch(() => "")).pipe(
@@ -153,13 +159,18 @@ export const make = Effect.fn("RedisClient.make")(function* (settings: Settings)
     permittedNumberOfCallsInHalfOpenState: 3
   })
 
+  // The command's promise never rejects (a rejection becomes a `Rejected`), so the success path is
+  // one `Effect.promise` and a check; no closure is bound to a name per call (tsx's keepNames wraps
+  // each such closure). Measured at concurrency 64: about a third cheaper than `Effect.callback`.
   const send = <A>(store: string, command: (redis: Redis) => Promise<A>) =>
-    Effect.callback<A, Errors.StoreUnavailable>((resume) => {
-      command(redis).then(
-        (value) => resume(Effect.succeed(value)),
-        (error: unknown) => resume(fromRejection(store, error))
-      )
-    })
+    Effect.flatMap(
+      Effect.promise(() => command(redis).then(undefined, rejected)),
+      (reply): Effect.Effect<A, Errors.StoreUnavailable> =>
+        reply instanceof Rejected ? fromRejection(store, reply.error) : Effect.succeed(reply)
+    )
+
+  const breakerOpen = (store: string) =>
+    Effect.fail(new Errors.StoreUnavailable({ store, reason: "redis circuit breaker open" }))
 
   const call = <A>(store: string, command: (redis: Redis) => Promise<A>) =>
     Effect.suspend((): Effect.Effect<A, Errors.StoreUnavailable> => {
@@ -172,13 +183,9 @@ export const make = Effect.fn("RedisClient.make")(function* (settings: Settings)
           })
         )
       }
-      return breaker
-        .execute(send(store, command))
-        .pipe(
-          Effect.catchTag("CallNotPermitted", () =>
-            Effect.fail(new Errors.StoreUnavailable({ store, reason: "redis circuit breaker open" }))
-          )
-        )
+      return Effect.catchTag(breaker.execute(send(store, command)), "CallNotPermitted", () =>
+        breakerOpen(store)
+      )
     })
 
   return RedisClient.of({

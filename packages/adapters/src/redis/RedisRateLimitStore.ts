@@ -7,8 +7,9 @@
  * 1,000 against 10, beside the seed's GET-then-SET, which over-admits).
  *
  * - **One round trip**: EVALSHA of a script loaded once (internal/luaScript.ts); EVAL on NOSCRIPT.
- * - **Unique members**: each unit is recorded as `<instance>.<call>:<unit>` (a random instance id,
- *   a per-process counter), so several calls in one millisecond never collapse into one member.
+ * - **Unique members**: each unit is recorded as `<instance>.<call>` (`:<unit>` added when a call
+ *   takes several; a random instance id, a per-process counter), so several calls in one
+ *   millisecond never collapse into one member.
  * - **Keys expire by themselves**: every admission sets PEXPIRE to the window, so a key lives one
  *   window after its last admitted unit and an idle user costs nothing.
  *
@@ -29,7 +30,8 @@ import { RedisClient } from "./RedisClient.js"
 /**
  * KEYS: the key's log. ARGV: limit, windowMs, cost, nowMs, member prefix, cutoffMs (now - window,
  * inclusive). Answers {1, remaining, 0} when admitted, {0, remaining, score of the blocking unit}
- * when not. Members are added in chunks: Lua's `unpack` has a stack limit well under MAX_LIMIT.
+ * when not. One unit (every request of Till's limits) is one ZADD of the call's member; more are
+ * `<member>:<unit>`, added in chunks: Lua's `unpack` has a stack limit well under MAX_LIMIT.
  */
 export const script = LuaScript.make(`
 local limit = tonumber(ARGV[1])
@@ -37,6 +39,11 @@ local cost = tonumber(ARGV[3])
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[6])
 local used = redis.call('ZCARD', KEYS[1])
 if used + cost <= limit then
+  if cost == 1 then
+    redis.call('ZADD', KEYS[1], ARGV[4], ARGV[5])
+    redis.call('PEXPIRE', KEYS[1], ARGV[2])
+    return {1, limit - used - 1, 0}
+  end
   local unit = 1
   while unit <= cost do
     local args = {}
@@ -86,14 +93,6 @@ export const make = Effect.fn("RedisRateLimitStore.make")(function* (settings: S
   const instance = randomBytes(9).toString("base64url")
   let calls = 0
 
-  const viaRedis = (request: RateLimitStore.AcquireRequest) => {
-    const member = `${instance}.${++calls}`
-    const { key, limit, windowMs, cost, nowMs } = request
-    return client.call(store, (redis) =>
-      script.run(redis, [prefix + key], [limit, windowMs, cost, nowMs, member, nowMs - windowMs])
-    )
-  }
-
   const decide = (request: RateLimitStore.AcquireRequest, reply: unknown): RateLimitStore.Decision => {
     const [allowed, remaining, blocking] = reply as [number, number, number | string]
     return allowed === 1
@@ -105,22 +104,31 @@ export const make = Effect.fn("RedisRateLimitStore.make")(function* (settings: S
         }
   }
 
+  // While Redis cannot answer: this instance's own log (the module comment has the semantics).
   const degraded = (request: RateLimitStore.AcquireRequest) =>
     Effect.as(Metric.update(fallbacks, 1), local.acquire(request))
 
   const acquire = (
     request: RateLimitStore.AcquireRequest
-  ): Effect.Effect<RateLimitStore.Decision, Errors.StoreUnavailable> =>
-    Effect.suspend(() => {
-      const invalid = RateLimitStore.invalidReason(request)
-      if (invalid !== undefined) return Effect.die(new Error(`RateLimitStore.acquire: ${invalid}`))
-      return viaRedis(request).pipe(
-        Effect.matchEffect({
-          onSuccess: (reply) => Effect.succeed(decide(request, reply)),
-          onFailure: () => degraded(request)
-        })
-      )
-    })
+  ): Effect.Effect<RateLimitStore.Decision, Errors.StoreUnavailable> => {
+    const invalid = RateLimitStore.invalidReason(request)
+    if (invalid !== undefined) return Effect.die(new Error(`RateLimitStore.acquire: ${invalid}`))
+    const { key, limit, windowMs, cost, nowMs } = request
+    return Effect.catch(
+      Effect.map(
+        client.call(store, (redis) =>
+          // The member is drawn when the call is sent, so an effect run twice records two members.
+          script.run(
+            redis,
+            [prefix + key],
+            [limit, windowMs, cost, nowMs, `${instance}.${++calls}`, nowMs - windowMs]
+          )
+        ),
+        (reply) => decide(request, reply)
+      ),
+      () => degraded(request)
+    )
+  }
 
   return RateLimitStore.RateLimitStore.of({ acquire })
 })
