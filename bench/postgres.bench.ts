@@ -201,7 +201,7 @@ const createSql = `
   ),
   locked AS MATERIALIZED (
     SELECT s.sku, s.on_hand - s.reserved AS available
-    FROM stock s WHERE s.sku IN (SELECT sku FROM req)
+    FROM stock s WHERE s.sku = ANY(ARRAY(SELECT sku FROM req))
     ORDER BY s.sku
     FOR NO KEY UPDATE
   ),
@@ -223,7 +223,7 @@ const createSql = `
   ),
   held AS (
     UPDATE stock s SET reserved = s.reserved + r.quantity
-    FROM req r WHERE s.sku = r.sku AND EXISTS (SELECT 1 FROM inserted)
+    FROM req r WHERE s.sku = r.sku AND s.sku = ANY(ARRAY(SELECT sku FROM req)) AND EXISTS (SELECT 1 FROM inserted)
     RETURNING s.sku
   ),
   reserved AS (
@@ -311,7 +311,7 @@ const stepSql = `
   ),
   locked AS MATERIALIZED (
     SELECT s.sku, s.on_hand - s.reserved AS available
-    FROM stock s WHERE s.sku IN (SELECT sku FROM moving)
+    FROM stock s WHERE s.sku = ANY(ARRAY(SELECT sku FROM moving))
     ORDER BY s.sku
     FOR NO KEY UPDATE
   ),
@@ -333,7 +333,7 @@ const stepSql = `
     UPDATE stock s
     SET reserved = s.reserved + CASE WHEN $10::text = 'hold' THEN m.quantity ELSE -m.quantity END,
         on_hand = s.on_hand - CASE WHEN $10::text = 'commit' THEN m.quantity ELSE 0 END
-    FROM moving m WHERE s.sku = m.sku AND EXISTS (SELECT 1 FROM updated)
+    FROM moving m WHERE s.sku = m.sku AND s.sku = ANY(ARRAY(SELECT sku FROM moving)) AND EXISTS (SELECT 1 FROM updated)
     RETURNING s.sku
   ),
   held AS (

@@ -14,6 +14,12 @@
  *   concurrent step that won first makes the row fail the recheck, and nothing is written),
  *   checks the state machine, the owner and the attempt's hold, then locks the stock rows in
  *   SKU order as `create` does. A refused check writes nothing and is answered as a defect.
+ * - Stock rows are always found through the primary key: `sku = ANY(ARRAY(SELECT sku FROM ...))`,
+ *   never `IN (SELECT ...)` or a join with the lines. The planner cannot know how many lines a
+ *   step has (an `unnest` or `jsonb_array_elements` of a parameter: 10-110 rows to it), so with a
+ *   join it hash-joined them with a sequential scan of the whole stock table in every step: 3 ms of
+ *   Postgres CPU a checkout at 3,000 SKUs, growing with the catalogue; with the array, index probes
+ *   (1.5 ms a checkout, whatever the catalogue; tested by the stock table's scan counters).
  * - The database keeps 0 <= reserved <= on_hand (CHECK constraints) and lets a reservation
  *   leave `held` once (a trigger): even a bug here cannot oversell.
  *
@@ -168,7 +174,7 @@ export const make: Effect.Effect<
       ),
       locked AS MATERIALIZED (
         SELECT s.sku, s.on_hand - s.reserved AS available
-        FROM stock s WHERE s.sku IN (SELECT sku FROM req)
+        FROM stock s WHERE s.sku = ANY(ARRAY(SELECT sku FROM req))
         ORDER BY s.sku
         FOR NO KEY UPDATE
       ),
@@ -190,7 +196,7 @@ export const make: Effect.Effect<
       ),
       held AS (
         UPDATE stock s SET reserved = s.reserved + r.quantity
-        FROM req r WHERE s.sku = r.sku AND EXISTS (SELECT 1 FROM inserted)
+        FROM req r WHERE s.sku = r.sku AND s.sku = ANY(ARRAY(SELECT sku FROM req)) AND EXISTS (SELECT 1 FROM inserted)
         RETURNING s.sku
       ),
       reserved AS (
@@ -306,7 +312,7 @@ export const make: Effect.Effect<
       ),
       locked AS MATERIALIZED (
         SELECT s.sku, s.on_hand - s.reserved AS available
-        FROM stock s WHERE s.sku IN (SELECT sku FROM moving)
+        FROM stock s WHERE s.sku = ANY(ARRAY(SELECT sku FROM moving))
         ORDER BY s.sku
         FOR NO KEY UPDATE
       ),
@@ -328,7 +334,7 @@ export const make: Effect.Effect<
         UPDATE stock s
         SET reserved = s.reserved + CASE WHEN ${moveText}::text = 'hold' THEN m.quantity ELSE -m.quantity END,
             on_hand = s.on_hand - CASE WHEN ${moveText}::text = 'commit' THEN m.quantity ELSE 0 END
-        FROM moving m WHERE s.sku = m.sku AND EXISTS (SELECT 1 FROM updated)
+        FROM moving m WHERE s.sku = m.sku AND s.sku = ANY(ARRAY(SELECT sku FROM moving)) AND EXISTS (SELECT 1 FROM updated)
         RETURNING s.sku
       ),
       held AS (
