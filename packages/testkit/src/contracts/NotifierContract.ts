@@ -8,7 +8,7 @@ import { Notifier } from "@till/core"
 import { Effect, type Layer } from "effect"
 import { uniqueId } from "../internal/contract.js"
 
-const kinds: ReadonlyArray<Notifier.Notification["kind"]> = [
+const kinds: ReadonlyArray<Notifier.OrderNotification["kind"]> = [
   "order_confirmed",
   "payment_failed",
   "order_expired"
@@ -27,6 +27,7 @@ export const notifierContract = <R>(
         const sent = yield* Effect.forEach(kinds, (kind) =>
           Effect.map(uniqueId("ord"), (orderId): Notifier.Notification => ({ userId, kind, orderId }))
         )
+        sent.push({ userId, kind: "cart_abandoned", cartId: yield* uniqueId("cart") })
         yield* Effect.forEach(sent, notifier.notify, { discard: true })
         expect(yield* readBack(userId)).toEqual(sent)
       })

@@ -1,0 +1,307 @@
+/**
+ * Consumers as a small typed API: a handler per event type, on Schema-decoded `Event`s.
+ *
+ * ```ts
+ * const fulfillment = Consumer.make({
+ *   name: "fulfillment",                  // also its `processed_events.consumer`
+ *   groupId: "till.fulfillment",          // instances of one group share the partitions
+ *   topics: ["orders"],
+ *   handlers: { "order.confirmed": (event) => createShipment(event) },
+ *   retry: { attempts: 5, backoffMs: 200 }
+ * })
+ * yield* Consumer.start(fulfillment)      // runs until its scope closes
+ * ```
+ *
+ * What a message goes through, in its partition's order (partitions run concurrently):
+ * 1. decoded (JSON, then `Event.Event`); a message that cannot be decoded is poison and goes to
+ *    the topic's dead-letter topic at once: retrying cannot make it decode.
+ * 2. no handler for its type: skipped.
+ * 3. the handler runs inside one SQL transaction that first inserts `(consumer, event_id)` into
+ *    `processed_events` (`ON CONFLICT DO NOTHING`) and skips the handler when the row existed. So
+ *    the dedupe row commits with the handler's writes, or neither does: a redelivered event
+ *    (a relay that crashed between publish and mark, a rebalance before the commit) has no
+ *    effect twice. Effects outside the database (a mail sent) are at least once.
+ * 4. a failed (or timed-out) attempt is retried, `attempts` in all, with exponential backoff from
+ *    `backoffMs`; then the message goes to the dead-letter topic, with its original key, value and
+ *    headers plus `error`, `original_topic`, `original_partition`, `original_offset`, `consumer`
+ *    and `attempts`.
+ * 5. its offset is committed only after 3 or 4 succeeded. A dead-letter publish that fails leaves
+ *    the offset where it is, and kafkajs delivers the message again.
+ */
+import { type Errors, Event } from "@till/core"
+import { Cause, Effect, Layer, Metric, Schema, type Scope } from "effect"
+import { SqlClient } from "effect/sql"
+import type { IHeaders, KafkaMessage, Message } from "kafkajs"
+import { call, KafkaClient } from "./KafkaClient.js"
+import { deadLetterOf, type Family, Topics } from "./Topics.js"
+
+/** What a consumer does with one event type; runs inside the dedupe transaction. */
+export type Handler<R> = (event: Event.Event) => Effect.Effect<unknown, unknown, R>
+
+export interface Options<R> {
+  /** The consumer's id: its `processed_events.consumer` (1-128 characters). */
+  readonly name: string
+  /** The Kafka consumer group; instances with one group id share the partitions. */
+  readonly groupId: string
+  readonly topics: ReadonlyArray<Family>
+  readonly handlers: { readonly [T in Event.EventType]?: Handler<R> }
+  readonly retry?: {
+    /** Attempts in all, the first included (default 5, at most 20). */
+    readonly attempts?: number
+    /** The first pause between attempts; it doubles each time (default 200 ms). */
+    readonly backoffMs?: number
+    /** The longest pause between attempts (default 5 s). */
+    readonly maxBackoffMs?: number
+  }
+  /** Longest run of one attempt, transaction included (default 10 s). */
+  readonly handlerTimeoutMs?: number
+  /** Partitions processed at once by one instance (default 4). */
+  readonly partitionConcurrency?: number
+  /** Where a new group starts: the oldest retained message (default) or the next one. */
+  readonly fromBeginning?: boolean
+  /** Kafka's group session timeout (default 30 s). */
+  readonly sessionTimeoutMs?: number
+}
+
+export interface Consumer<R> {
+  readonly name: string
+  readonly groupId: string
+  readonly topics: ReadonlyArray<Family>
+  readonly handlers: { readonly [T in Event.EventType]?: Handler<R> }
+  readonly attempts: number
+  readonly backoffMs: number
+  readonly maxBackoffMs: number
+  readonly handlerTimeoutMs: number
+  readonly partitionConcurrency: number
+  readonly fromBeginning: boolean
+  readonly sessionTimeoutMs: number
+}
+
+const bounded = (what: string, value: number, minimum: number, maximum: number): number => {
+  if (!Number.isInteger(value) || value < minimum || value > maximum)
+    throw new Error(`Consumer: ${what} must be an integer in [${minimum}, ${maximum}], got ${value}`)
+  return value
+}
+
+/**
+ * A consumer definition (validated here: a bad option throws at once); `start` runs it.
+ * @example Consumer.make({ name: "mailer", groupId: "till.mailer", topics: ["orders"], handlers: { "order.confirmed": send } })
+ */
+export const make = <R>(options: Options<R>): Consumer<R> => {
+  if (options.name.length < 1 || options.name.length > 128)
+    throw new Error("Consumer: name must be 1-128 characters")
+  if (!/^[A-Za-z0-9._-]{1,200}$/.test(options.groupId))
+    throw new Error("Consumer: groupId must be 1-200 of A-Z a-z 0-9 . _ -")
+  if (options.topics.length === 0) throw new Error("Consumer: at least one topic family")
+  return {
+    name: options.name,
+    groupId: options.groupId,
+    topics: [...new Set(options.topics)],
+    handlers: options.handlers,
+    attempts: bounded("retry.attempts", options.retry?.attempts ?? 5, 1, 20),
+    backoffMs: bounded("retry.backoffMs", options.retry?.backoffMs ?? 200, 0, 60_000),
+    maxBackoffMs: bounded("retry.maxBackoffMs", options.retry?.maxBackoffMs ?? 5_000, 0, 60_000),
+    handlerTimeoutMs: bounded("handlerTimeoutMs", options.handlerTimeoutMs ?? 10_000, 1, 300_000),
+    partitionConcurrency: bounded("partitionConcurrency", options.partitionConcurrency ?? 4, 1, 256),
+    fromBeginning: options.fromBeginning ?? true,
+    sessionTimeoutMs: bounded("sessionTimeoutMs", options.sessionTimeoutMs ?? 30_000, 6_000, 300_000)
+  }
+}
+
+/** What one instance did so far. */
+export interface Stats {
+  readonly handled: number
+  readonly duplicates: number
+  readonly skipped: number
+  readonly deadLettered: number
+}
+
+export interface Running {
+  /** The partitions this instance holds, by topic, as of its last group join. */
+  readonly assignment: Effect.Effect<Readonly<Record<string, ReadonlyArray<number>>>>
+  readonly stats: Effect.Effect<Stats>
+  /** Leaves the group (in-flight attempts are interrupted and rolled back); idempotent. */
+  readonly stop: Effect.Effect<void>
+}
+
+/** Messages by outcome, per consumer: `handled`, `duplicate`, `skipped`, `dead_lettered`. */
+export const messages = Metric.counter("till_consumer_messages_total", {
+  description: "Kafka messages a consumer finished, by consumer and outcome",
+  incremental: true
+})
+
+const decode = Schema.decodeUnknownEffect(Schema.fromJsonString(Event.Event))
+
+const causeText = (cause: Cause.Cause<unknown>): string => {
+  const error = Cause.squash(cause)
+  const text = error instanceof Error ? `${error.name}: ${error.message}` : String(error)
+  return text.replace(/\s+/g, " ").slice(0, 1_000)
+}
+
+/**
+ * Runs `consumer` until the scope closes (or `stop`): connected, subscribed and in its group when
+ * this succeeds.
+ */
+export const start = Effect.fn("Consumer.start")(function* <R>(consumer: Consumer<R>) {
+  const { kafka, settings } = yield* KafkaClient
+  const topics = yield* Topics
+  const sql = yield* SqlClient.SqlClient
+  const context = yield* Effect.context<R | SqlClient.SqlClient>()
+  const connectMs = settings.connectionTimeoutMs + settings.requestTimeoutMs
+  const subscribed = consumer.topics.map((family) => topics.topic(family))
+  const stats = { handled: 0, duplicates: 0, skipped: 0, deadLettered: 0 }
+  const count = (outcome: "handled" | "duplicate" | "skipped" | "dead_lettered") =>
+    Metric.update(Metric.withAttributes(messages, { consumer: consumer.name, outcome }), 1)
+
+  const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false })
+  const kafkaConsumer = kafka.consumer({
+    groupId: consumer.groupId,
+    sessionTimeout: consumer.sessionTimeoutMs,
+    heartbeatInterval: Math.floor(consumer.sessionTimeoutMs / 10),
+    maxWaitTimeInMs: 500,
+    allowAutoTopicCreation: false
+  })
+  let assignment: Record<string, ReadonlyArray<number>> = {}
+  kafkaConsumer.on(kafkaConsumer.events.GROUP_JOIN, (event) => {
+    assignment = event.payload.memberAssignment
+  })
+  kafkaConsumer.on(kafkaConsumer.events.CRASH, (event) => {
+    if (!event.payload.restart)
+      console.error(`[till] consumer ${consumer.name} stopped: ${event.payload.error.message}`)
+  })
+
+  const inFlight = new AbortController()
+  let stopping: Promise<void> | undefined
+  const stop = Effect.suspend(() => {
+    if (stopping === undefined) {
+      inFlight.abort()
+      stopping = Effect.runPromise(
+        Effect.ignore(call("disconnect the consumer", connectMs, () => kafkaConsumer.disconnect())).pipe(
+          Effect.andThen(
+            Effect.ignore(call("disconnect the producer", connectMs, () => producer.disconnect()))
+          )
+        )
+      )
+    }
+    const done = stopping
+    return Effect.promise(() => done)
+  })
+
+  const deadLetter = (
+    topic: string,
+    partition: number,
+    message: KafkaMessage,
+    error: string,
+    attempts: number
+  ) => {
+    const headers: IHeaders = {
+      ...message.headers,
+      error,
+      original_topic: topic,
+      original_partition: String(partition),
+      original_offset: message.offset,
+      consumer: consumer.name,
+      attempts: String(attempts)
+    }
+    const letter: Message = { key: message.key, value: message.value, headers }
+    return call(`dead-letter ${topic}/${partition}@${message.offset}`, settings.requestTimeoutMs, () =>
+      producer.send({
+        topic: deadLetterOf(topic),
+        messages: [letter],
+        acks: -1,
+        timeout: settings.requestTimeoutMs
+      })
+    ).pipe(
+      Effect.andThen(
+        Effect.sync(() => {
+          stats.deadLettered++
+        })
+      ),
+      Effect.andThen(count("dead_lettered"))
+    )
+  }
+
+  // The dedupe row and the handler's writes commit together, or neither does.
+  const attempt = (event: Event.Event, handler: Handler<R>) =>
+    sql
+      .withTransaction(
+        Effect.gen(function* () {
+          const fresh = yield* sql`
+            INSERT INTO processed_events (consumer, event_id) VALUES (${consumer.name}, ${event.event_id})
+            ON CONFLICT DO NOTHING RETURNING 1`
+          if (fresh.length === 0) return "duplicate" as const
+          yield* handler(event)
+          return "handled" as const
+        })
+      )
+      .pipe(
+        Effect.timeoutOrElse({
+          duration: consumer.handlerTimeoutMs,
+          orElse: () => Effect.fail(new Error(`handler took longer than ${consumer.handlerTimeoutMs} ms`))
+        })
+      )
+
+  const process = (topic: string, partition: number, message: KafkaMessage, heartbeat: () => Promise<void>) =>
+    Effect.gen(function* () {
+      const decoded = yield* Effect.exit(decode(message.value === null ? "" : message.value.toString("utf8")))
+      if (decoded._tag === "Failure") {
+        return yield* deadLetter(topic, partition, message, `undecodable: ${causeText(decoded.cause)}`, 0)
+      }
+      const event = decoded.value
+      const handler = consumer.handlers[event.type]
+      if (handler === undefined) {
+        stats.skipped++
+        return yield* count("skipped")
+      }
+      let lastError = ""
+      for (let n = 1; n <= consumer.attempts; n++) {
+        const outcome = yield* Effect.exit(attempt(event, handler))
+        if (outcome._tag === "Success") {
+          if (outcome.value === "handled") stats.handled++
+          else stats.duplicates++
+          return yield* count(outcome.value)
+        }
+        if (Cause.hasInterrupts(outcome.cause) && inFlight.signal.aborted) return yield* Effect.interrupt
+        lastError = causeText(outcome.cause)
+        if (n < consumer.attempts) {
+          yield* Effect.sleep(Math.min(consumer.maxBackoffMs, consumer.backoffMs * 2 ** (n - 1)))
+          yield* Effect.promise(() => heartbeat().catch(() => undefined))
+        }
+      }
+      return yield* deadLetter(topic, partition, message, lastError, consumer.attempts)
+    })
+
+  const run = Effect.runPromiseWith(context)
+  yield* Effect.acquireRelease(
+    call(`start consumer ${consumer.name}`, connectMs * 3, async () => {
+      await producer.connect()
+      await kafkaConsumer.connect()
+      await kafkaConsumer.subscribe({ topics: subscribed, fromBeginning: consumer.fromBeginning })
+      await kafkaConsumer.run({
+        partitionsConsumedConcurrently: consumer.partitionConcurrency,
+        eachMessage: ({ topic, partition, message, heartbeat }) =>
+          run(Effect.asVoid(process(topic, partition, message, heartbeat)), { signal: inFlight.signal })
+      })
+    }),
+    () => stop
+  )
+
+  const running: Running = {
+    assignment: Effect.sync(() => assignment),
+    stats: Effect.sync(() => ({ ...stats })),
+    stop
+  }
+  return running
+})
+
+/**
+ * Runs `consumer` for the life of the layer.
+ * @category layers
+ */
+export const layer = <R>(
+  consumer: Consumer<R>
+): Layer.Layer<
+  never,
+  Errors.StoreUnavailable,
+  KafkaClient | Topics | SqlClient.SqlClient | Exclude<R, Scope.Scope>
+> => Layer.effectDiscard(start(consumer))
