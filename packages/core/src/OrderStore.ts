@@ -97,5 +97,10 @@ export class OrderStore extends Context.Service<
       token: string,
       eventIds: ReadonlyArray<string>
     ) => Effect.Effect<void, StoreUnavailable>
+    /**
+     * The outbox's lag: how long before `nowMs` the oldest unpublished event occurred (its
+     * `occurred_at`), claimed or not; 0 when every event is published.
+     */
+    readonly outboxLagMs: (nowMs: number) => Effect.Effect<number, StoreUnavailable>
   }
 >()("@till/core/OrderStore") {}

@@ -6,7 +6,7 @@
  * An order's later events are never claimed while an earlier one is claimed elsewhere, so each
  * order's events are published in order.
  */
-import { Clock, Effect, Schedule } from "effect"
+import { Clock, Effect, Metric, Queue, Schedule, Stream } from "effect"
 import { EventPublisher } from "./EventPublisher.js"
 import { storeCall } from "./internal/storeCall.js"
 import { OrderStore } from "./OrderStore.js"
@@ -65,4 +65,56 @@ export const runEvery = (interval: Schedule.Schedule<unknown> = Schedule.spaced(
     Effect.catchCause((cause) => Effect.logWarning("outbox relay failed", cause)),
     Effect.repeat(interval),
     Effect.asVoid
+  )
+
+export const lagGauge = Metric.gauge("till_outbox_lag_ms", {
+  description: "Age of the oldest unpublished outbox event, ms (0: all published)"
+})
+
+/** Reads the outbox's lag and publishes it as `till_outbox_lag_ms`; answers it (ms). */
+export const reportLag = Effect.fn("Outbox.reportLag")(function* () {
+  const orders = yield* OrderStore
+  const call = storeCall(yield* Resilience, "outbox")
+  const lagMs = yield* call("retry", orders.outboxLagMs(yield* Clock.currentTimeMillis))
+  yield* Metric.update(lagGauge, lagMs)
+  return lagMs
+})
+
+/** Longest a woken relay sleeps without a wake-up before it looks anyway. */
+export const defaultMaxIdleMs = 1_000
+
+/**
+ * The relay of a running service: drains whenever `wakeups` emits (Postgres `LISTEN/NOTIFY`:
+ * `PostgresOutbox.wakeups`) and at least every `maxIdleMs`, reporting the lag after each round,
+ * until interrupted. A round drains until a claim comes back empty, so events committed while
+ * it published (whose statements did not notify: a relay was at work) go out in the same round.
+ * Wake-ups that fail (the listening connection lost) are logged and resumed every second; the
+ * relay polls meanwhile, so it never stops on their account.
+ */
+export const runWhenWoken = <R>(
+  wakeups: Stream.Stream<unknown, unknown, R>,
+  options: { readonly maxIdleMs?: number; readonly batchSize?: number } = {}
+) =>
+  Effect.scoped(
+    Effect.gen(function* () {
+      const maxIdleMs = options.maxIdleMs ?? defaultMaxIdleMs
+      // Wake-ups coalesce: one pending is enough, the round drains everything.
+      const woken = yield* Queue.sliding<void>(1)
+      yield* Effect.forkScoped(
+        Stream.runForEach(wakeups, () => Queue.offer(woken, undefined)).pipe(
+          Effect.catchCause((cause) =>
+            Effect.logWarning("outbox wake-ups failed; polling until they resume", cause)
+          ),
+          Effect.repeat(Schedule.spaced("1 second"))
+        )
+      )
+      const round = Effect.gen(function* () {
+        while ((yield* drain(1_000, options.batchSize)) > 0) {}
+      }).pipe(Effect.catchCause((cause) => Effect.logWarning("outbox relay failed", cause)))
+      while (true) {
+        yield* round
+        yield* Effect.ignore(reportLag())
+        yield* Effect.timeoutOption(Queue.take(woken), maxIdleMs)
+      }
+    })
   )

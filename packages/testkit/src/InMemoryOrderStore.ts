@@ -318,6 +318,15 @@ export const make = (
           return { token, events }
         }),
 
+      outboxLagMs: (nowMs) =>
+        Effect.sync(() => {
+          for (let i = head; i < outbox.length; i++) {
+            const entry = outbox[i]!
+            if (!entry.published) return Math.max(0, nowMs - Date.parse(entry.event.occurred_at))
+          }
+          return 0
+        }),
+
       markPublished: (token, eventIds) =>
         Effect.sync(() => {
           for (const id of eventIds) {

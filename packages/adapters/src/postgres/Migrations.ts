@@ -9,8 +9,8 @@
  *
  * Numbering: 1-5 are catalog, stock, orders and reservations, the audit log and the outbox;
  * 6-9 idempotency keys, the payment retry queue, dead letters and processed events (consumer
- * dedupe); 10 payments, 11 sealed idempotent answers, 13 shipments
- * (the Kafka fulfillment consumer; 12 is reserved). A migration is never edited once merged: a change is
+ * dedupe); 10 payments, 11 sealed idempotent answers, 12 outbox wake-ups, 13 shipments
+ * (the Kafka fulfillment consumer). A migration is never edited once merged: a change is
  * a new migration.
  */
 import { Effect } from "effect"
@@ -27,6 +27,7 @@ import deadLetters from "./migrations/0008_dead_letters.js"
 import processedEvents from "./migrations/0009_processed_events.js"
 import payments from "./migrations/0010_payments.js"
 import sealedAnswers from "./migrations/0011_sealed_answers.js"
+import outboxNotify from "./migrations/0012_outbox_notify.js"
 import shipments from "./migrations/0013_shipments.js"
 
 /** Every migration, by `<id>_<name>`. */
@@ -42,6 +43,7 @@ export const migrations = {
   "9_processed_events": processedEvents,
   "10_payments": payments,
   "11_sealed_answers": sealedAnswers,
+  "12_outbox_notify": outboxNotify,
   "13_shipments": shipments
 }
 

@@ -536,6 +536,14 @@ export const make: Effect.Effect<
       WHERE event_id = ANY(${[...eventIds]}::text[]) AND claim_token = ${token}::text AND NOT published`)
   })
 
+  const outboxLagMs = Effect.fn("PostgresOrderStore.outboxLagMs")(function* (nowMs: number) {
+    // The oldest unsent row by `seq` (the partial index `outbox_unsent`), not by time: commit order.
+    const rows = yield* unavailable(sql<{ occurred_at: string }>`
+      SELECT event ->> 'occurred_at' AS occurred_at FROM outbox WHERE NOT published ORDER BY seq LIMIT 1`)
+    const oldest = rows[0] === undefined ? Number.NaN : Date.parse(rows[0].occurred_at)
+    return Number.isFinite(oldest) ? Math.max(0, nowMs - oldest) : 0
+  })
+
   return OrderStore.OrderStore.of({
     create,
     get,
@@ -544,7 +552,8 @@ export const make: Effect.Effect<
     listByUser,
     audit,
     claimEvents,
-    markPublished
+    markPublished,
+    outboxLagMs
   })
 })
 

@@ -33,6 +33,31 @@ const withEvents = (orders: Orders, sku: Parameters<typeof makeOrder>[0]["lines"
   })
 
 export const describeOutbox = (run: Run) => {
+  it.effect("outboxLagMs: the age of the oldest unpublished event, claimed or not; 0 once all are out", () =>
+    run((orders, stock) =>
+      Effect.gen(function* () {
+        expect(yield* orders.outboxLagMs(t0)).toBe(0)
+        const sku = yield* stocked(stock, 10)
+        const a = yield* makeOrder({ lines: [[sku, 1]] })
+        const occurredAt = Date.parse(a.updated_at)
+        yield* orders.create(a, [yield* makeEvent(a), yield* makeEvent(a, "inventory.reserved")])
+        const b = moved(a, "confirmed", 5_000)
+        yield* orders.step(b, 1, "commit", [yield* makeEvent(b, "order.confirmed")])
+        expect(yield* orders.outboxLagMs(occurredAt + 250)).toBe(250)
+        // Claimed but not yet published still counts: the relay may be stuck on it.
+        const first = yield* orders.claimEvents(occurredAt + 300, 2, 60_000)
+        expect(first.events).toHaveLength(2)
+        expect(yield* orders.outboxLagMs(occurredAt + 300)).toBe(300)
+        yield* orders.markPublished(first.token, ids(first.events))
+        // What is left occurred 5 s later.
+        expect(yield* orders.outboxLagMs(occurredAt + 6_000)).toBe(1_000)
+        const rest = yield* orders.claimEvents(occurredAt + 6_000, 10, 60_000)
+        yield* orders.markPublished(rest.token, ids(rest.events))
+        expect(yield* orders.outboxLagMs(occurredAt + 7_000)).toBe(0)
+      })
+    )
+  )
+
   it.effect("claimEvents answers committed steps' events only, in commit order, up to the limit", () =>
     run((orders, stock) =>
       Effect.gen(function* () {

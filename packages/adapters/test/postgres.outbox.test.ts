@@ -1,0 +1,91 @@
+/**
+ * The outbox's wake-ups on the real server: a relay woken by NOTIFY publishes a new order's events
+ * without waiting for its poll, the trigger notifies only an idle outbox, and the lag is read
+ * from the oldest unsent event.
+ */
+import { it } from "@effect/vitest"
+import { PostgresOutbox } from "@till/adapters/postgres"
+import { OrderStore, Outbox, Resilience, Sku, InventoryStore } from "@till/core"
+import { InMemoryEventPublisher } from "@till/testkit"
+import { Effect, Fiber, Layer, Redacted } from "effect"
+import pg from "pg"
+import { expect } from "vitest"
+import { eventOf, newOrder } from "./support/orders.js"
+import { onFreshSchema, orderAndStockStores, url } from "./support/postgres.js"
+import { describeService } from "./support/services.js"
+
+const world = () =>
+  Layer.mergeAll(
+    onFreshSchema(orderAndStockStores, { maxConnections: 5 }),
+    InMemoryEventPublisher.layer,
+    Resilience.layer
+  )
+
+/** A new order of one unit, created with two events; answers their ids. */
+const placed = Effect.gen(function* () {
+  const orders = yield* OrderStore.OrderStore
+  const order = yield* newOrder([[Sku.make("relayed"), 1]])
+  const events = [yield* eventOf(order, "order.created"), yield* eventOf(order, "payment.queued")]
+  yield* orders.create(order, events)
+  return events.map((e) => e.event_id)
+})
+
+await describeService("postgres", "Postgres outbox wake-ups", () => {
+  it.live("a relay woken by NOTIFY publishes a new order's events long before its next poll", () =>
+    Effect.gen(function* () {
+      const stock = yield* InventoryStore.InventoryStore
+      const published = (yield* InMemoryEventPublisher.Inspector).published
+      yield* stock.setOnHand(Sku.make("relayed"), 10)
+      // Polling once a minute: only a wake-up can deliver within the test.
+      const relay = yield* Effect.forkChild(
+        Outbox.runWhenWoken(PostgresOutbox.wakeups, { maxIdleMs: 60_000 })
+      )
+      yield* Effect.sleep(500) // the first round ran; the listener is up
+      for (let round = 0; round < 3; round++) {
+        const ids = yield* placed
+        let seen: ReadonlyArray<string> = []
+        for (let wait = 0; wait < 50 && !ids.every((id) => seen.includes(id)); wait++) {
+          yield* Effect.sleep(100)
+          seen = (yield* published).map((e) => e.event_id)
+        }
+        expect(seen.filter((id) => ids.includes(id))).toEqual(ids)
+      }
+      expect(yield* Outbox.reportLag()).toBe(0)
+      yield* Fiber.interrupt(relay)
+    }).pipe(Effect.provide(world(), { local: true }))
+  )
+
+  it.live("the trigger notifies only an outbox with no older unsent event", () =>
+    Effect.gen(function* () {
+      const orders = yield* OrderStore.OrderStore
+      const stock = yield* InventoryStore.InventoryStore
+      yield* stock.setOnHand(Sku.make("relayed"), 10)
+      const listener = new pg.Client({ connectionString: Redacted.value(url()) })
+      yield* Effect.promise(() => listener.connect())
+      yield* Effect.addFinalizer(() => Effect.promise(() => listener.end()))
+      const channel = yield* PostgresOutbox.channel
+      let notified = 0
+      listener.on("notification", (n) => {
+        if (n.channel === channel) notified++
+      })
+      yield* Effect.promise(() => listener.query(`LISTEN ${channel}`))
+      const settle = Effect.sleep(300)
+      yield* placed
+      yield* settle
+      expect(notified).toBe(1)
+      // Unsent events wait: a relay is (or will be) at work, nobody needs waking.
+      yield* placed
+      yield* settle
+      expect(notified).toBe(1)
+      const all = yield* orders.claimEvents(Date.now(), 100, 60_000)
+      yield* orders.markPublished(
+        all.token,
+        all.events.map((e) => e.event_id)
+      )
+      yield* placed
+      yield* settle
+      expect(notified).toBe(2)
+      expect(channel).toMatch(/^till_outbox_[0-9a-f]{32}$/)
+    }).pipe(Effect.scoped, Effect.provide(world(), { local: true }))
+  )
+})
