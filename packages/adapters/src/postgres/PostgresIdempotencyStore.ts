@@ -26,6 +26,7 @@ import { Clock, Effect, Layer } from "effect"
 import { SqlClient } from "effect/sql"
 import * as PaymentCipher from "./PaymentCipher.js"
 import type * as PgLayer from "./PgLayer.js"
+import { purge } from "./internal/purge.js"
 import { answerRow } from "./internal/sealedRows.js"
 import { gatedStatements } from "./internal/sqlErrors.js"
 
@@ -204,24 +205,23 @@ export const make: Effect.Effect<
  * already count as absent; this only keeps the table from growing, e.g. from an hourly job.
  * @example yield* PostgresIdempotencyStore.purgeExpired(Date.now(), 10_000)
  */
-export const purgeExpired: (
+export const purgeExpired = (
   nowMs: number,
   limit: number
-) => Effect.Effect<number, Errors.StoreUnavailable, PgLayer.Client> = Effect.fn(
-  "PostgresIdempotencyStore.purgeExpired"
-)(function* (nowMs: number, limit: number) {
-  const sql = yield* SqlClient.SqlClient
-  const unavailable = yield* gatedStatements("idempotency")
-  const size = Math.max(0, Math.min(100_000, Math.floor(limit)))
-  if (size === 0) return 0
-  const rows = yield* unavailable(sql`
-    DELETE FROM idempotency_keys k
-    USING (SELECT scope, key FROM idempotency_keys WHERE expires_at <= ${Math.floor(nowMs)}::bigint
-           LIMIT ${size} FOR UPDATE SKIP LOCKED) gone
-    WHERE k.scope = gone.scope AND k.key = gone.key AND k.expires_at <= ${Math.floor(nowMs)}::bigint
-    RETURNING 1`)
-  return rows.length
-})
+): Effect.Effect<number, Errors.StoreUnavailable, PgLayer.Client> =>
+  Effect.withSpan(
+    purge(
+      "idempotency",
+      limit,
+      (sql, size) => sql`
+        DELETE FROM idempotency_keys k
+        USING (SELECT scope, key FROM idempotency_keys WHERE expires_at <= ${Math.floor(nowMs)}::bigint
+               LIMIT ${size} FOR UPDATE SKIP LOCKED) gone
+        WHERE k.scope = gone.scope AND k.key = gone.key AND k.expires_at <= ${Math.floor(nowMs)}::bigint
+        RETURNING 1`
+    ),
+    "PostgresIdempotencyStore.purgeExpired"
+  )
 
 /**
  * IdempotencyStore on the pool of `PgLayer` (migrated with `Migrations.migrate`).

@@ -37,6 +37,7 @@ import { Errors, Event, type InventoryStore, Order, OrderStore } from "@till/cor
 import { Effect, Layer, Option, Schema } from "effect"
 import { SqlClient } from "effect/sql"
 import * as Cursor from "./internal/cursor.js"
+import { purge } from "./internal/purge.js"
 import { paymentRow } from "./internal/sealedRows.js"
 import { gatedStatements } from "./internal/sqlErrors.js"
 import * as PaymentCipher from "./PaymentCipher.js"
@@ -571,21 +572,20 @@ export const layer: Layer.Layer<OrderStore.OrderStore, never, PgLayer.Client | P
  * job keeping a day of history.
  * @example yield* PostgresOrderStore.purgePublished(Date.now() - 24 * 3_600_000, 10_000)
  */
-export const purgePublished: (
+export const purgePublished = (
   beforeMs: number,
   limit: number
-) => Effect.Effect<number, Errors.StoreUnavailable, PgLayer.Client> = Effect.fn(
-  "PostgresOrderStore.purgePublished"
-)(function* (beforeMs: number, limit: number) {
-  const sql = yield* SqlClient.SqlClient
-  const unavailable = yield* gatedStatements(store)
-  const size = Number.isFinite(limit) ? Math.max(0, Math.min(100_000, Math.floor(limit))) : 0
-  if (size === 0) return 0
-  const rows = yield* unavailable(sql`
-    DELETE FROM outbox o
-    USING (SELECT seq FROM outbox WHERE published AND claimed_until <= ${Math.floor(beforeMs)}::bigint
-           ORDER BY seq LIMIT ${size} FOR UPDATE SKIP LOCKED) gone
-    WHERE o.seq = gone.seq
-    RETURNING 1`)
-  return rows.length
-})
+): Effect.Effect<number, Errors.StoreUnavailable, PgLayer.Client> =>
+  Effect.withSpan(
+    purge(
+      store,
+      limit,
+      (sql, size) => sql`
+        DELETE FROM outbox o
+        USING (SELECT seq FROM outbox WHERE published AND claimed_until <= ${Math.floor(beforeMs)}::bigint
+               ORDER BY seq LIMIT ${size} FOR UPDATE SKIP LOCKED) gone
+        WHERE o.seq = gone.seq
+        RETURNING 1`
+    ),
+    "PostgresOrderStore.purgePublished"
+  )
