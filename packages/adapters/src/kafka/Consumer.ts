@@ -31,8 +31,14 @@
 import { type Errors, Event } from "@till/core"
 import { Cause, Effect, Layer, Metric, Schema, type Scope } from "effect"
 import { SqlClient } from "effect/sql"
-import type { IHeaders, KafkaMessage, Message } from "kafkajs"
-import { call, KafkaClient } from "./KafkaClient.js"
+import {
+  type IHeaders,
+  type Consumer as KafkaConsumer,
+  type KafkaMessage,
+  type Message,
+  Partitioners
+} from "kafkajs"
+import { call, KafkaClient, reasonOf } from "./KafkaClient.js"
 import { deadLetterOf, type Family, Topics } from "./Topics.js"
 
 /** What a consumer does with one event type; runs inside the dedupe transaction. */
@@ -153,30 +159,35 @@ export const start = Effect.fn("Consumer.start")(function* <R>(consumer: Consume
   const count = (outcome: "handled" | "duplicate" | "skipped" | "dead_lettered") =>
     Metric.update(Metric.withAttributes(messages, { consumer: consumer.name, outcome }), 1)
 
-  const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false })
-  const kafkaConsumer = kafka.consumer({
-    groupId: consumer.groupId,
-    sessionTimeout: consumer.sessionTimeoutMs,
-    heartbeatInterval: Math.floor(consumer.sessionTimeoutMs / 10),
-    maxWaitTimeInMs: 500,
-    allowAutoTopicCreation: false
+  const producer = kafka.producer({
+    idempotent: true,
+    maxInFlightRequests: 1,
+    allowAutoTopicCreation: false,
+    // murmur2 of the key, as Java clients partition: every client puts a key on the same partition.
+    createPartitioner: Partitioners.DefaultPartitioner
   })
   let assignment: Record<string, ReadonlyArray<number>> = {}
-  kafkaConsumer.on(kafkaConsumer.events.GROUP_JOIN, (event) => {
-    assignment = event.payload.memberAssignment
-  })
-  kafkaConsumer.on(kafkaConsumer.events.CRASH, (event) => {
-    if (!event.payload.restart)
-      console.error(`[till] consumer ${consumer.name} stopped: ${event.payload.error.message}`)
-  })
-
   const inFlight = new AbortController()
+  let current: KafkaConsumer | undefined
+  let wake: (() => void) | undefined
   let stopping: Promise<void> | undefined
+  const pause = (ms: number) =>
+    new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, ms)
+      wake = () => {
+        clearTimeout(timer)
+        resolve()
+      }
+    })
+
   const stop = Effect.suspend(() => {
     if (stopping === undefined) {
       inFlight.abort()
+      wake?.()
       stopping = Effect.runPromise(
-        Effect.ignore(call("disconnect the consumer", connectMs, () => kafkaConsumer.disconnect())).pipe(
+        Effect.ignore(
+          call("disconnect the consumer", connectMs, () => current?.disconnect() ?? Promise.resolve())
+        ).pipe(
           Effect.andThen(
             Effect.ignore(call("disconnect the producer", connectMs, () => producer.disconnect()))
           )
@@ -272,16 +283,52 @@ export const start = Effect.fn("Consumer.start")(function* <R>(consumer: Consume
     })
 
   const run = Effect.runPromiseWith(context)
+  // A kafkajs consumer restarts itself after retriable failures only; one that crashed for good (a
+  // broker refusing connections for longer than its retries, say) is replaced by a fresh one here,
+  // with backoff, until `stop`. Offsets are the group's, so the new one resumes where it ended.
+  const open = async (): Promise<void> => {
+    const session = kafka.consumer({
+      groupId: consumer.groupId,
+      sessionTimeout: consumer.sessionTimeoutMs,
+      heartbeatInterval: Math.floor(consumer.sessionTimeoutMs / 10),
+      maxWaitTimeInMs: 500,
+      allowAutoTopicCreation: false
+    })
+    current = session
+    session.on(session.events.GROUP_JOIN, (event) => {
+      assignment = event.payload.memberAssignment
+    })
+    session.on(session.events.CRASH, (event) => {
+      if (!event.payload.restart) void replace(session, event.payload.error)
+    })
+    await session.connect()
+    await session.subscribe({ topics: subscribed, fromBeginning: consumer.fromBeginning })
+    await session.run({
+      partitionsConsumedConcurrently: consumer.partitionConcurrency,
+      eachMessage: ({ topic, partition, message, heartbeat }) =>
+        run(Effect.asVoid(process(topic, partition, message, heartbeat)), { signal: inFlight.signal })
+    })
+  }
+  const replace = async (dead: KafkaConsumer, error: Error) => {
+    console.warn(`[till] consumer ${consumer.name} crashed (${reasonOf(error)}); starting a new one`)
+    assignment = {}
+    await dead.disconnect().catch(() => undefined)
+    for (let n = 0; stopping === undefined; n++) {
+      await pause(Math.min(30_000, 250 * 2 ** Math.min(n, 8)))
+      if (stopping !== undefined) return
+      try {
+        await open()
+        return
+      } catch {
+        await current?.disconnect().catch(() => undefined)
+      }
+    }
+  }
+
   yield* Effect.acquireRelease(
     call(`start consumer ${consumer.name}`, connectMs * 3, async () => {
       await producer.connect()
-      await kafkaConsumer.connect()
-      await kafkaConsumer.subscribe({ topics: subscribed, fromBeginning: consumer.fromBeginning })
-      await kafkaConsumer.run({
-        partitionsConsumedConcurrently: consumer.partitionConcurrency,
-        eachMessage: ({ topic, partition, message, heartbeat }) =>
-          run(Effect.asVoid(process(topic, partition, message, heartbeat)), { signal: inFlight.signal })
-      })
+      await open()
     }),
     () => stop
   )

@@ -36,17 +36,23 @@ export const Settings = Schema.Struct({
   connectionTimeoutMs: Millis(60_000),
   /** Longest wait for a broker's answer to one request. */
   requestTimeoutMs: Millis(300_000),
+  /** Longest pause between two of kafkajs's retries of a request or a reconnection (they start at 100 ms). */
+  retryMaxDelayMs: Millis(60_000),
   /** What kafkajs's own logger prints. */
   logLevel: LogLevel
 })
 export type Settings = typeof Settings.Type
 
-/** Local broker, client `till`, 3 s to connect, 30 s per request, kafkajs errors logged. */
+/**
+ * Local broker, client `till`, 3 s to connect, 30 s per request, retries at most 5 s apart (kafkajs's
+ * 30 s would leave a producer idle for half a minute after its broker came back), errors logged.
+ */
 export const defaults: Settings = {
   brokers: ["127.0.0.1:9092"],
   clientId: "till",
   connectionTimeoutMs: 3_000,
   requestTimeoutMs: 30_000,
+  retryMaxDelayMs: 5_000,
   logLevel: "error"
 }
 
@@ -112,6 +118,7 @@ export const make = (settings: Settings): Effect.Effect<KafkaClient["Service"]> 
         connectionTimeout: settings.connectionTimeoutMs,
         requestTimeout: settings.requestTimeoutMs,
         enforceRequestTimeout: true,
+        retry: { initialRetryTime: 100, maxRetryTime: settings.retryMaxDelayMs },
         logLevel: levels[settings.logLevel]
       }),
       call
@@ -157,6 +164,7 @@ export const config = (base: Settings = defaults): EffectConfig.Config<Settings>
         base.connectionTimeoutMs
       ),
       requestTimeoutMs: EffectConfig.withDefault(EffectConfig.Int("requestTimeoutMs"), base.requestTimeoutMs),
+      retryMaxDelayMs: EffectConfig.withDefault(EffectConfig.Int("retryMaxDelayMs"), base.retryMaxDelayMs),
       logLevel: EffectConfig.withDefault(EffectConfig.String("logLevel"), base.logLevel)
     }).pipe(EffectConfig.nested("kafka"))
   }).pipe(

@@ -16,7 +16,7 @@
  */
 import { type Errors, Event, EventPublisher } from "@till/core"
 import { Effect, Layer, Schema } from "effect"
-import type { Message } from "kafkajs"
+import { type Message, Partitioners } from "kafkajs"
 import { call, KafkaClient } from "./KafkaClient.js"
 import { Topics } from "./Topics.js"
 
@@ -41,7 +41,13 @@ export const make = Effect.fn("KafkaEventPublisher.make")(function* (options: Op
   const { kafka, settings } = yield* KafkaClient
   const topics = yield* Topics
   const sendTimeoutMs = options.sendTimeoutMs ?? defaultSendTimeoutMs
-  const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false })
+  const producer = kafka.producer({
+    idempotent: true,
+    maxInFlightRequests: 1,
+    allowAutoTopicCreation: false,
+    // murmur2 of the key, as Java clients partition: every client puts a key on the same partition.
+    createPartitioner: Partitioners.DefaultPartitioner
+  })
   yield* Effect.acquireRelease(
     call("connect the producer", settings.connectionTimeoutMs + settings.requestTimeoutMs, () =>
       producer.connect()

@@ -25,7 +25,7 @@ export const kafkaLayer = (topics: Topics.Settings, brokerList: ReadonlyArray<st
       KafkaClient.layerWith({
         brokers: brokerList,
         clientId: "till-test",
-        logLevel: "nothing",
+        logLevel: (process.env["TILL_TEST_KAFKA_LOG"] ?? "nothing") as "nothing",
         requestTimeoutMs: 5_000
       })
     )
