@@ -4,10 +4,14 @@ import { InMemoryEventPublisher } from "@till/testkit"
 import { eventPublisherContract } from "@till/testkit/contracts"
 import { Effect } from "effect"
 
-eventPublisherContract("in-memory", InMemoryEventPublisher.layer, (aggregateIds) =>
-  Effect.flatMap(InMemoryEventPublisher.Inspector, (inspector) =>
-    Effect.map(inspector.published, (events) => events.filter((e) => aggregateIds.includes(e.aggregate_id)))
-  )
+eventPublisherContract(
+  "in-memory",
+  InMemoryEventPublisher.layer,
+  (aggregateIds) =>
+    Effect.flatMap(InMemoryEventPublisher.Inspector, (inspector) =>
+      Effect.map(inspector.published, (events) => events.filter((e) => aggregateIds.includes(e.aggregate_id)))
+    ),
+  { consume: (name, handle) => InMemoryEventPublisher.consume(name, handle) }
 )
 
 describe("InMemoryEventPublisher Control", () => {

@@ -5,11 +5,17 @@
  * the first delivery of each event id.
  *
  * `readBack` answers the events delivered so far for some aggregates (a consumer, for Kafka;
- * the `Inspector`, in memory). It may poll until they arrive.
+ * the `Inspector`, in memory). It may poll until `atLeast` of them (copies included) arrived.
+ *
+ * With `consumer` (a deduping consumer over what was published: the Kafka adapter's `Consumer`,
+ * or `InMemoryEventPublisher.consume`), the suite also checks the consumer side: an event
+ * published twice (a relay that died between publish and mark) is delivered twice and applied
+ * once; a handler that fails is retried, and neither that event nor the later ones of its
+ * aggregate are lost or overtaken.
  */
 import { expect, layer } from "@effect/vitest"
 import { Event, EventPublisher } from "@till/core"
-import { Effect, type Layer } from "effect"
+import { Effect, type Layer, type Scope } from "effect"
 import { encoded, uniqueId } from "../internal/contract.js"
 
 const encode = encoded(Event.Event)
@@ -43,24 +49,35 @@ const firstDeliveries = (events: ReadonlyArray<Event.Event>) => {
   return first
 }
 
+/** Starts a consumer `name` (its dedupe key) delivering every published event to `handle`, until the scope closes. */
+export type Consume<R> = (
+  name: string,
+  handle: (event: Event.Event) => Effect.Effect<void, unknown>
+) => Effect.Effect<void, unknown, R | Scope.Scope>
+
 export const eventPublisherContract = <R>(
   name: string,
   publisherLayer: Layer.Layer<EventPublisher.EventPublisher | R, unknown>,
-  readBack: (aggregateIds: ReadonlyArray<string>) => Effect.Effect<ReadonlyArray<Event.Event>, unknown, R>
+  readBack: (
+    aggregateIds: ReadonlyArray<string>,
+    atLeast: number
+  ) => Effect.Effect<ReadonlyArray<Event.Event>, unknown, R>,
+  consumer?: { readonly consume: Consume<R>; readonly timeoutMs?: number }
 ): void => {
-  const delivered = (aggregateId: string) =>
-    Effect.map(readBack([aggregateId]), (events) =>
+  const delivered = (aggregateId: string, atLeast: number) =>
+    Effect.map(readBack([aggregateId], atLeast), (events) =>
       firstDeliveries(events.filter((e) => e.aggregate_id === aggregateId)).map(encode)
     )
 
-  layer(publisherLayer)(`EventPublisher contract: ${name}`, (it) => {
+  // Live services: the consumer cases wait on real time (a consumer polls, or a broker answers).
+  layer(publisherLayer, { excludeTestServices: true })(`EventPublisher contract: ${name}`, (it) => {
     it.effect("a published batch is delivered whole, in order", () =>
       Effect.gen(function* () {
         const publisher = yield* EventPublisher.EventPublisher
         const aggregateId = yield* uniqueId("ord")
         const events = yield* makeEvents(aggregateId, 5)
         yield* publisher.publish(events)
-        expect(yield* delivered(aggregateId)).toEqual(events.map(encode))
+        expect(yield* delivered(aggregateId, events.length)).toEqual(events.map(encode))
       })
     )
 
@@ -72,7 +89,7 @@ export const eventPublisherContract = <R>(
         yield* publisher.publish(events.slice(0, 2))
         yield* publisher.publish([])
         yield* publisher.publish(events.slice(2))
-        expect(yield* delivered(aggregateId)).toEqual(events.map(encode))
+        expect(yield* delivered(aggregateId, events.length)).toEqual(events.map(encode))
       })
     )
 
@@ -87,8 +104,70 @@ export const eventPublisherContract = <R>(
           { concurrency: "unbounded", discard: true }
         )
         for (const [i, id] of aggregates.entries())
-          expect(yield* delivered(id)).toEqual(batches[i]!.map(encode))
+          expect(yield* delivered(id, batches[i]!.length)).toEqual(batches[i]!.map(encode))
       })
+    )
+
+    if (consumer === undefined) return
+    const timeoutMs = consumer.timeoutMs ?? 20_000
+    /** Waits (polling) until `done` holds. */
+    const until = (what: string, done: () => boolean) =>
+      Effect.gen(function* () {
+        const deadline = Date.now() + timeoutMs
+        while (!done()) {
+          if (Date.now() > deadline)
+            return yield* Effect.die(new Error(`not within ${timeoutMs} ms: ${what}`))
+          yield* Effect.sleep(10)
+        }
+      })
+
+    it.effect("at least once: a batch published twice is delivered twice and applied once", () =>
+      Effect.gen(function* () {
+        const publisher = yield* EventPublisher.EventPublisher
+        const aggregateId = yield* uniqueId("ord")
+        const events = yield* makeEvents(aggregateId, 4)
+        const [sentinel, ...batch] = [events[3]!, ...events.slice(0, 3)]
+        const applied: Array<string> = []
+        yield* consumer.consume(yield* uniqueId("dedupe"), (event) =>
+          Effect.sync(() => {
+            if (event.aggregate_id === aggregateId) applied.push(event.event_id)
+          })
+        )
+        yield* publisher.publish(batch)
+        yield* publisher.publish(batch)
+        // Behind the copies in its aggregate's order: once it is applied, so were they (or skipped).
+        yield* publisher.publish([sentinel])
+        const copies = yield* readBack([aggregateId], 2 * batch.length + 1)
+        for (const event of batch)
+          expect(copies.filter((e) => e.event_id === event.event_id).length).toBeGreaterThanOrEqual(2)
+        yield* until("the sentinel applied", () => applied.includes(sentinel.event_id))
+        expect(applied).toEqual([...batch, sentinel].map((e) => e.event_id))
+      }).pipe(Effect.scoped)
+    )
+
+    it.effect("a failing handler is retried: nothing lost, nothing of its aggregate overtakes it", () =>
+      Effect.gen(function* () {
+        const publisher = yield* EventPublisher.EventPublisher
+        const aggregateId = yield* uniqueId("ord")
+        const events = yield* makeEvents(aggregateId, 4)
+        const applied: Array<string> = []
+        let failures = 0
+        yield* consumer.consume(yield* uniqueId("retry"), (event) =>
+          Effect.suspend(() => {
+            if (event.aggregate_id !== aggregateId) return Effect.void
+            if (event.event_id === events[1]!.event_id && failures < 2) {
+              failures++
+              return Effect.fail(new Error("injected handler failure"))
+            }
+            applied.push(event.event_id)
+            return Effect.void
+          })
+        )
+        yield* publisher.publish(events)
+        yield* until("every event applied", () => applied.length >= events.length)
+        expect(failures).toBe(2)
+        expect(applied).toEqual(events.map((e) => e.event_id))
+      }).pipe(Effect.scoped)
     )
   })
 }
