@@ -6,7 +6,7 @@
  * An order's later events are never claimed while an earlier one is claimed elsewhere, so each
  * order's events are published in order.
  */
-import { Clock, Effect, Metric, Queue, Schedule, Stream } from "effect"
+import { Cause, Clock, Effect, Metric, Queue, Schedule, Stream } from "effect"
 import { EventPublisher } from "./EventPublisher.js"
 import { storeCall } from "./internal/storeCall.js"
 import { OrderStore } from "./OrderStore.js"
@@ -16,10 +16,11 @@ import { Resilience } from "./Resilience.js"
 export const defaultBatchSize = 100
 
 /**
- * How long a relay holds its claim: well past a publish's worst case (the Kafka adapter's
- * 30 s request timeout), so a live relay never sees its batch taken over.
+ * How long a relay holds its claim: past a publish's worst case (the Kafka adapter bounds each
+ * send by 10 s), so a live relay never sees its batch taken over, and short enough that a batch
+ * whose publish failed (a broker outage) goes out again soon after the broker returns.
  */
-export const defaultLeaseMs = 60_000
+export const defaultLeaseMs = 20_000
 
 /** Publishes one batch; answers how many events it moved. */
 export const relayOnce = Effect.fn("Outbox.relayOnce")(function* (
@@ -102,15 +103,21 @@ export const runWhenWoken = <R>(
       const woken = yield* Queue.sliding<void>(1)
       yield* Effect.forkScoped(
         Stream.runForEach(wakeups, () => Queue.offer(woken, undefined)).pipe(
-          Effect.catchCause((cause) =>
-            Effect.logWarning("outbox wake-ups failed; polling until they resume", cause)
+          Effect.catchCauseIf(
+            (cause) => !Cause.hasInterruptsOnly(cause),
+            (cause) => Effect.logWarning("outbox wake-ups failed; polling until they resume", cause)
           ),
           Effect.repeat(Schedule.spaced("1 second"))
         )
       )
       const round = Effect.gen(function* () {
         while ((yield* drain(1_000, options.batchSize)) > 0) {}
-      }).pipe(Effect.catchCause((cause) => Effect.logWarning("outbox relay failed", cause)))
+      }).pipe(
+        Effect.catchCauseIf(
+          (cause) => !Cause.hasInterruptsOnly(cause),
+          (cause) => Effect.logWarning("outbox relay failed", cause)
+        )
+      )
       while (true) {
         yield* round
         yield* Effect.ignore(reportLag())

@@ -1,15 +1,8 @@
 /**
- * The outbox's wake-ups: statements that add events to an outbox with no older unsent event
- * notify the schema's channel (migration 12), and `wakeups` is that channel as a stream, for
- * core's `Outbox.runWhenWoken`. A relay then starts within a round trip of the commit instead of
- * at its next poll.
- *
- * The listener holds one connection of the pool for as long as the stream runs (outside
- * `PoolGate`'s count). Why notify only an idle outbox: a notifying commit takes the server's
- * notification-queue lock, one transaction at a time; measured here (2026-12-01, 64 sessions
- * inserting one row per transaction), 13.9k commits/s without NOTIFY against 3.8-5.8k/s when every
- * commit notifies. A relay with a backlog drains until its claims come back empty, so the
- * statements that skip the notification lose nothing.
+ * The outbox's wake-ups: every statement that adds events notifies the schema's channel
+ * (migration 12), and `wakeups` is that channel as a stream, for core's `Outbox.runWhenWoken`. A
+ * relay then starts within a round trip of the commit instead of at its next poll. The listener
+ * holds one connection of the pool for as long as the stream runs (outside `PoolGate`'s count).
  *
  * @example
  * yield* Outbox.runWhenWoken(PostgresOutbox.wakeups) // with OrderStore, EventPublisher, Resilience and PgClient
