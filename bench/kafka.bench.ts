@@ -194,6 +194,7 @@ export const run = async (progress: Progress): Promise<ReadonlyArray<Row>> => {
         topics: ["orders"],
         fromBeginning: false,
         partitionConcurrency: 6,
+        batch: true,
         handlers: {
           "order.confirmed": (e) =>
             Effect.sync(() => {

@@ -27,6 +27,15 @@
  *    and `attempts`.
  * 5. its offset is committed only after 3 or 4 succeeded. A dead-letter publish that fails leaves
  *    the offset where it is, and kafkajs delivers the message again.
+ *
+ * **Batches** (`batch: true`, for handlers whose effects are all in the transaction, such as
+ * fulfillment's): the messages a fetch brings for one partition (up to `maxBatch`) go through 3
+ * together, one transaction for all of them (one multi-row dedupe insert, then each fresh
+ * event's handler in order), instead of a transaction each: one consumer kept up with 1,000
+ * events/s only this way on this machine. If anything in it fails (an undecodable message, a
+ * handler's error, the timeout) the transaction rolls back and the batch goes message by message
+ * as above, retries and dead letters included; so a handler may run twice (once rolled back),
+ * which is why batches are only for handlers with no effect outside the transaction.
  */
 import { type Errors, Event } from "@till/core"
 import { Cause, Effect, Layer, Metric, Schema, type Scope } from "effect"
@@ -63,6 +72,10 @@ export interface Options<R> {
   readonly handlerTimeoutMs?: number
   /** Partitions processed at once by one instance (default 4). */
   readonly partitionConcurrency?: number
+  /** One transaction per fetched batch (see above; default false). */
+  readonly batch?: boolean
+  /** Most messages in one batch transaction (default 200). */
+  readonly maxBatch?: number
   /** Where a new group starts: the oldest retained message (default) or the next one. */
   readonly fromBeginning?: boolean
   /** Kafka's group session timeout (default 30 s). */
@@ -79,6 +92,8 @@ export interface Consumer<R> {
   readonly maxBackoffMs: number
   readonly handlerTimeoutMs: number
   readonly partitionConcurrency: number
+  readonly batch: boolean
+  readonly maxBatch: number
   readonly fromBeginning: boolean
   readonly sessionTimeoutMs: number
 }
@@ -109,6 +124,8 @@ export const make = <R>(options: Options<R>): Consumer<R> => {
     maxBackoffMs: bounded("retry.maxBackoffMs", options.retry?.maxBackoffMs ?? 5_000, 0, 60_000),
     handlerTimeoutMs: bounded("handlerTimeoutMs", options.handlerTimeoutMs ?? 10_000, 1, 300_000),
     partitionConcurrency: bounded("partitionConcurrency", options.partitionConcurrency ?? 4, 1, 256),
+    batch: options.batch ?? false,
+    maxBatch: bounded("maxBatch", options.maxBatch ?? 200, 1, 10_000),
     fromBeginning: options.fromBeginning ?? true,
     sessionTimeoutMs: bounded("sessionTimeoutMs", options.sessionTimeoutMs ?? 30_000, 6_000, 300_000)
   }
@@ -156,8 +173,8 @@ export const start = Effect.fn("Consumer.start")(function* <R>(consumer: Consume
   const connectMs = settings.connectionTimeoutMs + settings.requestTimeoutMs
   const subscribed = consumer.topics.map((family) => topics.topic(family))
   const stats = { handled: 0, duplicates: 0, skipped: 0, deadLettered: 0 }
-  const count = (outcome: "handled" | "duplicate" | "skipped" | "dead_lettered") =>
-    Metric.update(Metric.withAttributes(messages, { consumer: consumer.name, outcome }), 1)
+  const count = (outcome: "handled" | "duplicate" | "skipped" | "dead_lettered", n = 1) =>
+    Metric.update(Metric.withAttributes(messages, { consumer: consumer.name, outcome }), n)
 
   const producer = kafka.producer({
     idempotent: true,
@@ -282,6 +299,78 @@ export const start = Effect.fn("Consumer.start")(function* <R>(consumer: Consume
       return yield* deadLetter(topic, partition, message, lastError, consumer.attempts)
     })
 
+  /**
+   * A batch's fast path: one transaction for its decodable messages with handlers; answers false
+   * (nothing written) when anything failed, so the caller goes message by message.
+   */
+  const together = (messages: ReadonlyArray<KafkaMessage>) =>
+    Effect.gen(function* () {
+      const events: Array<Event.Event> = []
+      for (const message of messages) {
+        const decoded = yield* Effect.exit(
+          decode(message.value === null ? "" : message.value.toString("utf8"))
+        )
+        if (decoded._tag === "Failure") return false
+        events.push(decoded.value)
+      }
+      const handled = events.filter((e) => consumer.handlers[e.type] !== undefined)
+      const outcome = yield* Effect.exit(
+        sql
+          .withTransaction(
+            Effect.gen(function* () {
+              const fresh =
+                handled.length === 0
+                  ? []
+                  : yield* sql<{ event_id: string }>`
+                    INSERT INTO processed_events (consumer, event_id)
+                    SELECT ${consumer.name}, unnest(${handled.map((e) => e.event_id)}::text[])
+                    ON CONFLICT DO NOTHING RETURNING event_id`
+              // A redelivery can bring one event twice in a batch: the first copy runs, once.
+              const isFresh = new Set(fresh.map((r) => r.event_id))
+              let ran = 0
+              for (const event of handled) {
+                if (!isFresh.delete(event.event_id)) continue
+                yield* consumer.handlers[event.type]!(event)
+                ran++
+              }
+              return ran
+            })
+          )
+          .pipe(Effect.timeout(consumer.handlerTimeoutMs))
+      )
+      if (outcome._tag === "Failure") {
+        if (Cause.hasInterrupts(outcome.cause) && inFlight.signal.aborted) return yield* Effect.interrupt
+        return false
+      }
+      stats.handled += outcome.value
+      stats.duplicates += handled.length - outcome.value
+      stats.skipped += events.length - handled.length
+      yield* count("handled", outcome.value)
+      yield* count("duplicate", handled.length - outcome.value)
+      yield* count("skipped", events.length - handled.length)
+      return true
+    })
+
+  const processBatch = (
+    topic: string,
+    partition: number,
+    messages: ReadonlyArray<KafkaMessage>,
+    resolveOffset: (offset: string) => void,
+    heartbeat: () => Promise<void>
+  ) =>
+    Effect.gen(function* () {
+      for (let from = 0; from < messages.length; from += consumer.maxBatch) {
+        const chunk = messages.slice(from, from + consumer.maxBatch)
+        if (!(yield* together(chunk))) {
+          for (const message of chunk) {
+            yield* process(topic, partition, message, heartbeat)
+            resolveOffset(message.offset)
+          }
+        } else resolveOffset(chunk[chunk.length - 1]!.offset)
+        yield* Effect.promise(() => heartbeat().catch(() => undefined))
+      }
+    })
+
   const run = Effect.runPromiseWith(context)
   // A kafkajs consumer restarts itself after retriable failures only; one that crashed for good (a
   // broker refusing connections for longer than its retries, say) is replaced by a fresh one here,
@@ -303,11 +392,22 @@ export const start = Effect.fn("Consumer.start")(function* <R>(consumer: Consume
     })
     await session.connect()
     await session.subscribe({ topics: subscribed, fromBeginning: consumer.fromBeginning })
-    await session.run({
-      partitionsConsumedConcurrently: consumer.partitionConcurrency,
-      eachMessage: ({ topic, partition, message, heartbeat }) =>
-        run(Effect.asVoid(process(topic, partition, message, heartbeat)), { signal: inFlight.signal })
-    })
+    await session.run(
+      consumer.batch
+        ? {
+            partitionsConsumedConcurrently: consumer.partitionConcurrency,
+            eachBatchAutoResolve: false,
+            eachBatch: ({ batch, resolveOffset, heartbeat }) =>
+              run(processBatch(batch.topic, batch.partition, batch.messages, resolveOffset, heartbeat), {
+                signal: inFlight.signal
+              })
+          }
+        : {
+            partitionsConsumedConcurrently: consumer.partitionConcurrency,
+            eachMessage: ({ topic, partition, message, heartbeat }) =>
+              run(Effect.asVoid(process(topic, partition, message, heartbeat)), { signal: inFlight.signal })
+          }
+    )
   }
   const replace = async (dead: KafkaConsumer, error: Error) => {
     console.warn(`[till] consumer ${consumer.name} crashed (${reasonOf(error)}); starting a new one`)

@@ -64,6 +64,8 @@ export const consumer = (options: Options = {}): Consumer.Consumer<SqlClient.Sql
     groupId: options.groupId ?? "till.fulfillment",
     topics: ["orders"],
     handlers: { "order.confirmed": onOrderConfirmed },
+    // Its writes are all in the transaction: a batch per fetch is safe (Consumer.ts).
+    batch: true,
     ...(options.retry === undefined ? {} : { retry: options.retry }),
     ...(options.partitionConcurrency === undefined
       ? {}
