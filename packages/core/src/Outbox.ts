@@ -84,21 +84,38 @@ export const reportLag = Effect.fn("Outbox.reportLag")(function* () {
 /** Longest a woken relay sleeps without a wake-up before it looks anyway. */
 export const defaultMaxIdleMs = 1_000
 
+/** While events keep coming, how often a relay looks again without being woken. */
+export const defaultBusyPollMs = 20
+
+/** How long after the last event it moved a relay keeps looking every `busyPollMs`. */
+export const defaultBusyForMs = 500
+
 /**
- * The relay of a running service: drains whenever `wakeups` emits (Postgres `LISTEN/NOTIFY`:
- * `PostgresOutbox.wakeups`) and at least every `maxIdleMs`, reporting the lag after each round,
- * until interrupted. A round drains until a claim comes back empty, so events committed while
- * it published (whose statements did not notify: a relay was at work) go out in the same round.
- * Wake-ups that fail (the listening connection lost) are logged and resumed every second; the
- * relay polls meanwhile, so it never stops on their account.
+ * The relay of a running service, until interrupted: drains whenever `wakeups` emits (Postgres
+ * `LISTEN/NOTIFY`: `PostgresOutbox.wakeups`), every `busyPollMs` while events keep coming (for
+ * `busyForMs` after the last one it moved), and at least every `maxIdleMs`; reports the lag after
+ * each round. A round drains until a claim comes back empty.
+ *
+ * Why it polls while busy: wake-ups only come from statements that find the outbox idle (a
+ * notifying commit takes a server-wide lock, see the Postgres adapter's migration 12), and a
+ * statement that saw the relay's batch still unsent may commit just after the relay's last, empty
+ * claim. A look every 20 ms while events flow picks it up; an idle relay costs one claim a second.
+ * Wake-ups that fail (the listening connection lost) are logged and resumed every second.
  */
 export const runWhenWoken = <R>(
   wakeups: Stream.Stream<unknown, unknown, R>,
-  options: { readonly maxIdleMs?: number; readonly batchSize?: number } = {}
+  options: {
+    readonly maxIdleMs?: number
+    readonly busyPollMs?: number
+    readonly busyForMs?: number
+    readonly batchSize?: number
+  } = {}
 ) =>
   Effect.scoped(
     Effect.gen(function* () {
       const maxIdleMs = options.maxIdleMs ?? defaultMaxIdleMs
+      const busyPollMs = options.busyPollMs ?? defaultBusyPollMs
+      const busyForMs = options.busyForMs ?? defaultBusyForMs
       // Wake-ups coalesce: one pending is enough, the round drains everything.
       const woken = yield* Queue.sliding<void>(1)
       yield* Effect.forkScoped(
@@ -111,17 +128,21 @@ export const runWhenWoken = <R>(
         )
       )
       const round = Effect.gen(function* () {
-        while ((yield* drain(1_000, options.batchSize)) > 0) {}
+        let moved = 0
+        for (let n = -1; n !== 0; moved += n) n = yield* drain(1_000, options.batchSize)
+        return moved
       }).pipe(
         Effect.catchCauseIf(
           (cause) => !Cause.hasInterruptsOnly(cause),
-          (cause) => Effect.logWarning("outbox relay failed", cause)
+          (cause) => Effect.as(Effect.logWarning("outbox relay failed", cause), 0)
         )
       )
+      let lastMovedAt = Number.NEGATIVE_INFINITY
       while (true) {
-        yield* round
+        if ((yield* round) > 0) lastMovedAt = yield* Clock.currentTimeMillis
         yield* Effect.ignore(reportLag())
-        yield* Effect.timeoutOption(Queue.take(woken), maxIdleMs)
+        const busy = (yield* Clock.currentTimeMillis) - lastMovedAt < busyForMs
+        yield* Effect.timeoutOption(Queue.take(woken), busy ? busyPollMs : maxIdleMs)
       }
     })
   )
