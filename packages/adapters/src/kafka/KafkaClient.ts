@@ -14,8 +14,9 @@
  * const kafka = KafkaClient.layerWith({ brokers: ["kafka-1:9092", "kafka-2:9092"], clientId: "shop" })
  */
 import { Errors } from "@till/core"
-import { Context, Effect, Config as EffectConfig, Layer, Schema, SchemaIssue } from "effect"
+import { Context, Effect, Config as EffectConfig, Layer, Schema } from "effect"
 import { Kafka, logLevel as KafkaLogLevel } from "kafkajs"
+import { decodeSettings as decodeSettingsAt } from "../internal/decodeSettings.js"
 
 const Millis = (maximum: number) => Schema.Int.check(Schema.isBetween({ minimum: 1, maximum }))
 
@@ -142,12 +143,7 @@ export const layer: Layer.Layer<KafkaClient> = build(defaults)
 export const layerWith = (settings: Partial<Settings>): Layer.Layer<KafkaClient> =>
   Layer.unwrap(Effect.map(Effect.orDie(Schema.decodeEffect(Settings)({ ...defaults, ...settings })), build))
 
-const decodeSettings = (raw: unknown): Effect.Effect<Settings, EffectConfig.ConfigError> =>
-  Effect.mapError(
-    Schema.decodeUnknownEffect(Settings)(raw),
-    (error) =>
-      new EffectConfig.ConfigError(new Schema.SchemaError(new SchemaIssue.Pointer(["kafka"], error.issue)))
-  )
+const decodeSettings = decodeSettingsAt(Settings, ["kafka"])
 
 /**
  * The settings from Effect `Config`: the brokers from `KAFKA_BROKERS` (comma-separated), the rest

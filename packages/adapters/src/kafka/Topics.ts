@@ -16,8 +16,9 @@
  * has a leader. Producers and consumers need `Topics`, so none starts before that.
  */
 import type { Errors, Event } from "@till/core"
-import { Context, Effect, Config as EffectConfig, Layer, Schema, SchemaIssue } from "effect"
+import { Context, Effect, Config as EffectConfig, Layer, Schema } from "effect"
 import { call, KafkaClient } from "./KafkaClient.js"
+import { decodeSettings as decodeSettingsAt } from "../internal/decodeSettings.js"
 
 const TopicName = Schema.String.check(
   Schema.isPattern(/^[A-Za-z0-9._-]{1,200}$/, { message: "a topic name: 1-200 of A-Z a-z 0-9 . _ -" })
@@ -151,14 +152,7 @@ export const layerWith = (
 ): Layer.Layer<Topics, Errors.StoreUnavailable, KafkaClient> =>
   Layer.unwrap(Effect.map(Effect.orDie(Schema.decodeEffect(Settings)({ ...defaults, ...settings })), build))
 
-const decodeSettings = (raw: unknown): Effect.Effect<Settings, EffectConfig.ConfigError> =>
-  Effect.mapError(
-    Schema.decodeUnknownEffect(Settings)(raw),
-    (error) =>
-      new EffectConfig.ConfigError(
-        new Schema.SchemaError(new SchemaIssue.Pointer(["kafka", "topics"], error.issue))
-      )
-  )
+const decodeSettings = decodeSettingsAt(Settings, ["kafka", "topics"])
 
 /**
  * The settings from Effect `Config`, under `kafka.topics.*` (`KAFKA_TOPICS_PARTITIONS=12` with

@@ -16,7 +16,8 @@
  * PaymentCipher.layerWith({ currentKeyId: "2026-12", keys: { "2026-12": Redacted.make(base64Key) } })
  */
 import { createCipheriv, createDecipheriv, randomBytes } from "node:crypto"
-import { Config, Context, Effect, Layer, Redacted, Schema, SchemaIssue } from "effect"
+import { decodeSettings } from "../internal/decodeSettings.js"
+import { Config, Context, Effect, Layer, Redacted, Schema } from "effect"
 
 const IV_BYTES = 12
 const TAG_BYTES = 16
@@ -135,11 +136,7 @@ export const config: Config.Config<Settings> = Config.all({
         const at = pair.indexOf("=")
         return [pair.slice(0, at), Redacted.make(pair.slice(at + 1))] as const
       })
-    return Effect.mapError(
-      Schema.decodeUnknownEffect(Settings)({ currentKeyId, keys: Object.fromEntries(entries) }),
-      (error) =>
-        new Config.ConfigError(new Schema.SchemaError(new SchemaIssue.Pointer(["payments"], error.issue)))
-    )
+    return decodeSettings(Settings, ["payments"])({ currentKeyId, keys: Object.fromEntries(entries) })
   })
 )
 

@@ -11,10 +11,11 @@
  * const pg = PgLayer.layerWith({ url: Redacted.make("postgres://till@db:5432/till") })
  */
 import { PgClient } from "@effect/sql-pg"
-import { Config as EffectConfig, Effect, Layer, Redacted, Schedule, Schema, SchemaIssue } from "effect"
+import { Config as EffectConfig, Effect, Layer, Redacted, Schedule, Schema } from "effect"
 import type { SqlClient } from "effect/sql"
 import type { SqlError } from "effect/sql/SqlError"
 import * as PoolGate from "./PoolGate.js"
+import { decodeSettings as decodeSettingsAt } from "../internal/decodeSettings.js"
 
 const Millis = Schema.Int.check(Schema.isGreaterThanOrEqualTo(1))
 
@@ -119,12 +120,7 @@ export const layerWith = (settings: Partial<Settings>): Layer.Layer<Client, SqlE
     )
   )
 
-const decodeSettings = (raw: unknown): Effect.Effect<Settings, EffectConfig.ConfigError> =>
-  Effect.mapError(
-    Schema.decodeUnknownEffect(Settings)(raw),
-    (error) =>
-      new EffectConfig.ConfigError(new Schema.SchemaError(new SchemaIssue.Pointer(["postgres"], error.issue)))
-  )
+const decodeSettings = decodeSettingsAt(Settings, ["postgres"])
 
 /**
  * The settings from Effect `Config`: the URL from `DATABASE_URL`, the rest under `postgres.*`

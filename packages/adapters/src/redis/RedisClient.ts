@@ -31,8 +31,9 @@
  */
 import { CircuitBreaker, Errors } from "@till/core"
 import { Redis } from "ioredis"
-import { Context, Effect, Config as EffectConfig, Layer, Redacted, Schema, SchemaIssue } from "effect"
+import { Context, Effect, Config as EffectConfig, Layer, Redacted, Schema } from "effect"
 import { fromRejection } from "./internal/redisErrors.js"
+import { decodeSettings as decodeSettingsAt } from "../internal/decodeSettings.js"
 
 const Millis = (maximum: number) => Schema.Int.check(Schema.isBetween({ minimum: 1, maximum }))
 
@@ -215,12 +216,7 @@ export const layer: Layer.Layer<RedisClient, Errors.StoreUnavailable> = build(de
 export const layerWith = (settings: Partial<Settings>): Layer.Layer<RedisClient, Errors.StoreUnavailable> =>
   Layer.unwrap(Effect.map(Effect.orDie(Schema.decodeEffect(Settings)({ ...defaults, ...settings })), build))
 
-const decodeSettings = (raw: unknown): Effect.Effect<Settings, EffectConfig.ConfigError> =>
-  Effect.mapError(
-    Schema.decodeUnknownEffect(Settings)(raw),
-    (error) =>
-      new EffectConfig.ConfigError(new Schema.SchemaError(new SchemaIssue.Pointer(["redis"], error.issue)))
-  )
+const decodeSettings = decodeSettingsAt(Settings, ["redis"])
 
 /**
  * The settings from Effect `Config`: the URL from `REDIS_URL`, the rest under `redis.*`

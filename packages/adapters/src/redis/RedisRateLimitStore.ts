@@ -22,7 +22,8 @@
  */
 import { type Errors, RateLimitStore } from "@till/core"
 import { randomBytes } from "node:crypto"
-import { Effect, Config as EffectConfig, Layer, Metric, Schema, SchemaIssue } from "effect"
+import { Effect, Config as EffectConfig, Layer, Metric, Schema } from "effect"
+import { decodeSettings } from "../internal/decodeSettings.js"
 import * as LocalLimiter from "./internal/localLimiter.js"
 import * as LuaScript from "./internal/luaScript.js"
 import { RedisClient } from "./RedisClient.js"
@@ -164,15 +165,7 @@ export const config = (base: Settings = defaults): EffectConfig.Config<Settings>
   }).pipe(
     EffectConfig.nested("rateLimit"),
     EffectConfig.nested("redis"),
-    EffectConfig.mapEffect((raw) =>
-      Effect.mapError(
-        Schema.decodeUnknownEffect(Settings)(raw),
-        (error) =>
-          new EffectConfig.ConfigError(
-            new Schema.SchemaError(new SchemaIssue.Pointer(["redis", "rateLimit"], error.issue))
-          )
-      )
-    )
+    EffectConfig.mapEffect(decodeSettings(Settings, ["redis", "rateLimit"]))
   )
 
 /**

@@ -255,6 +255,13 @@ export interface Limits {
   readonly maxSteps: number
 }
 
+/** The outcome of a run that took more runtime steps than its limit. */
+const outOfSteps = (clock: SimClock, limits: Limits): Outcome<never, never> => ({
+  _tag: "OutOfBudget",
+  atMs: clock.nowMs,
+  reason: `more than ${limits.maxSteps} runtime steps`
+})
+
 /** Runs `make(clock)` to its end on virtual time, synchronously. */
 export const runDeterministic = <A, E>(make: (clock: SimClock) => Effect.Effect<A, E>, limits: Limits) => {
   const clock = new SimClock(limits.startMs, limits.shuffle)
@@ -263,11 +270,7 @@ export const runDeterministic = <A, E>(make: (clock: SimClock) => Effect.Effect<
   let outcome: Outcome<A, E> | undefined
   while (outcome === undefined) {
     if (!scheduler.runReady(limits.maxSteps)) {
-      outcome = {
-        _tag: "OutOfBudget",
-        atMs: clock.nowMs,
-        reason: `more than ${limits.maxSteps} runtime steps`
-      }
+      outcome = outOfSteps(clock, limits)
       break
     }
     const exit = fiber.pollUnsafe()
@@ -303,11 +306,7 @@ export const runWithIo = async <A, E>(
   let ioWaits = 0
   while (outcome === undefined) {
     if (!scheduler.runReady(limits.maxSteps)) {
-      outcome = {
-        _tag: "OutOfBudget",
-        atMs: clock.nowMs,
-        reason: `more than ${limits.maxSteps} runtime steps`
-      }
+      outcome = outOfSteps(clock, limits)
       break
     }
     io.settle()
