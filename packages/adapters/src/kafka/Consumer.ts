@@ -165,7 +165,13 @@ const causeText = (cause: Cause.Cause<unknown>): string => {
  * Runs `consumer` until the scope closes (or `stop`): connected, subscribed and in its group when
  * this succeeds.
  */
-export const start = Effect.fn("Consumer.start")(function* <R>(consumer: Consumer<R>) {
+export const start: <R>(
+  consumer: Consumer<R>
+) => Effect.Effect<
+  Running,
+  Errors.StoreUnavailable,
+  KafkaClient | Topics | SqlClient.SqlClient | R | Scope.Scope
+> = Effect.fn("Consumer.start")(function* <R>(consumer: Consumer<R>) {
   const { kafka, settings } = yield* KafkaClient
   const topics = yield* Topics
   const sql = yield* SqlClient.SqlClient

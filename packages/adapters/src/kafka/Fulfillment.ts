@@ -9,10 +9,12 @@
  * nothing, and no second event is written). The event id is `<order id>/shipment.created`, so
  * the outbox could not hold two either.
  */
-import { Event } from "@till/core"
-import { Clock, Effect, Schema } from "effect"
+import { type Errors, Event } from "@till/core"
+import { Clock, Effect, type Layer, Schema } from "effect"
 import { SqlClient } from "effect/sql"
 import * as Consumer from "./Consumer.js"
+import type { KafkaClient } from "./KafkaClient.js"
+import type { Topics } from "./Topics.js"
 
 export interface Options {
   /** Default `fulfillment`. */
@@ -76,4 +78,7 @@ export const consumer = (options: Options = {}): Consumer.Consumer<SqlClient.Sql
  * Runs the fulfillment consumer for the life of the layer.
  * @category layers
  */
-export const layer = (options: Options = {}) => Consumer.layer(consumer(options))
+export const layer = (
+  options: Options = {}
+): Layer.Layer<never, Errors.StoreUnavailable, KafkaClient | Topics | SqlClient.SqlClient> =>
+  Consumer.layer(consumer(options))

@@ -15,7 +15,7 @@
  *   duplicate the consumers absorb by `event_id` (at least once).
  */
 import { type Errors, Event, EventPublisher } from "@till/core"
-import { Effect, Layer, Schema } from "effect"
+import { Effect, Layer, Schema, type Scope } from "effect"
 import { type Message, Partitioners } from "kafkajs"
 import { call, KafkaClient } from "./KafkaClient.js"
 import { Topics } from "./Topics.js"
@@ -37,7 +37,13 @@ export const toMessage = (event: Event.Event): Message => ({
 })
 
 /** The publisher over a connected idempotent producer, disconnected with the scope. */
-export const make = Effect.fn("KafkaEventPublisher.make")(function* (options: Options = {}) {
+export const make: (
+  options?: Options
+) => Effect.Effect<
+  EventPublisher.EventPublisher["Service"],
+  Errors.StoreUnavailable,
+  KafkaClient | Topics | Scope.Scope
+> = Effect.fn("KafkaEventPublisher.make")(function* (options: Options = {}) {
   const { kafka, settings } = yield* KafkaClient
   const topics = yield* Topics
   const sendTimeoutMs = options.sendTimeoutMs ?? defaultSendTimeoutMs

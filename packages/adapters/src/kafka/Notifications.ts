@@ -8,9 +8,12 @@
  * provider's idempotency key (the event id) is where to make that exactly once.
  */
 import { Notifier } from "@till/core"
-import type { Event } from "@till/core"
-import { Effect, Schema } from "effect"
+import type { Errors, Event } from "@till/core"
+import { Effect, type Layer, Schema } from "effect"
+import type { SqlClient } from "effect/sql"
 import * as Consumer from "./Consumer.js"
+import type { KafkaClient } from "./KafkaClient.js"
+import type { Topics } from "./Topics.js"
 
 export interface Options {
   /** Default `notifications`. */
@@ -25,14 +28,22 @@ const UserData = Schema.Struct({ user_id: Schema.String })
 const decodeUser = Schema.decodeUnknownEffect(UserData)
 
 /** `order.confirmed`: the confirmation to the order's user. */
-export const onOrderConfirmed = Effect.fn("Notifications.onOrderConfirmed")(function* (event: Event.Event) {
+export const onOrderConfirmed: (
+  event: Event.Event
+) => Effect.Effect<void, Schema.SchemaError | Errors.GatewayUnavailable, Notifier.Notifier> = Effect.fn(
+  "Notifications.onOrderConfirmed"
+)(function* (event: Event.Event) {
   const { user_id } = yield* decodeUser(event.data)
   const notifier = yield* Notifier.Notifier
   yield* notifier.notify({ kind: "order_confirmed", userId: user_id, orderId: event.aggregate_id })
 })
 
 /** `cart.abandoned`: the reminder to the cart's user (the event is keyed by cart id). */
-export const onCartAbandoned = Effect.fn("Notifications.onCartAbandoned")(function* (event: Event.Event) {
+export const onCartAbandoned: (
+  event: Event.Event
+) => Effect.Effect<void, Schema.SchemaError | Errors.GatewayUnavailable, Notifier.Notifier> = Effect.fn(
+  "Notifications.onCartAbandoned"
+)(function* (event: Event.Event) {
   const { user_id } = yield* decodeUser(event.data)
   const notifier = yield* Notifier.Notifier
   yield* notifier.notify({ kind: "cart_abandoned", userId: user_id, cartId: event.aggregate_id })
@@ -55,4 +66,10 @@ export const consumer = (options: Options = {}): Consumer.Consumer<Notifier.Noti
  * Runs the notifications consumer for the life of the layer.
  * @category layers
  */
-export const layer = (options: Options = {}) => Consumer.layer(consumer(options))
+export const layer = (
+  options: Options = {}
+): Layer.Layer<
+  never,
+  Errors.StoreUnavailable,
+  KafkaClient | Topics | SqlClient.SqlClient | Notifier.Notifier
+> => Consumer.layer(consumer(options))

@@ -86,51 +86,56 @@ const alreadyExists = (error: unknown): boolean => {
  * Idempotent, and safe from several instances at once (a topic another instance created
  * meanwhile counts as created).
  */
-export const provision = Effect.fn("Topics.provision")(function* (settings: Settings) {
-  const { kafka, settings: client } = yield* KafkaClient
-  const topics = describe(settings)
-  const step = Math.max(client.requestTimeoutMs, settings.provisionTimeoutMs)
-  const admin = kafka.admin({ retry: { retries: 5 } })
-  yield* Effect.acquireRelease(
-    call("connect the admin client", step, () => admin.connect()),
-    () => Effect.ignore(call("disconnect the admin client", step, () => admin.disconnect()))
-  )
-  const existing = new Set(yield* call("list topics", step, () => admin.listTopics()))
-  const missing = topics.all.filter((t) => !existing.has(t))
-  if (missing.length > 0) {
-    yield* call("create topics", step, () =>
-      admin
-        .createTopics({
-          topics: missing.map((topic) => ({
-            topic,
-            numPartitions: settings.partitions,
-            replicationFactor: settings.replicationFactor
-          })),
-          waitForLeaders: true,
-          timeout: settings.provisionTimeoutMs
-        })
-        .catch((error: unknown) => {
-          if (alreadyExists(error)) return false
-          throw error
-        })
+export const provision: (
+  settings: Settings
+) => Effect.Effect<Topics["Service"], Errors.StoreUnavailable, KafkaClient> = Effect.fn("Topics.provision")(
+  function* (settings: Settings) {
+    const { kafka, settings: client } = yield* KafkaClient
+    const topics = describe(settings)
+    const step = Math.max(client.requestTimeoutMs, settings.provisionTimeoutMs)
+    const admin = kafka.admin({ retry: { retries: 5 } })
+    yield* Effect.acquireRelease(
+      call("connect the admin client", step, () => admin.connect()),
+      () => Effect.ignore(call("disconnect the admin client", step, () => admin.disconnect()))
     )
-  }
-  // `waitForLeaders` covers only what this call created: topics created by another instance, or
-  // left leaderless by a broker that is starting, are waited for here, by their metadata.
-  const deadline = Date.now() + step
-  yield* call("wait for partition leaders", step, async () => {
-    while (Date.now() < deadline) {
-      const { topics: metadata } = await admin.fetchTopicMetadata({ topics: [...topics.all] })
-      const leaderless = metadata.filter(
-        (t) => t.partitions.length === 0 || t.partitions.some((p) => p.leader < 0)
+    const existing = new Set(yield* call("list topics", step, () => admin.listTopics()))
+    const missing = topics.all.filter((t) => !existing.has(t))
+    if (missing.length > 0) {
+      yield* call("create topics", step, () =>
+        admin
+          .createTopics({
+            topics: missing.map((topic) => ({
+              topic,
+              numPartitions: settings.partitions,
+              replicationFactor: settings.replicationFactor
+            })),
+            waitForLeaders: true,
+            timeout: settings.provisionTimeoutMs
+          })
+          .catch((error: unknown) => {
+            if (alreadyExists(error)) return false
+            throw error
+          })
       )
-      if (leaderless.length === 0 && metadata.length === topics.all.length) return
-      await new Promise((resolve) => setTimeout(resolve, 100))
     }
-    throw new Error(`some partitions of ${topics.all.join(", ")} have no leader`)
-  })
-  return topics
-}, Effect.scoped)
+    // `waitForLeaders` covers only what this call created: topics created by another instance, or
+    // left leaderless by a broker that is starting, are waited for here, by their metadata.
+    const deadline = Date.now() + step
+    yield* call("wait for partition leaders", step, async () => {
+      while (Date.now() < deadline) {
+        const { topics: metadata } = await admin.fetchTopicMetadata({ topics: [...topics.all] })
+        const leaderless = metadata.filter(
+          (t) => t.partitions.length === 0 || t.partitions.some((p) => p.leader < 0)
+        )
+        if (leaderless.length === 0 && metadata.length === topics.all.length) return
+        await new Promise((resolve) => setTimeout(resolve, 100))
+      }
+      throw new Error(`some partitions of ${topics.all.join(", ")} have no leader`)
+    })
+    return topics
+  },
+  Effect.scoped
+)
 
 const build = (settings: Settings): Layer.Layer<Topics, Errors.StoreUnavailable, KafkaClient> =>
   Layer.effect(Topics, provision(settings))

@@ -31,7 +31,7 @@
  */
 import { CircuitBreaker, Errors } from "@till/core"
 import { Redis } from "ioredis"
-import { Context, Effect, Config as EffectConfig, Layer, Redacted, Schema } from "effect"
+import { Context, Effect, Config as EffectConfig, Layer, Redacted, Schema, type Scope } from "effect"
 import { fromRejection } from "./internal/redisErrors.js"
 import { decodeSettings as decodeSettingsAt } from "../internal/decodeSettings.js"
 
@@ -146,7 +146,11 @@ const close = (redis: Redis): Effect.Effect<void> =>
   )
 
 /** A client on `settings`, closed with the scope. */
-export const make = Effect.fn("RedisClient.make")(function* (settings: Settings) {
+export const make: (
+  settings: Settings
+) => Effect.Effect<RedisClient["Service"], Errors.StoreUnavailable, Scope.Scope> = Effect.fn(
+  "RedisClient.make"
+)(function* (settings: Settings) {
   const { redis, lastError } = yield* Effect.acquireRelease(open(settings), ({ redis }) => close(redis))
   const breaker = yield* CircuitBreaker.make({
     name: "redis",

@@ -86,7 +86,11 @@ export const fallbacks = Metric.counter("till_rate_limit_fallback_total", {
 const store = "rateLimit"
 
 /** The store over the `RedisClient` in context, with `settings` for its fallback. */
-export const make = Effect.fn("RedisRateLimitStore.make")(function* (settings: Settings = defaults) {
+export const make: (
+  settings?: Settings
+) => Effect.Effect<RateLimitStore.RateLimitStore["Service"], never, RedisClient> = Effect.fn(
+  "RedisRateLimitStore.make"
+)(function* (settings: Settings = defaults) {
   const decoded = yield* Effect.orDie(Schema.decodeEffect(Settings)(settings))
   const client = yield* RedisClient
   const prefix = `${client.keyPrefix}rl:`

@@ -3,9 +3,11 @@
  * time, its rows locked `FOR UPDATE SKIP LOCKED` by the statement, so a purge never waits on (or
  * blocks) live traffic and two purges never delete the same rows.
  */
+import type { Errors } from "@till/core"
 import { Effect } from "effect"
 import { SqlClient } from "effect/sql"
 import type { Statement } from "effect/sql/Statement"
+import type { PoolGate } from "../PoolGate.js"
 import { gatedStatements } from "./sqlErrors.js"
 
 /** Most rows one purge call deletes, whatever the caller asks for. */
@@ -19,7 +21,7 @@ export const purge = (
   store: string,
   limit: number,
   statement: (sql: SqlClient.SqlClient, size: number) => Statement<unknown>
-) =>
+): Effect.Effect<number, Errors.StoreUnavailable, SqlClient.SqlClient | PoolGate> =>
   Effect.gen(function* () {
     const sql = yield* SqlClient.SqlClient
     const unavailable = yield* gatedStatements(store)
