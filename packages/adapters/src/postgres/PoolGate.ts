@@ -19,9 +19,10 @@
  *
  * A call made while the fiber holds a permit already (a store method calling another) runs on
  * that permit: two permits per fiber could deadlock a full pool. The gate knows by the fiber's id,
- * not by a service in the fiber's context: providing one around every statement made Effect
- * rebuild the fiber's context caches for the whole statement underneath, ~250 µs of CPU a
- * checkout in the Postgres bench (Till / minimal 0.66-0.87 with it, 0.72-0.89 without). A fiber
+ * not by a service provided in the fiber's context around the statement, as it first did: in the
+ * Postgres bench that gate cost ~250 µs of Node CPU a checkout (bypassed: 782-843 µs, on:
+ * 1,036-1,175), though `guard` alone measures 2 µs a call, so the context change made Effect pay
+ * across the whole statement underneath; the id-based gate measured 896-1,218 µs (noisy). A fiber
  * forked inside a guarded call takes a permit of its own (no store does that).
  *
  * Everything in the pool should pass the gate: other users of the same pool (the migrator, a
