@@ -97,7 +97,9 @@ export const make = (settings: Settings): Effect.Effect<PoolGate> =>
     const clock = yield* Clock.Clock
     const now = () => clock.currentTimeMillisUnsafe()
     const max = settings.maxConnections
-    let inUse = 0
+    /** The ids of the fibers holding a permit: one each (a nested call runs on its fiber's). */
+    const holders = new Set<number>()
+    const inUse = () => holders.size
     /** The callers waiting, first come first served; the head is woken when a permit frees. */
     const queue: Array<Waiter> = []
     /** Since when callers have waited with none served; kept when waiters give up, reset by service. */
@@ -113,7 +115,7 @@ export const make = (settings: Settings): Effect.Effect<PoolGate> =>
      */
     const wakeHead = () => {
       const head = queue[0]
-      if (head === undefined || head.woken || inUse >= max) return
+      if (head === undefined || head.woken || inUse() >= max) return
       head.woken = true
       const resume = head.resume
       head.resume = undefined
@@ -124,31 +126,23 @@ export const make = (settings: Settings): Effect.Effect<PoolGate> =>
       if (i >= 0) queue.splice(i, 1)
       wakeHead()
     }
-    const release = Effect.sync(() => {
-      inUse--
-      if (queue.length === 0) stalledSince = undefined
-      wakeHead()
-    })
-    /** The ids of the fibers holding a permit. */
-    const holders = new Set<number>()
-
     const take = (fiberId: number) => {
-      inUse++
       holders.add(fiberId)
       // Someone was served: the queue moves, so a stall (if callers still wait) starts now.
       stalledSince = queue.length > 0 ? now() : undefined
     }
-    const releaseOf = (fiberId: number) =>
-      Effect.andThen(
-        Effect.sync(() => holders.delete(fiberId)),
-        release
-      )
+    const release = (fiberId: number) =>
+      Effect.sync(() => {
+        holders.delete(fiberId)
+        if (queue.length === 0) stalledSince = undefined
+        wakeHead()
+      })
 
     /** `self` on a permit taken at once: the common case, kept to a counter and a finalizer. */
     const runNow = <A, E, R>(self: Effect.Effect<A, E, R>, fiberId: number) =>
       Effect.uninterruptibleMask((restore) => {
         take(fiberId)
-        return Effect.ensuring(restore(self), releaseOf(fiberId))
+        return Effect.ensuring(restore(self), release(fiberId))
       })
 
     /** `self` after waiting its turn in the queue. */
@@ -164,7 +158,7 @@ export const make = (settings: Settings): Effect.Effect<PoolGate> =>
           return Effect.sync(() => leave(waiter))
         })
         const turn: Effect.Effect<void> = Effect.suspend(() => {
-          if (queue[0] === waiter && inUse < max) {
+          if (queue[0] === waiter && inUse() < max) {
             queue.shift()
             take(fiberId)
             wakeHead()
@@ -174,13 +168,13 @@ export const make = (settings: Settings): Effect.Effect<PoolGate> =>
           waiter.woken = false
           return Effect.andThen(restore(wait), turn)
         })
-        return Effect.andThen(turn, Effect.ensuring(restore(self), releaseOf(fiberId)))
+        return Effect.andThen(turn, Effect.ensuring(restore(self), release(fiberId)))
       })
 
     const guard = <A, E, R>(self: Effect.Effect<A, E, R>): Effect.Effect<A, E | PoolExhausted, R> =>
       Effect.withFiber((fiber): Effect.Effect<A, E | PoolExhausted, R> => {
         if (holders.has(fiber.id)) return self
-        if (inUse < max && queue.length === 0) return runNow(self, fiber.id)
+        if (inUse() < max && queue.length === 0) return runNow(self, fiber.id)
         const at = now()
         if (stalledMs(at) >= settings.exhaustedAfterMs) openUntil = at + settings.openMs
         if (at < openUntil)
@@ -191,16 +185,16 @@ export const make = (settings: Settings): Effect.Effect<PoolGate> =>
       })
 
     const publishMetrics = Effect.suspend(() =>
-      Effect.andThen(Metric.update(inUseGauge, inUse), Metric.update(waitingGauge, queue.length))
+      Effect.andThen(Metric.update(inUseGauge, inUse()), Metric.update(waitingGauge, queue.length))
     )
 
     const saturation = Effect.sync((): Saturation => {
       const at = now()
       return {
-        inUse,
+        inUse: inUse(),
         maxConnections: max,
         waiting: queue.length,
-        utilizationPercent: (inUse / max) * 100,
+        utilizationPercent: (inUse() / max) * 100,
         stalledMs: stalledMs(at),
         breaker: at < openUntil ? "open" : "closed"
       }
