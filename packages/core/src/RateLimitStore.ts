@@ -74,3 +74,38 @@ export const invalidReason = (request: AcquireRequest): string | undefined => {
   if (!Number.isSafeInteger(request.nowMs) || request.nowMs < 0) return "nowMs must be a non-negative integer"
   return undefined
 }
+
+/**
+ * The algorithm above on one key's log held in memory (`timesMs`: admitted units' times, sorted;
+ * changed in place): drops the units that left the window, then admits `cost` units at `nowMs` or
+ * answers when enough of the oldest leave. Shared by the stores that keep the log in a process
+ * (the testkit's, the Redis adapter's fallback); the Redis store runs the same steps in Lua.
+ */
+export const decideOnLog = (
+  timesMs: Array<number>,
+  limit: number,
+  cost: number,
+  windowMs: number,
+  nowMs: number
+): Decision => {
+  // Units admitted at or before the cutoff have left the window.
+  const cutoffMs = nowMs - windowMs
+  let expired = 0
+  while (expired < timesMs.length && timesMs[expired]! <= cutoffMs) expired++
+  if (expired > 0) timesMs.splice(0, expired)
+  const used = timesMs.length
+  if (used + cost <= limit) {
+    // A caller whose clock is behind another's may record an earlier time: keep the log sorted.
+    let at = timesMs.length
+    while (at > 0 && timesMs[at - 1]! > nowMs) at--
+    timesMs.splice(at, 0, ...Array.from({ length: cost }, () => nowMs))
+    return { allowed: true, remaining: limit - used - cost, retryAfterMs: 0 }
+  }
+  // Free once the (used + cost - limit) oldest units have left the window.
+  const blocking = timesMs[used + cost - limit - 1]!
+  return {
+    allowed: false,
+    remaining: Math.max(0, limit - used),
+    retryAfterMs: Math.max(1, blocking + windowMs - nowMs)
+  }
+}

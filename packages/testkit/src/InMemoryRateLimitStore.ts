@@ -54,27 +54,7 @@ export const make = (options: Options = {}): Effect.Effect<Store> =>
           logs.set(key, log)
         }
         log.windowMs = windowMs
-        const times = log.timesMs
-        // Units admitted at or before the cutoff have left the window.
-        const cutoffMs = nowMs - windowMs
-        let expired = 0
-        while (expired < times.length && times[expired]! <= cutoffMs) expired++
-        if (expired > 0) times.splice(0, expired)
-        const used = times.length
-        if (used + cost <= limit) {
-          // A caller whose clock is behind another's may record an earlier time: keep the log sorted.
-          let at = times.length
-          while (at > 0 && times[at - 1]! > nowMs) at--
-          times.splice(at, 0, ...Array.from({ length: cost }, () => nowMs))
-          return Effect.succeed({ allowed: true, remaining: limit - used - cost, retryAfterMs: 0 })
-        }
-        // Free once the (used + cost - limit) oldest units have left the window.
-        const blocking = times[used + cost - limit - 1]!
-        return Effect.succeed({
-          allowed: false,
-          remaining: Math.max(0, limit - used),
-          retryAfterMs: Math.max(1, blocking + windowMs - nowMs)
-        })
+        return Effect.succeed(RateLimitStore.decideOnLog(log.timesMs, limit, cost, windowMs, nowMs))
       })
 
     return RateLimitStore.RateLimitStore.of({ acquire })

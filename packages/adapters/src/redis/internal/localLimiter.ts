@@ -12,7 +12,7 @@
  * recently used key: a forgotten key starts afresh (at most one more window's worth for that
  * subject), which is the price of bounded memory during an outage of unknown length.
  */
-import type { RateLimitStore } from "@till/core"
+import { RateLimitStore } from "@till/core"
 
 interface Log {
   /** Admission times, one per unit, ascending. */
@@ -56,24 +56,7 @@ export const make = (maxKeys: number, limitDivisor: number): LocalLimiter => {
     const { key, windowMs, nowMs } = request
     const limit = Math.max(1, Math.ceil(request.limit / limitDivisor))
     const cost = Math.min(request.cost, limit)
-    const times = logOf(key, windowMs, nowMs).timesMs
-    const cutoffMs = nowMs - windowMs
-    let expired = 0
-    while (expired < times.length && times[expired]! <= cutoffMs) expired++
-    if (expired > 0) times.splice(0, expired)
-    const used = times.length
-    if (used + cost <= limit) {
-      let at = times.length
-      while (at > 0 && times[at - 1]! > nowMs) at--
-      times.splice(at, 0, ...Array.from({ length: cost }, () => nowMs))
-      return { allowed: true, remaining: limit - used - cost, retryAfterMs: 0 }
-    }
-    const blocking = times[used + cost - limit - 1]!
-    return {
-      allowed: false,
-      remaining: Math.max(0, limit - used),
-      retryAfterMs: Math.max(1, blocking + windowMs - nowMs)
-    }
+    return RateLimitStore.decideOnLog(logOf(key, windowMs, nowMs).timesMs, limit, cost, windowMs, nowMs)
   }
 
   return { acquire, size: () => logs.size }
