@@ -117,6 +117,21 @@ export const make: Effect.Effect<
   const pg = yield* PgClient.PgClient
   const cipher = yield* PaymentCipher.PaymentCipher
 
+  /** The stock rows of the SKUs in CTE `lines`, found by primary key (see above). */
+  const stockOf = (lines: "req" | "moving") => sql`s.sku = ANY(ARRAY(SELECT sku FROM ${sql(lines)}))`
+
+  /** Those rows' availability, locked in SKU order: every lock wait in SKU order, no deadlocks. */
+  const lockedStockOf = (lines: "req" | "moving") => sql`
+        SELECT s.sku, s.on_hand - s.reserved AS available
+        FROM stock s WHERE ${stockOf(lines)}
+        ORDER BY s.sku
+        FOR NO KEY UPDATE`
+
+  /** The `short` CTE's lines as `OutOfStock.unavailable` (JSON, in the order the lines came). */
+  const shortAsJson = sql`(SELECT coalesce(jsonb_agg(jsonb_build_object(
+                  'sku', sku, 'requested', requested, 'available', available) ORDER BY first), '[]'::jsonb)
+         FROM short)`
+
   /** Orders with the sealed token of their current attempt; a `WHERE` on `o.` follows. */
   const orderRows = sql`
     SELECT o.doc, o.order_id, o.payment_attempt, p.key_id, p.method_sealed
@@ -173,12 +188,7 @@ export const make: Effect.Effect<
           WITH ORDINALITY AS l(sku, quantity, n)
         GROUP BY l.sku
       ),
-      locked AS MATERIALIZED (
-        SELECT s.sku, s.on_hand - s.reserved AS available
-        FROM stock s WHERE s.sku = ANY(ARRAY(SELECT sku FROM req))
-        ORDER BY s.sku
-        FOR NO KEY UPDATE
-      ),
+      locked AS MATERIALIZED (${lockedStockOf("req")}),
       short AS MATERIALIZED (
         SELECT r.sku, r.quantity AS requested, coalesce(l.available, 0) AS available, r.first
         FROM req r LEFT JOIN locked l ON l.sku = r.sku
@@ -197,7 +207,7 @@ export const make: Effect.Effect<
       ),
       held AS (
         UPDATE stock s SET reserved = s.reserved + r.quantity
-        FROM req r WHERE s.sku = r.sku AND s.sku = ANY(ARRAY(SELECT sku FROM req)) AND EXISTS (SELECT 1 FROM inserted)
+        FROM req r WHERE s.sku = r.sku AND ${stockOf("req")} AND EXISTS (SELECT 1 FROM inserted)
         RETURNING s.sku
       ),
       reserved AS (
@@ -232,9 +242,7 @@ export const make: Effect.Effect<
         (SELECT count(*) FROM req) AS skus,
         EXISTS (SELECT 1 FROM orders WHERE order_id = ${order.order_id}::text) AS existing,
         (SELECT order_id FROM orders WHERE cart_id = ${order.cart_id}::text) AS cart_order,
-        (SELECT coalesce(jsonb_agg(jsonb_build_object(
-                  'sku', sku, 'requested', requested, 'available', available) ORDER BY first), '[]'::jsonb)
-         FROM short) AS short`)
+        ${shortAsJson} AS short`)
     const row = rows[0]!
     if (row.inserted === 1n) {
       if (row.held !== row.skus)
@@ -311,12 +319,7 @@ export const make: Effect.Effect<
         WHERE EXISTS (SELECT 1 FROM go)
         GROUP BY m.sku
       ),
-      locked AS MATERIALIZED (
-        SELECT s.sku, s.on_hand - s.reserved AS available
-        FROM stock s WHERE s.sku = ANY(ARRAY(SELECT sku FROM moving))
-        ORDER BY s.sku
-        FOR NO KEY UPDATE
-      ),
+      locked AS MATERIALIZED (${lockedStockOf("moving")}),
       short AS MATERIALIZED (
         SELECT m.sku, m.quantity AS requested, coalesce(l.available, 0) AS available, m.first
         FROM moving m LEFT JOIN locked l ON l.sku = m.sku
@@ -335,7 +338,7 @@ export const make: Effect.Effect<
         UPDATE stock s
         SET reserved = s.reserved + CASE WHEN ${moveText}::text = 'hold' THEN m.quantity ELSE -m.quantity END,
             on_hand = s.on_hand - CASE WHEN ${moveText}::text = 'commit' THEN m.quantity ELSE 0 END
-        FROM moving m WHERE s.sku = m.sku AND s.sku = ANY(ARRAY(SELECT sku FROM moving)) AND EXISTS (SELECT 1 FROM updated)
+        FROM moving m WHERE s.sku = m.sku AND ${stockOf("moving")} AND EXISTS (SELECT 1 FROM updated)
         RETURNING s.sku
       ),
       held AS (
@@ -390,9 +393,7 @@ export const make: Effect.Effect<
         (SELECT count(*) FROM moving) AS moving,
         (SELECT count(*) FROM held) + (SELECT count(*) FROM moved) AS reservation_moves,
         (SELECT count(*) FROM paid_new) + (SELECT count(*) FROM paid_moved) AS paid,
-        (SELECT coalesce(jsonb_agg(jsonb_build_object(
-                  'sku', sku, 'requested', requested, 'available', available) ORDER BY first), '[]'::jsonb)
-         FROM short) AS short`)
+        ${shortAsJson} AS short`)
     const row = rows[0]!
     if (row.matched === 0n) return Option.none<Order.Order>()
     if (row.refusal !== null) return yield* Effect.die(new Error(`order ${next.order_id}: ${row.refusal}`))
