@@ -11,7 +11,7 @@ import { Cause, Deferred, Effect, Exit, Fiber, Layer, Option, Predicate, Redacte
 import { SqlClient } from "effect/sql"
 import pg from "pg"
 import { expect } from "vitest"
-import { eventOf, moved, newOrder } from "./support/orders.js"
+import { eventOf, moved, newOrder, placedAndConfirmed } from "./support/orders.js"
 import { freshName, onFreshSchema, orderAndStockStores, url } from "./support/postgres.js"
 import { describeService } from "./support/services.js"
 
@@ -36,19 +36,12 @@ await describeService("postgres", "Postgres stores against the real server", () 
     "200 concurrent checkouts over a pool of 30 for one SKU of 50 units: exactly 50 confirmed, stock exact",
     () =>
       Effect.gen(function* () {
-        const orders = yield* OrderStore.OrderStore
         const stock = yield* InventoryStore.InventoryStore
         const sql = yield* SqlClient.SqlClient
         const sku = Sku.make("hot-sku")
         yield* stock.setOnHand(sku, 50)
         const checkout = Effect.gen(function* () {
-          const order = yield* newOrder([[sku, 1]])
-          const created = yield* orders.create(order, [yield* eventOf(order, "order.created")])
-          const confirmed = moved(created, "confirmed")
-          const stepped = yield* orders.step(confirmed, created.version, "commit", [
-            yield* eventOf(confirmed, "order.confirmed")
-          ])
-          expect(Option.isSome(stepped)).toBe(true)
+          expect(Option.isSome(yield* placedAndConfirmed([[sku, 1]]))).toBe(true)
         })
         const exits = yield* Effect.forEach(Array.from({ length: 200 }), () => Effect.exit(checkout), {
           concurrency: "unbounded"
@@ -296,7 +289,6 @@ await describeService("postgres", "Postgres stores against the real server", () 
 
   it.live("order steps find stock rows by index, never by scanning the stock table, however many SKUs", () =>
     Effect.gen(function* () {
-      const orders = yield* OrderStore.OrderStore
       const sql = yield* SqlClient.SqlClient
       // A catalogue of 5,000 SKUs: a plan that hash-joins the step's lines with the stock table
       // would read all of it for every checkout (it did: 3 ms of Postgres CPU a checkout at 3,000
@@ -314,15 +306,14 @@ await describeService("postgres", "Postgres stores against the real server", () 
         before = (yield* scans)[0]!
       }
       for (let i = 1; i <= 30; i++) {
-        const order = yield* newOrder([
-          [Sku.make(`sku-${i}`), 1],
-          [Sku.make(`sku-${4000 + i}`), 2]
-        ])
-        const created = yield* orders.create(order, [yield* eventOf(order, "order.created")])
-        const confirmed = moved(created, "confirmed")
-        yield* orders.step(confirmed, created.version, "commit", [
-          yield* eventOf(confirmed, "order.confirmed")
-        ])
+        expect(
+          Option.isSome(
+            yield* placedAndConfirmed([
+              [Sku.make(`sku-${i}`), 1],
+              [Sku.make(`sku-${4000 + i}`), 2]
+            ])
+          )
+        ).toBe(true)
       }
       let after = before
       for (let wait = 0; wait < 40 && after.idx - before.idx < 60n; wait++) {
