@@ -37,6 +37,7 @@ import { Errors, Event, type InventoryStore, Order, OrderStore } from "@till/cor
 import { Effect, Layer, Option, Schema } from "effect"
 import { SqlClient } from "effect/sql"
 import * as Cursor from "./internal/cursor.js"
+import { compile } from "./internal/compiledStatement.js"
 import { purge } from "./internal/purge.js"
 import { paymentRow } from "./internal/sealedRows.js"
 import { gatedStatements } from "./internal/sqlErrors.js"
@@ -45,14 +46,18 @@ import type * as PgLayer from "./PgLayer.js"
 
 const store = "orders"
 
-const encodeOrder = Schema.encodeSync(Order.Order)
-
-/** What `orders.doc` keeps: the encoded order without its payment method's token (sealed in `payments`). */
+/**
+ * What `orders.doc` keeps: the order's JSON without its payment method's token (sealed in
+ * `payments`). An Order and an Event are Schema classes built (so checked) by core, whose encoded
+ * form is their JSON: no field is transformed (a Date, a bigint, a Redacted would be). So their
+ * own fields go to `pg.json` as they are, and no Schema encode runs again on every step: that was
+ * ~100 µs of Node CPU per checkout under load (bench/postgres). `postgres.json.test.ts` holds them
+ * to it: for generated orders and events, this JSON and Schema's encoding are the same.
+ */
 const docOf = (order: Order.Order): object => {
-  const { payment_method_id: _sealedApart, ...doc } = encodeOrder(order)
+  const { payment_method_id: _sealedApart, ...doc } = order
   return doc
 }
-const encodeEvent = Schema.encodeSync(Event.Event)
 const decodeOrder = (doc: unknown): Effect.Effect<Order.Order> =>
   Effect.orDie(Schema.decodeUnknownEffect(Order.Order)(doc))
 
@@ -104,6 +109,39 @@ interface StepRow {
   readonly reservation_moves: bigint
   readonly paid: bigint
   readonly short: ReadonlyArray<Unavailable>
+}
+
+/** The values of `create`'s statement (compiledStatement.ts). */
+interface CreateArgs {
+  readonly skus: ReadonlyArray<string>
+  readonly quantities: ReadonlyArray<number>
+  readonly orderId: string
+  readonly userId: string
+  readonly cartId: string
+  readonly status: string
+  readonly attempt: number
+  readonly totalMinor: number
+  readonly currency: string
+  readonly createdAt: string
+  readonly updatedAt: string
+  readonly doc: object
+  readonly holdExpiresAt: number
+  readonly lines: ReadonlyArray<{ readonly sku: string; readonly quantity: number }>
+  readonly paymentStatus: string
+  readonly chargeId: string | null
+  readonly brand: string | null
+  readonly last4: string | null
+  readonly keyId: string | null
+  readonly sealed: Uint8Array | null
+  readonly events: ReadonlyArray<unknown>
+}
+
+/** The values of `step`'s statement: those of `create` but the creation time, and the move. */
+interface StepArgs extends Omit<CreateArgs, "createdAt"> {
+  readonly sources: ReadonlyArray<string>
+  readonly expectedHold: string
+  readonly expectedVersion: number
+  readonly move: string
 }
 
 /** The store over the pool in context. */
@@ -170,21 +208,10 @@ export const make: Effect.Effect<
       return yield* Effect.die(new Error(`order ${order.order_id}: insert conflicted with no row`))
     })
 
-  const create = Effect.fn("PostgresOrderStore.create")(function* (
-    order: Order.Order,
-    events: ReadonlyArray<Event.Event>
-  ) {
-    if (order.version !== 1 || !Order.holdsStock(order.status))
-      return yield* Effect.die(new Error(`order ${order.order_id}: a new order is version 1 and holds stock`))
-    yield* requireTime(order.created_at, "created_at")
-    yield* requireTime(order.updated_at, "updated_at")
-    const lines = order.items.map((i) => ({ sku: i.sku, quantity: i.quantity }))
-    const payment = paymentColumns(order)
-    const method = cipher.seal(order.payment_method_id, paymentRow(order.order_id, order.payment_attempt))
-    const rows = yield* unavailable(sql<CreateRow>`
+  const createStatement = compile(sql, (a: CreateArgs) => sql<CreateRow>`
       WITH req AS (
         SELECT l.sku, sum(l.quantity)::int AS quantity, min(l.n) AS first
-        FROM unnest(${lines.map((l) => l.sku)}::text[], ${lines.map((l) => l.quantity)}::int[])
+        FROM unnest(${a.skus}::text[], ${a.quantities}::int[])
           WITH ORDINALITY AS l(sku, quantity, n)
         GROUP BY l.sku
       ),
@@ -197,9 +224,9 @@ export const make: Effect.Effect<
       inserted AS (
         INSERT INTO orders (order_id, user_id, cart_id, status, version, payment_attempt,
                             total_minor, currency, created_at, updated_at, doc)
-        SELECT ${order.order_id}::text, ${order.user_id}::text, ${order.cart_id}::text, ${order.status}::text,
-               1, ${order.payment_attempt}::int, ${order.total.amount}::bigint, ${order.total.currency}::text,
-               ${order.created_at}::timestamptz, ${order.updated_at}::timestamptz, ${pg.json(docOf(order))}
+        SELECT ${a.orderId}::text, ${a.userId}::text, ${a.cartId}::text, ${a.status}::text,
+               1, ${a.attempt}::int, ${a.totalMinor}::bigint, ${a.currency}::text,
+               ${a.createdAt}::timestamptz, ${a.updatedAt}::timestamptz, ${pg.json(a.doc)}
         WHERE NOT EXISTS (SELECT 1 FROM short)
           AND (SELECT count(*) FROM locked) = (SELECT count(*) FROM req)
         ON CONFLICT DO NOTHING
@@ -212,27 +239,27 @@ export const make: Effect.Effect<
       ),
       reserved AS (
         INSERT INTO reservations (order_id, attempt, status, hold_expires_at, lines)
-        SELECT order_id, ${order.payment_attempt}::int, 'held', ${order.hold_expires_at}::bigint, ${pg.json(lines)}
+        SELECT order_id, ${a.attempt}::int, 'held', ${a.holdExpiresAt}::bigint, ${pg.json(a.lines)}
         FROM inserted
         RETURNING 1
       ),
       paid AS (
         INSERT INTO payments (order_id, attempt, status, charge_id, brand, last4, key_id, method_sealed, updated_at)
-        SELECT order_id, ${order.payment_attempt}::int, ${payment.status}::text, ${payment.chargeId}::text,
-               ${payment.brand}::text, ${payment.last4}::text, ${method.keyId}::text, ${method.sealed}::bytea,
-               ${order.updated_at}::timestamptz
+        SELECT order_id, ${a.attempt}::int, ${a.paymentStatus}::text, ${a.chargeId}::text,
+               ${a.brand}::text, ${a.last4}::text, ${a.keyId}::text, ${a.sealed}::bytea,
+               ${a.updatedAt}::timestamptz
         FROM inserted
         RETURNING 1
       ),
       audited AS (
         INSERT INTO order_audit (order_id, from_status, to_status, version, at)
-        SELECT order_id, NULL, ${order.status}::text, 1, ${order.updated_at}::timestamptz FROM inserted
+        SELECT order_id, NULL, ${a.status}::text, 1, ${a.updatedAt}::timestamptz FROM inserted
         RETURNING 1
       ),
       evented AS (
         INSERT INTO outbox (event_id, aggregate_id, type, event)
         SELECT e.value ->> 'event_id', e.value ->> 'aggregate_id', e.value ->> 'type', e.value
-        FROM inserted, jsonb_array_elements(${pg.json(events.map((e) => encodeEvent(e)))}) WITH ORDINALITY AS e(value, n)
+        FROM inserted, jsonb_array_elements(${pg.json(a.events)}) WITH ORDINALITY AS e(value, n)
         ORDER BY e.n
         RETURNING 1
       )
@@ -240,9 +267,46 @@ export const make: Effect.Effect<
         (SELECT count(*) FROM inserted) AS inserted,
         (SELECT count(*) FROM held) AS held,
         (SELECT count(*) FROM req) AS skus,
-        EXISTS (SELECT 1 FROM orders WHERE order_id = ${order.order_id}::text) AS existing,
-        (SELECT order_id FROM orders WHERE cart_id = ${order.cart_id}::text) AS cart_order,
+        EXISTS (SELECT 1 FROM orders WHERE order_id = ${a.orderId}::text) AS existing,
+        (SELECT order_id FROM orders WHERE cart_id = ${a.cartId}::text) AS cart_order,
         ${shortAsJson} AS short`)
+
+  const create = Effect.fn("PostgresOrderStore.create")(function* (
+    order: Order.Order,
+    events: ReadonlyArray<Event.Event>
+  ) {
+    if (order.version !== 1 || !Order.holdsStock(order.status))
+      return yield* Effect.die(new Error(`order ${order.order_id}: a new order is version 1 and holds stock`))
+    yield* requireTime(order.created_at, "created_at")
+    yield* requireTime(order.updated_at, "updated_at")
+    const lines = order.items.map((i) => ({ sku: i.sku, quantity: i.quantity }))
+    const payment = paymentColumns(order)
+    const method = cipher.seal(order.payment_method_id, paymentRow(order.order_id, order.payment_attempt))
+    const rows = yield* unavailable(
+      createStatement.run({
+        skus: lines.map((l) => l.sku),
+        quantities: lines.map((l) => l.quantity),
+        orderId: order.order_id,
+        userId: order.user_id,
+        cartId: order.cart_id,
+        status: order.status,
+        attempt: order.payment_attempt,
+        totalMinor: order.total.amount,
+        currency: order.total.currency,
+        createdAt: order.created_at,
+        updatedAt: order.updated_at,
+        doc: docOf(order),
+        holdExpiresAt: order.hold_expires_at,
+        lines,
+        paymentStatus: payment.status,
+        chargeId: payment.chargeId,
+        brand: payment.brand,
+        last4: payment.last4,
+        keyId: method.keyId,
+        sealed: method.sealed,
+        events
+      })
+    )
     const row = rows[0]!
     if (row.inserted === 1n) {
       if (row.held !== row.skus)
@@ -253,6 +317,131 @@ export const make: Effect.Effect<
     if (row.short.length > 0) return yield* new Errors.OutOfStock({ unavailable: row.short })
     return yield* readCreated(order)
   })
+
+  const stepStatement = compile(sql, (a: StepArgs) => sql<StepRow>`
+      WITH cur AS MATERIALIZED (
+        SELECT o.status, o.user_id, o.cart_id, o.total_minor, o.currency
+        FROM orders o WHERE o.order_id = ${a.orderId}::text AND o.version = ${a.expectedVersion}::int
+        FOR NO KEY UPDATE
+      ),
+      res AS MATERIALIZED (
+        SELECT r.status, r.lines FROM reservations r
+        WHERE r.order_id = ${a.orderId}::text AND r.attempt = ${a.attempt}::int
+          AND EXISTS (SELECT 1 FROM cur)
+      ),
+      verdict AS MATERIALIZED (
+        SELECT CASE
+          WHEN c.status <> ${a.status}::text AND NOT (c.status = ANY(${a.sources}::text[]))
+            THEN 'cannot move from ' || c.status || ' to ' || ${a.status}::text
+          WHEN c.user_id <> ${a.userId}::text OR c.cart_id <> ${a.cartId}::text
+               OR c.total_minor <> ${a.totalMinor}::bigint OR c.currency <> ${a.currency}::text
+            THEN 'a step cannot change its owner, cart or total'
+          WHEN ${a.move}::text = 'hold' AND r.status IS NOT NULL
+            THEN 'attempt ' || ${a.attempt}::int || ' holds stock already'
+          WHEN ${a.move}::text IN ('commit', 'release') AND r.status IS DISTINCT FROM 'held'
+            THEN 'cannot ' || ${a.move}::text || ' a ' || coalesce(r.status, 'missing') || ' hold'
+          WHEN CASE WHEN ${a.expectedHold}::text = 'none' THEN h.have = 'held'
+                    ELSE h.have <> ${a.expectedHold}::text END
+            THEN 'it would be ' || ${a.status}::text || ' with its hold ' || h.have
+        END AS refusal
+        FROM cur c
+        LEFT JOIN res r ON true
+        CROSS JOIN LATERAL (
+          SELECT CASE ${a.move}::text WHEN 'hold' THEN 'held' WHEN 'commit' THEN 'committed'
+                 WHEN 'release' THEN 'released' ELSE coalesce(r.status, 'none') END AS have
+        ) h
+      ),
+      go AS MATERIALIZED (SELECT 1 FROM verdict WHERE refusal IS NULL),
+      moving AS MATERIALIZED (
+        SELECT m.sku, sum(m.quantity)::int AS quantity, min(m.n) AS first
+        FROM (
+          SELECT l.sku, l.quantity, l.n
+          FROM unnest(${a.skus}::text[], ${a.quantities}::int[])
+            WITH ORDINALITY AS l(sku, quantity, n)
+          WHERE ${a.move}::text = 'hold'
+          UNION ALL
+          SELECT x.line ->> 'sku', (x.line ->> 'quantity')::int, x.n
+          FROM res, jsonb_array_elements(res.lines) WITH ORDINALITY AS x(line, n)
+          WHERE ${a.move}::text IN ('commit', 'release')
+        ) m
+        WHERE EXISTS (SELECT 1 FROM go)
+        GROUP BY m.sku
+      ),
+      locked AS MATERIALIZED (${lockedStockOf("moving")}),
+      short AS MATERIALIZED (
+        SELECT m.sku, m.quantity AS requested, coalesce(l.available, 0) AS available, m.first
+        FROM moving m LEFT JOIN locked l ON l.sku = m.sku
+        WHERE ${a.move}::text = 'hold' AND coalesce(l.available, 0) < m.quantity
+      ),
+      updated AS (
+        UPDATE orders o
+        SET status = ${a.status}::text, version = o.version + 1, payment_attempt = ${a.attempt}::int,
+            updated_at = ${a.updatedAt}::timestamptz, doc = ${pg.json(a.doc)}
+        WHERE o.order_id = ${a.orderId}::text AND o.version = ${a.expectedVersion}::int
+          AND EXISTS (SELECT 1 FROM go) AND NOT EXISTS (SELECT 1 FROM short)
+          AND (SELECT count(*) FROM locked) = (SELECT count(*) FROM moving)
+        RETURNING o.version
+      ),
+      stocked AS (
+        UPDATE stock s
+        SET reserved = s.reserved + CASE WHEN ${a.move}::text = 'hold' THEN m.quantity ELSE -m.quantity END,
+            on_hand = s.on_hand - CASE WHEN ${a.move}::text = 'commit' THEN m.quantity ELSE 0 END
+        FROM moving m WHERE s.sku = m.sku AND ${stockOf("moving")} AND EXISTS (SELECT 1 FROM updated)
+        RETURNING s.sku
+      ),
+      held AS (
+        INSERT INTO reservations (order_id, attempt, status, hold_expires_at, lines)
+        SELECT ${a.orderId}::text, ${a.attempt}::int, 'held', ${a.holdExpiresAt}::bigint,
+               ${pg.json(a.lines)}
+        FROM updated WHERE ${a.move}::text = 'hold'
+        RETURNING 1
+      ),
+      moved AS (
+        UPDATE reservations r
+        SET status = CASE WHEN ${a.move}::text = 'commit' THEN 'committed' ELSE 'released' END
+        WHERE r.order_id = ${a.orderId}::text AND r.attempt = ${a.attempt}::int
+          AND r.status = 'held' AND ${a.move}::text IN ('commit', 'release')
+          AND EXISTS (SELECT 1 FROM updated)
+        RETURNING 1
+      ),
+      paid_new AS (
+        INSERT INTO payments (order_id, attempt, status, charge_id, brand, last4, key_id, method_sealed, updated_at)
+        SELECT ${a.orderId}::text, ${a.attempt}::int, ${a.paymentStatus}::text, ${a.chargeId}::text,
+               ${a.brand}::text, ${a.last4}::text, ${a.keyId}::text,
+               ${a.sealed}::bytea, ${a.updatedAt}::timestamptz
+        FROM updated WHERE ${a.move}::text = 'hold'
+        RETURNING 1
+      ),
+      paid_moved AS (
+        UPDATE payments p
+        SET status = ${a.paymentStatus}::text, charge_id = ${a.chargeId}::text, brand = ${a.brand}::text,
+            last4 = ${a.last4}::text, updated_at = ${a.updatedAt}::timestamptz
+        WHERE p.order_id = ${a.orderId}::text AND p.attempt = ${a.attempt}::int
+          AND ${a.move}::text <> 'hold' AND EXISTS (SELECT 1 FROM updated)
+        RETURNING 1
+      ),
+      audited AS (
+        INSERT INTO order_audit (order_id, from_status, to_status, version, at)
+        SELECT ${a.orderId}::text, c.status, ${a.status}::text, u.version, ${a.updatedAt}::timestamptz
+        FROM updated u, cur c
+        RETURNING 1
+      ),
+      evented AS (
+        INSERT INTO outbox (event_id, aggregate_id, type, event)
+        SELECT e.value ->> 'event_id', e.value ->> 'aggregate_id', e.value ->> 'type', e.value
+        FROM updated, jsonb_array_elements(${pg.json(a.events)}) WITH ORDINALITY AS e(value, n)
+        ORDER BY e.n
+        RETURNING 1
+      )
+      SELECT
+        (SELECT count(*) FROM cur) AS matched,
+        (SELECT refusal FROM verdict) AS refusal,
+        (SELECT count(*) FROM updated) AS updated,
+        (SELECT count(*) FROM stocked) AS stocked,
+        (SELECT count(*) FROM moving) AS moving,
+        (SELECT count(*) FROM held) + (SELECT count(*) FROM moved) AS reservation_moves,
+        (SELECT count(*) FROM paid_new) + (SELECT count(*) FROM paid_moved) AS paid,
+        ${shortAsJson} AS short`)
 
   const step = Effect.fn("PostgresOrderStore.step")(function* (
     next: Order.Order,
@@ -270,130 +459,34 @@ export const make: Effect.Effect<
       move === "hold"
         ? cipher.seal(next.payment_method_id, paymentRow(next.order_id, next.payment_attempt))
         : null
-    const rows = yield* unavailable(sql<StepRow>`
-      WITH cur AS MATERIALIZED (
-        SELECT o.status, o.user_id, o.cart_id, o.total_minor, o.currency
-        FROM orders o WHERE o.order_id = ${next.order_id}::text AND o.version = ${expectedVersion}::int
-        FOR NO KEY UPDATE
-      ),
-      res AS MATERIALIZED (
-        SELECT r.status, r.lines FROM reservations r
-        WHERE r.order_id = ${next.order_id}::text AND r.attempt = ${next.payment_attempt}::int
-          AND EXISTS (SELECT 1 FROM cur)
-      ),
-      verdict AS MATERIALIZED (
-        SELECT CASE
-          WHEN c.status <> ${next.status}::text AND NOT (c.status = ANY(${sources(next.status)}::text[]))
-            THEN 'cannot move from ' || c.status || ' to ' || ${next.status}::text
-          WHEN c.user_id <> ${next.user_id}::text OR c.cart_id <> ${next.cart_id}::text
-               OR c.total_minor <> ${next.total.amount}::bigint OR c.currency <> ${next.total.currency}::text
-            THEN 'a step cannot change its owner, cart or total'
-          WHEN ${moveText}::text = 'hold' AND r.status IS NOT NULL
-            THEN 'attempt ' || ${next.payment_attempt}::int || ' holds stock already'
-          WHEN ${moveText}::text IN ('commit', 'release') AND r.status IS DISTINCT FROM 'held'
-            THEN 'cannot ' || ${moveText}::text || ' a ' || coalesce(r.status, 'missing') || ' hold'
-          WHEN CASE WHEN ${expectedHold(next.status)}::text = 'none' THEN h.have = 'held'
-                    ELSE h.have <> ${expectedHold(next.status)}::text END
-            THEN 'it would be ' || ${next.status}::text || ' with its hold ' || h.have
-        END AS refusal
-        FROM cur c
-        LEFT JOIN res r ON true
-        CROSS JOIN LATERAL (
-          SELECT CASE ${moveText}::text WHEN 'hold' THEN 'held' WHEN 'commit' THEN 'committed'
-                 WHEN 'release' THEN 'released' ELSE coalesce(r.status, 'none') END AS have
-        ) h
-      ),
-      go AS MATERIALIZED (SELECT 1 FROM verdict WHERE refusal IS NULL),
-      moving AS MATERIALIZED (
-        SELECT m.sku, sum(m.quantity)::int AS quantity, min(m.n) AS first
-        FROM (
-          SELECT l.sku, l.quantity, l.n
-          FROM unnest(${lines.map((l) => l.sku)}::text[], ${lines.map((l) => l.quantity)}::int[])
-            WITH ORDINALITY AS l(sku, quantity, n)
-          WHERE ${moveText}::text = 'hold'
-          UNION ALL
-          SELECT x.line ->> 'sku', (x.line ->> 'quantity')::int, x.n
-          FROM res, jsonb_array_elements(res.lines) WITH ORDINALITY AS x(line, n)
-          WHERE ${moveText}::text IN ('commit', 'release')
-        ) m
-        WHERE EXISTS (SELECT 1 FROM go)
-        GROUP BY m.sku
-      ),
-      locked AS MATERIALIZED (${lockedStockOf("moving")}),
-      short AS MATERIALIZED (
-        SELECT m.sku, m.quantity AS requested, coalesce(l.available, 0) AS available, m.first
-        FROM moving m LEFT JOIN locked l ON l.sku = m.sku
-        WHERE ${moveText}::text = 'hold' AND coalesce(l.available, 0) < m.quantity
-      ),
-      updated AS (
-        UPDATE orders o
-        SET status = ${next.status}::text, version = o.version + 1, payment_attempt = ${next.payment_attempt}::int,
-            updated_at = ${next.updated_at}::timestamptz, doc = ${pg.json(docOf(stored))}
-        WHERE o.order_id = ${next.order_id}::text AND o.version = ${expectedVersion}::int
-          AND EXISTS (SELECT 1 FROM go) AND NOT EXISTS (SELECT 1 FROM short)
-          AND (SELECT count(*) FROM locked) = (SELECT count(*) FROM moving)
-        RETURNING o.version
-      ),
-      stocked AS (
-        UPDATE stock s
-        SET reserved = s.reserved + CASE WHEN ${moveText}::text = 'hold' THEN m.quantity ELSE -m.quantity END,
-            on_hand = s.on_hand - CASE WHEN ${moveText}::text = 'commit' THEN m.quantity ELSE 0 END
-        FROM moving m WHERE s.sku = m.sku AND ${stockOf("moving")} AND EXISTS (SELECT 1 FROM updated)
-        RETURNING s.sku
-      ),
-      held AS (
-        INSERT INTO reservations (order_id, attempt, status, hold_expires_at, lines)
-        SELECT ${next.order_id}::text, ${next.payment_attempt}::int, 'held', ${next.hold_expires_at}::bigint,
-               ${pg.json(lines)}
-        FROM updated WHERE ${moveText}::text = 'hold'
-        RETURNING 1
-      ),
-      moved AS (
-        UPDATE reservations r
-        SET status = CASE WHEN ${moveText}::text = 'commit' THEN 'committed' ELSE 'released' END
-        WHERE r.order_id = ${next.order_id}::text AND r.attempt = ${next.payment_attempt}::int
-          AND r.status = 'held' AND ${moveText}::text IN ('commit', 'release')
-          AND EXISTS (SELECT 1 FROM updated)
-        RETURNING 1
-      ),
-      paid_new AS (
-        INSERT INTO payments (order_id, attempt, status, charge_id, brand, last4, key_id, method_sealed, updated_at)
-        SELECT ${next.order_id}::text, ${next.payment_attempt}::int, ${payment.status}::text, ${payment.chargeId}::text,
-               ${payment.brand}::text, ${payment.last4}::text, ${method?.keyId ?? null}::text,
-               ${method?.sealed ?? null}::bytea, ${next.updated_at}::timestamptz
-        FROM updated WHERE ${moveText}::text = 'hold'
-        RETURNING 1
-      ),
-      paid_moved AS (
-        UPDATE payments p
-        SET status = ${payment.status}::text, charge_id = ${payment.chargeId}::text, brand = ${payment.brand}::text,
-            last4 = ${payment.last4}::text, updated_at = ${next.updated_at}::timestamptz
-        WHERE p.order_id = ${next.order_id}::text AND p.attempt = ${next.payment_attempt}::int
-          AND ${moveText}::text <> 'hold' AND EXISTS (SELECT 1 FROM updated)
-        RETURNING 1
-      ),
-      audited AS (
-        INSERT INTO order_audit (order_id, from_status, to_status, version, at)
-        SELECT ${next.order_id}::text, c.status, ${next.status}::text, u.version, ${next.updated_at}::timestamptz
-        FROM updated u, cur c
-        RETURNING 1
-      ),
-      evented AS (
-        INSERT INTO outbox (event_id, aggregate_id, type, event)
-        SELECT e.value ->> 'event_id', e.value ->> 'aggregate_id', e.value ->> 'type', e.value
-        FROM updated, jsonb_array_elements(${pg.json(events.map((e) => encodeEvent(e)))}) WITH ORDINALITY AS e(value, n)
-        ORDER BY e.n
-        RETURNING 1
-      )
-      SELECT
-        (SELECT count(*) FROM cur) AS matched,
-        (SELECT refusal FROM verdict) AS refusal,
-        (SELECT count(*) FROM updated) AS updated,
-        (SELECT count(*) FROM stocked) AS stocked,
-        (SELECT count(*) FROM moving) AS moving,
-        (SELECT count(*) FROM held) + (SELECT count(*) FROM moved) AS reservation_moves,
-        (SELECT count(*) FROM paid_new) + (SELECT count(*) FROM paid_moved) AS paid,
-        ${shortAsJson} AS short`)
+    const rows = yield* unavailable(
+      stepStatement.run({
+        skus: lines.map((l) => l.sku),
+        quantities: lines.map((l) => l.quantity),
+        orderId: next.order_id,
+        userId: next.user_id,
+        cartId: next.cart_id,
+        status: next.status,
+        sources: sources(next.status),
+        expectedHold: expectedHold(next.status),
+        expectedVersion,
+        move: moveText,
+        attempt: next.payment_attempt,
+        totalMinor: next.total.amount,
+        currency: next.total.currency,
+        updatedAt: next.updated_at,
+        doc: docOf(stored),
+        holdExpiresAt: next.hold_expires_at,
+        lines,
+        paymentStatus: payment.status,
+        chargeId: payment.chargeId,
+        brand: payment.brand,
+        last4: payment.last4,
+        keyId: method?.keyId ?? null,
+        sealed: method?.sealed ?? null,
+        events
+      })
+    )
     const row = rows[0]!
     if (row.matched === 0n) return Option.none<Order.Order>()
     if (row.refusal !== null) return yield* Effect.die(new Error(`order ${next.order_id}: ${row.refusal}`))
