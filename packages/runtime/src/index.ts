@@ -1,3 +1,10 @@
 /** @till/runtime — supervised actors, HTTP API, jobs and the `till` CLI. */
 export * as Cli from "./Cli.js"
 export * as Demo from "./Demo.js"
+export * as Embedded from "./Embedded.js"
+export * as Api from "./http/Api.js"
+export * as App from "./http/App.js"
+export * as Auth from "./http/Auth.js"
+export * as Health from "./http/Health.js"
+export * as Jwt from "./http/Jwt.js"
+export * as Problem from "./http/Problem.js"

@@ -1,0 +1,213 @@
+/**
+ * The routes of API.md on the core services: each handler calls one service and answers its
+ * result as API.md's JSON; every failure of a core service becomes its problem (Problem.ts). An
+ * error that is no core error (a defect) is a bug: it is logged and answered by the server as a
+ * bare 500 problem (Server.ts), never with its message or stack.
+ */
+import {
+  type Cart,
+  Carts,
+  Catalog,
+  Checkout,
+  Degradation,
+  Errors,
+  InventoryStore,
+  Order,
+  OrderStore,
+  PaymentRetryQueue,
+  Payments,
+  Policy,
+  Resilience
+} from "@till/core"
+import { Effect, Layer, Option } from "effect"
+import { HttpServerResponse } from "effect/http"
+import { HttpApiBuilder } from "effect/http-api"
+import { TillApi } from "./Api.js"
+import type { CartJson } from "./Api.js"
+import { Caller } from "./Auth.js"
+import * as Health from "./Health.js"
+import * as Problem from "./Problem.js"
+
+/** Core errors as problems; anything else stays a defect. */
+const answer = <A, E, R>(self: Effect.Effect<A, E, R>): Effect.Effect<A, Problem.Problem, R> =>
+  Effect.catch(self, (error) => {
+    const problem = Problem.fromError(error)
+    return problem === undefined ? Effect.die(error) : Effect.fail(problem)
+  })
+
+const money = (m: { readonly amount: number; readonly currency: string }) => ({
+  amount: m.amount,
+  currency: m.currency
+})
+
+export const cartJson = (cart: Cart.Cart): CartJson => ({
+  cart_id: cart.cart_id,
+  user_id: cart.user_id,
+  status: cart.status,
+  items: cart.items.map((i) => ({
+    sku: i.sku,
+    name: i.name,
+    quantity: i.quantity,
+    unit_price: money(i.unit_price),
+    line_total: money(i.line_total)
+  })),
+  subtotal: money(cart.subtotal),
+  updated_at: cart.updated_at
+})
+
+const placed = (p: Checkout.Placed) =>
+  HttpServerResponse.jsonUnsafe(Order.toJson(p.order), { status: p.status })
+
+const CartsLive = HttpApiBuilder.group(TillApi, "carts", (handlers) =>
+  Effect.gen(function* () {
+    const carts = yield* Carts.Carts
+    return handlers
+      .handle("create", ({ payload }) =>
+        Effect.flatMap(Caller, (c) => answer(Effect.map(carts.create(c.userId, payload.currency), cartJson)))
+      )
+      .handle("get", ({ params }) =>
+        Effect.flatMap(Caller, (c) => answer(Effect.map(carts.view(c.userId, params.cart_id), cartJson)))
+      )
+      .handle("addItem", ({ params, payload }) =>
+        Effect.flatMap(Caller, (c) =>
+          answer(Effect.map(carts.addItem(c.userId, params.cart_id, payload.sku, payload.quantity), cartJson))
+        )
+      )
+      .handle("setQuantity", ({ params, payload }) =>
+        Effect.flatMap(Caller, (c) =>
+          answer(
+            Effect.map(carts.setQuantity(c.userId, params.cart_id, params.sku, payload.quantity), cartJson)
+          )
+        )
+      )
+      .handle("removeItem", ({ params }) =>
+        Effect.flatMap(Caller, (c) =>
+          answer(Effect.map(carts.removeItem(c.userId, params.cart_id, params.sku), cartJson))
+        )
+      )
+  })
+)
+
+const PaymentMethodsLive = HttpApiBuilder.group(TillApi, "paymentMethods", (handlers) =>
+  Effect.gen(function* () {
+    const payments = yield* Payments.Payments
+    return handlers.handle("create", ({ payload }) =>
+      answer(
+        Effect.map(payments.tokenize(payload.card), (m) => ({
+          payment_method_id: m.payment_method_id,
+          brand: m.brand,
+          last4: m.last4
+        }))
+      )
+    )
+  })
+)
+
+const CheckoutLive = HttpApiBuilder.group(TillApi, "checkout", (handlers) =>
+  Effect.gen(function* () {
+    const checkout = yield* Checkout.Checkout
+    const orders = yield* OrderStore.OrderStore
+    const degradation = yield* Degradation.Degradation
+    return handlers
+      .handle("checkout", ({ headers, payload }) =>
+        Effect.flatMap(Caller, (c) =>
+          answer(
+            Effect.map(
+              checkout.place({
+                userId: c.userId,
+                idempotencyKey: headers["idempotency-key"],
+                request: payload
+              }),
+              placed
+            )
+          )
+        )
+      )
+      .handle("retryPayment", ({ params, headers, payload }) =>
+        Effect.flatMap(Caller, (c) =>
+          answer(
+            Effect.map(
+              checkout.retryPayment({
+                userId: c.userId,
+                orderId: params.order_id,
+                idempotencyKey: headers["idempotency-key"],
+                request: payload
+              }),
+              placed
+            )
+          )
+        )
+      )
+      .handle("getOrder", ({ params }) =>
+        Effect.flatMap(Caller, (c) =>
+          answer(Effect.map(checkout.getOrder(c.userId, params.order_id), Order.toJson))
+        )
+      )
+      .handle("listOrders", ({ query }) =>
+        Effect.flatMap(Caller, (c) =>
+          answer(
+            Effect.andThen(
+              degradation.guard("orderHistory"),
+              Effect.map(orders.listByUser(c.userId, query.limit ?? 20, query.cursor ?? null), (page) => ({
+                orders: page.orders.map(Order.toJson),
+                next_cursor: page.nextCursor
+              }))
+            )
+          )
+        )
+      )
+  })
+)
+
+const AdminLive = HttpApiBuilder.group(TillApi, "admin", (handlers) =>
+  Effect.gen(function* () {
+    const catalog = yield* Catalog.Catalog
+    const inventory = yield* InventoryStore.InventoryStore
+    const resilience = yield* Resilience.Resilience
+    const queue = yield* PaymentRetryQueue.PaymentRetryQueue
+    return handlers
+      .handle("putProduct", ({ params, payload }) =>
+        answer(
+          Effect.andThen(
+            catalog.upsert(
+              new Catalog.Product({ sku: params.sku, name: payload.name, price: payload.price })
+            ),
+            inventory.setOnHand(params.sku, payload.on_hand)
+          )
+        )
+      )
+      .handle("inventory", ({ params }) =>
+        answer(
+          Effect.flatMap(inventory.level(params.sku), (level) =>
+            Option.match(level, {
+              onNone: () => Effect.fail(new Errors.SkuNotFound({ sku: params.sku })),
+              onSome: Effect.succeed
+            })
+          )
+        )
+      )
+      .handle("breakers", () =>
+        Effect.forEach(Policy.names, (name) =>
+          Effect.map(resilience.breaker(name).state, (state) => ({ name, state }))
+        )
+      )
+      .handle("paymentQueue", () => answer(Effect.map(queue.size, (depth) => ({ depth }))))
+  })
+)
+
+const OperationsLive = HttpApiBuilder.group(TillApi, "operations", (handlers) =>
+  Effect.gen(function* () {
+    const health = yield* Health.Health
+    return handlers
+      .handle("live", () => Effect.succeed({ status: "ok" as const, checks: {} }))
+      .handle("ready", () =>
+        Effect.flatMap(health.ready, (report) =>
+          report.status === "ok" ? Effect.succeed(report) : Effect.fail(report)
+        )
+      )
+      .handle("metrics", () => health.metrics)
+  })
+)
+
+/** Every group of the API, on the core services, the caller's health checks and metrics. */
+export const layer = Layer.mergeAll(CartsLive, PaymentMethodsLive, CheckoutLive, AdminLive, OperationsLive)

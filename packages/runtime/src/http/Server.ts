@@ -1,0 +1,122 @@
+/**
+ * The HTTP application: the routes of `TillApi` (Api.ts) on their handlers, `/openapi.json`,
+ * the docs page at `/docs`, and one global middleware that makes every answer API.md's:
+ * - a request id (`x-request-id`, the caller's if it is a sane one) on every answer and log line;
+ * - a body limit (64 KiB: the largest valid request, a cart line or a checkout, is under 2 KiB);
+ * - an unknown route is a 404 problem, a body over the limit a 413 problem;
+ * - a defect (a bug) is logged with its request id and answered as a bare 500 problem: never
+ *   its message or stack, which could hold what a caller must not see.
+ *
+ * Effect's per-request logger is off: it cost about a third of a trivial route's throughput. A
+ * request is logged at Debug (off at the default Info level), a 5xx at Error.
+ */
+import { ByteSize, Cause, Effect, Layer, type Types } from "effect"
+import { HttpRouter, HttpServerRequest, HttpServerResponse, ProblemDetails } from "effect/http"
+import { HttpIncomingMessage } from "effect/http"
+import { HttpApiBuilder, HttpApiScalar } from "effect/http-api"
+import { TillApi } from "./Api.js"
+import * as Auth from "./Auth.js"
+import * as Handlers from "./Handlers.js"
+import * as Problem from "./Problem.js"
+import * as SchemaErrors from "./SchemaErrors.js"
+
+/** The largest request body accepted. */
+export const maxBodyBytes = 64 * 1024
+
+const saneRequestId = /^[A-Za-z0-9._-]{1,128}$/
+
+const problemResponse = (problem: Problem.Problem, requestId: string) =>
+  HttpServerResponse.jsonUnsafe(
+    { type: problem.type, title: problem.title, status: problem.status, detail: problem.detail },
+    {
+      status: problem.status,
+      contentType: ProblemDetails.contentType,
+      headers: { "x-request-id": requestId }
+    }
+  )
+
+/** What the router failed with before a handler ran, as HttpServerError reasons. */
+const reasonOf = (u: unknown): { readonly _tag?: string; readonly reason?: string } | undefined =>
+  typeof u === "object" && u !== null && "_tag" in u && u._tag === "HttpServerError" && "reason" in u
+    ? (u.reason as { readonly _tag?: string; readonly reason?: string })
+    : undefined
+
+let requests = 0
+
+const Answers = HttpRouter.middleware(
+  (
+    httpEffect
+  ): Effect.Effect<
+    HttpServerResponse.HttpServerResponse,
+    Types.unhandled,
+    HttpServerRequest.HttpServerRequest
+  > =>
+    Effect.gen(function* () {
+      const request = yield* HttpServerRequest.HttpServerRequest
+      const given = request.headers["x-request-id"]
+      const requestId =
+        given !== undefined && saneRequestId.test(given)
+          ? given
+          : `req_${Date.now().toString(36)}_${(++requests).toString(36)}`
+      const response = yield* httpEffect.pipe(
+        Effect.provideService(HttpIncomingMessage.MaxBodySize, ByteSize.bytes(maxBodyBytes)),
+        Effect.catchCause((cause) => {
+          const failure = Cause.squash(cause)
+          const reason = reasonOf(failure)
+          const path = request.url.split("?")[0]
+          if (reason?._tag === "RouteNotFound")
+            return Effect.succeed(
+              problemResponse(
+                Problem.make(404, "RouteNotFound", `no route ${request.method} ${path}`),
+                requestId
+              )
+            )
+          if (reason?._tag === "RequestParseError")
+            return Effect.succeed(
+              problemResponse(
+                reason.reason === "BodyTooLarge" ||
+                  /exceeds/.test(String((failure as { cause?: unknown }).cause))
+                  ? Problem.make(413, "PayloadTooLarge", `the request body is over ${maxBodyBytes} bytes`)
+                  : Problem.make(400, "UnreadableRequest", "the request could not be read"),
+                requestId
+              )
+            )
+          return Effect.as(
+            Effect.logError("request failed", cause),
+            problemResponse(
+              {
+                type: Problem.typeOf("InternalError"),
+                title: "Internal Server Error",
+                status: 500,
+                detail: `an internal error; quote request id ${requestId}`
+              } as unknown as Problem.Problem,
+              requestId
+            )
+          )
+        }),
+        Effect.annotateLogs({
+          request_id: requestId,
+          method: request.method,
+          path: request.url.split("?")[0]
+        })
+      )
+      if (response.status >= 500)
+        yield* Effect.logError("answered", response.status).pipe(Effect.annotateLogs("request_id", requestId))
+      else
+        yield* Effect.logDebug("answered", response.status).pipe(Effect.annotateLogs("request_id", requestId))
+      return HttpServerResponse.setHeader(response, "x-request-id", requestId)
+    }),
+  { global: true }
+)
+
+/** The API's routes, docs and answers; needs the core services, the caller's secret and health. */
+export const layerRoutes = Layer.mergeAll(
+  HttpApiBuilder.layer(TillApi, { openapiPath: "/openapi.json" }).pipe(
+    Layer.provide(Handlers.layer),
+    Layer.provide(Auth.layerAuthentication),
+    Layer.provide(Auth.layerRequireAdmin),
+    Layer.provide(SchemaErrors.layer)
+  ),
+  HttpApiScalar.layer(TillApi, { path: "/docs" }),
+  Answers
+)
