@@ -2,13 +2,20 @@
  * The `till` command line, on Effect's own CLI module (`effect/cli`): every command gets
  * `--help`, an unknown flag or command is an error with a non-zero exit, and the help text is
  * generated from the same definitions that parse the arguments, so the two cannot drift.
- * Deliberately small until the runtime issue lands: `demo` runs the checkout journeys on the
- * embedded in-memory ports (no Postgres, Redis or Kafka needed).
+ * - `start`: the HTTP service (Start.ts), until SIGTERM/SIGINT;
+ * - `migrate`: applies the Postgres migrations of `DATABASE_URL` and exits;
+ * - `token --user ID [--admin] [--ttl SECONDS]`: mints a bearer token with `TILL_JWT_SECRET`;
+ * - `demo`: the checkout journeys on the embedded in-memory ports;
+ * - `version`.
  */
 import { NodeRuntime, NodeServices } from "@effect/platform-node"
-import { Cause, Console, Effect, Exit, Runtime } from "effect"
-import { CliError, Command } from "effect/cli"
+import { Migrations, PgLayer } from "@till/adapters/postgres"
+import { Cause, Clock, Config, ConfigProvider, Console, Effect, Exit, Redacted, Runtime } from "effect"
+import { CliError, Command, Flag } from "effect/cli"
 import { runDemo } from "./Demo.js"
+import * as Jwt from "./http/Jwt.js"
+import * as Settings from "./Settings.js"
+import * as Start from "./Start.js"
 
 /** The version `till version` and `till --version` print. @category constants */
 export const version = "0.1.0"
@@ -20,6 +27,49 @@ const demo = Command.make("demo", {}, () =>
     "Run the seed's checkout journeys on the embedded in-memory ports and print them as a table"
   )
 )
+
+const start = Command.make("start", {}, () => Start.run).pipe(
+  Command.withDescription(
+    "Serve the HTTP API (TILL_HTTP_PORT, default 8080) on the services of DATABASE_URL, REDIS_URL and KAFKA_BROKERS, or in memory"
+  )
+)
+
+const migrate = Command.make("migrate", {}, () =>
+  Effect.gen(function* () {
+    const ran = yield* Migrations.migrate.pipe(Effect.provide(PgLayer.layerConfig()))
+    yield* Console.log(
+      ran.length === 0 ? "nothing to migrate" : ran.map(([id, name]) => `applied ${id} ${name}`).join("\n")
+    )
+  }).pipe(Effect.provide(ConfigProvider.layer(Settings.provider())))
+).pipe(
+  Command.withDescription(
+    "Apply the Postgres migrations of DATABASE_URL (safe from several instances at once)"
+  )
+)
+
+const token = Command.make(
+  "token",
+  {
+    user: Flag.String("user").pipe(Flag.withDescription("the user id (the token's sub)")),
+    admin: Flag.Boolean("admin").pipe(Flag.withDescription("add role: admin (the admin routes)")),
+    ttl: Flag.Int("ttl").pipe(
+      Flag.withDefault(86_400),
+      Flag.withDescription("seconds until the token expires (default one day)")
+    )
+  },
+  ({ user, admin, ttl }) =>
+    Effect.gen(function* () {
+      const secret = yield* Config.Redacted("TILL_JWT_SECRET")
+      const now = Math.floor((yield* Clock.currentTimeMillis) / 1000)
+      yield* Console.log(
+        Jwt.sign(Redacted.value(secret), {
+          sub: user,
+          exp: now + ttl,
+          ...(admin ? { role: "admin" as const } : {})
+        })
+      )
+    }).pipe(Effect.provide(ConfigProvider.layer(Settings.provider())))
+).pipe(Command.withDescription("Mint a bearer token signed with TILL_JWT_SECRET"))
 
 const printVersion = Command.make("version", {}, () => Console.log(version)).pipe(
   Command.withDescription("Print the version")
@@ -34,7 +84,7 @@ export const command = Command.make("till").pipe(
   Command.withDescription(
     "Till's checkout runtime. With no DATABASE_URL, REDIS_URL or KAFKA_BROKERS it runs on the testkit's in-memory ports."
   ),
-  Command.withSubcommands([demo, printVersion])
+  Command.withSubcommands([start, migrate, token, demo, printVersion])
 )
 
 /**

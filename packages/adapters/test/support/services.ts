@@ -35,23 +35,29 @@ const reachable = ({ host, port }: { host: string; port: number }, timeoutMs = 1
     socket.once("error", () => done(false))
   })
 
-/** `describe` when the service answers; otherwise skip (locally) or fail (CI=true). */
-export const describeService = async (name: ServiceName, title: string, body: () => void): Promise<void> => {
-  const target = hostPort(name)
-  const up = await reachable(target)
-  if (up) {
-    console.info(
-      `[services] ${name} at ${target.host}:${target.port}: running ${title} against the real service`
-    )
+/** `describe` when every one of the services answers; otherwise skip (locally) or fail (CI=true). */
+export const describeServices = async (
+  names: ReadonlyArray<ServiceName>,
+  title: string,
+  body: () => void
+): Promise<void> => {
+  const targets = names.map((name) => ({ name, ...hostPort(name) }))
+  const down = (await Promise.all(targets.map(async (t) => ((await reachable(t)) ? [] : [t])))).flat()
+  if (down.length === 0) {
+    for (const t of targets)
+      console.info(`[services] ${t.name} at ${t.host}:${t.port}: running ${title} against the real service`)
     describe(title, body)
     return
   }
-  const how = `start it with \`bash scripts/services.sh up\` (or set ${defaults[name].env})`
+  const missing = down.map((t) => `${t.name} at ${t.host}:${t.port}`).join(", ")
+  const how = `start it with \`bash scripts/services.sh up\` (or set ${down.map((t) => defaults[t.name].env).join(", ")})`
   if (process.env["CI"] === "true") {
-    throw new Error(`${name} is not reachable at ${target.host}:${target.port} and CI=true: ${how}`)
+    throw new Error(`${missing} not reachable and CI=true: ${how}`)
   }
-  console.warn(
-    `[services] SKIPPING ${title}: ${name} is not reachable at ${target.host}:${target.port}; ${how}`
-  )
-  describe.skip(`${title} (skipped: ${name} not running)`, body)
+  console.warn(`[services] SKIPPING ${title}: ${missing} not reachable; ${how}`)
+  describe.skip(`${title} (skipped: ${down.map((t) => t.name).join(", ")} not running)`, body)
 }
+
+/** `describe` when the service answers; otherwise skip (locally) or fail (CI=true). */
+export const describeService = (name: ServiceName, title: string, body: () => void): Promise<void> =>
+  describeServices([name], title, body)

@@ -1,6 +1,7 @@
 /** An in-process Till: the HTTP app on the embedded ports, called as `fetch` would be. */
-import { Layer, Redacted } from "effect"
-import { App, Auth, Embedded, Health, Jwt } from "@till/runtime"
+import { ConfigProvider, Effect, Layer, Redacted } from "effect"
+import { App, Auth, Embedded, Health, Jwt, Settings, Start } from "@till/runtime"
+import { serviceUrl } from "./services.js"
 import type { TestTill } from "@till/testkit"
 
 export const secret = "test-secret-0123456789abcdef0123456789"
@@ -32,13 +33,54 @@ export interface Client {
 }
 
 /** A fresh embedded Till. `as` is the caller's user id (null: no token). */
-export const start = (options: TestTill.Options = {}): Client => {
-  const services = Layer.mergeAll(
-    Embedded.layer(options),
-    Layer.succeed(Auth.JwtSecret, Redacted.make(secret)),
-    Health.layer([])
+export const start = (options: TestTill.Options = {}): Client =>
+  client(
+    App.webHandler(
+      Layer.mergeAll(
+        Embedded.layer(options),
+        Layer.succeed(Auth.JwtSecret, Redacted.make(secret)),
+        Health.layer([])
+      )
+    )
   )
-  const { handler, dispose } = App.webHandler(services)
+
+/**
+ * A fresh Till on the real services, as `till start` builds it (Start.services), isolated from
+ * any other run: its own Postgres schema, Redis key prefix, Kafka topics and consumer groups.
+ */
+export const startOnServices = async (): Promise<Client> => {
+  const run = `t_${crypto.randomUUID().replaceAll("-", "").slice(0, 16)}`
+  const env = {
+    DATABASE_URL: serviceUrl("postgres"),
+    POSTGRES_SCHEMA: run,
+    REDIS_URL: serviceUrl("redis"),
+    REDIS_KEY_PREFIX: `${run}:`,
+    KAFKA_BROKERS: serviceUrl("kafka"),
+    KAFKA_TOPICS_ORDERS: `${run}.orders`,
+    KAFKA_TOPICS_CARTS: `${run}.carts`,
+    KAFKA_GROUP_PREFIX: run,
+    TILL_ENV: "development",
+    TILL_JWT_SECRET: secret
+  }
+  const provider = ConfigProvider.layer(Settings.provider(env))
+  const settings = await Effect.runPromise(
+    Effect.provide(
+      Effect.gen(function* () {
+        return yield* Settings.config
+      }),
+      provider
+    )
+  )
+  return client(App.webHandler(Start.services(settings, Redacted.make(secret)).pipe(Layer.provide(provider))))
+}
+
+const client = ({
+  handler,
+  dispose
+}: {
+  readonly handler: (request: Request) => Promise<Response>
+  readonly dispose: () => Promise<void>
+}): Client => {
   return {
     call: async (method, path, options = {}) => {
       const headers: Record<string, string> = { ...options.headers }

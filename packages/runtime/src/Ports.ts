@@ -1,0 +1,219 @@
+/**
+ * The ports `till start` runs on, chosen per configured service (Settings.ts):
+ * - `DATABASE_URL`: the Postgres stores (orders and stock in one database, so an order step and
+ *   its stock movement stay one transaction), catalog, idempotency keys, payment queue, dead
+ *   letters; migrated at start (safe from several instances at once: an advisory lock);
+ * - `REDIS_URL`: carts and rate limits on Redis;
+ * - `KAFKA_BROKERS`: events published to Kafka, and the fulfillment and notification consumers;
+ * - anything not configured: the testkit's in-memory port. The payment gateway is always the
+ *   testkit's fake: a real gateway is a port a deployment provides (PaymentGateway in core).
+ *
+ * Payment data at rest needs keys with Postgres (`PAYMENTS_KEYS=id=base64,...`,
+ * `PAYMENTS_CURRENT_KEY_ID`). In development without them a fixed development key is used, and
+ * said so in the log: sealed rows then open after a restart, but the key is public.
+ */
+import {
+  Migrations,
+  PaymentCipher,
+  PgLayer,
+  PostgresCatalog,
+  PostgresDeadLetterStore,
+  PostgresIdempotencyStore,
+  PostgresInventoryStore,
+  PostgresOrderStore,
+  PostgresPaymentRetryQueue
+} from "@till/adapters/postgres"
+import { Fulfillment, KafkaClient, KafkaEventPublisher, Notifications, Topics } from "@till/adapters/kafka"
+import { RedisCartStore, RedisClient, RedisRateLimitStore } from "@till/adapters/redis"
+import {
+  type CartStore,
+  type Catalog,
+  type DeadLetterStore,
+  type Errors,
+  type EventPublisher,
+  type IdempotencyStore,
+  Ids,
+  type InventoryStore,
+  type Notifier,
+  type OrderStore,
+  type PaymentRetryQueue,
+  type RateLimitStore,
+  type Till
+} from "@till/core"
+import {
+  FakePaymentGateway,
+  InMemoryCartStore,
+  InMemoryCatalog,
+  InMemoryDeadLetterStore,
+  InMemoryEventPublisher,
+  InMemoryIdempotencyStore,
+  InMemoryInventoryStore,
+  InMemoryNotifier,
+  InMemoryOrderStore,
+  InMemoryPaymentRetryQueue,
+  InMemoryRateLimitStore,
+  InMemoryShippingQuoter,
+  InMemoryTaxCalculator
+} from "@till/testkit"
+import { Config, Effect, Layer, Option, Redacted } from "effect"
+import { SqlClient } from "effect/sql"
+import type { MigrationError } from "effect/sql/Migrator"
+import type { SqlError } from "effect/sql/SqlError"
+import { randomUUID } from "node:crypto"
+import * as Health from "./http/Health.js"
+import type { Settings } from "./Settings.js"
+
+/** The public development key of payment data (development only, and logged as such). */
+const developmentKeys: PaymentCipher.Settings = {
+  currentKeyId: "development",
+  keys: { development: Redacted.make(Buffer.alloc(32, "till-development-key").toString("base64")) }
+}
+
+const cipher = (settings: Settings) =>
+  Layer.unwrap(
+    Effect.gen(function* () {
+      const configured = yield* Config.option(PaymentCipher.config)
+      if (Option.isSome(configured)) return PaymentCipher.layerWith(configured.value)
+      if (settings.environment === "production")
+        return yield* Effect.die(
+          new Error("PAYMENTS_KEYS and PAYMENTS_CURRENT_KEY_ID are required with DATABASE_URL in production")
+        )
+      yield* Effect.logWarning("payment data sealed with the public development key (set PAYMENTS_KEYS)")
+      return PaymentCipher.layerWith(developmentKeys)
+    })
+  )
+
+/** The configured schema, created if missing, then migrated. */
+const migrated = Layer.effectDiscard(
+  Effect.gen(function* () {
+    const sql = yield* SqlClient.SqlClient
+    const schema = yield* Config.withDefault(Config.String("POSTGRES_SCHEMA"), "public")
+    yield* sql`CREATE SCHEMA IF NOT EXISTS ${sql(schema)}`
+    const ran = yield* Migrations.migrate
+    if (ran.length > 0)
+      yield* Effect.logInfo(
+        "migrations applied",
+        ran.map(([id, name]) => `${id} ${name}`)
+      )
+  })
+)
+
+const postgres = (settings: Settings) => {
+  const sealing = cipher(settings)
+  return Layer.mergeAll(
+    PostgresOrderStore.layer,
+    PostgresInventoryStore.layer,
+    PostgresCatalog.layer,
+    PostgresIdempotencyStore.layer,
+    PostgresPaymentRetryQueue.layer,
+    PostgresDeadLetterStore.layer
+  ).pipe(Layer.provide(sealing), Layer.provideMerge(migrated), Layer.provideMerge(PgLayer.layerConfig()))
+}
+
+const inMemoryStores = Layer.mergeAll(
+  InMemoryOrderStore.layer.pipe(Layer.provideMerge(InMemoryInventoryStore.layer)),
+  InMemoryCatalog.layer,
+  InMemoryIdempotencyStore.layer,
+  InMemoryPaymentRetryQueue.layer,
+  InMemoryDeadLetterStore.layer
+)
+
+const redis = Layer.mergeAll(RedisCartStore.layer, RedisRateLimitStore.layerConfig()).pipe(
+  Layer.provideMerge(RedisClient.layerConfig())
+)
+
+const inMemoryCarts = Layer.mergeAll(InMemoryCartStore.layer, InMemoryRateLimitStore.layer)
+
+/** Consumer groups are `KAFKA_GROUP_PREFIX`.fulfillment and .notifications (default prefix `till`). */
+const kafka = Layer.unwrap(
+  Effect.map(Config.withDefault(Config.String("KAFKA_GROUP_PREFIX"), "till"), (prefix) =>
+    KafkaEventPublisher.layer().pipe(
+      Layer.provideMerge(
+        Layer.mergeAll(
+          Fulfillment.layer({ groupId: `${prefix}.fulfillment` }),
+          Notifications.layer({ groupId: `${prefix}.notifications` })
+        )
+      ),
+      Layer.provideMerge(Topics.layerConfig()),
+      Layer.provideMerge(KafkaClient.layerConfig())
+    )
+  )
+)
+
+const common = Layer.mergeAll(
+  InMemoryShippingQuoter.layer,
+  InMemoryTaxCalculator.layer,
+  InMemoryNotifier.layer,
+  FakePaymentGateway.layerWith({ seed: randomUUID() }),
+  Ids.layer
+)
+
+/** Readiness probes of the configured services (those whose clients are in the context). */
+const checks = Layer.effect(
+  Health.Health,
+  Effect.gen(function* () {
+    const probes: Array<Health.Check> = []
+    const sql = yield* Effect.serviceOption(SqlClient.SqlClient)
+    if (Option.isSome(sql)) probes.push({ name: "postgres", probe: sql.value`SELECT 1` })
+    const redisClient = yield* Effect.serviceOption(RedisClient.RedisClient)
+    if (Option.isSome(redisClient))
+      probes.push({ name: "redis", probe: redisClient.value.call("health", (r) => r.ping()) })
+    const kafkaClient = yield* Effect.serviceOption(KafkaClient.KafkaClient)
+    if (Option.isSome(kafkaClient)) {
+      const client = kafkaClient.value
+      const admin = client.kafka.admin()
+      probes.push({
+        name: "kafka",
+        probe: client.call("describe the cluster", 1_000, async () => {
+          await admin.connect()
+          return admin.describeCluster()
+        })
+      })
+    }
+    return Health.make(probes)
+  })
+)
+
+/** What `layer` provides. */
+export type Provided =
+  | Till.Ports
+  | DeadLetterStore.DeadLetterStore
+  | EventPublisher.EventPublisher
+  | Notifier.Notifier
+  | Health.Health
+
+type Failure = Errors.StoreUnavailable | Config.ConfigError | SqlError | MigrationError
+
+/** The stores of orders, stock, catalog, keys and queues, and where events go. */
+type Stores =
+  | Catalog.Catalog
+  | InventoryStore.InventoryStore
+  | OrderStore.OrderStore
+  | IdempotencyStore.IdempotencyStore
+  | PaymentRetryQueue.PaymentRetryQueue
+  | DeadLetterStore.DeadLetterStore
+  | EventPublisher.EventPublisher
+
+const storesOf = (settings: Settings): Layer.Layer<Stores, Failure, Notifier.Notifier> => {
+  if (Option.isNone(settings.databaseUrl)) return Layer.merge(inMemoryStores, InMemoryEventPublisher.layer)
+  const pg = postgres(settings)
+  // The consumers write their dedupe rows and shipments through the stores' SQL client.
+  return Option.isSome(settings.kafkaBrokers)
+    ? kafka.pipe(Layer.provideMerge(pg))
+    : Layer.merge(pg, InMemoryEventPublisher.layer)
+}
+
+/**
+ * Every port and the health checks of the configured services. Fails at start when a configured
+ * service does not answer or a setting is invalid.
+ */
+export const layer = (settings: Settings): Layer.Layer<Provided, Failure> => {
+  const carts: Layer.Layer<CartStore.CartStore | RateLimitStore.RateLimitStore, Failure> = Option.isSome(
+    settings.redisUrl
+  )
+    ? redis
+    : inMemoryCarts
+  return checks.pipe(
+    Layer.provideMerge(Layer.mergeAll(storesOf(settings), carts).pipe(Layer.provideMerge(common)))
+  )
+}

@@ -1,0 +1,127 @@
+/**
+ * The runtime's own settings, read once from the environment and Schema-checked: a bad value
+ * names its variable and `till start` exits non-zero before it opens a port.
+ *
+ * | variable | default | meaning |
+ * |---|---|---|
+ * | `DATABASE_URL` | (none) | Postgres: orders, stock, catalog, idempotency, payment queue, dead letters |
+ * | `REDIS_URL` | (none) | Redis: carts and rate limits |
+ * | `KAFKA_BROKERS` | (none) | Kafka: events out of the outbox, fulfillment and notification consumers (needs `DATABASE_URL`) |
+ * | `TILL_HTTP_PORT` | 8080 | the HTTP port |
+ * | `TILL_JWT_SECRET` | (none) | the HS256 secret of bearer tokens, at least 32 characters |
+ * | `TILL_ENV` | `development` without service URLs, else `production` | `production` refuses to start without a secret |
+ * | `TILL_LOG_LEVEL` | `Info` | `Trace` `Debug` `Info` `Warn` `Error` `Fatal` `None` |
+ * | `TILL_SHUTDOWN_GRACE_MS` | 25000 | how long SIGTERM waits for in-flight requests and jobs |
+ *
+ * The core's policies and limits are read with the same provider (ConfigProvider.constantCase):
+ * `CHECKOUT_HOLD_MS`, `RATE_LIMITS_CHECKOUT_LIMIT`, `RESILIENCE_PAYMENT_TIMEOUT_MS`, ... (see
+ * each core module's `config`), and the adapters' as their READMEs say (`POSTGRES_MAX_CONNECTIONS`,
+ * `PAYMENTS_KEYS`, ...).
+ */
+import { Config, ConfigProvider, Effect, Option, Redacted, Schema, SchemaIssue } from "effect"
+
+export const LogLevel = Schema.Literals(["All", "Trace", "Debug", "Info", "Warn", "Error", "Fatal", "None"])
+
+export interface Settings {
+  readonly databaseUrl: Option.Option<Redacted.Redacted<string>>
+  readonly redisUrl: Option.Option<Redacted.Redacted<string>>
+  readonly kafkaBrokers: Option.Option<ReadonlyArray<string>>
+  readonly port: number
+  readonly jwtSecret: Option.Option<Redacted.Redacted<string>>
+  readonly environment: "development" | "production"
+  readonly logLevel: typeof LogLevel.Type
+  readonly shutdownGraceMs: number
+}
+
+/** The provider every part of the runtime reads: environment variables, `CONSTANT_CASE`. */
+export const provider = (env: Record<string, string | undefined> = process.env) =>
+  ConfigProvider.fromEnv({ env: env as Record<string, string> }).pipe(ConfigProvider.constantCase)
+
+/** A config error naming `variable`, with `message` (what `till start` prints before it exits 1). */
+export const invalid = (variable: string, message: string): Config.ConfigError =>
+  new Config.ConfigError(
+    new Schema.SchemaError(new SchemaIssue.Pointer([variable], new SchemaIssue.InvalidValue({ message })))
+  )
+
+const nonEmpty = (name: string) =>
+  Config.option(Config.Redacted(name)).pipe(
+    Config.map((o) => Option.filter(o, (r) => Redacted.value(r).trim().length > 0))
+  )
+
+const brokers = Config.option(Config.String("KAFKA_BROKERS")).pipe(
+  Config.mapEffect((o) => {
+    if (Option.isNone(o) || o.value.trim() === "") return Effect.succeed(Option.none<ReadonlyArray<string>>())
+    const list = o.value
+      .split(",")
+      .map((b) => b.trim())
+      .filter((b) => b !== "")
+    const bad = list.find((b) => !/^[A-Za-z0-9.-]+:[0-9]{1,5}$/.test(b))
+    return bad === undefined
+      ? Effect.succeed(Option.some(list))
+      : Effect.fail(invalid("KAFKA_BROKERS", `"${bad}" is not host:port`))
+  })
+)
+
+const port = Config.withDefault(Config.Int("TILL_HTTP_PORT"), 8080).pipe(
+  Config.mapEffect((p) =>
+    p >= 1 && p <= 65535
+      ? Effect.succeed(p)
+      : Effect.fail(invalid("TILL_HTTP_PORT", `${p} is not a port (1-65535)`))
+  )
+)
+
+const grace = Config.withDefault(Config.Int("TILL_SHUTDOWN_GRACE_MS"), 25_000).pipe(
+  Config.mapEffect((ms) =>
+    ms >= 0 && ms <= 600_000
+      ? Effect.succeed(ms)
+      : Effect.fail(invalid("TILL_SHUTDOWN_GRACE_MS", `${ms} is not 0-600000`))
+  )
+)
+
+export const config: Config.Config<Settings> = Config.all({
+  databaseUrl: nonEmpty("DATABASE_URL"),
+  redisUrl: nonEmpty("REDIS_URL"),
+  kafkaBrokers: brokers,
+  port,
+  jwtSecret: nonEmpty("TILL_JWT_SECRET"),
+  environment: Config.option(Config.Literals(["development", "production"], "TILL_ENV")),
+  logLevel: Config.withDefault(Config.Literals(LogLevel.literals, "TILL_LOG_LEVEL"), "Info" as const),
+  shutdownGraceMs: grace
+}).pipe(
+  Config.mapEffect((s): Effect.Effect<Settings, Config.ConfigError> => {
+    const embedded =
+      Option.isNone(s.databaseUrl) && Option.isNone(s.redisUrl) && Option.isNone(s.kafkaBrokers)
+    const environment: Settings["environment"] = Option.getOrElse(s.environment, () =>
+      embedded ? "development" : "production"
+    )
+    if (Option.isSome(s.kafkaBrokers) && Option.isNone(s.databaseUrl))
+      return Effect.fail(
+        invalid(
+          "KAFKA_BROKERS",
+          "needs DATABASE_URL: events leave through the Postgres outbox and consumers dedupe in Postgres"
+        )
+      )
+    if (Option.isSome(s.jwtSecret) && Redacted.value(s.jwtSecret.value).length < 32)
+      return Effect.fail(invalid("TILL_JWT_SECRET", "must be at least 32 characters"))
+    if (environment === "production" && Option.isNone(s.jwtSecret))
+      return Effect.fail(invalid("TILL_JWT_SECRET", "is required outside development (TILL_ENV=production)"))
+    return Effect.succeed({ ...s, environment })
+  })
+)
+
+/** Which store serves what, for the startup log. */
+export const describe = (s: Settings): Record<string, string> => {
+  const pg = Option.isSome(s.databaseUrl) ? "postgres" : "in-memory"
+  const redis = Option.isSome(s.redisUrl) ? "redis" : "in-memory"
+  return {
+    orders: pg,
+    stock: pg,
+    catalog: pg,
+    idempotency: pg,
+    paymentQueue: pg,
+    carts: redis,
+    rateLimits: redis,
+    events: Option.isSome(s.kafkaBrokers) ? "kafka" : "in-memory",
+    paymentGateway: "fake (testkit)"
+  }
+}

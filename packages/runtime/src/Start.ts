@@ -1,0 +1,92 @@
+/**
+ * `till start`: the HTTP service of API.md with its background jobs, on the ports the
+ * environment configures (Ports.ts, Settings.ts).
+ *
+ * Lifecycle:
+ * - a bad setting is printed with its variable and the process exits 1 before opening a port;
+ * - in development without `TILL_JWT_SECRET`, a secret is generated for this process and a
+ *   ready-made `till token` command line is printed (tokens die with the process);
+ * - the startup log says which store serves what;
+ * - on SIGTERM or SIGINT: the server stops accepting connections and lets in-flight requests
+ *   (checkouts included) finish, up to `TILL_SHUTDOWN_GRACE_MS`; then the jobs stop, and the
+ *   outbox is drained once more so committed events leave before the process does; exit 0.
+ */
+import { NodeHttpServer } from "@effect/platform-node"
+import { Degradation, Outbox, Till } from "@till/core"
+import { ConfigProvider, Duration, Effect, Layer, Logger, Option, Redacted, References } from "effect"
+import { HttpRouter } from "effect/http"
+import { randomBytes } from "node:crypto"
+import { createServer } from "node:http"
+import * as App from "./http/App.js"
+import * as Auth from "./http/Auth.js"
+import * as Ports from "./Ports.js"
+import * as Settings from "./Settings.js"
+
+/** The secret of this process: the configured one, or in development a fresh one (printed). */
+const secretOf = (settings: Settings.Settings) =>
+  Effect.gen(function* () {
+    if (Option.isSome(settings.jwtSecret)) return settings.jwtSecret.value
+    const secret = randomBytes(32).toString("base64url")
+    yield* Effect.logWarning(
+      "no TILL_JWT_SECRET: a secret was generated for this process (development only). Mint a token with:\n" +
+        `  TILL_JWT_SECRET=${secret} till token --user alice`
+    )
+    return Redacted.make(secret)
+  })
+
+/** Every service the routes and jobs need, on the configured ports. */
+export const services = (settings: Settings.Settings, secret: Redacted.Redacted<string>) =>
+  Layer.mergeAll(
+    Till.layerJobs,
+    Layer.effectDiscard(
+      // Runs when the layer closes, after the HTTP server has finished its in-flight requests.
+      Effect.addFinalizer(() =>
+        Outbox.drain().pipe(
+          Effect.timeout(Duration.seconds(5)),
+          Effect.tap((moved) => Effect.logInfo("outbox drained at shutdown", moved)),
+          Effect.ignore
+        )
+      )
+    )
+  ).pipe(
+    Layer.provideMerge(Till.layerConfig),
+    Layer.provideMerge(Ports.layer(settings)),
+    Layer.provideMerge(Degradation.layer),
+    Layer.provideMerge(Layer.succeed(Auth.JwtSecret, secret))
+  )
+
+/** The server on `settings.port` over `services`. */
+export const server = (settings: Settings.Settings, secret: Redacted.Redacted<string>) =>
+  HttpRouter.serve(App.routes, { disableLogger: true }).pipe(
+    Layer.provide(services(settings, secret)),
+    Layer.provide(
+      NodeHttpServer.layer(createServer, {
+        port: settings.port,
+        gracefulShutdownTimeout: Duration.millis(settings.shutdownGraceMs)
+      })
+    )
+  )
+
+/** Logs as JSON lines at the configured level. */
+const logging = (settings: Settings.Settings) =>
+  Layer.mergeAll(
+    Logger.layer([Logger.consoleJson]),
+    Layer.succeed(References.MinimumLogLevel, settings.logLevel)
+  )
+
+const launch = (settings: Settings.Settings) =>
+  Effect.gen(function* () {
+    const secret = yield* secretOf(settings)
+    yield* Effect.logInfo("till starting", {
+      port: settings.port,
+      environment: settings.environment,
+      stores: Settings.describe(settings)
+    })
+    return yield* Layer.launch(server(settings, secret))
+  })
+
+/** `till start`, until interrupted (SIGTERM/SIGINT through NodeRuntime.runMain). */
+export const run = Effect.gen(function* () {
+  const settings = yield* Settings.config
+  return yield* Effect.provide(launch(settings), logging(settings))
+}).pipe(Effect.provide(ConfigProvider.layer(Settings.provider())))
