@@ -208,7 +208,9 @@ export const make: Effect.Effect<
       return yield* Effect.die(new Error(`order ${order.order_id}: insert conflicted with no row`))
     })
 
-  const createStatement = compile(sql, (a: CreateArgs) => sql<CreateRow>`
+  const createStatement = compile(
+    sql,
+    (a: CreateArgs) => sql<CreateRow>`
       WITH req AS (
         SELECT l.sku, sum(l.quantity)::int AS quantity, min(l.n) AS first
         FROM unnest(${a.skus}::text[], ${a.quantities}::int[])
@@ -269,7 +271,8 @@ export const make: Effect.Effect<
         (SELECT count(*) FROM req) AS skus,
         EXISTS (SELECT 1 FROM orders WHERE order_id = ${a.orderId}::text) AS existing,
         (SELECT order_id FROM orders WHERE cart_id = ${a.cartId}::text) AS cart_order,
-        ${shortAsJson} AS short`)
+        ${shortAsJson} AS short`
+  )
 
   const create = Effect.fn("PostgresOrderStore.create")(function* (
     order: Order.Order,
@@ -318,7 +321,9 @@ export const make: Effect.Effect<
     return yield* readCreated(order)
   })
 
-  const stepStatement = compile(sql, (a: StepArgs) => sql<StepRow>`
+  const stepStatement = compile(
+    sql,
+    (a: StepArgs) => sql<StepRow>`
       WITH cur AS MATERIALIZED (
         SELECT o.status, o.user_id, o.cart_id, o.total_minor, o.currency
         FROM orders o WHERE o.order_id = ${a.orderId}::text AND o.version = ${a.expectedVersion}::int
@@ -441,7 +446,8 @@ export const make: Effect.Effect<
         (SELECT count(*) FROM moving) AS moving,
         (SELECT count(*) FROM held) + (SELECT count(*) FROM moved) AS reservation_moves,
         (SELECT count(*) FROM paid_new) + (SELECT count(*) FROM paid_moved) AS paid,
-        ${shortAsJson} AS short`)
+        ${shortAsJson} AS short`
+  )
 
   const step = Effect.fn("PostgresOrderStore.step")(function* (
     next: Order.Order,

@@ -67,7 +67,9 @@ export const compile = <Args extends object, A extends object>(
   const bound = new Set(sources.flatMap((s) => (s._tag === "constant" ? [] : [s.key])))
   const lost = [...used].filter((key) => !bound.has(key))
   if (lost.length > 0)
-    throw new Error(`compiled statement: argument(s) ${lost.join(", ")} not bound as parameters (computed upon?)`)
+    throw new Error(
+      `compiled statement: argument(s) ${lost.join(", ")} not bound as parameters (computed upon?)`
+    )
   return {
     text,
     run: (args) => {
