@@ -51,7 +51,10 @@ const token = Command.make(
   "token",
   {
     user: Flag.String("user").pipe(Flag.withDescription("the user id (the token's sub)")),
-    admin: Flag.Boolean("admin").pipe(Flag.withDescription("add role: admin (the admin routes)")),
+    admin: Flag.Boolean("admin").pipe(
+      Flag.withDefault(false),
+      Flag.withDescription("add role: admin (the admin routes)")
+    ),
     ttl: Flag.Int("ttl").pipe(
       Flag.withDefault(86_400),
       Flag.withDescription("seconds until the token expires (default one day)")
@@ -123,5 +126,9 @@ const isUsageError = (error: unknown): boolean => CliError.isCliError(error) && 
 export const runCli = (args: ReadonlyArray<string>): void =>
   run(args).pipe(
     Effect.provide(NodeServices.layer),
-    NodeRuntime.runMain({ teardown: (exit, onExit) => onExit(exitCode(exit)) })
+    NodeRuntime.runMain({
+      teardown: (exit, onExit) =>
+        // A service stopped by SIGTERM/SIGINT has shut down as asked (in-flight work finished): 0.
+        onExit(args[0] === "start" && exitCode(exit) === 130 ? 0 : exitCode(exit))
+    })
   )

@@ -12,6 +12,7 @@
  * | `TILL_ENV` | `development` without service URLs, else `production` | `production` refuses to start without a secret |
  * | `TILL_LOG_LEVEL` | `Info` | `Trace` `Debug` `Info` `Warn` `Error` `Fatal` `None` |
  * | `TILL_SHUTDOWN_GRACE_MS` | 25000 | how long SIGTERM waits for in-flight requests and jobs |
+ * | `TILL_RECOVERY_EVERY_MS` | 30000 | pause between two recovery sweeps (orders a crash left behind) |
  *
  * The core's policies and limits are read with the same provider (ConfigProvider.constantCase):
  * `CHECKOUT_HOLD_MS`, `RATE_LIMITS_CHECKOUT_LIMIT`, `RESILIENCE_PAYMENT_TIMEOUT_MS`, ... (see
@@ -31,6 +32,7 @@ export interface Settings {
   readonly environment: "development" | "production"
   readonly logLevel: typeof LogLevel.Type
   readonly shutdownGraceMs: number
+  readonly recoveryEveryMs: number
 }
 
 /** The provider every part of the runtime reads: environment variables, `CONSTANT_CASE`. */
@@ -78,6 +80,14 @@ const grace = Config.withDefault(Config.Int("TILL_SHUTDOWN_GRACE_MS"), 25_000).p
   )
 )
 
+const recoveryEvery = Config.withDefault(Config.Int("TILL_RECOVERY_EVERY_MS"), 30_000).pipe(
+  Config.mapEffect((ms) =>
+    ms >= 100 && ms <= 3_600_000
+      ? Effect.succeed(ms)
+      : Effect.fail(invalid("TILL_RECOVERY_EVERY_MS", `${ms} is not 100-3600000`))
+  )
+)
+
 export const config: Config.Config<Settings> = Config.all({
   databaseUrl: nonEmpty("DATABASE_URL"),
   redisUrl: nonEmpty("REDIS_URL"),
@@ -86,7 +96,8 @@ export const config: Config.Config<Settings> = Config.all({
   jwtSecret: nonEmpty("TILL_JWT_SECRET"),
   environment: Config.option(Config.Literals(["development", "production"], "TILL_ENV")),
   logLevel: Config.withDefault(Config.Literals(LogLevel.literals, "TILL_LOG_LEVEL"), "Info" as const),
-  shutdownGraceMs: grace
+  shutdownGraceMs: grace,
+  recoveryEveryMs: recoveryEvery
 }).pipe(
   Config.mapEffect((s): Effect.Effect<Settings, Config.ConfigError> => {
     const embedded =

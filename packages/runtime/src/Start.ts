@@ -37,7 +37,7 @@ const secretOf = (settings: Settings.Settings) =>
 /** Every service the routes and jobs need, on the configured ports. */
 export const services = (settings: Settings.Settings, secret: Redacted.Redacted<string>) =>
   Layer.mergeAll(
-    Till.layerJobs,
+    Till.layerJobsWith({ recoveryEveryMs: settings.recoveryEveryMs }),
     Layer.effectDiscard(
       // Runs when the layer closes, after the HTTP server has finished its in-flight requests.
       Effect.addFinalizer(() =>

@@ -5,7 +5,7 @@ import { expect, it } from "@effect/vitest"
 import { Console, Effect } from "effect"
 import { CliOutput } from "effect/cli"
 import { describe } from "vitest"
-import { Cli, Demo } from "@till/runtime"
+import { Cli, Demo, Jwt } from "@till/runtime"
 
 /** Runs `till ARGS` in process and returns what it printed and the exit code the binary would use. */
 const till = (...args: ReadonlyArray<string>) =>
@@ -42,6 +42,35 @@ describe("till CLI", () => {
       expect(code).toBe(0)
       expect(stdout).toMatch(/^\s+demo\s+Run the seed's checkout journeys/m)
       expect(stdout).toMatch(/^\s+version\s+Print the version/m)
+      expect(stdout).toMatch(/^\s+start\s+Serve the HTTP API/m)
+      expect(stdout).toMatch(/^\s+migrate\s+Apply the Postgres migrations/m)
+      expect(stdout).toMatch(/^\s+token\s+Mint a bearer token/m)
+    })
+  )
+
+  it.live("`till token` mints a token the server accepts: sub, role, expiry", () =>
+    Effect.gen(function* () {
+      const secret = "cli-test-secret-0123456789abcdef0123"
+      process.env["TILL_JWT_SECRET"] = secret
+      try {
+        const admin = yield* till("token", "--user", "ada", "--admin", "--ttl", "60")
+        expect(admin.code).toBe(0)
+        const now = Math.floor(Date.now() / 1000)
+        const claims = Jwt.verify(secret, admin.stdout.trim(), now)
+        expect(claims).toMatchObject({ sub: "ada", role: "admin" })
+        expect(typeof claims === "object" && claims.exp - now).toBeLessThanOrEqual(60)
+        const plain = yield* till("token", "--user", "bob")
+        expect(Jwt.verify(secret, plain.stdout.trim(), now)).toMatchObject({ sub: "bob", role: undefined })
+        expect(Jwt.verify("another-secret-0123456789abcdef0123", plain.stdout.trim(), now)).toBe(
+          "bad signature"
+        )
+      } finally {
+        delete process.env["TILL_JWT_SECRET"]
+      }
+      const missing = yield* till("token", "--user", "ada")
+      expect(missing.code).toBe(1)
+      expect(missing.stdout).toBe("")
+      expect((yield* till("token")).code).toBe(2)
     })
   )
 

@@ -1,0 +1,213 @@
+/**
+ * `till start` as a process: settings errors exit non-zero naming the variable; SIGTERM during a
+ * burst of checkouts stops the server gracefully (exit 0, in bounded time, no 5xx) and loses
+ * nothing: after a restart on the same Postgres schema and a recovery sweep, every order is
+ * terminal, at most one payment of an order succeeded, and stock accounting is exact.
+ */
+import { type ChildProcess, execFile, spawn } from "node:child_process"
+import { createServer } from "node:net"
+import { fileURLToPath } from "node:url"
+import pg from "pg"
+import { afterAll, expect, it } from "vitest"
+import { describeServices, serviceUrl } from "./support/services.js"
+import { address, card } from "./support/http.js"
+import { Jwt } from "@till/runtime"
+
+const bin = fileURLToPath(new URL("../src/bin.ts", import.meta.url))
+const tsconfig = fileURLToPath(new URL("../tsconfig.json", import.meta.url))
+const secret = "process-test-secret-0123456789abcdef"
+
+const freePort = () =>
+  new Promise<number>((resolve) => {
+    const server = createServer()
+    server.listen(0, () => {
+      const { port } = server.address() as { port: number }
+      server.close(() => resolve(port))
+    })
+  })
+
+const started: Array<ChildProcess> = []
+afterAll(() => {
+  for (const child of started) if (child.exitCode === null) child.kill("SIGKILL")
+})
+
+const till = (env: Record<string, string>) => {
+  const child = spawn(process.execPath, ["--import", "tsx", bin, "start"], {
+    env: { ...process.env, TSX_TSCONFIG_PATH: tsconfig, NO_COLOR: "1", ...env },
+    stdio: ["ignore", "pipe", "pipe"]
+  })
+  started.push(child)
+  let output = ""
+  child.stdout?.on("data", (d) => {
+    output += String(d)
+  })
+  child.stderr?.on("data", (d) => {
+    output += String(d)
+  })
+  const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)))
+  return { child, exited, output: () => output }
+}
+
+const waitReady = async (port: number, timeoutMs = 60_000) => {
+  const deadline = Date.now() + timeoutMs
+  while (Date.now() < deadline) {
+    try {
+      const r = await fetch(`http://127.0.0.1:${port}/health/ready`, { signal: AbortSignal.timeout(2_000) })
+      if (r.status === 200) return
+    } catch {
+      // Not listening yet (or, once, a connection accepted while the server was starting).
+    }
+    await new Promise((r) => setTimeout(r, 200))
+  }
+  throw new Error(`till did not become ready on port ${port}`)
+}
+
+it("a bad setting names its variable and exits 1 before opening a port", async () => {
+  const result = await new Promise<{ code: number | null; output: string }>((resolve) => {
+    execFile(
+      process.execPath,
+      ["--import", "tsx", bin, "start"],
+      {
+        env: { ...process.env, TSX_TSCONFIG_PATH: tsconfig, NO_COLOR: "1", TILL_HTTP_PORT: "99999" },
+        timeout: 30_000
+      },
+      (error, stdout, stderr) =>
+        resolve({ code: error ? (error.code as number | null) : 0, output: stdout + stderr })
+    )
+  })
+  expect(result.code).toBe(1)
+  expect(result.output).toContain("TILL_HTTP_PORT")
+}, 40_000)
+
+it("outside development, a missing TILL_JWT_SECRET refuses to start", async () => {
+  const result = await new Promise<{ code: number | null; output: string }>((resolve) => {
+    execFile(
+      process.execPath,
+      ["--import", "tsx", bin, "start"],
+      {
+        env: { ...process.env, TSX_TSCONFIG_PATH: tsconfig, NO_COLOR: "1", TILL_ENV: "production" },
+        timeout: 30_000
+      },
+      (error, stdout, stderr) =>
+        resolve({ code: error ? (error.code as number | null) : 0, output: stdout + stderr })
+    )
+  })
+  expect(result.code).toBe(1)
+  expect(result.output).toContain("TILL_JWT_SECRET")
+}, 40_000)
+
+await describeServices(["postgres"], "till start on Postgres", () => {
+  it("SIGTERM during a burst of checkouts: exit 0, no 5xx, and after a restart every order is terminal", async () => {
+    const schema = `t_${crypto.randomUUID().replaceAll("-", "").slice(0, 16)}`
+    const port = await freePort()
+    const env = {
+      DATABASE_URL: serviceUrl("postgres"),
+      POSTGRES_SCHEMA: schema,
+      TILL_HTTP_PORT: String(port),
+      TILL_JWT_SECRET: secret,
+      TILL_ENV: "development",
+      TILL_SHUTDOWN_GRACE_MS: "15000",
+      TILL_RECOVERY_EVERY_MS: "500"
+    }
+    const base = `http://127.0.0.1:${port}`
+    const call = (
+      user: string,
+      method: string,
+      path: string,
+      body?: unknown,
+      headers: Record<string, string> = {}
+    ) =>
+      fetch(`${base}${path}`, {
+        method,
+        headers: {
+          authorization: `Bearer ${Jwt.sign(secret, { sub: user, exp: Math.floor(Date.now() / 1000) + 600, ...(user === "ops" ? { role: "admin" as const } : {}) })}`,
+          "content-type": "application/json",
+          ...headers
+        },
+        ...(body === undefined ? {} : { body: JSON.stringify(body) })
+      })
+
+    const first = till(env)
+    await waitReady(port)
+    const onHand = 500
+    await call("ops", "PUT", "/v1/admin/products/burst", {
+      name: "Burst item",
+      price: { amount: 999, currency: "USD" },
+      on_hand: onHand
+    })
+    const buyers = Array.from({ length: 120 }, (_, i) => `buyer${i}`)
+    const ready = await Promise.all(
+      buyers.map(async (user) => {
+        const cart = (await (await call(user, "POST", "/v1/carts", {})).json()) as { cart_id: string }
+        await call(user, "POST", `/v1/carts/${cart.cart_id}/items`, { sku: "burst", quantity: 2 })
+        const method = (await (
+          await call(user, "POST", "/v1/payment-methods", card("4242424242424242"))
+        ).json()) as {
+          payment_method_id: string
+        }
+        return { user, cartId: cart.cart_id, methodId: method.payment_method_id }
+      })
+    )
+    // The burst, and SIGTERM once a few checkouts have answered.
+    let answered = 0
+    const statuses: Array<number | "refused"> = []
+    const burst = Promise.all(
+      ready.map(async (r, i) => {
+        await new Promise((res) => setTimeout(res, i * 15))
+        try {
+          const answer = await call(
+            r.user,
+            "POST",
+            "/v1/checkout",
+            { cart_id: r.cartId, payment_method_id: r.methodId, shipping_address: address },
+            { "idempotency-key": `burst-${r.user}` }
+          )
+          answered += 1
+          statuses.push(answer.status)
+        } catch {
+          statuses.push("refused")
+        }
+      })
+    )
+    while (answered < 5) await new Promise((res) => setTimeout(res, 10))
+    const signalledAt = Date.now()
+    first.child.kill("SIGTERM")
+    await burst
+    const code = await first.exited
+    expect(code, first.output()).toBe(0)
+    expect(Date.now() - signalledAt).toBeLessThan(20_000)
+    expect(statuses.filter((s) => typeof s === "number" && s >= 500)).toEqual([])
+    expect(statuses.filter((s) => s === 201).length).toBeGreaterThanOrEqual(5)
+    // The burst outlasted the server: later checkouts found it closed.
+    expect(statuses.filter((s) => s === "refused").length).toBeGreaterThan(0)
+
+    // Restart on the same schema; the sweeper drives anything left.
+    const second = till(env)
+    await waitReady(port)
+    await new Promise((res) => setTimeout(res, 3_000))
+    const db = new pg.Client({ connectionString: serviceUrl("postgres") })
+    await db.connect()
+    try {
+      const orders = await db.query(`SELECT order_id, status FROM ${schema}.orders`)
+      const terminal = new Set(["confirmed", "payment_failed", "cancelled", "expired"])
+      expect(orders.rows.filter((o) => !terminal.has(o.status))).toEqual([])
+      const doubled = await db.query(
+        `SELECT order_id FROM ${schema}.payments WHERE status = 'succeeded' GROUP BY order_id HAVING count(*) > 1`
+      )
+      expect(doubled.rows).toEqual([])
+      const confirmed = orders.rows.filter((o) => o.status === "confirmed").length
+      // A checkout answered 201 is confirmed; one cut off by the shutdown may have been too.
+      const ok = statuses.filter((s) => s === 201).length
+      expect(confirmed).toBeGreaterThanOrEqual(ok)
+      expect(confirmed).toBeLessThanOrEqual(ok + statuses.filter((s) => s === "refused").length)
+      const stock = await db.query(`SELECT on_hand, reserved FROM ${schema}.stock WHERE sku = 'burst'`)
+      expect(stock.rows[0]).toEqual({ on_hand: onHand - 2 * confirmed, reserved: 0 })
+      second.child.kill("SIGTERM")
+      expect(await second.exited, second.output().slice(-3000)).toBe(0)
+    } finally {
+      second.child.kill("SIGKILL")
+      await db.query(`DROP SCHEMA ${schema} CASCADE`).catch(() => undefined)
+      await db.end()
+    }
+  }, 180_000)
+})
