@@ -10,7 +10,9 @@ import { Layer } from "effect"
 import { randomUUID } from "node:crypto"
 
 /** What the HTTP handlers and the jobs need, on the in-memory ports. */
-export const layer = (options: TestTill.Options = {}) =>
+export const layer = (
+  options: TestTill.Options = {}
+): Layer.Layer<TestTill.Services | TestTill.Ports | Degradation.Degradation> =>
   Till.layerJobs.pipe(
     Layer.provideMerge(TestTill.layer({ seed: randomUUID(), ...options })),
     Layer.provideMerge(Degradation.layer)

@@ -182,7 +182,8 @@ export type Provided =
   | Notifier.Notifier
   | Health.Health
 
-type Failure = Errors.StoreUnavailable | Config.ConfigError | SqlError | MigrationError
+/** What building the ports may fail with. */
+export type Failure = Errors.StoreUnavailable | Config.ConfigError | SqlError | MigrationError
 
 /** The stores of orders, stock, catalog, keys and queues, and where events go. */
 type Stores =

@@ -13,7 +13,18 @@
  */
 import { NodeHttpServer } from "@effect/platform-node"
 import { Degradation, Outbox, Till } from "@till/core"
-import { ConfigProvider, Duration, Effect, Layer, Logger, Option, Redacted, References } from "effect"
+import {
+  type Config,
+  ConfigProvider,
+  Duration,
+  Effect,
+  Layer,
+  Logger,
+  Option,
+  Redacted,
+  References
+} from "effect"
+import type { ServeError } from "effect/http/HttpServerError"
 import { HttpRouter } from "effect/http"
 import { randomBytes } from "node:crypto"
 import { createServer } from "node:http"
@@ -34,8 +45,17 @@ const secretOf = (settings: Settings.Settings) =>
     return Redacted.make(secret)
   })
 
+/** What `services` provides: everything the routes and jobs need. */
+export type Services = Till.Services | Ports.Provided | Degradation.Degradation | Auth.JwtSecret
+
+/** What starting may fail with: a setting, a service that does not answer, the port taken. */
+export type Failure = Ports.Failure | Config.ConfigError | ServeError
+
 /** Every service the routes and jobs need, on the configured ports. */
-export const services = (settings: Settings.Settings, secret: Redacted.Redacted<string>) =>
+export const services = (
+  settings: Settings.Settings,
+  secret: Redacted.Redacted<string>
+): Layer.Layer<Services, Ports.Failure | Config.ConfigError> =>
   Layer.mergeAll(
     Till.layerJobsWith({ recoveryEveryMs: settings.recoveryEveryMs }),
     Layer.effectDiscard(
@@ -56,7 +76,10 @@ export const services = (settings: Settings.Settings, secret: Redacted.Redacted<
   )
 
 /** The server on `settings.port` over `services`. */
-export const server = (settings: Settings.Settings, secret: Redacted.Redacted<string>) =>
+export const server = (
+  settings: Settings.Settings,
+  secret: Redacted.Redacted<string>
+): Layer.Layer<never, Failure> =>
   HttpRouter.serve(App.routes, { disableLogger: true }).pipe(
     Layer.provide(services(settings, secret)),
     Layer.provide(
@@ -86,7 +109,7 @@ const launch = (settings: Settings.Settings) =>
   })
 
 /** `till start`, until interrupted (SIGTERM/SIGINT through NodeRuntime.runMain). */
-export const run = Effect.gen(function* () {
+export const run: Effect.Effect<never, Failure> = Effect.gen(function* () {
   const settings = yield* Settings.config
   return yield* Effect.provide(launch(settings), logging(settings))
 }).pipe(Effect.provide(ConfigProvider.layer(Settings.provider())))

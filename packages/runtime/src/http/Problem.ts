@@ -46,6 +46,9 @@ export class Conflict extends Schema.Error<Conflict>("Conflict")(fields, { httpA
 export class PayloadTooLarge extends Schema.Error<PayloadTooLarge>("PayloadTooLarge")(fields, {
   httpApiStatus: 413
 }) {}
+export class UnsupportedMediaType extends Schema.Error<UnsupportedMediaType>("UnsupportedMediaType")(fields, {
+  httpApiStatus: 415
+}) {}
 export class Unprocessable extends Schema.Error<Unprocessable>("Unprocessable")(fields, {
   httpApiStatus: 422
 }) {}
@@ -99,6 +102,7 @@ export type Problem =
   | NotFound
   | Conflict
   | PayloadTooLarge
+  | UnsupportedMediaType
   | Unprocessable
   | TooManyRequests
   | Unavailable
@@ -125,6 +129,7 @@ const titles: Record<number, string> = {
   404: "Not Found",
   409: "Conflict",
   413: "Content Too Large",
+  415: "Unsupported Media Type",
   422: "Unprocessable Content",
   429: "Too Many Requests",
   503: "Service Unavailable"
@@ -132,7 +137,7 @@ const titles: Record<number, string> = {
 
 /** A problem of `status` for `kind`, with `detail` and any extensions. */
 export const make = (
-  status: 400 | 401 | 402 | 403 | 404 | 409 | 413 | 422 | 429 | 503,
+  status: 400 | 401 | 402 | 403 | 404 | 409 | 413 | 415 | 422 | 429 | 503,
   kind: string,
   detail: string,
   more: Partial<Pick<Conflict, "order_id" | "decline_code" | "unavailable" | "errors">> & {
@@ -161,6 +166,8 @@ export const make = (
       return new Conflict({ ...common, ...ext })
     case 413:
       return new PayloadTooLarge({ ...common, ...ext })
+    case 415:
+      return new UnsupportedMediaType({ ...common, ...ext })
     case 422:
       return new Unprocessable({ ...common, ...ext })
     case 429:

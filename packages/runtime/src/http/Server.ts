@@ -35,6 +35,12 @@ const problemResponse = (problem: Problem.Problem, requestId: string) =>
     }
   )
 
+/** Answers of the API itself: problems, and readiness's 503 report. */
+const isProblem = (response: HttpServerResponse.HttpServerResponse) => {
+  const type = response.headers["content-type"] ?? ""
+  return type.includes("problem+json") || type.includes("application/json")
+}
+
 /** What the router failed with before a handler ran, as HttpServerError reasons. */
 const reasonOf = (u: unknown): { readonly _tag?: string; readonly reason?: string } | undefined =>
   typeof u === "object" && u !== null && "_tag" in u && u._tag === "HttpServerError" && "reason" in u
@@ -63,7 +69,7 @@ const Answers = HttpRouter.middleware(
         Effect.catchCause((cause) => {
           const failure = Cause.squash(cause)
           const reason = reasonOf(failure)
-          const path = request.url.split("?")[0]
+          const path = (request.url.split("?")[0] ?? "").slice(0, 200)
           if (reason?._tag === "RouteNotFound")
             return Effect.succeed(
               problemResponse(
@@ -100,6 +106,14 @@ const Answers = HttpRouter.middleware(
           path: request.url.split("?")[0]
         })
       )
+      // An answer the framework made itself (415 for a body that is not JSON) as a problem too.
+      if (response.status >= 400 && !isProblem(response))
+        return problemResponse(
+          response.status === 415
+            ? Problem.make(415, "UnsupportedMediaType", "the request body must be application/json")
+            : Problem.make(400, "BadRequest", "the request could not be read"),
+          requestId
+        )
       if (response.status >= 500)
         yield* Effect.logError("answered", response.status).pipe(Effect.annotateLogs("request_id", requestId))
       else
