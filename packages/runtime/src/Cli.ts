@@ -9,7 +9,6 @@
  * - `version`.
  */
 import { NodeRuntime, NodeServices } from "@effect/platform-node"
-import { Migrations, PgLayer } from "@till/adapters/postgres"
 import { Cause, Clock, Config, ConfigProvider, Console, Effect, Exit, Redacted, Runtime } from "effect"
 import { CliError, Command, Flag } from "effect/cli"
 import { runDemo } from "./Demo.js"
@@ -36,6 +35,8 @@ const start = Command.make("start", {}, () => Start.run).pipe(
 
 const migrate = Command.make("migrate", {}, () =>
   Effect.gen(function* () {
+    // Loaded here, not at start-up: `till` on the embedded default never loads a driver.
+    const { Migrations, PgLayer } = yield* Effect.promise(() => import("@till/adapters/postgres"))
     const ran = yield* Migrations.migrate.pipe(Effect.provide(PgLayer.layerConfig()))
     yield* Console.log(
       ran.length === 0 ? "nothing to migrate" : ran.map(([id, name]) => `applied ${id} ${name}`).join("\n")

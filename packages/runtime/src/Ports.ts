@@ -8,23 +8,16 @@
  * - anything not configured: the testkit's in-memory port. The payment gateway is always the
  *   testkit's fake: a real gateway is a port a deployment provides (PaymentGateway in core).
  *
+ * The adapters' modules are loaded only when their service is configured.
+ *
  * Payment data at rest needs keys with Postgres (`PAYMENTS_KEYS=id=base64,...`,
  * `PAYMENTS_CURRENT_KEY_ID`). In development without them a fixed development key is used, and
  * said so in the log: sealed rows then open after a restart, but the key is public.
  */
-import {
-  Migrations,
-  PaymentCipher,
-  PgLayer,
-  PostgresCatalog,
-  PostgresDeadLetterStore,
-  PostgresIdempotencyStore,
-  PostgresInventoryStore,
-  PostgresOrderStore,
-  PostgresPaymentRetryQueue
-} from "@till/adapters/postgres"
-import { Fulfillment, KafkaClient, KafkaEventPublisher, Notifications, Topics } from "@till/adapters/kafka"
-import { RedisCartStore, RedisClient, RedisRateLimitStore } from "@till/adapters/redis"
+// The adapters are imported when their service is configured, never on the embedded default:
+// their drivers (kafkajs, ioredis, sql-pg) are ~15 MB of resident memory each (bench/runtime).
+import type * as KafkaAdapters from "@till/adapters/kafka"
+import type * as PostgresAdapters from "@till/adapters/postgres"
 import {
   type CartStore,
   type Catalog,
@@ -64,12 +57,16 @@ import * as Health from "./http/Health.js"
 import type { Settings } from "./Settings.js"
 
 /** The public development key of payment data (development only, and logged as such). */
-const developmentKeys: PaymentCipher.Settings = {
+const developmentKeys: PostgresAdapters.PaymentCipher.Settings = {
   currentKeyId: "development",
   keys: { development: Redacted.make(Buffer.alloc(32, "till-development-key").toString("base64")) }
 }
 
-const cipher = (settings: Settings) =>
+const loadPostgres = Effect.promise(() => import("@till/adapters/postgres"))
+const loadRedis = Effect.promise(() => import("@till/adapters/redis"))
+const loadKafka = Effect.promise(() => import("@till/adapters/kafka"))
+
+const cipher = ({ PaymentCipher }: typeof PostgresAdapters, settings: Settings) =>
   Layer.unwrap(
     Effect.gen(function* () {
       const configured = yield* Config.option(PaymentCipher.config)
@@ -84,31 +81,34 @@ const cipher = (settings: Settings) =>
   )
 
 /** The configured schema, created if missing, then migrated. */
-const migrated = Layer.effectDiscard(
-  Effect.gen(function* () {
-    const sql = yield* SqlClient.SqlClient
-    const schema = yield* Config.withDefault(Config.String("POSTGRES_SCHEMA"), "public")
-    yield* sql`CREATE SCHEMA IF NOT EXISTS ${sql(schema)}`
-    const ran = yield* Migrations.migrate
-    if (ran.length > 0)
-      yield* Effect.logInfo(
-        "migrations applied",
-        ran.map(([id, name]) => `${id} ${name}`)
-      )
-  })
-)
+const migrated = ({ Migrations }: typeof PostgresAdapters) =>
+  Layer.effectDiscard(
+    Effect.gen(function* () {
+      const sql = yield* SqlClient.SqlClient
+      const schema = yield* Config.withDefault(Config.String("POSTGRES_SCHEMA"), "public")
+      yield* sql`CREATE SCHEMA IF NOT EXISTS ${sql(schema)}`
+      const ran = yield* Migrations.migrate
+      if (ran.length > 0)
+        yield* Effect.logInfo(
+          "migrations applied",
+          ran.map(([id, name]) => `${id} ${name}`)
+        )
+    })
+  )
 
-const postgres = (settings: Settings) => {
-  const sealing = cipher(settings)
-  return Layer.mergeAll(
-    PostgresOrderStore.layer,
-    PostgresInventoryStore.layer,
-    PostgresCatalog.layer,
-    PostgresIdempotencyStore.layer,
-    PostgresPaymentRetryQueue.layer,
-    PostgresDeadLetterStore.layer
-  ).pipe(Layer.provide(sealing), Layer.provideMerge(migrated), Layer.provideMerge(PgLayer.layerConfig()))
-}
+const postgres = (pg: typeof PostgresAdapters, settings: Settings) =>
+  Layer.mergeAll(
+    pg.PostgresOrderStore.layer,
+    pg.PostgresInventoryStore.layer,
+    pg.PostgresCatalog.layer,
+    pg.PostgresIdempotencyStore.layer,
+    pg.PostgresPaymentRetryQueue.layer,
+    pg.PostgresDeadLetterStore.layer
+  ).pipe(
+    Layer.provide(cipher(pg, settings)),
+    Layer.provideMerge(migrated(pg)),
+    Layer.provideMerge(pg.PgLayer.layerConfig())
+  )
 
 const inMemoryStores = Layer.mergeAll(
   InMemoryOrderStore.layer.pipe(Layer.provideMerge(InMemoryInventoryStore.layer)),
@@ -118,27 +118,38 @@ const inMemoryStores = Layer.mergeAll(
   InMemoryDeadLetterStore.layer
 )
 
-const redis = Layer.mergeAll(RedisCartStore.layer, RedisRateLimitStore.layerConfig()).pipe(
-  Layer.provideMerge(RedisClient.layerConfig())
+const redis = Layer.unwrap(
+  Effect.map(loadRedis, ({ RedisCartStore, RedisClient, RedisRateLimitStore }) =>
+    Layer.mergeAll(RedisCartStore.layer, RedisRateLimitStore.layerConfig()).pipe(
+      Layer.provideMerge(RedisClient.layerConfig())
+    )
+  )
 )
 
 const inMemoryCarts = Layer.mergeAll(InMemoryCartStore.layer, InMemoryRateLimitStore.layer)
 
 /** Consumer groups are `KAFKA_GROUP_PREFIX`.fulfillment and .notifications (default prefix `till`). */
-const kafka = Layer.unwrap(
-  Effect.map(Config.withDefault(Config.String("KAFKA_GROUP_PREFIX"), "till"), (prefix) =>
-    KafkaEventPublisher.layer().pipe(
-      Layer.provideMerge(
-        Layer.mergeAll(
-          Fulfillment.layer({ groupId: `${prefix}.fulfillment` }),
-          Notifications.layer({ groupId: `${prefix}.notifications` })
-        )
-      ),
-      Layer.provideMerge(Topics.layerConfig()),
-      Layer.provideMerge(KafkaClient.layerConfig())
+const kafka = ({
+  Fulfillment,
+  KafkaClient,
+  KafkaEventPublisher,
+  Notifications,
+  Topics
+}: typeof KafkaAdapters) =>
+  Layer.unwrap(
+    Effect.map(Config.withDefault(Config.String("KAFKA_GROUP_PREFIX"), "till"), (prefix) =>
+      KafkaEventPublisher.layer().pipe(
+        Layer.provideMerge(
+          Layer.mergeAll(
+            Fulfillment.layer({ groupId: `${prefix}.fulfillment` }),
+            Notifications.layer({ groupId: `${prefix}.notifications` })
+          )
+        ),
+        Layer.provideMerge(Topics.layerConfig()),
+        Layer.provideMerge(KafkaClient.layerConfig())
+      )
     )
   )
-)
 
 const common = Layer.mergeAll(
   InMemoryShippingQuoter.layer,
@@ -148,31 +159,35 @@ const common = Layer.mergeAll(
   Ids.layer
 )
 
-/** Readiness probes of the configured services (those whose clients are in the context). */
-const checks = Layer.effect(
-  Health.Health,
-  Effect.gen(function* () {
-    const probes: Array<Health.Check> = []
-    const sql = yield* Effect.serviceOption(SqlClient.SqlClient)
-    if (Option.isSome(sql)) probes.push({ name: "postgres", probe: sql.value`SELECT 1` })
-    const redisClient = yield* Effect.serviceOption(RedisClient.RedisClient)
-    if (Option.isSome(redisClient))
-      probes.push({ name: "redis", probe: redisClient.value.call("health", (r) => r.ping()) })
-    const kafkaClient = yield* Effect.serviceOption(KafkaClient.KafkaClient)
-    if (Option.isSome(kafkaClient)) {
-      const client = kafkaClient.value
-      const admin = client.kafka.admin()
-      probes.push({
-        name: "kafka",
-        probe: client.call("describe the cluster", 1_000, async () => {
-          await admin.connect()
-          return admin.describeCluster()
+/** Readiness probes of the configured services. */
+const checks = (settings: Settings): Layer.Layer<Health.Health> =>
+  Layer.effect(
+    Health.Health,
+    Effect.gen(function* () {
+      const probes: Array<Health.Check> = []
+      // Each client is in the context exactly when its service is configured.
+      const sql = yield* Effect.serviceOption(SqlClient.SqlClient)
+      if (Option.isSome(sql)) probes.push({ name: "postgres", probe: sql.value`SELECT 1` })
+      if (Option.isSome(settings.redisUrl)) {
+        const { RedisClient } = yield* loadRedis
+        const client = Option.getOrThrow(yield* Effect.serviceOption(RedisClient.RedisClient))
+        probes.push({ name: "redis", probe: client.call("health", (r) => r.ping()) })
+      }
+      if (Option.isSome(settings.kafkaBrokers)) {
+        const { KafkaClient } = yield* loadKafka
+        const client = Option.getOrThrow(yield* Effect.serviceOption(KafkaClient.KafkaClient))
+        const admin = client.kafka.admin()
+        probes.push({
+          name: "kafka",
+          probe: client.call("describe the cluster", 1_000, async () => {
+            await admin.connect()
+            return admin.describeCluster()
+          })
         })
-      })
-    }
-    return Health.make(probes)
-  })
-)
+      }
+      return Health.make(probes)
+    })
+  )
 
 /** What `layer` provides. */
 export type Provided =
@@ -197,11 +212,14 @@ type Stores =
 
 const storesOf = (settings: Settings): Layer.Layer<Stores, Failure, Notifier.Notifier> => {
   if (Option.isNone(settings.databaseUrl)) return Layer.merge(inMemoryStores, InMemoryEventPublisher.layer)
-  const pg = postgres(settings)
-  // The consumers write their dedupe rows and shipments through the stores' SQL client.
-  return Option.isSome(settings.kafkaBrokers)
-    ? kafka.pipe(Layer.provideMerge(pg))
-    : Layer.merge(pg, InMemoryEventPublisher.layer)
+  return Layer.unwrap(
+    Effect.gen(function* (): Effect.fn.Return<Layer.Layer<Stores, Failure, Notifier.Notifier>> {
+      const pg = postgres(yield* loadPostgres, settings)
+      if (Option.isNone(settings.kafkaBrokers)) return Layer.merge(pg, InMemoryEventPublisher.layer)
+      // The consumers write their dedupe rows and shipments through the stores' SQL client.
+      return kafka(yield* loadKafka).pipe(Layer.provideMerge(pg))
+    })
+  )
 }
 
 /**
@@ -214,7 +232,7 @@ export const layer = (settings: Settings): Layer.Layer<Provided, Failure> => {
   )
     ? redis
     : inMemoryCarts
-  return checks.pipe(
+  return checks(settings).pipe(
     Layer.provideMerge(Layer.mergeAll(storesOf(settings), carts).pipe(Layer.provideMerge(common)))
   )
 }

@@ -22,7 +22,8 @@ import {
   Logger,
   Option,
   Redacted,
-  References
+  References,
+  Schedule
 } from "effect"
 import type { ServeError } from "effect/http/HttpServerError"
 import { HttpRouter } from "effect/http"
@@ -58,6 +59,10 @@ export const services = (
 ): Layer.Layer<Services, Ports.Failure | Config.ConfigError> =>
   Layer.mergeAll(
     Till.layerJobsWith({ recoveryEveryMs: settings.recoveryEveryMs }),
+    // The outbox lag gauge (the age of the oldest unsent event), every 5 s.
+    Layer.effectDiscard(
+      Effect.forkScoped(Effect.repeat(Effect.ignore(Outbox.reportLag()), Schedule.spaced("5 seconds")))
+    ),
     Layer.effectDiscard(
       // Runs when the layer closes, after the HTTP server has finished its in-flight requests.
       Effect.addFinalizer(() =>

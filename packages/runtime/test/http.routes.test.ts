@@ -354,6 +354,14 @@ const routes = (name: string, open: () => Promise<Client>) =>
         const metrics = await till.call("GET", "/metrics", { as: null })
         expect(metrics.status).toBe(200)
         expect(metrics.text).toContain("# TYPE till_circuit_breaker_state gauge")
+        // The seed's table, from the checkouts of the suites above.
+        expect(metrics.text).toMatch(/till_checkouts_total\{outcome="confirmed"\} [1-9]/)
+        expect(metrics.text).toMatch(/till_checkouts_total\{outcome="declined"\} [1-9]/)
+        expect(metrics.text).toMatch(/till_payments_total\{outcome="succeeded"\} [1-9]/)
+        expect(metrics.text).toMatch(/till_order_creation_seconds_bucket\{le="[0-9.]+"\} [1-9]/)
+        expect(metrics.text).toMatch(/till_carts_created_total [1-9]/)
+        expect(metrics.text).toContain("till_rate_limit_rejections_total")
+        expect(metrics.text).toContain("till_degradation_level")
         const openapi = await till.call("GET", "/openapi.json", { as: null })
         expect(openapi.body.openapi).toMatch(/^3\./)
         expect(Object.keys(openapi.body.paths)).toEqual(

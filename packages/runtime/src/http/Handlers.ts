@@ -19,13 +19,14 @@ import {
   Policy,
   Resilience
 } from "@till/core"
-import { Effect, Layer, Option } from "effect"
+import { Effect, Layer, Metric, Option } from "effect"
 import { HttpServerResponse } from "effect/http"
 import { HttpApiBuilder } from "effect/http-api"
 import { TillApi } from "./Api.js"
 import type { CartJson } from "./Api.js"
 import { Caller } from "./Auth.js"
 import * as Health from "./Health.js"
+import * as Metrics from "./Metrics.js"
 import * as Problem from "./Problem.js"
 
 /** Core errors as problems; anything else stays a defect. */
@@ -63,7 +64,16 @@ const CartsLive = HttpApiBuilder.group(TillApi, "carts", (handlers) =>
     const carts = yield* Carts.Carts
     return handlers
       .handle("create", ({ payload }) =>
-        Effect.flatMap(Caller, (c) => answer(Effect.map(carts.create(c.userId, payload.currency), cartJson)))
+        Effect.flatMap(Caller, (c) =>
+          answer(
+            Effect.map(
+              Effect.tap(carts.create(c.userId, payload.currency), () =>
+                Metric.update(Metrics.cartsCreated, 1)
+              ),
+              cartJson
+            )
+          )
+        )
       )
       .handle("get", ({ params }) =>
         Effect.flatMap(Caller, (c) => answer(Effect.map(carts.view(c.userId, params.cart_id), cartJson)))
@@ -113,11 +123,13 @@ const CheckoutLive = HttpApiBuilder.group(TillApi, "checkout", (handlers) =>
         Effect.flatMap(Caller, (c) =>
           answer(
             Effect.map(
-              checkout.place({
-                userId: c.userId,
-                idempotencyKey: headers["idempotency-key"],
-                request: payload
-              }),
+              Metrics.observeCheckout(
+                checkout.place({
+                  userId: c.userId,
+                  idempotencyKey: headers["idempotency-key"],
+                  request: payload
+                })
+              ),
               placed
             )
           )
@@ -127,12 +139,14 @@ const CheckoutLive = HttpApiBuilder.group(TillApi, "checkout", (handlers) =>
         Effect.flatMap(Caller, (c) =>
           answer(
             Effect.map(
-              checkout.retryPayment({
-                userId: c.userId,
-                orderId: params.order_id,
-                idempotencyKey: headers["idempotency-key"],
-                request: payload
-              }),
+              Metrics.observeCheckout(
+                checkout.retryPayment({
+                  userId: c.userId,
+                  orderId: params.order_id,
+                  idempotencyKey: headers["idempotency-key"],
+                  request: payload
+                })
+              ),
               placed
             )
           )
