@@ -78,6 +78,39 @@ const paymentColumns = (order: Order.Order) => ({
   last4: order.payment?.last4 ?? null
 })
 
+/** The values of `order` both statements take; `doc` is what `orders.doc` gets. */
+const orderArgs = (
+  order: Order.Order,
+  doc: Order.Order,
+  method: PaymentCipher.Sealed | null,
+  events: ReadonlyArray<Event.Event>
+): OrderArgs => {
+  const lines = order.items.map((i) => ({ sku: i.sku, quantity: i.quantity }))
+  const payment = paymentColumns(order)
+  return {
+    skus: lines.map((l) => l.sku),
+    quantities: lines.map((l) => l.quantity),
+    orderId: order.order_id,
+    userId: order.user_id,
+    cartId: order.cart_id,
+    status: order.status,
+    attempt: order.payment_attempt,
+    totalMinor: order.total.amount,
+    currency: order.total.currency,
+    updatedAt: order.updated_at,
+    doc: docOf(doc),
+    holdExpiresAt: order.hold_expires_at,
+    lines,
+    paymentStatus: payment.status,
+    chargeId: payment.chargeId,
+    brand: payment.brand,
+    last4: payment.last4,
+    keyId: method?.keyId ?? null,
+    sealed: method?.sealed ?? null,
+    events
+  }
+}
+
 type Unavailable = typeof Errors.Unavailable.Type
 
 /** Statuses a step may come from to reach `to` (the state machine of Order.ts, as data for SQL). */
@@ -111,8 +144,8 @@ interface StepRow {
   readonly short: ReadonlyArray<Unavailable>
 }
 
-/** The values of `create`'s statement (compiledStatement.ts). */
-interface CreateArgs {
+/** The values both order-step statements take (compiledStatement.ts). */
+interface OrderArgs {
   readonly skus: ReadonlyArray<string>
   readonly quantities: ReadonlyArray<number>
   readonly orderId: string
@@ -122,7 +155,6 @@ interface CreateArgs {
   readonly attempt: number
   readonly totalMinor: number
   readonly currency: string
-  readonly createdAt: string
   readonly updatedAt: string
   readonly doc: object
   readonly holdExpiresAt: number
@@ -136,8 +168,12 @@ interface CreateArgs {
   readonly events: ReadonlyArray<unknown>
 }
 
+interface CreateArgs extends OrderArgs {
+  readonly createdAt: string
+}
+
 /** The values of `step`'s statement: those of `create` but the creation time, and the move. */
-interface StepArgs extends Omit<CreateArgs, "createdAt"> {
+interface StepArgs extends OrderArgs {
   readonly sources: ReadonlyArray<string>
   readonly expectedHold: string
   readonly expectedVersion: number
@@ -282,33 +318,9 @@ export const make: Effect.Effect<
       return yield* Effect.die(new Error(`order ${order.order_id}: a new order is version 1 and holds stock`))
     yield* requireTime(order.created_at, "created_at")
     yield* requireTime(order.updated_at, "updated_at")
-    const lines = order.items.map((i) => ({ sku: i.sku, quantity: i.quantity }))
-    const payment = paymentColumns(order)
     const method = cipher.seal(order.payment_method_id, paymentRow(order.order_id, order.payment_attempt))
     const rows = yield* unavailable(
-      createStatement.run({
-        skus: lines.map((l) => l.sku),
-        quantities: lines.map((l) => l.quantity),
-        orderId: order.order_id,
-        userId: order.user_id,
-        cartId: order.cart_id,
-        status: order.status,
-        attempt: order.payment_attempt,
-        totalMinor: order.total.amount,
-        currency: order.total.currency,
-        createdAt: order.created_at,
-        updatedAt: order.updated_at,
-        doc: docOf(order),
-        holdExpiresAt: order.hold_expires_at,
-        lines,
-        paymentStatus: payment.status,
-        chargeId: payment.chargeId,
-        brand: payment.brand,
-        last4: payment.last4,
-        keyId: method.keyId,
-        sealed: method.sealed,
-        events
-      })
+      createStatement.run({ ...orderArgs(order, order, method, events), createdAt: order.created_at })
     )
     const row = rows[0]!
     if (row.inserted === 1n) {
@@ -457,9 +469,7 @@ export const make: Effect.Effect<
   ) {
     yield* requireTime(next.updated_at, "updated_at")
     const stored = new Order.Order({ ...next, version: expectedVersion + 1 })
-    const lines = next.items.map((i) => ({ sku: i.sku, quantity: i.quantity }))
     const moveText = move ?? "none"
-    const payment = paymentColumns(next)
     // A new attempt (its hold) brings its payment row; later steps of the attempt only update it.
     const method =
       move === "hold"
@@ -467,30 +477,11 @@ export const make: Effect.Effect<
         : null
     const rows = yield* unavailable(
       stepStatement.run({
-        skus: lines.map((l) => l.sku),
-        quantities: lines.map((l) => l.quantity),
-        orderId: next.order_id,
-        userId: next.user_id,
-        cartId: next.cart_id,
-        status: next.status,
+        ...orderArgs(next, stored, method, events),
         sources: sources(next.status),
         expectedHold: expectedHold(next.status),
         expectedVersion,
-        move: moveText,
-        attempt: next.payment_attempt,
-        totalMinor: next.total.amount,
-        currency: next.total.currency,
-        updatedAt: next.updated_at,
-        doc: docOf(stored),
-        holdExpiresAt: next.hold_expires_at,
-        lines,
-        paymentStatus: payment.status,
-        chargeId: payment.chargeId,
-        brand: payment.brand,
-        last4: payment.last4,
-        keyId: method?.keyId ?? null,
-        sealed: method?.sealed ?? null,
-        events
+        move: moveText
       })
     )
     const row = rows[0]!

@@ -15,4 +15,5 @@ export type Requirements = Exclude<Layer.Services<typeof routes>, HttpRouter.Htt
 
 /** A fetch-style handler of the app over `services` (tests: no socket, no port). */
 export const webHandler = <E>(services: Layer.Layer<Requirements, E>) =>
-  HttpRouter.toWebHandler(routes.pipe(Layer.provide(services)), { disableLogger: true })
+  // provideMerge: what `services` sets for every fiber (a logger, a log level) reaches the requests.
+  HttpRouter.toWebHandler(routes.pipe(Layer.provideMerge(services)), { disableLogger: true })

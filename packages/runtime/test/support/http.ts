@@ -33,13 +33,17 @@ export interface Client {
 }
 
 /** A fresh embedded Till. `as` is the caller's user id (null: no token). */
-export const start = (options: TestTill.Options = {}): Client =>
+export const start = (
+  options: TestTill.Options = {},
+  more: { readonly checks?: ReadonlyArray<Health.Check>; readonly layer?: Layer.Layer<never> } = {}
+): Client =>
   client(
     App.webHandler(
       Layer.mergeAll(
         Embedded.layer(options),
         Layer.succeed(Auth.JwtSecret, Redacted.make(secret)),
-        Health.layer([])
+        Health.layer(more.checks ?? []),
+        more.layer ?? Layer.empty
       )
     )
   )

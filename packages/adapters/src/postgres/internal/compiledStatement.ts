@@ -9,9 +9,11 @@
  * the server as the template would give, without compiling it again.
  *
  * Why: the order steps are CTE chains of 40-60 parameters. Compiling such a template on every
- * call (Statement.compile concatenating ~150 segments, then sql-pg flattening and hashing the
- * fresh text to find its prepared statement) cost ~110 µs of Node CPU per checkout of the
- * ~1,060 µs Till spent, measured in `bench/postgres` (README there).
+ * call (Statement.compile concatenating ~150 segments into a fresh string) was ~55 µs of Node CPU
+ * per checkout in a CPU profile of `bench/postgres` (578 ms → 147 ms of Statement.js self time
+ * over 8,000 checkouts). With this, the seal's key object and no second Schema encode of the
+ * order (PostgresOrderStore.ts), Till's Node CPU per checkout went from ~1,060 to ~1,000 µs and
+ * Till / minimal on distinct SKUs from 0.75 to 0.80 (same-round medians, bench/results).
  *
  * Rules for `build`, checked at construction: an argument is interpolated as it is (a value or
  * inside `pg.json(...)`), never computed upon (the stand-in has no `.map`, and a derived value
