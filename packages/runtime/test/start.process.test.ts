@@ -62,36 +62,26 @@ const waitReady = async (port: number, timeoutMs = 60_000) => {
   throw new Error(`till did not become ready on port ${port}`)
 }
 
-it("a bad setting names its variable and exits 1 before opening a port", async () => {
-  const result = await new Promise<{ code: number | null; output: string }>((resolve) => {
+/** `till start` with `env` added, run to its end: its exit code and all it printed. */
+const startToEnd = (env: Record<string, string>) =>
+  new Promise<{ code: number | null; output: string }>((resolve) => {
     execFile(
       process.execPath,
       ["--import", "tsx", bin, "start"],
-      {
-        env: { ...process.env, TSX_TSCONFIG_PATH: tsconfig, NO_COLOR: "1", TILL_HTTP_PORT: "99999" },
-        timeout: 30_000
-      },
+      { env: { ...process.env, TSX_TSCONFIG_PATH: tsconfig, NO_COLOR: "1", ...env }, timeout: 30_000 },
       (error, stdout, stderr) =>
         resolve({ code: error ? (error.code as number | null) : 0, output: stdout + stderr })
     )
   })
+
+it("a bad setting names its variable and exits 1 before opening a port", async () => {
+  const result = await startToEnd({ TILL_HTTP_PORT: "99999" })
   expect(result.code).toBe(1)
   expect(result.output).toContain("TILL_HTTP_PORT")
 }, 40_000)
 
 it("outside development, a missing TILL_JWT_SECRET refuses to start", async () => {
-  const result = await new Promise<{ code: number | null; output: string }>((resolve) => {
-    execFile(
-      process.execPath,
-      ["--import", "tsx", bin, "start"],
-      {
-        env: { ...process.env, TSX_TSCONFIG_PATH: tsconfig, NO_COLOR: "1", TILL_ENV: "production" },
-        timeout: 30_000
-      },
-      (error, stdout, stderr) =>
-        resolve({ code: error ? (error.code as number | null) : 0, output: stdout + stderr })
-    )
-  })
+  const result = await startToEnd({ TILL_ENV: "production" })
   expect(result.code).toBe(1)
   expect(result.output).toContain("TILL_JWT_SECRET")
 }, 40_000)

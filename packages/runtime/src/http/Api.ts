@@ -167,12 +167,15 @@ export class PaymentMethodsGroup extends HttpApiGroup.make("paymentMethods")
   )
   .middleware(Authentication) {}
 
+/** A checkout's answers: 201 paid and confirmed, 202 payment queued (API.md "Checkout"). */
+const placed = [HttpApiSchema.status(201)(OrderJson), HttpApiSchema.status(202)(OrderJson)] as const
+
 export class CheckoutGroup extends HttpApiGroup.make("checkout")
   .add(
     HttpApiEndpoint.post("checkout", "/v1/checkout", {
       headers: IdempotencyKey,
       payload: Checkout.CheckoutRequest,
-      success: [HttpApiSchema.status(201)(OrderJson), HttpApiSchema.status(202)(OrderJson)],
+      success: placed,
       error: problems
     })
   )
@@ -181,7 +184,7 @@ export class CheckoutGroup extends HttpApiGroup.make("checkout")
       params: OrderIdParam,
       headers: IdempotencyKey,
       payload: Checkout.PaymentRetryRequest,
-      success: [HttpApiSchema.status(201)(OrderJson), HttpApiSchema.status(202)(OrderJson)],
+      success: placed,
       error: problems
     })
   )
