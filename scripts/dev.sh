@@ -75,7 +75,7 @@ cmd="${1:-}"
 shift || true
 case "$cmd" in
   demo) build; exec node packages/runtime/dist/bin.js demo "$@" ;;
-  till) build; exec node packages/runtime/dist/bin.js "$@" ;;
+  till) build; exec packages/runtime/dist/bin.js "$@" ;; # through its shebang: its V8 flags apply
   test) run_tests "$@" ;;
   bench) exec pnpm -s bench "$@" ;;
   *) echo "usage: bash scripts/dev.sh demo|till|test|bench [args]" >&2; exit 2 ;;
