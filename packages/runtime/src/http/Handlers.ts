@@ -36,6 +36,10 @@ const answer = <A, E, R>(self: Effect.Effect<A, E, R>): Effect.Effect<A, Problem
     return problem === undefined ? Effect.die(error) : Effect.fail(problem)
   })
 
+/** A route of the authenticated caller: `f` of their user id, answered as `answer` does. */
+const asCaller = <A, E, R>(f: (userId: string) => Effect.Effect<A, E, R>) =>
+  Effect.flatMap(Caller, (caller) => answer(f(caller.userId)))
+
 const money = (m: { readonly amount: number; readonly currency: string }) => ({
   amount: m.amount,
   currency: m.currency
@@ -56,44 +60,39 @@ export const cartJson = (cart: Cart.Cart): CartJson => ({
   updated_at: cart.updated_at
 })
 
-const placed = (p: Checkout.Placed) =>
-  HttpServerResponse.jsonUnsafe(Order.toJson(p.order), { status: p.status })
+/** A checkout or payment retry, counted and timed, answered 201 or 202 with its order. */
+const placed = <E, R>(place: Effect.Effect<Checkout.Placed, E, R>) =>
+  Effect.map(Metrics.observeCheckout(place), (p) =>
+    HttpServerResponse.jsonUnsafe(Order.toJson(p.order), { status: p.status })
+  )
 
 const CartsLive = HttpApiBuilder.group(TillApi, "carts", (handlers) =>
   Effect.gen(function* () {
     const carts = yield* Carts.Carts
     return handlers
       .handle("create", ({ payload }) =>
-        Effect.flatMap(Caller, (c) =>
-          answer(
-            Effect.map(
-              Effect.tap(carts.create(c.userId, payload.currency), () =>
-                Metric.update(Metrics.cartsCreated, 1)
-              ),
-              cartJson
-            )
+        asCaller((userId) =>
+          Effect.map(
+            Effect.tap(carts.create(userId, payload.currency), () => Metric.update(Metrics.cartsCreated, 1)),
+            cartJson
           )
         )
       )
       .handle("get", ({ params }) =>
-        Effect.flatMap(Caller, (c) => answer(Effect.map(carts.view(c.userId, params.cart_id), cartJson)))
+        asCaller((userId) => Effect.map(carts.view(userId, params.cart_id), cartJson))
       )
       .handle("addItem", ({ params, payload }) =>
-        Effect.flatMap(Caller, (c) =>
-          answer(Effect.map(carts.addItem(c.userId, params.cart_id, payload.sku, payload.quantity), cartJson))
+        asCaller((userId) =>
+          Effect.map(carts.addItem(userId, params.cart_id, payload.sku, payload.quantity), cartJson)
         )
       )
       .handle("setQuantity", ({ params, payload }) =>
-        Effect.flatMap(Caller, (c) =>
-          answer(
-            Effect.map(carts.setQuantity(c.userId, params.cart_id, params.sku, payload.quantity), cartJson)
-          )
+        asCaller((userId) =>
+          Effect.map(carts.setQuantity(userId, params.cart_id, params.sku, payload.quantity), cartJson)
         )
       )
       .handle("removeItem", ({ params }) =>
-        Effect.flatMap(Caller, (c) =>
-          answer(Effect.map(carts.removeItem(c.userId, params.cart_id, params.sku), cartJson))
-        )
+        asCaller((userId) => Effect.map(carts.removeItem(userId, params.cart_id, params.sku), cartJson))
       )
   })
 )
@@ -120,53 +119,33 @@ const CheckoutLive = HttpApiBuilder.group(TillApi, "checkout", (handlers) =>
     const degradation = yield* Degradation.Degradation
     return handlers
       .handle("checkout", ({ headers, payload }) =>
-        Effect.flatMap(Caller, (c) =>
-          answer(
-            Effect.map(
-              Metrics.observeCheckout(
-                checkout.place({
-                  userId: c.userId,
-                  idempotencyKey: headers["idempotency-key"],
-                  request: payload
-                })
-              ),
-              placed
-            )
-          )
+        asCaller((userId) =>
+          placed(checkout.place({ userId, idempotencyKey: headers["idempotency-key"], request: payload }))
         )
       )
       .handle("retryPayment", ({ params, headers, payload }) =>
-        Effect.flatMap(Caller, (c) =>
-          answer(
-            Effect.map(
-              Metrics.observeCheckout(
-                checkout.retryPayment({
-                  userId: c.userId,
-                  orderId: params.order_id,
-                  idempotencyKey: headers["idempotency-key"],
-                  request: payload
-                })
-              ),
-              placed
-            )
+        asCaller((userId) =>
+          placed(
+            checkout.retryPayment({
+              userId,
+              orderId: params.order_id,
+              idempotencyKey: headers["idempotency-key"],
+              request: payload
+            })
           )
         )
       )
       .handle("getOrder", ({ params }) =>
-        Effect.flatMap(Caller, (c) =>
-          answer(Effect.map(checkout.getOrder(c.userId, params.order_id), Order.toJson))
-        )
+        asCaller((userId) => Effect.map(checkout.getOrder(userId, params.order_id), Order.toJson))
       )
       .handle("listOrders", ({ query }) =>
-        Effect.flatMap(Caller, (c) =>
-          answer(
-            Effect.andThen(
-              degradation.guard("orderHistory"),
-              Effect.map(orders.listByUser(c.userId, query.limit ?? 20, query.cursor ?? null), (page) => ({
-                orders: page.orders.map(Order.toJson),
-                next_cursor: page.nextCursor
-              }))
-            )
+        asCaller((userId) =>
+          Effect.andThen(
+            degradation.guard("orderHistory"),
+            Effect.map(orders.listByUser(userId, query.limit ?? 20, query.cursor ?? null), (page) => ({
+              orders: page.orders.map(Order.toJson),
+              next_cursor: page.nextCursor
+            }))
           )
         )
       )
