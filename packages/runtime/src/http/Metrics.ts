@@ -9,7 +9,7 @@
  * - order-creation latency: `histogram_quantile(0.99, rate(till_order_creation_seconds_bucket[5m]))`
  * - cart abandonment rate: `rate(till_carts_abandoned_total[1h]) / rate(till_carts_created_total[1h])`
  */
-import type { Checkout } from "@till/core"
+import { type Checkout, Errors } from "@till/core"
 import { Cause, Clock, Effect, Metric, Option } from "effect"
 
 export const checkouts = Metric.counter("till_checkouts_total", {
@@ -47,8 +47,6 @@ const paid = {
   unavailable: Metric.withAttributes(payments, { outcome: "unavailable" })
 }
 
-const transient = new Set(["StoreUnavailable", "GatewayUnavailable", "OperationTimedOut", "CallNotPermitted"])
-
 /** `place` (a checkout or a payment retry), counted by outcome and timed. */
 export const observeCheckout = <E, R>(
   place: Effect.Effect<Checkout.Placed, E, R>
@@ -68,15 +66,17 @@ export const observeCheckout = <E, R>(
       }
       return exit.value
     }
+    // The answer's status decides, as the metric's description says: core's table for its errors,
+    // and a defect is a 500.
     const failure = Option.getOrUndefined(Cause.findErrorOption(exit.cause)) as
       | { readonly _tag?: unknown }
       | undefined
-    const tag = failure === undefined ? "defect" : String(failure._tag)
+    const tag = String(failure?._tag)
+    const status = tag in Errors.httpStatus ? Errors.httpStatus[tag as keyof typeof Errors.httpStatus] : 500
     if (tag === "PaymentDeclined") {
       yield* Metric.update(orderCreation, seconds)
       yield* Metric.update(outcomes.declined, 1)
       yield* Metric.update(paid.declined, 1)
-    } else
-      yield* Metric.update(transient.has(tag) || tag === "defect" ? outcomes.failed : outcomes.refused, 1)
+    } else yield* Metric.update(status >= 500 ? outcomes.failed : outcomes.refused, 1)
     return yield* exit
   })
