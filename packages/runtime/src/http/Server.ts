@@ -25,7 +25,15 @@ export const maxBodyBytes = 64 * 1024
 
 const saneRequestId = /^[A-Za-z0-9._-]{1,128}$/
 
-const problemResponse = (problem: Problem.Problem, requestId: string) =>
+/** The standard members of a problem: all an answer made here carries. */
+interface ProblemBody {
+  readonly type: string
+  readonly title: string
+  readonly status: number
+  readonly detail: string
+}
+
+const problemResponse = (problem: ProblemBody, requestId: string) =>
   HttpServerResponse.jsonUnsafe(
     { type: problem.type, title: problem.title, status: problem.status, detail: problem.detail },
     {
@@ -36,7 +44,7 @@ const problemResponse = (problem: Problem.Problem, requestId: string) =>
   )
 
 /** Answers of the API itself: problems, and readiness's 503 report. */
-const isProblem = (response: HttpServerResponse.HttpServerResponse) => {
+const isApiAnswer = (response: HttpServerResponse.HttpServerResponse) => {
   const type = response.headers["content-type"] ?? ""
   return type.includes("problem+json") || type.includes("application/json")
 }
@@ -64,12 +72,12 @@ const Answers = HttpRouter.middleware(
         given !== undefined && saneRequestId.test(given)
           ? given
           : `req_${Date.now().toString(36)}_${(++requests).toString(36)}`
+      const path = (request.url.split("?")[0] ?? "").slice(0, 200)
       const response = yield* httpEffect.pipe(
         Effect.provideService(HttpIncomingMessage.MaxBodySize, ByteSize.bytes(maxBodyBytes)),
         Effect.catchCause((cause) => {
           const failure = Cause.squash(cause)
           const reason = reasonOf(failure)
-          const path = (request.url.split("?")[0] ?? "").slice(0, 200)
           if (reason?._tag === "RouteNotFound")
             return Effect.succeed(
               problemResponse(
@@ -95,19 +103,15 @@ const Answers = HttpRouter.middleware(
                 title: "Internal Server Error",
                 status: 500,
                 detail: `an internal error; quote request id ${requestId}`
-              } as unknown as Problem.Problem,
+              },
               requestId
             )
           )
         }),
-        Effect.annotateLogs({
-          request_id: requestId,
-          method: request.method,
-          path: request.url.split("?")[0]
-        })
+        Effect.annotateLogs({ request_id: requestId, method: request.method, path })
       )
       // An answer the framework made itself (415 for a body that is not JSON) as a problem too.
-      if (response.status >= 400 && !isProblem(response))
+      if (response.status >= 400 && !isApiAnswer(response))
         return problemResponse(
           response.status === 415
             ? Problem.make(415, "UnsupportedMediaType", "the request body must be application/json")
