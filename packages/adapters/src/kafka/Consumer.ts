@@ -82,6 +82,23 @@ export interface Options<R> {
   readonly sessionTimeoutMs?: number
 }
 
+/** What a deployment may set of a built-in consumer (Fulfillment, Notifications). */
+export type BuiltInOptions = Partial<
+  Pick<Options<never>, "name" | "groupId" | "retry" | "partitionConcurrency">
+>
+
+/** A built-in consumer's definition: its own `defaults`, with what `options` sets instead. */
+export const builtIn = <R>(defaults: Options<R>, options: BuiltInOptions): Consumer<R> =>
+  make({
+    ...defaults,
+    ...(options.name === undefined ? {} : { name: options.name }),
+    ...(options.groupId === undefined ? {} : { groupId: options.groupId }),
+    ...(options.retry === undefined ? {} : { retry: options.retry }),
+    ...(options.partitionConcurrency === undefined
+      ? {}
+      : { partitionConcurrency: options.partitionConcurrency })
+  })
+
 export interface Consumer<R> {
   readonly name: string
   readonly groupId: string

@@ -16,14 +16,8 @@ import * as Consumer from "./Consumer.js"
 import type { KafkaClient } from "./KafkaClient.js"
 import type { Topics } from "./Topics.js"
 
-export interface Options {
-  /** Default `fulfillment`. */
-  readonly name?: string
-  /** Default `till.fulfillment`. */
-  readonly groupId?: string
-  readonly retry?: Consumer.Options<never>["retry"]
-  readonly partitionConcurrency?: number
-}
+/** `name` defaults to `fulfillment`, `groupId` to `till.fulfillment`. */
+export type Options = Consumer.BuiltInOptions
 
 const ConfirmedData = Schema.Struct({ user_id: Schema.String })
 const decodeData = Schema.decodeUnknownEffect(ConfirmedData)
@@ -61,18 +55,17 @@ export const onOrderConfirmed = Effect.fn("Fulfillment.onOrderConfirmed")(functi
 
 /** The fulfillment consumer's definition. */
 export const consumer = (options: Options = {}): Consumer.Consumer<SqlClient.SqlClient> =>
-  Consumer.make({
-    name: options.name ?? "fulfillment",
-    groupId: options.groupId ?? "till.fulfillment",
-    topics: ["orders"],
-    handlers: { "order.confirmed": onOrderConfirmed },
-    // Its writes are all in the transaction: a batch per fetch is safe (Consumer.ts).
-    batch: true,
-    ...(options.retry === undefined ? {} : { retry: options.retry }),
-    ...(options.partitionConcurrency === undefined
-      ? {}
-      : { partitionConcurrency: options.partitionConcurrency })
-  })
+  Consumer.builtIn(
+    {
+      name: "fulfillment",
+      groupId: "till.fulfillment",
+      topics: ["orders"],
+      handlers: { "order.confirmed": onOrderConfirmed },
+      // Its writes are all in the transaction: a batch per fetch is safe (Consumer.ts).
+      batch: true
+    },
+    options
+  )
 
 /**
  * Runs the fulfillment consumer for the life of the layer.

@@ -15,14 +15,8 @@ import * as Consumer from "./Consumer.js"
 import type { KafkaClient } from "./KafkaClient.js"
 import type { Topics } from "./Topics.js"
 
-export interface Options {
-  /** Default `notifications`. */
-  readonly name?: string
-  /** Default `till.notifications`. */
-  readonly groupId?: string
-  readonly retry?: Consumer.Options<never>["retry"]
-  readonly partitionConcurrency?: number
-}
+/** `name` defaults to `notifications`, `groupId` to `till.notifications`. */
+export type Options = Consumer.BuiltInOptions
 
 const UserData = Schema.Struct({ user_id: Schema.String })
 const decodeUser = Schema.decodeUnknownEffect(UserData)
@@ -51,16 +45,15 @@ export const onCartAbandoned: (
 
 /** The notifications consumer's definition (orders and carts). */
 export const consumer = (options: Options = {}): Consumer.Consumer<Notifier.Notifier> =>
-  Consumer.make({
-    name: options.name ?? "notifications",
-    groupId: options.groupId ?? "till.notifications",
-    topics: ["orders", "carts"],
-    handlers: { "order.confirmed": onOrderConfirmed, "cart.abandoned": onCartAbandoned },
-    ...(options.retry === undefined ? {} : { retry: options.retry }),
-    ...(options.partitionConcurrency === undefined
-      ? {}
-      : { partitionConcurrency: options.partitionConcurrency })
-  })
+  Consumer.builtIn(
+    {
+      name: "notifications",
+      groupId: "till.notifications",
+      topics: ["orders", "carts"],
+      handlers: { "order.confirmed": onOrderConfirmed, "cart.abandoned": onCartAbandoned }
+    },
+    options
+  )
 
 /**
  * Runs the notifications consumer for the life of the layer.
