@@ -16,26 +16,17 @@
  */
 import { type ChildProcess, execSync, spawn } from "node:child_process"
 import { existsSync, readFileSync } from "node:fs"
-import { createServer } from "node:net"
 import { dirname, join } from "node:path"
 import { fileURLToPath } from "node:url"
 import * as Jwt from "../packages/runtime/src/http/Jwt.js"
 import type { Progress, Row } from "./run.js"
+import { freePort } from "../packages/adapters/test/support/net.js"
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..")
 const bin = join(root, "packages/runtime/dist/bin.js")
 const SECONDS = Number(process.env["TILL_BENCH_RUNTIME_SECONDS"] ?? 20)
 const CONCURRENCY = 64
 const ROUNDS = Number(process.env["TILL_BENCH_RUNTIME_ROUNDS"] ?? 5)
-
-const freePort = () =>
-  new Promise<number>((resolve) => {
-    const server = createServer()
-    server.listen(0, () => {
-      const { port } = server.address() as { port: number }
-      server.close(() => resolve(port))
-    })
-  })
 
 const rssMb = (pid: number): number => {
   const status = readFileSync(`/proc/${pid}/status`, "utf8")

@@ -5,26 +5,17 @@
  * terminal, at most one payment of an order succeeded, and stock accounting is exact.
  */
 import { type ChildProcess, execFile, spawn } from "node:child_process"
-import { createServer } from "node:net"
 import { fileURLToPath } from "node:url"
 import pg from "pg"
 import { afterAll, expect, it } from "vitest"
 import { describeServices, serviceUrl } from "./support/services.js"
 import { address, card } from "./support/http.js"
 import { Jwt } from "@till/runtime"
+import { freePort } from "../../adapters/test/support/net.js"
 
 const bin = fileURLToPath(new URL("../src/bin.ts", import.meta.url))
 const tsconfig = fileURLToPath(new URL("../tsconfig.json", import.meta.url))
 const secret = "process-test-secret-0123456789abcdef"
-
-const freePort = () =>
-  new Promise<number>((resolve) => {
-    const server = createServer()
-    server.listen(0, () => {
-      const { port } = server.address() as { port: number }
-      server.close(() => resolve(port))
-    })
-  })
 
 const started: Array<ChildProcess> = []
 afterAll(() => {

@@ -5,10 +5,10 @@
  */
 import { RedisCartStore, RedisClient, RedisRateLimitStore } from "@till/adapters/redis"
 import { type ChildProcess, spawn } from "node:child_process"
-import * as net from "node:net"
 import { Redis } from "ioredis"
 import { Layer, Redacted } from "effect"
 import { serviceUrl } from "./services.js"
+import { freePort } from "./net.js"
 
 /** `till-test:<pid>-<random>:`, once per test file run. */
 export const runPrefix = `till-test:${process.pid}-${crypto.randomUUID().slice(0, 8)}:`
@@ -65,16 +65,6 @@ export const dumpRunKeys = async (redis: Redis, prefix = runPrefix): Promise<Arr
   } while (cursor !== "0")
   return out
 }
-
-const freePort = (): Promise<number> =>
-  new Promise((resolve, reject) => {
-    const server = net.createServer()
-    server.once("error", reject)
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address()
-      server.close(() => (typeof address === "object" && address !== null ? resolve(address.port) : reject()))
-    })
-  })
 
 const answers = async (port: number): Promise<boolean> => {
   const probe = new Redis({
