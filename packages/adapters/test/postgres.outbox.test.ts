@@ -8,6 +8,7 @@ import { PostgresOutbox } from "@till/adapters/postgres"
 import { OrderStore, Outbox, Resilience, Sku, InventoryStore } from "@till/core"
 import { InMemoryEventPublisher } from "@till/testkit"
 import { Effect, Fiber, Layer, Redacted } from "effect"
+import { SqlClient } from "effect/sql"
 import pg from "pg"
 import { expect } from "vitest"
 import { eventOf, newOrder } from "./support/orders.js"
@@ -87,6 +88,55 @@ await describeService("postgres", "Postgres outbox wake-ups", () => {
       yield* settle
       expect(notified).toBe(2)
       expect(channel).toMatch(/^till_outbox_[0-9a-f]{32}$/)
+    }).pipe(Effect.scoped, Effect.provide(world(), { local: true }))
+  )
+
+  it.live("a claim finds earlier claimed events by index, never by scanning a backlog of unsent events", () =>
+    Effect.gen(function* () {
+      const sql = yield* SqlClient.SqlClient
+      const orders = yield* OrderStore.OrderStore
+      // A backlog of 20,000 unsent events (a relay catching up after a broker outage). A plan that
+      // scans the outbox for earlier claimed events reads all of it on every claim: it did, each
+      // claim cost ~2 ms at 20,000 unsent rows and ~45 ms at 60,000, so draining a backlog was
+      // quadratic.
+      yield* sql`
+        INSERT INTO outbox (event_id, aggregate_id, type, event)
+        SELECT 'new-' || i, 'ord-' || (i % 500), 'order.created',
+               jsonb_build_object('event_id', 'new-' || i, 'type', 'order.created',
+                 'occurred_at', '2026-12-01T00:00:00.000Z', 'aggregate_id', 'ord-' || (i % 500),
+                 'data', jsonb_build_object('order_id', 'ord-' || (i % 500)))
+        FROM generate_series(1, 20000) i`
+      yield* sql`ANALYZE outbox`
+      const scans = sql<{ seq: bigint; inserted: bigint }>`
+        SELECT seq_scan AS seq, n_tup_ins AS inserted FROM pg_stat_user_tables WHERE relid = 'outbox'::regclass`
+      // Backends report their table counters within a second or so of going idle.
+      let before = (yield* scans)[0]!
+      for (let wait = 0; wait < 40 && before.inserted < 20_000n; wait++) {
+        yield* Effect.sleep(100)
+        yield* sql`SELECT pg_stat_clear_snapshot()`
+        before = (yield* scans)[0]!
+      }
+      // Two claims in flight at a time, as two relays: the second looks for the first's events.
+      let moved = 0
+      for (let i = 0; i < 5; i++) {
+        const first = yield* orders.claimEvents(Date.now(), 100, 60_000)
+        const second = yield* orders.claimEvents(Date.now(), 100, 60_000)
+        for (const claim of [first, second]) {
+          moved += claim.events.length
+          yield* orders.markPublished(
+            claim.token,
+            claim.events.map((e) => e.event_id)
+          )
+        }
+      }
+      expect(moved).toBeGreaterThan(0)
+      let after = before
+      for (let wait = 0; wait < 20 && after.seq === before.seq; wait++) {
+        yield* Effect.sleep(100)
+        yield* sql`SELECT pg_stat_clear_snapshot()`
+        after = (yield* scans)[0]!
+      }
+      expect(after.seq - before.seq).toBe(0n)
     }).pipe(Effect.scoped, Effect.provide(world(), { local: true }))
   )
 })

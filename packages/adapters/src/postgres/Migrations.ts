@@ -10,8 +10,8 @@
  * Numbering: 1-5 are catalog, stock, orders and reservations, the audit log and the outbox;
  * 6-9 idempotency keys, the payment retry queue, dead letters and processed events (consumer
  * dedupe); 10 payments, 11 sealed idempotent answers, 12 outbox wake-ups, 13 shipments
- * (the Kafka fulfillment consumer). A migration is never edited once merged: a change is
- * a new migration.
+ * (the Kafka fulfillment consumer), 14 the index of claimed outbox events. A migration is never
+ * edited once merged: a change is a new migration.
  */
 import { Effect } from "effect"
 import { Migrator, SqlClient } from "effect/sql"
@@ -29,6 +29,7 @@ import payments from "./migrations/0010_payments.js"
 import sealedAnswers from "./migrations/0011_sealed_answers.js"
 import outboxNotify from "./migrations/0012_outbox_notify.js"
 import shipments from "./migrations/0013_shipments.js"
+import outboxClaimed from "./migrations/0014_outbox_claimed.js"
 
 /** Every migration, by `<id>_<name>`. */
 export const migrations = {
@@ -44,7 +45,8 @@ export const migrations = {
   "10_payments": payments,
   "11_sealed_answers": sealedAnswers,
   "12_outbox_notify": outboxNotify,
-  "13_shipments": shipments
+  "13_shipments": shipments,
+  "14_outbox_claimed": outboxClaimed
 }
 
 export const table = "till_migrations"
