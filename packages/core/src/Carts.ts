@@ -106,7 +106,9 @@ export const make = (config: Config = defaults) =>
       get: (cartId) => call("retry", raw.get(cartId)),
       insert: (cart, ttlMs) => call("once", raw.insert(cart, ttlMs)),
       update: (cart, expectedVersion, ttlMs) => call("once", raw.update(cart, expectedVersion, ttlMs)),
-      incrementViews: (cartId) => call("once", raw.incrementViews(cartId))
+      incrementViews: (cartId) => call("once", raw.incrementViews(cartId)),
+      idleSince: (idleForMs, limit) => call("retry", raw.idleSince(idleForMs, limit)),
+      forgetIdle: (idle) => call("retry", raw.forgetIdle(idle))
     }
     const nowIso = Effect.map(Clock.currentTimeMillis, (ms) => new Date(ms).toISOString())
 

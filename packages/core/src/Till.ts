@@ -6,8 +6,8 @@
  *   (the Postgres/Redis adapters, or `@till/testkit`'s in-memory ports).
  * - `layerJobs` starts the background work as scoped fibers: the payment retry drainer (which
  *   completes a 202's payment once the gateway is back), the recovery sweeper (which drives any
- *   order a crash left behind) and the outbox relay (which publishes events). They stop with the
- *   layer's scope. Every job is safe to run on every instance at once (claims and
+ *   order a crash left behind), the outbox relay (which publishes events) and the cart-abandonment
+ *   job (hourly: `cart.abandoned` for carts idle for an hour). They stop with the layer's scope. Every job is safe to run on every instance at once (claims and
  *   compare-and-set steps), so each instance may run them.
  *
  * ```ts
@@ -18,6 +18,7 @@
  * (settings in code), `layerConfig(config?)` (settings from Effect `Config`).
  */
 import { type Config as EffectConfig, Effect, Layer, Schedule } from "effect"
+import * as Abandonment from "./Abandonment.js"
 import * as Carts from "./Carts.js"
 import type { Catalog } from "./Catalog.js"
 import type { CartStore } from "./CartStore.js"
@@ -154,18 +155,22 @@ export interface JobSettings {
   readonly recovery: Partial<Recovery.Options>
   /** Pause between two outbox relay drains. */
   readonly outboxEveryMs: number
+  /** The cart-abandonment job: idle threshold, pause between rounds (both an hour by default). */
+  readonly abandonment: Partial<Abandonment.Settings>
 }
 
 export const jobDefaults: JobSettings = {
   retryDrainer: RetryDrainer.defaults,
   recoveryEveryMs: 30_000,
   recovery: {},
-  outboxEveryMs: 200
+  outboxEveryMs: 200,
+  abandonment: {}
 }
 
 /** What the jobs need: the checkout (to resume orders), the stores they work through, the publisher. */
 export type JobRequirements =
   | Checkout.Checkout
+  | CartStore
   | OrderStore
   | PaymentRetryQueue
   | DeadLetterStore
@@ -186,14 +191,15 @@ export const layerJobsWith = (
       yield* Effect.forkScoped(RetryDrainer.run((orderId) => checkout.resume(orderId), jobs.retryDrainer))
       yield* Effect.forkScoped(Recovery.runEvery(Schedule.spaced(jobs.recoveryEveryMs), jobs.recovery))
       yield* Effect.forkScoped(Outbox.runEvery(Schedule.spaced(jobs.outboxEveryMs)))
+      yield* Effect.forkScoped(Abandonment.run(jobs.abandonment))
     })
   )
 }
 
 /**
- * The background jobs (retry drainer, recovery sweeper, outbox relay) as fibers of the layer's
- * scope, with the default settings: a payment queued with a 202 completes by itself once the
- * gateway answers again.
+ * The background jobs (retry drainer, recovery sweeper, outbox relay, cart abandonment) as
+ * fibers of the layer's scope, with the default settings: a payment queued with a 202 completes
+ * by itself once the gateway answers again.
  * @category layers
  */
 export const layerJobs: Layer.Layer<never, never, JobRequirements> = layerJobsWith()

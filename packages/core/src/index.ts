@@ -28,6 +28,7 @@ export * as ShippingQuoter from "./ShippingQuoter.js"
 export * as TaxCalculator from "./TaxCalculator.js"
 
 // Services
+export * as Abandonment from "./Abandonment.js"
 export * as Carts from "./Carts.js"
 export * as Checkout from "./Checkout.js"
 export * as Idempotency from "./Idempotency.js"

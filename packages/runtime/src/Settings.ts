@@ -13,6 +13,8 @@
  * | `TILL_LOG_LEVEL` | `Info` | `Trace` `Debug` `Info` `Warn` `Error` `Fatal` `None` |
  * | `TILL_SHUTDOWN_GRACE_MS` | 25000 | how long SIGTERM waits for in-flight requests and jobs |
  * | `TILL_RECOVERY_EVERY_MS` | 30000 | pause between two recovery sweeps (orders a crash left behind) |
+ * | `TILL_ABANDONMENT_EVERY_MS` | 3600000 | pause between two rounds of the cart-abandonment job |
+ * | `TILL_ABANDONED_AFTER_MS` | 3600000 | how long a cart stays unchanged before it is abandoned (`cart.abandoned`) |
  *
  * The core's policies and limits are read with the same provider (ConfigProvider.constantCase):
  * `CHECKOUT_HOLD_MS`, `RATE_LIMITS_CHECKOUT_LIMIT`, `RESILIENCE_PAYMENT_TIMEOUT_MS`, ... (see
@@ -33,6 +35,8 @@ export interface Settings {
   readonly logLevel: typeof LogLevel.Type
   readonly shutdownGraceMs: number
   readonly recoveryEveryMs: number
+  readonly abandonmentEveryMs: number
+  readonly abandonedAfterMs: number
 }
 
 /** The provider every part of the runtime reads: environment variables, `CONSTANT_CASE`. */
@@ -80,13 +84,19 @@ const grace = Config.withDefault(Config.Int("TILL_SHUTDOWN_GRACE_MS"), 25_000).p
   )
 )
 
-const recoveryEvery = Config.withDefault(Config.Int("TILL_RECOVERY_EVERY_MS"), 30_000).pipe(
-  Config.mapEffect((ms) =>
-    ms >= 100 && ms <= 3_600_000
-      ? Effect.succeed(ms)
-      : Effect.fail(invalid("TILL_RECOVERY_EVERY_MS", `${ms} is not 100-3600000`))
+/** A duration variable in milliseconds, `minimum`..`maximum`. */
+const millis = (variable: string, fallback: number, minimum: number, maximum: number) =>
+  Config.withDefault(Config.Int(variable), fallback).pipe(
+    Config.mapEffect((ms) =>
+      ms >= minimum && ms <= maximum
+        ? Effect.succeed(ms)
+        : Effect.fail(invalid(variable, `${ms} is not ${minimum}-${maximum}`))
+    )
   )
-)
+
+const recoveryEvery = millis("TILL_RECOVERY_EVERY_MS", 30_000, 100, 3_600_000)
+const abandonmentEvery = millis("TILL_ABANDONMENT_EVERY_MS", 3_600_000, 100, 86_400_000)
+const abandonedAfter = millis("TILL_ABANDONED_AFTER_MS", 3_600_000, 1_000, 30 * 86_400_000)
 
 export const config: Config.Config<Settings> = Config.all({
   databaseUrl: nonEmpty("DATABASE_URL"),
@@ -97,7 +107,9 @@ export const config: Config.Config<Settings> = Config.all({
   environment: Config.option(Config.Literals(["development", "production"], "TILL_ENV")),
   logLevel: Config.withDefault(Config.Literals(LogLevel.literals, "TILL_LOG_LEVEL"), "Info" as const),
   shutdownGraceMs: grace,
-  recoveryEveryMs: recoveryEvery
+  recoveryEveryMs: recoveryEvery,
+  abandonmentEveryMs: abandonmentEvery,
+  abandonedAfterMs: abandonedAfter
 }).pipe(
   Config.mapEffect((s): Effect.Effect<Settings, Config.ConfigError> => {
     const embedded =

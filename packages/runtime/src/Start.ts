@@ -58,7 +58,10 @@ export const services = (
   secret: Redacted.Redacted<string>
 ): Layer.Layer<Services, Ports.Failure | Config.ConfigError> =>
   Layer.mergeAll(
-    Till.layerJobsWith({ recoveryEveryMs: settings.recoveryEveryMs }),
+    Till.layerJobsWith({
+      recoveryEveryMs: settings.recoveryEveryMs,
+      abandonment: { everyMs: settings.abandonmentEveryMs, idleForMs: settings.abandonedAfterMs }
+    }),
     // The outbox lag gauge (the age of the oldest unsent event), every 5 s.
     Layer.effectDiscard(
       Effect.forkScoped(Effect.repeat(Effect.ignore(Outbox.reportLag()), Schedule.spaced("5 seconds")))

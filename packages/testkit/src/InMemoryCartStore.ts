@@ -3,7 +3,8 @@
  * against Effect's `Clock` on every read, so TTLs follow `TestClock` exactly. Writes are a
  * compare-and-set on the version; views are a counter beside the cart (as a Redis hash field
  * apart from the cart's document), so bumping it never conflicts with a write and, as in
- * Redis, does not extend the TTL.
+ * Redis, does not extend the TTL. Active carts are listed for the abandonment job by their last
+ * write's time (`idleSince`), as the Redis store's index does.
  */
 import { Cart, CartStore } from "@till/core"
 import { Clock, Effect, Layer, Option } from "effect"
@@ -19,7 +20,11 @@ export const defaultMaxCarts = 100_000
 interface Entry {
   readonly cart: Cart.Cart
   readonly expiresAtMs: number
+  /** When it was last written (the writer's clock). */
+  readonly lastChangeMs: number
   views: number
+  /** Reported idle since its last change (`forgetIdle`). */
+  forgotten: boolean
 }
 
 export const make = (options: Options = {}): Effect.Effect<CartStore.CartStore["Service"]> =>
@@ -58,7 +63,13 @@ export const make = (options: Options = {}): Effect.Effect<CartStore.CartStore["
           if (carts.size >= maxCarts) return full("cart", maxCarts)
         }
         const views = previous?.views ?? cart.views
-        carts.set(cart.cart_id, { cart, expiresAtMs: nowMs + ttlMs, views })
+        carts.set(cart.cart_id, {
+          cart,
+          expiresAtMs: nowMs + ttlMs,
+          lastChangeMs: nowMs,
+          views,
+          forgotten: false
+        })
         return Effect.succeed(cart.views === views ? cart : new Cart.Cart({ ...cart, views }))
       })
 
@@ -90,6 +101,28 @@ export const make = (options: Options = {}): Effect.Effect<CartStore.CartStore["
           if (entry === undefined) return Option.none()
           entry.views++
           return Option.some(entry.views)
+        }),
+
+      idleSince: (idleForMs, limit) =>
+        Effect.flatMap(Clock.currentTimeMillis, (nowMs) => {
+          const invalid = CartStore.invalidIdleReason(idleForMs, limit)
+          if (invalid !== undefined) return Effect.die(new Error(`CartStore.idleSince: ${invalid}`))
+          const cutoffMs = nowMs - idleForMs
+          const idle: Array<CartStore.IdleCart> = []
+          for (const [cartId, entry] of carts) {
+            if (entry.expiresAtMs <= nowMs || entry.cart.status !== "active" || entry.forgotten) continue
+            if (entry.lastChangeMs < cutoffMs) idle.push({ cartId, lastChangeMs: entry.lastChangeMs })
+          }
+          idle.sort((a, b) => a.lastChangeMs - b.lastChangeMs)
+          return Effect.succeed(idle.slice(0, limit))
+        }),
+
+      forgetIdle: (idle) =>
+        Effect.map(Clock.currentTimeMillis, (nowMs) => {
+          const entry = live(idle.cartId, nowMs)
+          if (entry === undefined || entry.forgotten || entry.lastChangeMs !== idle.lastChangeMs) return false
+          entry.forgotten = true
+          return true
         })
     })
   })

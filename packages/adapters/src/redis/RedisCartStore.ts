@@ -22,7 +22,7 @@ import * as Scripts from "./internal/cartScripts.js"
 import { RedisClient } from "./RedisClient.js"
 
 /** Most index entries `idleSince` answers at once. */
-export const maxIdlePage = 1_000
+export const maxIdlePage = CartStore.maxIdlePage
 /** Index entries one `idleSince` looks at (live or expired) before it answers what it found. */
 export const maxIdleExamined = 10_000
 
@@ -53,6 +53,34 @@ const requireTtl = (ttlMs: number): Effect.Effect<void> =>
   Number.isSafeInteger(ttlMs)
     ? Effect.void
     : Effect.die(new Error(`CartStore: ttlMs must be an integer (milliseconds), got ${ttlMs}`))
+
+/** The abandonment index's two calls on `client`. */
+const idleOps = (client: RedisClient["Service"]) => ({
+  idleSince: Effect.fn("RedisCartStore.idleSince")(function* (idleForMs: number, limit: number) {
+    const invalid = CartStore.invalidIdleReason(idleForMs, limit)
+    if (invalid !== undefined) return yield* Effect.die(new Error(`idleSince: ${invalid}`))
+    const cutoffMs = (yield* Clock.currentTimeMillis) - idleForMs
+    const pairs = yield* client.call(store, (redis) =>
+      Scripts.idle.run(
+        redis,
+        [indexKey(client.keyPrefix)],
+        [cutoffMs, limit, maxIdleExamined, cartKey(client.keyPrefix, "")]
+      )
+    )
+    const found = pairs as ReadonlyArray<string>
+    const idle: Array<IdleCart> = []
+    for (let i = 0; i + 1 < found.length; i += 2)
+      idle.push({ cartId: found[i]!, lastChangeMs: Number(found[i + 1]) })
+    return idle as ReadonlyArray<IdleCart>
+  }),
+  forgetIdle: Effect.fn("RedisCartStore.forgetIdle")(function* (idle: IdleCart) {
+    if (!isCartId(idle.cartId)) return false
+    const dropped = yield* client.call(store, (redis) =>
+      Scripts.forgetIdle.run(redis, [indexKey(client.keyPrefix)], [idle.cartId, idle.lastChangeMs])
+    )
+    return dropped === 1
+  })
+})
 
 /** The store over the `RedisClient` in context. */
 export const make: Effect.Effect<CartStore.CartStore["Service"], never, RedisClient> = Effect.gen(
@@ -129,7 +157,7 @@ export const make: Effect.Effect<CartStore.CartStore["Service"], never, RedisCli
       return typeof views === "number" && views >= 0 ? Option.some(views) : Option.none<number>()
     })
 
-    return CartStore.CartStore.of({ get, insert, update, incrementViews })
+    return CartStore.CartStore.of({ get, insert, update, incrementViews, ...idleOps(client) })
   }
 )
 
@@ -143,53 +171,22 @@ export const layer: Layer.Layer<CartStore.CartStore, never, RedisClient> = Layer
 )
 
 /** An active cart idle in the index: its id and its last change (the caller's ms). */
-export interface IdleCart {
-  readonly cartId: string
-  readonly lastChangeMs: number
-}
+export type IdleCart = CartStore.IdleCart
 
 /**
  * Up to `limit` (1..`maxIdlePage`) active carts unchanged for more than `idleForMs`, oldest first,
- * from the index (no key scan). The abandonment job runs it every hour with `idleForMs` = 1 hour.
+ * from the index (no key scan): the store's `idleSince`, on the `RedisClient` in context.
  * @example const idle = yield* RedisCartStore.idleSince(60 * 60 * 1000, 100)
  */
-export const idleSince = Effect.fn("RedisCartStore.idleSince")(function* (idleForMs: number, limit: number) {
-  if (!Number.isSafeInteger(idleForMs) || idleForMs < 0)
-    return yield* Effect.die(
-      new Error(`idleSince: idleForMs must be a non-negative integer, got ${idleForMs}`)
-    )
-  if (!Number.isSafeInteger(limit) || limit < 1 || limit > maxIdlePage)
-    return yield* Effect.die(
-      new Error(`idleSince: limit must be an integer in 1..${maxIdlePage}, got ${limit}`)
-    )
-  const client = yield* RedisClient
-  const cutoffMs = (yield* Clock.currentTimeMillis) - idleForMs
-  const pairs = yield* client.call(store, (redis) =>
-    Scripts.idle.run(
-      redis,
-      [indexKey(client.keyPrefix)],
-      [cutoffMs, limit, maxIdleExamined, cartKey(client.keyPrefix, "")]
-    )
-  )
-  const found = pairs as ReadonlyArray<string>
-  const idle: Array<IdleCart> = []
-  for (let i = 0; i + 1 < found.length; i += 2)
-    idle.push({ cartId: found[i]!, lastChangeMs: Number(found[i + 1]) })
-  return idle
-}) as (
+export const idleSince = (
   idleForMs: number,
   limit: number
-) => Effect.Effect<ReadonlyArray<IdleCart>, Errors.StoreUnavailable, RedisClient>
+): Effect.Effect<ReadonlyArray<IdleCart>, Errors.StoreUnavailable, RedisClient> =>
+  Effect.flatMap(RedisClient, (client) => idleOps(client).idleSince(idleForMs, limit))
 
 /**
  * Drops `idle` from the index once the job has reported it, only if the cart has not changed since
  * it was listed (a changed cart is active again and stays). True when dropped.
  */
-export const forgetIdle = Effect.fn("RedisCartStore.forgetIdle")(function* (idle: IdleCart) {
-  const client = yield* RedisClient
-  if (!isCartId(idle.cartId)) return false
-  const dropped = yield* client.call(store, (redis) =>
-    Scripts.forgetIdle.run(redis, [indexKey(client.keyPrefix)], [idle.cartId, idle.lastChangeMs])
-  )
-  return dropped === 1
-}) as (idle: IdleCart) => Effect.Effect<boolean, Errors.StoreUnavailable, RedisClient>
+export const forgetIdle = (idle: IdleCart): Effect.Effect<boolean, Errors.StoreUnavailable, RedisClient> =>
+  Effect.flatMap(RedisClient, (client) => idleOps(client).forgetIdle(idle))

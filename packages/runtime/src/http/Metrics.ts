@@ -9,7 +9,7 @@
  * - order-creation latency: `histogram_quantile(0.99, rate(till_order_creation_seconds_bucket[5m]))`
  * - cart abandonment rate: `rate(till_carts_abandoned_total[1h]) / rate(till_carts_created_total[1h])`
  */
-import { type Checkout, Errors } from "@till/core"
+import { Abandonment, type Checkout, Errors } from "@till/core"
 import { Cause, Clock, Effect, Metric, Option } from "effect"
 
 export const checkouts = Metric.counter("till_checkouts_total", {
@@ -28,10 +28,8 @@ export const orderCreation = Metric.histogram("till_order_creation_seconds", {
 
 export const cartsCreated = Metric.counter("till_carts_created_total", { description: "Carts created" })
 
-/** Counted by the abandoned-cart job (a cart idle for an hour gets its reminder). */
-export const cartsAbandoned = Metric.counter("till_carts_abandoned_total", {
-  description: "Carts found idle for more than an hour (their reminder sent)"
-})
+/** Counted by the abandoned-cart job (core's Abandonment.ts: a cart idle for an hour gets its reminder). */
+export const cartsAbandoned = Abandonment.abandoned
 
 const outcomes = {
   confirmed: Metric.withAttributes(checkouts, { outcome: "confirmed" }),

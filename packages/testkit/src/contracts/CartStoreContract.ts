@@ -4,11 +4,12 @@
  * `cartStoreContract("redis", RedisCartStore.layer, { supportsTestClock: false, realClockTtl: { ttlMs: 1_000, marginMs: 250 } })`.
  * What it guards (CartStore.ts): every write is a compare-and-set on the cart's version, so no
  * write is lost; views are counted apart, so a view never conflicts with an edit nor is lost to
- * one; a write renews the TTL, a view does not. The layer is built afresh for every case.
+ * one; a write renews the TTL, a view does not; active carts are listed by their last change for
+ * the abandonment job. The layer is built afresh for every case.
  */
 import { describe, expect, it } from "@effect/vitest"
 import { Cart, CartStore, Money, Sku } from "@till/core"
-import { Arbitrary, Duration, Effect, type Layer, Option, Result, Schema } from "effect"
+import { Arbitrary, Cause, Clock, Duration, Effect, type Layer, Option, Result, Schema } from "effect"
 import { TestClock } from "effect/testing"
 import { encoded, uniqueId } from "../internal/contract.js"
 
@@ -251,6 +252,62 @@ export const cartStoreContract = (
           })
         ),
       { arbitrary: { size: 40, runs: 50 } }
+    )
+
+    it.effect(
+      "idleSince lists active carts idle past the threshold, oldest first; forgetIdle drops one only if unchanged",
+      () =>
+        run((store) =>
+          Effect.gen(function* () {
+            const minuteMs = 60_000
+            const longTtl = 30 * 24 * hourMs
+            // Another case's carts may share the store's index (a Redis prefix): look at ours only.
+            const ours: Array<string> = []
+            const idle = Effect.map(store.idleSince(hourMs, CartStore.maxIdlePage), (list) =>
+              list.filter((i) => ours.includes(i.cartId))
+            )
+            const t0 = yield* Clock.currentTimeMillis
+            const a = yield* inserted(store, longTtl)
+            yield* TestClock.adjust(Duration.millis(10 * minuteMs))
+            const b = yield* inserted(store, longTtl)
+            const c = yield* inserted(store, longTtl)
+            ours.push(a.cart_id, b.cart_id, c.cart_id)
+            // Checked out: never idle.
+            yield* store.update(
+              new Cart.Cart({ ...c, status: "checked_out", order_id: "ord_idle" }),
+              1,
+              longTtl
+            )
+            yield* TestClock.adjust(Duration.millis(55 * minuteMs)) // a idle 65 min, b 55 min
+            expect(yield* idle).toEqual([{ cartId: a.cart_id, lastChangeMs: t0 }])
+            yield* TestClock.adjust(Duration.millis(10 * minuteMs))
+            const listed = yield* idle
+            expect(listed).toEqual([
+              { cartId: a.cart_id, lastChangeMs: t0 },
+              { cartId: b.cart_id, lastChangeMs: t0 + 10 * minuteMs }
+            ])
+            expect(yield* store.forgetIdle(listed[0]!)).toBe(true)
+            expect(yield* store.forgetIdle(listed[0]!)).toBe(false)
+            // b changed after it was listed: it stays, active again, with its new time.
+            yield* store.update(edited(b), 1, longTtl)
+            expect(yield* store.forgetIdle(listed[1]!)).toBe(false)
+            expect(yield* idle).toEqual([])
+            // A view is not a change.
+            yield* store.incrementViews(b.cart_id)
+            yield* TestClock.adjust(Duration.millis(61 * minuteMs))
+            expect(yield* idle).toEqual([{ cartId: b.cart_id, lastChangeMs: t0 + 75 * minuteMs }])
+            // Bad arguments are defects, never a listing.
+            for (const [idleForMs, limit] of [
+              [-1, 10],
+              [hourMs, 0],
+              [hourMs, CartStore.maxIdlePage + 1],
+              [0.5, 10]
+            ] as const) {
+              const exit = yield* Effect.exit(store.idleSince(idleForMs, limit))
+              expect(exit._tag === "Failure" && Cause.hasDies(exit.cause)).toBe(true)
+            }
+          })
+        )
     )
 
     it.effect("a non-positive TTL never leaves a readable cart", () =>
