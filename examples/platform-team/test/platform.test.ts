@@ -274,8 +274,9 @@ const checkOut = async (till: Till, user: string, key: string) => {
 
 /**
  * One checkout, then one over the limit (the limit is 1 a minute here, so the rate-limit counter
- * exists too); then `/metrics` once the background jobs have reported (the retry queue's depth and
- * the outbox lag are gauges the jobs set), read for at most 10 s.
+ * exists too), whose cart stays active and is reported abandoned a second later (see `runEnv`);
+ * then `/metrics` once the background jobs have reported (the retry queue's depth, the outbox lag
+ * and the abandoned carts are set by jobs), read for at most 10 s.
  */
 const metricsAfterCheckout = async (till: Till, expected: ReadonlyArray<string>): Promise<Exposition> => {
   const stocked = await till.call("PUT", "/v1/admin/products/mug", {
@@ -294,6 +295,13 @@ const metricsAfterCheckout = async (till: Till, expected: ReadonlyArray<string>)
     if (expected.every((n) => exposition.samples.has(n)) || Date.now() > deadline) return exposition
     await new Promise((resolve) => setTimeout(resolve, 200))
   }
+}
+
+/** Till's settings in both runs: checkouts limited to 1 a minute, carts abandoned after 1 s idle. */
+const runEnv = {
+  RATE_LIMITS_CHECKOUT_LIMIT: "1",
+  TILL_ABANDONED_AFTER_MS: "1000",
+  TILL_ABANDONMENT_EVERY_MS: "200"
 }
 
 const rules = readRules(file("prometheus/alerts.yml"))
@@ -362,12 +370,13 @@ describe("grafana/till-dashboard.json", () => {
     }
   })
 
-  it("shows what the platform team watches: checkouts, payments, latency p50/p99, breakers, outbox, pool, rate limits", () => {
+  it("shows what the platform team watches: checkouts, payments, latency p50/p99, carts, breakers, outbox, pool, rate limits", () => {
     const all = dashboardExprs.join("\n")
     for (const name of [
       "till_checkouts_total",
       "till_payments_total",
       "till_order_creation_seconds_bucket",
+      "till_carts_abandoned_total",
       "till_circuit_breaker_state",
       "till_outbox_lag_ms",
       "till_db_pool_in_use",
@@ -425,7 +434,7 @@ describe("docker-compose.yml and prometheus/prometheus.yml", () => {
 
 describe("the metrics the rules and the dashboard use exist", () => {
   it("on the embedded ports, after a checkout: every name, label and value (the pool's gauges aside)", async () => {
-    const till = await startTill({ RATE_LIMITS_CHECKOUT_LIMIT: "1" })
+    const till = await startTill(runEnv)
     try {
       const exposition = await metricsAfterCheckout(
         till,
@@ -485,9 +494,9 @@ describe.skipIf(!postgresUp)("on Postgres (DATABASE_URL)", () => {
   let till: Till
   beforeAll(async () => {
     till = await startTill({
+      ...runEnv,
       DATABASE_URL: databaseUrl,
-      POSTGRES_SCHEMA: schema,
-      RATE_LIMITS_CHECKOUT_LIMIT: "1"
+      POSTGRES_SCHEMA: schema
     })
   }, 60_000)
   afterAll(async () => {
