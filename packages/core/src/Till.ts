@@ -178,23 +178,36 @@ export type JobRequirements =
   | Resilience.Resilience
 
 /**
+ * Each background job as an effect that runs until interrupted, by name: what `layerJobsWith`
+ * forks, and what a runtime registers as cluster singletons (one instance runs each).
+ */
+export const jobs = (
+  settings: Partial<JobSettings> = {}
+): Readonly<
+  Record<
+    "retryDrainer" | "recovery" | "outboxRelay" | "abandonment",
+    Effect.Effect<void, never, JobRequirements>
+  >
+> => {
+  const s = { ...jobDefaults, ...settings }
+  return {
+    retryDrainer: Effect.flatMap(Checkout.Checkout, (checkout) =>
+      RetryDrainer.run((orderId) => checkout.resume(orderId), s.retryDrainer)
+    ),
+    recovery: Recovery.runEvery(Schedule.spaced(s.recoveryEveryMs), s.recovery),
+    outboxRelay: Outbox.runEvery(Schedule.spaced(s.outboxEveryMs)),
+    abandonment: Abandonment.run(s.abandonment)
+  }
+}
+
+/**
  * The background jobs with settings given in code, each defaulting to `jobDefaults`.
  * @category layers
  */
 export const layerJobsWith = (
   settings: Partial<JobSettings> = {}
-): Layer.Layer<never, never, JobRequirements> => {
-  const jobs = { ...jobDefaults, ...settings }
-  return Layer.effectDiscard(
-    Effect.gen(function* () {
-      const checkout = yield* Checkout.Checkout
-      yield* Effect.forkScoped(RetryDrainer.run((orderId) => checkout.resume(orderId), jobs.retryDrainer))
-      yield* Effect.forkScoped(Recovery.runEvery(Schedule.spaced(jobs.recoveryEveryMs), jobs.recovery))
-      yield* Effect.forkScoped(Outbox.runEvery(Schedule.spaced(jobs.outboxEveryMs)))
-      yield* Effect.forkScoped(Abandonment.run(jobs.abandonment))
-    })
-  )
-}
+): Layer.Layer<never, never, JobRequirements> =>
+  Layer.effectDiscard(Effect.forEach(Object.values(jobs(settings)), (job) => Effect.forkScoped(job)))
 
 /**
  * The background jobs (retry drainer, recovery sweeper, outbox relay, cart abandonment) as

@@ -15,6 +15,9 @@
  * | `TILL_RECOVERY_EVERY_MS` | 30000 | pause between two recovery sweeps (orders a crash left behind) |
  * | `TILL_ABANDONMENT_EVERY_MS` | 3600000 | pause between two rounds of the cart-abandonment job |
  * | `TILL_ABANDONED_AFTER_MS` | 3600000 | how long a cart stays unchanged before it is abandoned (`cart.abandoned`) |
+ * | `TILL_CLUSTER_HOST` | the host name | with `DATABASE_URL`: the address other instances reach this one's cluster runner at |
+ * | `TILL_CLUSTER_PORT` | 34431 | with `DATABASE_URL`: the cluster runner's port |
+ * | `TILL_CLUSTER_LOCK_EXPIRATION_MS` | 10000 | how long a stopped instance keeps its shards (and jobs) before another takes them |
  *
  * The core's policies and limits are read with the same provider (ConfigProvider.constantCase):
  * `CHECKOUT_HOLD_MS`, `RATE_LIMITS_CHECKOUT_LIMIT`, `RESILIENCE_PAYMENT_TIMEOUT_MS`, ... (see
@@ -22,6 +25,7 @@
  * `PAYMENTS_KEYS`, ...).
  */
 import { Config, ConfigProvider, Effect, Option, Redacted, Schema, SchemaIssue } from "effect"
+import { hostname } from "node:os"
 
 export const LogLevel = Schema.Literals(["All", "Trace", "Debug", "Info", "Warn", "Error", "Fatal", "None"])
 
@@ -37,6 +41,9 @@ export interface Settings {
   readonly recoveryEveryMs: number
   readonly abandonmentEveryMs: number
   readonly abandonedAfterMs: number
+  readonly clusterHost: string
+  readonly clusterPort: number
+  readonly clusterLockExpirationMs: number
 }
 
 /** The provider every part of the runtime reads: environment variables, `CONSTANT_CASE`. */
@@ -68,11 +75,20 @@ const brokers = Config.option(Config.String("KAFKA_BROKERS")).pipe(
   })
 )
 
-const port = Config.withDefault(Config.Int("TILL_HTTP_PORT"), 8080).pipe(
-  Config.mapEffect((p) =>
-    p >= 1 && p <= 65535
-      ? Effect.succeed(p)
-      : Effect.fail(invalid("TILL_HTTP_PORT", `${p} is not a port (1-65535)`))
+const portOf = (variable: string, fallback: number) =>
+  Config.withDefault(Config.Int(variable), fallback).pipe(
+    Config.mapEffect((p) =>
+      p >= 1 && p <= 65535
+        ? Effect.succeed(p)
+        : Effect.fail(invalid(variable, `${p} is not a port (1-65535)`))
+    )
+  )
+
+const clusterHost = Config.withDefault(Config.String("TILL_CLUSTER_HOST"), hostname()).pipe(
+  Config.mapEffect((h) =>
+    /^[A-Za-z0-9.-]{1,253}$/.test(h)
+      ? Effect.succeed(h)
+      : Effect.fail(invalid("TILL_CLUSTER_HOST", `"${h}" is not a host name or IPv4 address`))
   )
 )
 
@@ -102,14 +118,17 @@ export const config: Config.Config<Settings> = Config.all({
   databaseUrl: nonEmpty("DATABASE_URL"),
   redisUrl: nonEmpty("REDIS_URL"),
   kafkaBrokers: brokers,
-  port,
+  port: portOf("TILL_HTTP_PORT", 8080),
   jwtSecret: nonEmpty("TILL_JWT_SECRET"),
   environment: Config.option(Config.Literals(["development", "production"], "TILL_ENV")),
   logLevel: Config.withDefault(Config.Literals(LogLevel.literals, "TILL_LOG_LEVEL"), "Info" as const),
   shutdownGraceMs: grace,
   recoveryEveryMs: recoveryEvery,
   abandonmentEveryMs: abandonmentEvery,
-  abandonedAfterMs: abandonedAfter
+  abandonedAfterMs: abandonedAfter,
+  clusterHost,
+  clusterPort: portOf("TILL_CLUSTER_PORT", 34_431),
+  clusterLockExpirationMs: millis("TILL_CLUSTER_LOCK_EXPIRATION_MS", 10_000, 3_000, 300_000)
 }).pipe(
   Config.mapEffect((s): Effect.Effect<Settings, Config.ConfigError> => {
     const embedded =

@@ -31,6 +31,8 @@ import { randomBytes } from "node:crypto"
 import { createServer } from "node:http"
 import * as App from "./http/App.js"
 import * as Auth from "./http/Auth.js"
+import * as Cluster from "./Cluster.js"
+import * as Jobs from "./Jobs.js"
 import * as Ports from "./Ports.js"
 import * as Settings from "./Settings.js"
 
@@ -50,18 +52,15 @@ const secretOf = (settings: Settings.Settings) =>
 export type Services = Till.Services | Ports.Provided | Degradation.Degradation | Auth.JwtSecret
 
 /** What starting may fail with: a setting, a service that does not answer, the port taken. */
-export type Failure = Ports.Failure | Config.ConfigError | ServeError
+export type Failure = Ports.Failure | Cluster.Failure | Config.ConfigError | ServeError
 
 /** Every service the routes and jobs need, on the configured ports. */
 export const services = (
   settings: Settings.Settings,
   secret: Redacted.Redacted<string>
-): Layer.Layer<Services, Ports.Failure | Config.ConfigError> =>
+): Layer.Layer<Services, Ports.Failure | Cluster.Failure | Config.ConfigError> =>
   Layer.mergeAll(
-    Till.layerJobsWith({
-      recoveryEveryMs: settings.recoveryEveryMs,
-      abandonment: { everyMs: settings.abandonmentEveryMs, idleForMs: settings.abandonedAfterMs }
-    }),
+    Jobs.layer(settings).pipe(Layer.provide(Cluster.layer(settings))),
     // The outbox lag gauge (the age of the oldest unsent event), every 5 s.
     Layer.effectDiscard(
       Effect.forkScoped(Effect.repeat(Effect.ignore(Outbox.reportLag()), Schedule.spaced("5 seconds")))

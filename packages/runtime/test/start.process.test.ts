@@ -4,66 +4,12 @@
  * nothing: after a restart on the same Postgres schema and a recovery sweep, every order is
  * terminal, at most one payment of an order succeeded, and stock accounting is exact.
  */
-import { type ChildProcess, execFile, spawn } from "node:child_process"
-import { fileURLToPath } from "node:url"
 import pg from "pg"
-import { afterAll, expect, it } from "vitest"
+import { expect, it } from "vitest"
 import { describeServices, serviceUrl } from "./support/services.js"
 import { address, card } from "./support/http.js"
-import { Jwt } from "@till/runtime"
+import { call as callOn, secret, startToEnd, till, waitReady } from "./support/process.js"
 import { freePort } from "../../adapters/test/support/net.js"
-
-const bin = fileURLToPath(new URL("../src/bin.ts", import.meta.url))
-const tsconfig = fileURLToPath(new URL("../tsconfig.json", import.meta.url))
-const secret = "process-test-secret-0123456789abcdef"
-
-const started: Array<ChildProcess> = []
-afterAll(() => {
-  for (const child of started) if (child.exitCode === null) child.kill("SIGKILL")
-})
-
-const till = (env: Record<string, string>) => {
-  const child = spawn(process.execPath, ["--import", "tsx", bin, "start"], {
-    env: { ...process.env, TSX_TSCONFIG_PATH: tsconfig, NO_COLOR: "1", ...env },
-    stdio: ["ignore", "pipe", "pipe"]
-  })
-  started.push(child)
-  let output = ""
-  child.stdout?.on("data", (d) => {
-    output += String(d)
-  })
-  child.stderr?.on("data", (d) => {
-    output += String(d)
-  })
-  const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)))
-  return { child, exited, output: () => output }
-}
-
-const waitReady = async (port: number, timeoutMs = 60_000) => {
-  const deadline = Date.now() + timeoutMs
-  while (Date.now() < deadline) {
-    try {
-      const r = await fetch(`http://127.0.0.1:${port}/health/ready`, { signal: AbortSignal.timeout(2_000) })
-      if (r.status === 200) return
-    } catch {
-      // Not listening yet (or, once, a connection accepted while the server was starting).
-    }
-    await new Promise((r) => setTimeout(r, 200))
-  }
-  throw new Error(`till did not become ready on port ${port}`)
-}
-
-/** `till start` with `env` added, run to its end: its exit code and all it printed. */
-const startToEnd = (env: Record<string, string>) =>
-  new Promise<{ code: number | null; output: string }>((resolve) => {
-    execFile(
-      process.execPath,
-      ["--import", "tsx", bin, "start"],
-      { env: { ...process.env, TSX_TSCONFIG_PATH: tsconfig, NO_COLOR: "1", ...env }, timeout: 30_000 },
-      (error, stdout, stderr) =>
-        resolve({ code: error ? (error.code as number | null) : 0, output: stdout + stderr })
-    )
-  })
 
 it("a bad setting names its variable and exits 1 before opening a port", async () => {
   const result = await startToEnd({ TILL_HTTP_PORT: "99999" })
@@ -88,25 +34,17 @@ await describeServices(["postgres"], "till start on Postgres", () => {
       TILL_JWT_SECRET: secret,
       TILL_ENV: "development",
       TILL_SHUTDOWN_GRACE_MS: "15000",
-      TILL_RECOVERY_EVERY_MS: "500"
+      TILL_RECOVERY_EVERY_MS: "500",
+      TILL_CLUSTER_HOST: "127.0.0.1",
+      TILL_CLUSTER_PORT: String(await freePort())
     }
-    const base = `http://127.0.0.1:${port}`
     const call = (
       user: string,
       method: string,
       path: string,
       body?: unknown,
       headers: Record<string, string> = {}
-    ) =>
-      fetch(`${base}${path}`, {
-        method,
-        headers: {
-          authorization: `Bearer ${Jwt.sign(secret, { sub: user, exp: Math.floor(Date.now() / 1000) + 600, ...(user === "ops" ? { role: "admin" as const } : {}) })}`,
-          "content-type": "application/json",
-          ...headers
-        },
-        ...(body === undefined ? {} : { body: JSON.stringify(body) })
-      })
+    ) => callOn(port, user, method, path, body, headers)
 
     const first = till(env)
     await waitReady(port)

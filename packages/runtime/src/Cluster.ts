@@ -1,0 +1,57 @@
+/**
+ * The cluster the runtime's jobs run on: Effect's `effect/cluster` `Sharding`, never a home-made
+ * one (DESIGN.md §5).
+ *
+ * - **Embedded** (no `DATABASE_URL`): `TestRunner`, an in-memory cluster of this one process.
+ * - **With `DATABASE_URL`**: every instance is a runner (`NodeClusterSocket`, listening on
+ *   `TILL_CLUSTER_HOST:TILL_CLUSTER_PORT`), and the instances find each other and share the shards
+ *   through Postgres (`SqlRunnerStorage`: the `cluster_*` tables and advisory locks, in the
+ *   configured schema). An instance that joins takes its share of the shards; one that stops
+ *   (SIGTERM) hands its shards over at once, one that dies (kill -9) keeps them until its locks
+ *   expire (`TILL_CLUSTER_LOCK_EXPIRATION_MS`, 10 s), then the others take them.
+ *
+ * The cluster has a small pool of its own (4 connections, application name `till-cluster`), so
+ * its lock refreshes never queue behind checkouts, and a saturated store pool never makes an
+ * instance lose its shards.
+ */
+import { NodeClusterSocket } from "@effect/platform-node"
+import { Config, Duration, Effect, Layer, Option } from "effect"
+import { RunnerAddress, type Sharding, TestRunner } from "effect/cluster"
+import type { SocketServerError } from "effect/socket/SocketServer"
+import type { SqlError } from "effect/sql/SqlError"
+import type { Settings } from "./Settings.js"
+
+/** Connections of the cluster's own pool (runner registration, shard locks, storage polls). */
+export const poolSize = 4
+
+/** What building the cluster may fail with: its settings, its pool, its listening socket. */
+export type Failure = Config.ConfigError | SqlError | SocketServerError
+
+/** The cluster of `settings`: in memory when embedded, on Postgres with `DATABASE_URL`. */
+export const layer = (settings: Settings): Layer.Layer<Sharding.Sharding, Failure> => {
+  if (Option.isNone(settings.databaseUrl)) return TestRunner.layer
+  return Layer.unwrap(
+    Effect.map(
+      Effect.promise(() => import("@till/adapters/postgres")),
+      ({ PgLayer }) => {
+        const pool = PgLayer.layerConfig(
+          Config.map(PgLayer.config(), (pg) => ({
+            ...pg,
+            maxConnections: poolSize,
+            minConnections: 1,
+            applicationName: "till-cluster"
+          }))
+        )
+        const lockExpiration = Duration.millis(settings.clusterLockExpirationMs)
+        return NodeClusterSocket.layer({
+          storage: "sql",
+          shardingConfig: {
+            runnerAddress: Option.some(RunnerAddress.make(settings.clusterHost, settings.clusterPort)),
+            shardLockExpiration: lockExpiration,
+            shardLockRefreshInterval: Duration.divideUnsafe(lockExpiration, 3)
+          }
+        }).pipe(Layer.provide(pool))
+      }
+    )
+  )
+}

@@ -1,0 +1,53 @@
+/**
+ * The background jobs as cluster singletons (`effect/cluster` `Singleton`): whatever the number of
+ * instances, one runs each job, and when it stops or dies another takes the job over (Cluster.ts).
+ *
+ * | singleton | job (core) | every |
+ * |---|---|---|
+ * | `till/payment-retry-drainer` | RetryDrainer: completes 202 payments once the gateway is back | its poll (1 s) |
+ * | `till/recovery-sweeper` | Recovery: drives orders a crash left behind, expires holds | `TILL_RECOVERY_EVERY_MS` |
+ * | `till/outbox-relay` | Outbox: publishes committed events | 200 ms |
+ * | `till/cart-abandonment` | Abandonment: `cart.abandoned` for carts idle past `TILL_ABANDONED_AFTER_MS` | `TILL_ABANDONMENT_EVERY_MS` |
+ *
+ * Single ownership is for efficiency only, never for correctness: every job works through claims,
+ * leases and compare-and-set steps, so two owners during a rebalance (a shard moving while its old
+ * owner still runs) do nothing twice that a consumer would see twice (core's Till.ts says so of
+ * each job).
+ */
+import { Till } from "@till/core"
+import { Effect, Layer } from "effect"
+import { type Sharding, Singleton } from "effect/cluster"
+import type { Settings } from "./Settings.js"
+
+/** The singletons' names, by job. */
+export const names = {
+  retryDrainer: "till/payment-retry-drainer",
+  recovery: "till/recovery-sweeper",
+  outboxRelay: "till/outbox-relay",
+  abandonment: "till/cart-abandonment"
+} as const
+
+/** The jobs of `settings`, each registered as a singleton of the cluster in context. */
+export const layer = (
+  settings: Settings
+): Layer.Layer<never, never, Sharding.Sharding | Till.JobRequirements> => {
+  const jobs = Till.jobs({
+    recoveryEveryMs: settings.recoveryEveryMs,
+    abandonment: { everyMs: settings.abandonmentEveryMs, idleForMs: settings.abandonedAfterMs }
+  })
+  const singleton = (job: keyof typeof names) =>
+    Singleton.make(
+      names[job],
+      Effect.logInfo("job started on this instance", { job: names[job] }).pipe(
+        Effect.andThen(jobs[job]),
+        // A shard moving (an instance joining or leaving) stops the job here to start it there.
+        Effect.onInterrupt(() => Effect.logInfo("job stopped on this instance", { job: names[job] }))
+      )
+    )
+  return Layer.mergeAll(
+    singleton("retryDrainer"),
+    singleton("recovery"),
+    singleton("outboxRelay"),
+    singleton("abandonment")
+  )
+}

@@ -1,0 +1,191 @@
+/**
+ * Three `till start` instances on one Postgres schema and one Redis prefix (issue 17): they form
+ * one cluster, so each background job runs on exactly one of them (a cluster singleton); one
+ * user's requests served by the instances in turn (a checkout replayed on the others) have single
+ * effects; and when the instance
+ * running the abandonment job is killed (-9), another takes the job over within the shard locks'
+ * expiry, reporting each abandoned cart once across the whole run.
+ */
+import pg from "pg"
+import { expect, it } from "vitest"
+import { freePort } from "../../adapters/test/support/net.js"
+import { address, card } from "./support/http.js"
+import { call, metric, secret, type Till, till, waitReady } from "./support/process.js"
+import { describeServices, serviceUrl } from "./support/services.js"
+
+const lockExpirationMs = 3_000
+
+/** The live instances whose log says `job` runs there now: its last start not followed by a stop. */
+const runnersOf = (instances: ReadonlyArray<Till>, job: string) =>
+  instances.flatMap((instance, i) => {
+    if (instance.child.exitCode !== null || instance.child.signalCode !== null) return []
+    const lines = instance
+      .output()
+      .split("\n")
+      .filter((line) => line.includes(`"${job}"`) && line.includes("on this instance"))
+    return lines.at(-1)?.includes("job started") ? [i] : []
+  })
+
+const until = async (what: string, check: () => Promise<boolean>, timeoutMs: number) => {
+  const deadline = Date.now() + timeoutMs
+  while (Date.now() < deadline) {
+    if (await check()) return
+    await new Promise((r) => setTimeout(r, 200))
+  }
+  throw new Error(`timed out waiting for ${what}`)
+}
+
+await describeServices(["postgres", "redis"], "three till start instances on one Postgres and Redis", () => {
+  it("one cluster: each job on one instance, single effects across instances, the abandonment job moves after kill -9", async () => {
+    const tag = crypto.randomUUID().replaceAll("-", "").slice(0, 12)
+    const schema = `t_${tag}`
+    const ports = await Promise.all([0, 1, 2].map(() => freePort()))
+    const clusterPorts = await Promise.all([0, 1, 2].map(() => freePort()))
+    const env = (i: number) => ({
+      DATABASE_URL: serviceUrl("postgres"),
+      POSTGRES_SCHEMA: schema,
+      REDIS_URL: serviceUrl("redis"),
+      REDIS_KEY_PREFIX: `till-cluster-test:${tag}:`,
+      TILL_HTTP_PORT: String(ports[i]),
+      TILL_CLUSTER_HOST: "127.0.0.1",
+      TILL_CLUSTER_PORT: String(clusterPorts[i]),
+      TILL_CLUSTER_LOCK_EXPIRATION_MS: String(lockExpirationMs),
+      TILL_JWT_SECRET: secret,
+      TILL_ENV: "development",
+      TILL_ABANDONMENT_EVERY_MS: "300",
+      TILL_ABANDONED_AFTER_MS: "1500"
+    })
+    // The first creates the schema alone (migrations), then the other two join.
+    const instances = [till(env(0))]
+    await waitReady(ports[0]!)
+    instances.push(till(env(1)), till(env(2)))
+    await Promise.all([waitReady(ports[1]!), waitReady(ports[2]!)])
+    const db = new pg.Client({ connectionString: serviceUrl("postgres") })
+    await db.connect()
+    try {
+      // One user, served by the three instances in turn.
+      await call(ports[0]!, "ops", "PUT", "/v1/admin/products/mug", {
+        name: "Mug",
+        price: { amount: 1_500, currency: "USD" },
+        on_hand: 10
+      })
+      const cart = (await (await call(ports[1]!, "alice", "POST", "/v1/carts", {})).json()) as {
+        cart_id: string
+      }
+      expect(
+        (
+          await call(ports[2]!, "alice", "POST", `/v1/carts/${cart.cart_id}/items`, {
+            sku: "mug",
+            quantity: 2
+          })
+        ).status
+      ).toBe(200)
+      expect(
+        (
+          await call(ports[0]!, "alice", "POST", `/v1/carts/${cart.cart_id}/items`, {
+            sku: "mug",
+            quantity: 1
+          })
+        ).status
+      ).toBe(200)
+      const method = (await (
+        await call(ports[1]!, "alice", "POST", "/v1/payment-methods", card("4242424242424242"))
+      ).json()) as {
+        payment_method_id: string
+      }
+      // The checkout on one instance, then the same request (same key) to the other two at once:
+      // they answer the stored order from the shared store. One order, one charge. (The fake
+      // gateway of each process holds its own tokens, so the first try goes where the card was
+      // tokenized; a real gateway's tokens are everyone's.)
+      const checkout = (port: number) =>
+        call(
+          port,
+          "alice",
+          "POST",
+          "/v1/checkout",
+          { cart_id: cart.cart_id, payment_method_id: method.payment_method_id, shipping_address: address },
+          { "idempotency-key": `cluster-${tag}` }
+        )
+      const first = await checkout(ports[1]!)
+      expect(first.status).toBe(201)
+      const orderId = ((await first.json()) as { order_id: string }).order_id
+      const replays = await Promise.all([checkout(ports[0]!), checkout(ports[2]!)])
+      for (const replay of replays) {
+        expect(replay.status).toBe(201)
+        expect(((await replay.json()) as { order_id: string }).order_id).toBe(orderId)
+      }
+      const orders = new Set([orderId])
+      const charged = await db.query(`SELECT order_id FROM ${schema}.payments WHERE status = 'succeeded'`)
+      expect(charged.rows.map((r) => r.order_id)).toEqual([...orders])
+      expect((await db.query(`SELECT on_hand FROM ${schema}.stock WHERE sku = 'mug'`)).rows[0]).toEqual({
+        on_hand: 7
+      })
+
+      // Each job runs on exactly one instance.
+      await until(
+        "every job to start",
+        async () =>
+          [
+            "till/payment-retry-drainer",
+            "till/recovery-sweeper",
+            "till/outbox-relay",
+            "till/cart-abandonment"
+          ].every((job) => runnersOf(instances, job).length === 1),
+        30_000
+      )
+
+      // Abandoned carts: six left by six users on the three instances, each reported once.
+      const leave = async (users: ReadonlyArray<string>, on: ReadonlyArray<number>) => {
+        for (const [i, user] of users.entries()) {
+          const port = ports[on[i % on.length]!]!
+          const c = (await (await call(port, user, "POST", "/v1/carts", {})).json()) as { cart_id: string }
+          expect(
+            (await call(port, user, "POST", `/v1/carts/${c.cart_id}/items`, { sku: "mug", quantity: 1 }))
+              .status
+          ).toBe(200)
+        }
+      }
+      const reported = async (live: ReadonlyArray<number>) => {
+        let sum = 0
+        for (const i of live) sum += await metric(ports[i]!, "till_carts_abandoned_total")
+        return sum
+      }
+      await leave(["u1", "u2", "u3", "u4", "u5", "u6"], [0, 1, 2])
+      await until("six abandoned carts", async () => (await reported([0, 1, 2])) >= 6, 20_000)
+      await new Promise((r) => setTimeout(r, 1_500)) // rounds keep running: nothing more
+      expect(await reported([0, 1, 2])).toBe(6)
+      const [owner] = runnersOf(instances, "till/cart-abandonment")
+      expect(await metric(ports[owner!]!, "till_carts_abandoned_total")).toBe(6)
+
+      // kill -9 the job's instance; three more carts are left; a survivor takes the job over.
+      instances[owner!]!.child.kill("SIGKILL")
+      await instances[owner!]!.exited
+      const killedAt = Date.now()
+      const survivors = [0, 1, 2].filter((i) => i !== owner)
+      await leave(["u7", "u8", "u9"], survivors)
+      await until(
+        "the three new carts reported by a survivor",
+        async () => (await reported(survivors)) >= 3,
+        30_000
+      )
+      const movedAfterMs = Date.now() - killedAt
+      expect(runnersOf(instances, "till/cart-abandonment").filter((i) => i !== owner)).toHaveLength(1)
+      await new Promise((r) => setTimeout(r, 1_500))
+      // The six reported before the kill are not reported again.
+      expect(await reported(survivors)).toBe(3)
+      console.info(
+        `cart-abandonment job moved ${movedAfterMs} ms after kill -9 (lock expiry ${lockExpirationMs} ms)`
+      )
+      for (const i of survivors) instances[i]!.child.kill("SIGTERM")
+      for (const i of survivors)
+        expect(await instances[i]!.exited, instances[i]!.output().slice(-2_000)).toBe(0)
+    } finally {
+      if (process.env["TILL_DEBUG_CLUSTER"])
+        for (const [i, instance] of instances.entries())
+          (await import("node:fs")).writeFileSync(`/tmp/cluster-${i}.log`, instance.output())
+      for (const instance of instances) instance.child.kill("SIGKILL")
+      await db.query(`DROP SCHEMA ${schema} CASCADE`).catch(() => undefined)
+      await db.end()
+    }
+  }, 180_000)
+})

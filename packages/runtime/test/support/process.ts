@@ -1,0 +1,107 @@
+/**
+ * `till start` as child processes for the process tests: start one with an environment, wait for
+ * it to be ready, call its API with a minted token, read a metric, and run one to its end. Every
+ * child still running when the file ends is killed.
+ */
+import { type ChildProcess, execFile, spawn } from "node:child_process"
+import { fileURLToPath } from "node:url"
+import { afterAll } from "vitest"
+import { Jwt } from "@till/runtime"
+
+const bin = fileURLToPath(new URL("../../src/bin.ts", import.meta.url))
+const tsconfig = fileURLToPath(new URL("../../tsconfig.json", import.meta.url))
+
+export const secret = "process-test-secret-0123456789abcdef"
+
+const started: Array<ChildProcess> = []
+afterAll(() => {
+  for (const child of started) if (child.exitCode === null) child.kill("SIGKILL")
+})
+
+const childEnv = (env: Record<string, string>) => ({
+  ...process.env,
+  TSX_TSCONFIG_PATH: tsconfig,
+  NO_COLOR: "1",
+  ...env
+})
+
+export interface Till {
+  readonly child: ChildProcess
+  readonly exited: Promise<number | null>
+  /** Everything it printed so far (stdout and stderr). */
+  readonly output: () => string
+}
+
+/** `till start` with `env` added, running until killed. */
+export const till = (env: Record<string, string>): Till => {
+  const child = spawn(process.execPath, ["--import", "tsx", bin, "start"], {
+    env: childEnv(env),
+    stdio: ["ignore", "pipe", "pipe"]
+  })
+  started.push(child)
+  let output = ""
+  child.stdout?.on("data", (d) => {
+    output += String(d)
+  })
+  child.stderr?.on("data", (d) => {
+    output += String(d)
+  })
+  const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)))
+  return { child, exited, output: () => output }
+}
+
+export const waitReady = async (port: number, timeoutMs = 60_000): Promise<void> => {
+  const deadline = Date.now() + timeoutMs
+  while (Date.now() < deadline) {
+    try {
+      const r = await fetch(`http://127.0.0.1:${port}/health/ready`, { signal: AbortSignal.timeout(2_000) })
+      if (r.status === 200) return
+    } catch {
+      // Not listening yet (or, once, a connection accepted while the server was starting).
+    }
+    await new Promise((r) => setTimeout(r, 200))
+  }
+  throw new Error(`till did not become ready on port ${port}`)
+}
+
+/** `till start` with `env` added, run to its end: its exit code and all it printed. */
+export const startToEnd = (env: Record<string, string>) =>
+  new Promise<{ code: number | null; output: string }>((resolve) => {
+    execFile(
+      process.execPath,
+      ["--import", "tsx", bin, "start"],
+      { env: childEnv(env), timeout: 30_000 },
+      (error, stdout, stderr) =>
+        resolve({ code: error ? (error.code as number | null) : 0, output: stdout + stderr })
+    )
+  })
+
+/** A request to the instance on `port` as `user` ("ops" is an admin), with a fresh token. */
+export const call = (
+  port: number,
+  user: string,
+  method: string,
+  path: string,
+  body?: unknown,
+  headers: Record<string, string> = {}
+): Promise<Response> =>
+  fetch(`http://127.0.0.1:${port}${path}`, {
+    method,
+    headers: {
+      authorization: `Bearer ${Jwt.sign(secret, {
+        sub: user,
+        exp: Math.floor(Date.now() / 1000) + 600,
+        ...(user === "ops" ? { role: "admin" as const } : {})
+      })}`,
+      "content-type": "application/json",
+      ...headers
+    },
+    ...(body === undefined ? {} : { body: JSON.stringify(body) })
+  })
+
+/** The value of an unlabelled counter or gauge in the instance's /metrics (0 when absent). */
+export const metric = async (port: number, name: string): Promise<number> => {
+  const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text()
+  const line = text.split("\n").find((l) => l.startsWith(`${name} `) || l.startsWith(`${name}{`))
+  return line === undefined ? 0 : Number(line.slice(line.lastIndexOf(" ") + 1))
+}
