@@ -342,6 +342,24 @@ describe("prometheus/alerts.yml", () => {
     expect(constant?.query).toBe(String(PgLayer.defaults.maxConnections))
   })
 
+  it("alerts.test.yml (promtool's unit tests) tests every alert, firing and not firing", () => {
+    const tests = file("prometheus/alerts.test.yml")
+    expect(tests).toMatch(/^rule_files:\n {2}- alerts\.yml$/m)
+    for (const rule of rules) {
+      const cases = [
+        ...tests.matchAll(/- eval_time: \w+\n {8}alertname: (\w+)\n {8}exp_alerts:(.*)$/gm)
+      ].filter(([, name]) => name === rule.alert)
+      expect(
+        cases.some(([, , rest]) => rest === " []"),
+        `${rule.alert} never tested silent`
+      ).toBe(true)
+      expect(
+        cases.some(([, , rest]) => rest === ""),
+        `${rule.alert} never tested firing`
+      ).toBe(true)
+    }
+  })
+
   it("the line parser refuses what it does not understand", () => {
     expect(() => readRules("groups:\n  - name: x\n    rules:\n      - alert: A\n        expr: |\n")).toThrow(
       /multi-line/
