@@ -5,13 +5,14 @@
  * - `start`: the HTTP service (Start.ts), until SIGTERM/SIGINT;
  * - `migrate`: applies the Postgres migrations of `DATABASE_URL` and exits;
  * - `token --user ID [--admin] [--ttl SECONDS]`: mints a bearer token with `TILL_JWT_SECRET`;
- * - `demo`: the checkout journeys on the embedded in-memory ports;
+ * - `demo [--only NAME]`: the checkout scenarios through the API on the embedded in-memory ports,
+ *   with their invariants checked (exit 1 when one broke);
  * - `version`.
  */
 import { NodeRuntime, NodeServices } from "@effect/platform-node"
 import { Cause, Clock, Config, ConfigProvider, Console, Effect, Exit, Redacted, Runtime } from "effect"
 import { CliError, Command, Flag } from "effect/cli"
-import { runDemo } from "./Demo.js"
+import * as Demo from "./Demo.js"
 import * as Jwt from "./http/Jwt.js"
 import * as Settings from "./Settings.js"
 import * as Start from "./Start.js"
@@ -19,11 +20,18 @@ import * as Start from "./Start.js"
 /** The version `till version` and `till --version` print. @category constants */
 export const version = "0.1.0"
 
-const demo = Command.make("demo", {}, () =>
-  Effect.flatMap(runDemo, (lines) => Console.log(lines.join("\n")))
+const demo = Command.make(
+  "demo",
+  {
+    only: Flag.Literals("only", Demo.names).pipe(
+      Flag.atLeast(0),
+      Flag.withDescription("run only this scenario (repeat the flag for several); default: all of them")
+    )
+  },
+  ({ only }) => Demo.run({ only })
 ).pipe(
   Command.withDescription(
-    "Run the seed's checkout journeys on the embedded in-memory ports and print them as a table"
+    "Run the seed's checkout journeys and failure scenarios (double click, flash sale, gateway outage, crash, abandoned cart) through the HTTP API on the embedded in-memory ports, and check the invariants"
   )
 )
 

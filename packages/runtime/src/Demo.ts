@@ -1,113 +1,127 @@
 /**
- * `till demo`: the seed's two checkout journeys on the embedded in-memory ports, printed as
- * a table. It needs nothing but Node: no Postgres, Redis or Kafka.
+ * `till demo`: seven scenarios on the embedded in-memory ports, each played through the real
+ * HTTP API (in process) on a world of its own, then checked from the stores' and the gateway's
+ * records (demo/Invariants.ts), never from the API's answers. It needs nothing but Node and ends
+ * with a summary table; it fails (exit 1) when an invariant or a scenario's outcome did not hold.
+ *
+ * The scenarios, one module each under demo/: a checkout journey, a declined card paid again, a
+ * double click, a flash sale, a payment-gateway outage, a crash and restart, an abandoned cart.
  */
-import { Address, Carts, Checkout, InventoryStore, Outbox, Payments, Sku } from "@till/core"
-import { FakePaymentGateway, InMemoryEventPublisher, TestTill } from "@till/testkit"
-import { Effect, Option, Schema } from "effect"
+import { Effect } from "effect"
+import { performance } from "node:perf_hooks"
+import * as Abandoned from "./demo/Abandoned.js"
+import { describeStatuses, quantile } from "./demo/Client.js"
+import * as Crash from "./demo/Crash.js"
+import * as Declined from "./demo/Declined.js"
+import * as DoubleClick from "./demo/DoubleClick.js"
+import * as FlashSale from "./demo/FlashSale.js"
+import { InvariantBroken } from "./demo/Invariants.js"
+import * as Journey from "./demo/Journey.js"
+import * as Outage from "./demo/Outage.js"
+import * as Output from "./demo/Output.js"
+import * as Scenario from "./demo/Scenario.js"
 
-const address = Schema.decodeUnknownSync(Address.Address)({
-  name: "Ada Lovelace",
-  line1: "12 St James's Square",
-  city: "London",
-  postal_code: "SW1Y 4JH",
-  country: "GB"
-})
+export { InvariantBroken } from "./demo/Invariants.js"
+export * as Invariants from "./demo/Invariants.js"
+export type { Scenario } from "./demo/Scenario.js"
 
-const card = FakePaymentGateway.card
+/** Every scenario, in the order they run. */
+export const scenarios: ReadonlyArray<Scenario.Scenario> = [
+  Journey.scenario,
+  Declined.scenario,
+  DoubleClick.scenario,
+  FlashSale.scenario,
+  Outage.scenario,
+  Crash.scenario,
+  Abandoned.scenario
+]
 
-const money = (m: { amount: number; currency: string }) => `${(m.amount / 100).toFixed(2)} ${m.currency}`
+/** The scenarios' names, for `till demo --only`. */
+export const names = scenarios.map((s) => s.name)
 
-const table = (rows: ReadonlyArray<ReadonlyArray<string>>): ReadonlyArray<string> => {
-  const widths = rows[0]!.map((_, c) => Math.max(...rows.map((r) => r[c]!.length)))
-  const line = (r: ReadonlyArray<string>) => `| ${r.map((cell, c) => cell.padEnd(widths[c]!)).join(" | ")} |`
-  return [line(rows[0]!), `|${widths.map((w) => "-".repeat(w + 2)).join("|")}|`, ...rows.slice(1).map(line)]
+export interface Options {
+  /** Runs only the scenarios of these names (default: all). */
+  readonly only?: ReadonlyArray<string> | undefined
+  /** Runs these instead of `scenarios` (a test gives one with a broken store). */
+  readonly scenarios?: ReadonlyArray<Scenario.Scenario> | undefined
+  /** Where to write (default: stdout, with a rewritten progress line on a terminal). */
+  readonly out?: Output.Output | undefined
 }
 
-const program = Effect.gen(function* () {
-  const carts = yield* Carts.Carts
-  const payments = yield* Payments.Payments
-  const checkout = yield* Checkout.Checkout
-  const inventory = yield* InventoryStore.InventoryStore
-  yield* TestTill.stock("mug", "Till mug", 1_500, 10)
-  yield* TestTill.stock("lamp", "Desk lamp", 4_000, 3)
-  const rows: Array<Array<string>> = [["step", "answer", "order status", "total", "stock (available)"]]
-  const stockOf = (sku: string) =>
-    Effect.map(inventory.level(Sku.make(sku)), (l) => `${sku}: ${Option.getOrThrow(l).available}`)
+export interface Summary {
+  readonly results: ReadonlyArray<Scenario.Result>
+  /** Every check that did not hold, as `scenario: check (detail)`. */
+  readonly broken: ReadonlyArray<string>
+  readonly elapsedMs: number
+}
 
-  // Journey 1: add items, check out, confirmed.
-  const cart = yield* carts.create("alice")
-  yield* carts.addItem("alice", cart.cart_id, Sku.make("mug"), 2)
-  const visa = yield* payments.tokenize(card(FakePaymentGateway.successCard))
-  const placed = yield* checkout.place({
-    userId: "alice",
-    idempotencyKey: "demo-1",
-    request: new Checkout.CheckoutRequest({
-      cart_id: cart.cart_id,
-      shipping_address: address,
-      payment_method_id: visa.payment_method_id
-    })
+const mark = (ok: boolean) => (ok ? "✓" : "✗")
+const plural = (n: number, noun: string) => `${n} ${noun}${n === 1 ? "" : "s"}`
+const ms = (n: number) => (n < 10 ? n.toFixed(1) : n.toFixed(0))
+
+/** The summary table: per scenario, its requests, answers, latency and checks. */
+export const summaryTable = (results: ReadonlyArray<Scenario.Result>): ReadonlyArray<string> =>
+  Output.table([
+    [
+      "scenario",
+      "requests",
+      "answers",
+      "p50 ms",
+      "p99 ms",
+      "no oversell",
+      "≤1 charge/order",
+      "all terminal",
+      "outcome"
+    ],
+    ...results.map((r) => [
+      r.title.split(":")[0]!,
+      String(r.stats.requests),
+      describeStatuses(r.stats.statuses),
+      ms(quantile(r.stats.latenciesMs, 0.5)),
+      ms(quantile(r.stats.latenciesMs, 0.99)),
+      ...r.invariants.map((c) => mark(c.ok)),
+      mark(r.expected.every((c) => c.ok))
+    ])
+  ])
+
+/** Runs the scenarios and prints each result and the summary; fails `InvariantBroken` if a check broke. */
+export const run = (options: Options = {}): Effect.Effect<Summary, InvariantBroken> =>
+  Effect.gen(function* () {
+    const out = options.out ?? Output.forStdout()
+    const chosen = (options.scenarios ?? scenarios).filter(
+      (s) => options.only === undefined || options.only.length === 0 || options.only.includes(s.name)
+    )
+    const started = performance.now()
+    yield* out.line(
+      "Till demo — embedded in-memory ports (no Postgres, Redis or Kafka), through the HTTP API in process"
+    )
+    yield* out.line(
+      "Time is compressed: payment retries after 100/200 ms, the breaker waits 1.5 s open, the retry drainer polls every 200 ms, a cart idle for 2 s is abandoned."
+    )
+    const results: Array<Scenario.Result> = []
+    for (const scenario of chosen) results.push(yield* Scenario.run(scenario, out))
+    const broken = results.flatMap((r) =>
+      [...r.expected, ...r.invariants]
+        .filter((c) => !c.ok)
+        .map((c) => `${r.title.split(":")[0]}: ${c.name} (${c.detail})`)
+    )
+    const elapsedMs = performance.now() - started
+    const requests = results.reduce((sum, r) => sum + r.stats.requests, 0)
+    yield* out.line("")
+    for (const line of summaryTable(results)) yield* out.line(line)
+    yield* out.line("")
+    yield* out.line(
+      "Invariants are read from the stores and the gateway after each scenario (stock levels and every reservation, every order, every money movement), not from the API's answers."
+    )
+    if (broken.length > 0) {
+      for (const b of broken) yield* out.line(`✗ ${b}`)
+      yield* out.line(
+        `demo: ${plural(broken.length, "check")} broken in ${plural(results.length, "scenario")} (${(elapsedMs / 1000).toFixed(1)} s)`
+      )
+      return yield* Effect.fail(new InvariantBroken({ failed: broken }))
+    }
+    yield* out.line(
+      `demo: ${plural(results.length, "scenario")}, ${plural(requests, "request")}, every invariant held (${(elapsedMs / 1000).toFixed(1)} s)`
+    )
+    return { results, broken, elapsedMs }
   })
-  rows.push([
-    "1. alice checks out 2 mugs",
-    `${placed.status}`,
-    placed.order.status,
-    money(placed.order.total),
-    yield* stockOf("mug")
-  ])
-
-  // Journey 2: declined, stock released, paid again with another card.
-  const cart2 = yield* carts.create("bob")
-  yield* carts.addItem("bob", cart2.cart_id, Sku.make("lamp"), 2)
-  const declining = yield* payments.tokenize(card(FakePaymentGateway.declineCard))
-  const declined = yield* Effect.flip(
-    checkout.place({
-      userId: "bob",
-      idempotencyKey: "demo-2",
-      request: new Checkout.CheckoutRequest({
-        cart_id: cart2.cart_id,
-        shipping_address: address,
-        payment_method_id: declining.payment_method_id
-      })
-    })
-  )
-  const orderId = declined._tag === "PaymentDeclined" ? declined.orderId : ""
-  const failed = yield* checkout.getOrder("bob", orderId)
-  rows.push([
-    "2a. bob's card is declined",
-    `402 ${declined._tag}`,
-    failed.status,
-    money(failed.total),
-    yield* stockOf("lamp")
-  ])
-  const good = yield* payments.tokenize(card("5555555555554444"))
-  const retried = yield* checkout.retryPayment({
-    userId: "bob",
-    orderId,
-    idempotencyKey: "demo-3",
-    request: new Checkout.PaymentRetryRequest({ payment_method_id: good.payment_method_id })
-  })
-  rows.push([
-    "2b. bob pays again, new card",
-    `${retried.status}`,
-    retried.order.status,
-    money(retried.order.total),
-    yield* stockOf("lamp")
-  ])
-
-  yield* Outbox.drain()
-  const events = yield* (yield* InMemoryEventPublisher.Inspector).published
-  return [
-    "Till demo — embedded in-memory ports (no Postgres, Redis or Kafka needed)",
-    "",
-    ...table(rows),
-    "",
-    `events published: ${events.map((e) => e.type).join(", ")}`
-  ]
-})
-
-// A fresh in-memory world on every run (TestTill's layers are fresh whenever provided): the
-// journeys assume the seed's stock, so a second demo in the same run must not see the first one's.
-export const runDemo: Effect.Effect<ReadonlyArray<string>, unknown> = program.pipe(
-  Effect.provide(TestTill.layer({ seed: 2026 }))
-)

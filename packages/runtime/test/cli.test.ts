@@ -5,7 +5,7 @@ import { expect, it } from "@effect/vitest"
 import { Console, Effect } from "effect"
 import { CliOutput } from "effect/cli"
 import { describe } from "vitest"
-import { Cli, Demo, Jwt } from "@till/runtime"
+import { Cli, Jwt } from "@till/runtime"
 
 /** Runs `till ARGS` in process and returns what it printed and the exit code the binary would use. */
 const till = (...args: ReadonlyArray<string>) =>
@@ -23,18 +23,8 @@ const till = (...args: ReadonlyArray<string>) =>
     Effect.provide([NodeServices.layer, CliOutput.layer(CliOutput.defaultFormatter({ colors: false }))])
   )
 
-const journeys = (text: string) => {
-  expect(text).toMatch(/1\. alice checks out 2 mugs\s+\| 201\s+\| confirmed/)
-  expect(text).toMatch(/2a\. bob's card is declined\s+\| 402 PaymentDeclined \| payment_failed/)
-  expect(text).toMatch(/2b\. bob pays again, new card\s+\| 201\s+\| confirmed/)
-  expect(text).toContain("order.confirmed")
-  // The seed's stock after each step: a second demo on a shared world would differ.
-  expect(text).toMatch(/\| mug: 8\s+\|/)
-  expect(text).toMatch(/\| lamp: 3\s+\|/)
-  expect(text).toMatch(/\| lamp: 1\s+\|/)
-}
-
-// `it.live`: the CLI runs on the live clock and console, as the binary does.
+// `it.live`: the CLI runs on the live clock and console, as the binary does. What `till demo` prints
+// and checks is demo.test.ts's.
 describe("till CLI", () => {
   it.live("`till --help` lists the commands", () =>
     Effect.gen(function* () {
@@ -118,22 +108,6 @@ describe("till CLI", () => {
       const { stdout, code } = yield* till("version")
       expect(code).toBe(0)
       expect(stdout).toBe(Cli.version)
-    })
-  )
-
-  it.live("`till demo` prints both journeys on the in-memory ports", () =>
-    Effect.gen(function* () {
-      const { stdout, code } = yield* till("demo")
-      expect(code).toBe(0)
-      expect(stdout).toContain("Till demo — embedded in-memory ports")
-      journeys(stdout)
-    })
-  )
-
-  it.live("`Demo.runDemo` runs both journeys, on a fresh world each time", () =>
-    Effect.gen(function* () {
-      journeys((yield* Demo.runDemo).join("\n"))
-      journeys((yield* Demo.runDemo).join("\n"))
     })
   )
 
