@@ -1,10 +1,11 @@
 /**
  * The platform team's files, held to what Till really serves:
- * - `prometheus/alerts.yml` has the seed's four alerts with their thresholds and durations;
+ * - `prometheus/alerts.yml` has the seed's four alerts with their thresholds and durations, and
+ *   `alerts.test.yml` (promtool's unit tests) tests each one firing and silent;
  * - every metric name, label and label value that `alerts.yml` and `grafana/till-dashboard.json`
  *   use is in the `/metrics` of a running Till (`Start.services`, what `till start` runs) after a
- *   checkout: on the embedded in-memory ports, and on Postgres for the pool's gauges, which only
- *   an instance with `DATABASE_URL` has;
+ *   checkout, a rate-limited one and an abandoned cart: on the embedded in-memory ports, and on
+ *   Postgres for the pool's gauges, which only an instance with `DATABASE_URL` has;
  * - `docker-compose.yml` runs Postgres, Redis and Kafka on the ports the README's URLs name.
  *
  * The files are read with small line parsers (no YAML dependency); a line they do not understand
