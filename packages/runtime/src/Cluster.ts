@@ -13,10 +13,23 @@
  * The cluster has a small pool of its own (4 connections, application name `till-cluster`), so
  * its lock refreshes never queue behind checkouts, and a saturated store pool never makes an
  * instance lose its shards.
+ *
+ * Its tables and advisory locks are named after the schema (`tillc_<hash>_*`): Postgres advisory
+ * locks belong to the whole database, so two deployments in two schemas of one database (staging
+ * beside production, or two tests) would otherwise fight over the same shard locks, and one would
+ * never run its jobs (found by the process tests).
  */
-import { NodeClusterSocket } from "@effect/platform-node"
+import { NodeClusterSocket, NodeCrypto } from "@effect/platform-node"
 import { Config, Duration, Effect, Layer, Option } from "effect"
-import { RunnerAddress, type Sharding, TestRunner } from "effect/cluster"
+import {
+  RunnerAddress,
+  type Sharding,
+  ShardingConfig,
+  SqlMessageStorage,
+  SqlRunnerStorage,
+  TestRunner
+} from "effect/cluster"
+import { createHash } from "node:crypto"
 import type { SocketServerError } from "effect/socket/SocketServer"
 import type { SqlError } from "effect/sql/SqlError"
 import type { Settings } from "./Settings.js"
@@ -26,6 +39,10 @@ export const poolSize = 4
 
 /** What building the cluster may fail with: its settings, its pool, its listening socket. */
 export type Failure = Config.ConfigError | SqlError | SocketServerError
+
+/** The prefix of the cluster's tables and lock namespace in `schema`: unique per schema. */
+export const tablePrefix = (schema: string): string =>
+  `tillc_${createHash("sha256").update(schema).digest("hex").slice(0, 10)}`
 
 /** The cluster of `settings`: in memory when embedded, on Postgres with `DATABASE_URL`. */
 export const layer = (settings: Settings): Layer.Layer<Sharding.Sharding, Failure> => {
@@ -43,14 +60,25 @@ export const layer = (settings: Settings): Layer.Layer<Sharding.Sharding, Failur
           }))
         )
         const lockExpiration = Duration.millis(settings.clusterLockExpirationMs)
-        return NodeClusterSocket.layer({
-          storage: "sql",
-          shardingConfig: {
-            runnerAddress: Option.some(RunnerAddress.make(settings.clusterHost, settings.clusterPort)),
-            shardLockExpiration: lockExpiration,
-            shardLockRefreshInterval: Duration.divideUnsafe(lockExpiration, 3)
-          }
-        }).pipe(Layer.provide(pool))
+        const shardingConfig = {
+          runnerAddress: Option.some(RunnerAddress.make(settings.clusterHost, settings.clusterPort)),
+          shardLockExpiration: lockExpiration,
+          shardLockRefreshInterval: Duration.divideUnsafe(lockExpiration, 3)
+        }
+        const storage = Layer.unwrap(
+          Effect.map(Config.withDefault(Config.String("POSTGRES_SCHEMA"), "public"), (schema) => {
+            const prefix = tablePrefix(schema)
+            return Layer.mergeAll(
+              SqlRunnerStorage.layerWith({ prefix }),
+              SqlMessageStorage.layerWith({ prefix }).pipe(Layer.provide(NodeCrypto.layerDigest))
+            )
+          })
+        )
+        return NodeClusterSocket.layer({ storage: "byo", shardingConfig }).pipe(
+          Layer.provide(storage),
+          Layer.provide(ShardingConfig.layerFromEnv(shardingConfig)),
+          Layer.provide(pool)
+        )
       }
     )
   )

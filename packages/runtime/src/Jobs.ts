@@ -33,6 +33,7 @@ export const layer = (
 ): Layer.Layer<never, never, Sharding.Sharding | Till.JobRequirements> => {
   const jobs = Till.jobs({
     recoveryEveryMs: settings.recoveryEveryMs,
+    recovery: { staleAfterMs: settings.recoveryStaleAfterMs },
     abandonment: { everyMs: settings.abandonmentEveryMs, idleForMs: settings.abandonedAfterMs }
   })
   const singleton = (job: keyof typeof names) =>

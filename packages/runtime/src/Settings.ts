@@ -13,6 +13,7 @@
  * | `TILL_LOG_LEVEL` | `Info` | `Trace` `Debug` `Info` `Warn` `Error` `Fatal` `None` |
  * | `TILL_SHUTDOWN_GRACE_MS` | 25000 | how long SIGTERM waits for in-flight requests and jobs |
  * | `TILL_RECOVERY_EVERY_MS` | 30000 | pause between two recovery sweeps (orders a crash left behind) |
+ * | `TILL_RECOVERY_STALE_AFTER_MS` | 60000 | how old an in-flight order must be before the sweeper takes it over from its request |
  * | `TILL_ABANDONMENT_EVERY_MS` | 3600000 | pause between two rounds of the cart-abandonment job |
  * | `TILL_ABANDONED_AFTER_MS` | 3600000 | how long a cart stays unchanged before it is abandoned (`cart.abandoned`) |
  * | `TILL_CLUSTER_HOST` | the host name | with `DATABASE_URL`: the address other instances reach this one's cluster runner at |
@@ -39,6 +40,7 @@ export interface Settings {
   readonly logLevel: typeof LogLevel.Type
   readonly shutdownGraceMs: number
   readonly recoveryEveryMs: number
+  readonly recoveryStaleAfterMs: number
   readonly abandonmentEveryMs: number
   readonly abandonedAfterMs: number
   readonly clusterHost: string
@@ -111,6 +113,7 @@ const millis = (variable: string, fallback: number, minimum: number, maximum: nu
   )
 
 const recoveryEvery = millis("TILL_RECOVERY_EVERY_MS", 30_000, 100, 3_600_000)
+const recoveryStaleAfter = millis("TILL_RECOVERY_STALE_AFTER_MS", 60_000, 1_000, 86_400_000)
 const abandonmentEvery = millis("TILL_ABANDONMENT_EVERY_MS", 3_600_000, 100, 86_400_000)
 const abandonedAfter = millis("TILL_ABANDONED_AFTER_MS", 3_600_000, 1_000, 30 * 86_400_000)
 
@@ -124,6 +127,7 @@ export const config: Config.Config<Settings> = Config.all({
   logLevel: Config.withDefault(Config.Literals(LogLevel.literals, "TILL_LOG_LEVEL"), "Info" as const),
   shutdownGraceMs: grace,
   recoveryEveryMs: recoveryEvery,
+  recoveryStaleAfterMs: recoveryStaleAfter,
   abandonmentEveryMs: abandonmentEvery,
   abandonedAfterMs: abandonedAfter,
   clusterHost,

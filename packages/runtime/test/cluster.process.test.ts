@@ -1,10 +1,13 @@
 /**
  * Three `till start` instances on one Postgres schema and one Redis prefix (issue 17): they form
- * one cluster, so each background job runs on exactly one of them (a cluster singleton); one
+ * one cluster (beside a neighbour deployment in another schema of the same database, which must
+ * not take their shard locks), so each background job runs on exactly one of them; one
  * user's requests served by the instances in turn (a checkout replayed on the others) have single
  * effects; and when the instance
  * running the abandonment job is killed (-9), another takes the job over within the shard locks'
- * expiry, reporting each abandoned cart once across the whole run.
+ * expiry, reporting each abandoned cart once across the whole run. And a kill -9 of one of two
+ * instances during a burst of checkouts: the recovery sweeper, now on the survivor, drives every
+ * order the dead one left to a terminal state, with no oversell and no double charge.
  */
 import pg from "pg"
 import { expect, it } from "vitest"
@@ -14,6 +17,34 @@ import { call, metric, secret, type Till, till, waitReady } from "./support/proc
 import { describeServices, serviceUrl } from "./support/services.js"
 
 const lockExpirationMs = 3_000
+
+/** The environment of instance `i` of a test's cluster on `schema` (ports from `ports`). */
+const clusterEnv =
+  (
+    tag: string,
+    ports: ReadonlyArray<number>,
+    clusterPorts: ReadonlyArray<number>,
+    extra: Record<string, string> = {}
+  ) =>
+  (i: number) => ({
+    DATABASE_URL: serviceUrl("postgres"),
+    POSTGRES_SCHEMA: `t_${tag}`,
+    REDIS_URL: serviceUrl("redis"),
+    REDIS_KEY_PREFIX: `till-cluster-test:${tag}:`,
+    TILL_HTTP_PORT: String(ports[i]),
+    TILL_CLUSTER_HOST: "127.0.0.1",
+    TILL_CLUSTER_PORT: String(clusterPorts[i]),
+    TILL_CLUSTER_LOCK_EXPIRATION_MS: String(lockExpirationMs),
+    TILL_JWT_SECRET: secret,
+    TILL_ENV: "development",
+    ...extra
+  })
+
+/** `n` fresh ports for the HTTP servers and `n` for the cluster runners. */
+const portsFor = async (n: number) => ({
+  ports: await Promise.all(Array.from({ length: n }, () => freePort())),
+  clusterPorts: await Promise.all(Array.from({ length: n }, () => freePort()))
+})
 
 /** The live instances whose log says `job` runs there now: its last start not followed by a stop. */
 const runnersOf = (instances: ReadonlyArray<Till>, job: string) =>
@@ -39,22 +70,21 @@ await describeServices(["postgres", "redis"], "three till start instances on one
   it("one cluster: each job on one instance, single effects across instances, the abandonment job moves after kill -9", async () => {
     const tag = crypto.randomUUID().replaceAll("-", "").slice(0, 12)
     const schema = `t_${tag}`
-    const ports = await Promise.all([0, 1, 2].map(() => freePort()))
-    const clusterPorts = await Promise.all([0, 1, 2].map(() => freePort()))
-    const env = (i: number) => ({
-      DATABASE_URL: serviceUrl("postgres"),
-      POSTGRES_SCHEMA: schema,
-      REDIS_URL: serviceUrl("redis"),
-      REDIS_KEY_PREFIX: `till-cluster-test:${tag}:`,
-      TILL_HTTP_PORT: String(ports[i]),
-      TILL_CLUSTER_HOST: "127.0.0.1",
-      TILL_CLUSTER_PORT: String(clusterPorts[i]),
-      TILL_CLUSTER_LOCK_EXPIRATION_MS: String(lockExpirationMs),
-      TILL_JWT_SECRET: secret,
-      TILL_ENV: "development",
+    const { ports, clusterPorts } = await portsFor(3)
+    const env = clusterEnv(tag, ports, clusterPorts, {
       TILL_ABANDONMENT_EVERY_MS: "300",
       TILL_ABANDONED_AFTER_MS: "1500"
     })
+    // A neighbour: another deployment in another schema of the same database, already running.
+    const neighbourTag = crypto.randomUUID().replaceAll("-", "").slice(0, 12)
+    const neighbourPorts = await portsFor(1)
+    const neighbour = till(clusterEnv(neighbourTag, neighbourPorts.ports, neighbourPorts.clusterPorts)(0))
+    await waitReady(neighbourPorts.ports[0]!)
+    await until(
+      "the neighbour's jobs",
+      async () => runnersOf([neighbour], "till/outbox-relay").length === 1,
+      30_000
+    )
     // The first creates the schema alone (migrations), then the other two join.
     const instances = [till(env(0))]
     await waitReady(ports[0]!)
@@ -183,6 +213,109 @@ await describeServices(["postgres", "redis"], "three till start instances on one
       if (process.env["TILL_DEBUG_CLUSTER"])
         for (const [i, instance] of instances.entries())
           (await import("node:fs")).writeFileSync(`/tmp/cluster-${i}.log`, instance.output())
+      for (const instance of [...instances, neighbour]) instance.child.kill("SIGKILL")
+      await db.query(`DROP SCHEMA ${schema} CASCADE`).catch(() => undefined)
+      await db.query(`DROP SCHEMA t_${neighbourTag} CASCADE`).catch(() => undefined)
+      await db.end()
+    }
+  }, 180_000)
+
+  it("kill -9 of an instance during a burst of checkouts: every order ends terminal, no oversell, no double charge", async () => {
+    const tag = crypto.randomUUID().replaceAll("-", "").slice(0, 12)
+    const schema = `t_${tag}`
+    const { ports, clusterPorts } = await portsFor(2)
+    const env = clusterEnv(tag, ports, clusterPorts, {
+      TILL_RECOVERY_EVERY_MS: "500",
+      TILL_RECOVERY_STALE_AFTER_MS: "2000"
+    })
+    const instances = [till(env(0))]
+    await waitReady(ports[0]!)
+    instances.push(till(env(1)))
+    await waitReady(ports[1]!)
+    const db = new pg.Client({ connectionString: serviceUrl("postgres") })
+    await db.connect()
+    try {
+      const onHand = 60
+      await call(ports[0]!, "ops", "PUT", "/v1/admin/products/burst", {
+        name: "Burst item",
+        price: { amount: 999, currency: "USD" },
+        on_hand: onHand
+      })
+      // 80 buyers of one unit each for 60 units, half on each instance (where their card is).
+      const buyers = await Promise.all(
+        Array.from({ length: 80 }, async (_, i) => {
+          const user = `buyer${i}`
+          const port = ports[i % 2]!
+          const cart = (await (await call(port, user, "POST", "/v1/carts", {})).json()) as { cart_id: string }
+          await call(port, user, "POST", `/v1/carts/${cart.cart_id}/items`, { sku: "burst", quantity: 1 })
+          const method = (await (
+            await call(port, user, "POST", "/v1/payment-methods", card("4242424242424242"))
+          ).json()) as {
+            payment_method_id: string
+          }
+          return { user, port, cartId: cart.cart_id, methodId: method.payment_method_id }
+        })
+      )
+      let answered = 0
+      const statuses: Array<number | "refused"> = []
+      const burst = Promise.all(
+        buyers.map(async (b, i) => {
+          await new Promise((r) => setTimeout(r, i * 10))
+          try {
+            const answer = await call(
+              b.port,
+              b.user,
+              "POST",
+              "/v1/checkout",
+              { cart_id: b.cartId, payment_method_id: b.methodId, shipping_address: address },
+              { "idempotency-key": `burst-${b.user}` }
+            )
+            answered += 1
+            statuses.push(answer.status)
+          } catch {
+            statuses.push("refused")
+          }
+        })
+      )
+      while (answered < 10) await new Promise((r) => setTimeout(r, 5))
+      instances[0]!.child.kill("SIGKILL")
+      await burst
+      // Only the dead instance's connections fail; the survivor answers honestly.
+      expect(statuses.filter((s) => typeof s === "number" && s >= 500)).toEqual([])
+      expect(statuses.filter((s) => s === "refused").length).toBeGreaterThan(0)
+
+      const terminal = ["confirmed", "payment_failed", "cancelled", "expired"]
+      let stuck: Array<{ order_id: string; status: string }> = []
+      await until(
+        "every order terminal",
+        async () => {
+          stuck = (
+            await db.query(`SELECT order_id, status FROM ${schema}.orders WHERE NOT (status = ANY($1))`, [
+              terminal
+            ])
+          ).rows
+          return stuck.length === 0
+        },
+        60_000
+      ).catch((error) => {
+        throw new Error(`${error}: ${JSON.stringify(stuck)}\n${instances[1]!.output().slice(-3_000)}`)
+      })
+      const doubled = await db.query(
+        `SELECT order_id FROM ${schema}.payments WHERE status = 'succeeded' GROUP BY order_id HAVING count(*) > 1`
+      )
+      expect(doubled.rows).toEqual([])
+      const confirmed = Number(
+        (await db.query(`SELECT count(*) AS n FROM ${schema}.orders WHERE status = 'confirmed'`)).rows[0].n
+      )
+      expect(confirmed).toBeGreaterThan(0)
+      expect(confirmed).toBeLessThanOrEqual(onHand)
+      const stock = await db.query(`SELECT on_hand, reserved FROM ${schema}.stock WHERE sku = 'burst'`)
+      expect(stock.rows[0]).toEqual({ on_hand: onHand - confirmed, reserved: 0 })
+      expect(runnersOf(instances, "till/recovery-sweeper")).toEqual([1])
+    } finally {
+      if (process.env["TILL_DEBUG_CLUSTER"])
+        for (const [i, instance] of instances.entries())
+          (await import("node:fs")).writeFileSync(`/tmp/burst-${i}.log`, instance.output())
       for (const instance of instances) instance.child.kill("SIGKILL")
       await db.query(`DROP SCHEMA ${schema} CASCADE`).catch(() => undefined)
       await db.end()
