@@ -3,7 +3,9 @@
  *
  * - **The stores** (the testkit's in-memory ports, the fake payment gateway, the event log) are
  *   built once and outlive any process, like a database and a payment provider do.
- * - **The process** (core services, background jobs, the HTTP app) is built over them and can be
+ * - **The process** (core services, background jobs, the HTTP app) is built over them, as
+ *   Embedded.ts builds it (the jobs as scoped fibers, `Till.layerJobsWith`, not `till start`'s
+ *   cluster singletons: one process needs no cluster to run each job once), and can be
  *   crashed and started again: a crash interrupts every request where it stands (its
  *   `AbortSignal`) and closes the process's layer (jobs, breakers, rate limiter), and a restart
  *   builds new ones over the same stores.
