@@ -31,6 +31,7 @@ import { randomBytes } from "node:crypto"
 import { createServer } from "node:http"
 import * as App from "./http/App.js"
 import * as Auth from "./http/Auth.js"
+import * as CartEntity from "./CartEntity.js"
 import * as Cluster from "./Cluster.js"
 import * as Jobs from "./Jobs.js"
 import * as Ports from "./Ports.js"
@@ -60,7 +61,9 @@ export const services = (
   secret: Redacted.Redacted<string>
 ): Layer.Layer<Services, Ports.Failure | Cluster.Failure | Config.ConfigError> =>
   Layer.mergeAll(
-    Jobs.layer(settings).pipe(Layer.provide(Cluster.layer(settings))),
+    Jobs.layer(settings),
+    // The HTTP routes edit carts through the cart entity (one mailbox per cart).
+    CartEntity.layer(),
     // The outbox lag gauge (the age of the oldest unsent event), every 5 s.
     Layer.effectDiscard(
       Effect.forkScoped(Effect.repeat(Effect.ignore(Outbox.reportLag()), Schedule.spaced("5 seconds")))
@@ -76,6 +79,7 @@ export const services = (
       )
     )
   ).pipe(
+    Layer.provideMerge(Cluster.layer(settings)),
     Layer.provideMerge(Till.layerConfig),
     Layer.provideMerge(Ports.layer(settings)),
     Layer.provideMerge(Degradation.layer),

@@ -1,0 +1,128 @@
+/**
+ * The cart entity: one `effect/cluster` entity per cart id serialises that cart's edits (add,
+ * set quantity, remove). Without it, concurrent edits of one cart race on the store's
+ * compare-and-set and read again after each lost round (Carts.ts), and past 8 lost rounds an edit
+ * gives up with a 503: 64 writers on one hot cart lost most of their edits that way
+ * (bench/results/redis.md). Through the entity they queue in the cart's mailbox and each is
+ * applied once, in turn.
+ *
+ * - **A cache, never the only copy**: the entity holds no state; each edit runs `Carts` against
+ *   the store, compare-and-set included. Two owners of one cart during a rebalance (a shard
+ *   moving) race exactly as two plain requests would, and the store keeps them correct.
+ * - **Passivation**: an entity idle for `maxIdleMs` is dropped (its mailbox with it).
+ * - **Limits**: a full mailbox (`mailboxCapacity`), a shard that is moving or a call that waits
+ *   longer than `callTimeoutMs` answers `StoreUnavailable` naming the cart store: a 503 with
+ *   `Retry-After`, never a 500, and never an edit applied twice (an edit is not retried here).
+ * - Reads, creation, checkout's claim and reopen go to `Carts` directly: they write nothing a
+ *   concurrent edit could lose, or are compare-and-sets of their own.
+ */
+import { Cart, Carts, Errors, Sku } from "@till/core"
+import { Duration, Effect, Layer, Schema } from "effect"
+import { Entity, type Sharding } from "effect/cluster"
+import type {
+  AlreadyProcessingMessage,
+  EntityNotAssignedToRunner,
+  MailboxFull,
+  PersistenceError
+} from "effect/cluster/ClusterError"
+import { Rpc } from "effect/rpc"
+
+/** How the cart entity behaves: its idle passivation, its mailbox and a call's longest wait. */
+export interface Settings {
+  readonly maxIdleMs: number
+  readonly mailboxCapacity: number
+  readonly callTimeoutMs: number
+}
+
+export const defaults: Settings = { maxIdleMs: 60_000, mailboxCapacity: 256, callTimeoutMs: 5_000 }
+
+const ChangeErrors = Schema.Union([
+  Errors.CartNotFound,
+  Errors.CartNotActive,
+  Errors.SkuNotFound,
+  Errors.CurrencyMismatch,
+  Errors.ValidationError,
+  Errors.StoreUnavailable
+])
+
+const edit = <const Tag extends string, Fields extends Schema.Struct.Fields>(tag: Tag, fields: Fields) =>
+  Rpc.make(tag, {
+    payload: { userId: Schema.String, sku: Sku.Sku, ...fields },
+    success: Cart.Cart,
+    error: ChangeErrors
+  })
+
+export const CartEntity = Entity.make("till/cart", [
+  edit("addItem", { quantity: Schema.Int }),
+  edit("setQuantity", { quantity: Schema.Int }),
+  edit("removeItem", {})
+])
+
+type ChangeError = typeof ChangeErrors.Type
+type ClusterError = MailboxFull | AlreadyProcessingMessage | PersistenceError | EntityNotAssignedToRunner
+
+/** Why the cluster could not take an edit, by its error. */
+const clusterReasons: { readonly [Tag in ClusterError["_tag"]]: string } = {
+  MailboxFull: "too many edits waiting",
+  AlreadyProcessingMessage: "an edit is already in progress",
+  PersistenceError: "the cluster's storage failed",
+  EntityNotAssignedToRunner: "its shard is moving"
+}
+
+/** What a cluster failure of an edit becomes: the cart store is unavailable for now (503). */
+const unavailable = (cartId: string, reason: string) =>
+  new Errors.StoreUnavailable({ store: "cart", reason: `cart ${cartId}: ${reason}` })
+
+/**
+ * `Carts` whose edits go through the cart entity, and the entity itself, over the `Carts` (the
+ * store-backed service) and the cluster in context.
+ */
+export const layer = (
+  settings: Settings = defaults
+): Layer.Layer<Carts.Carts, never, Carts.Carts | Sharding.Sharding> => {
+  const entity = CartEntity.toLayer(
+    Effect.gen(function* () {
+      const carts = yield* Carts.Carts
+      const address = yield* Entity.CurrentAddress
+      const cartId = address.entityId
+      return CartEntity.of({
+        addItem: ({ payload }) => carts.addItem(payload.userId, cartId, payload.sku, payload.quantity),
+        setQuantity: ({ payload }) =>
+          carts.setQuantity(payload.userId, cartId, payload.sku, payload.quantity),
+        removeItem: ({ payload }) => carts.removeItem(payload.userId, cartId, payload.sku)
+      })
+    }),
+    { maxIdleTime: Duration.millis(settings.maxIdleMs), mailboxCapacity: settings.mailboxCapacity }
+  )
+  const routed = Layer.effect(
+    Carts.Carts,
+    Effect.gen(function* () {
+      const carts = yield* Carts.Carts
+      const client = yield* CartEntity.client
+      const send = (
+        cartId: string,
+        call: Effect.Effect<Cart.Cart, ChangeError | ClusterError>
+      ): Effect.Effect<Cart.Cart, ChangeError> =>
+        call.pipe(
+          Effect.mapError((error) =>
+            error._tag in clusterReasons
+              ? unavailable(cartId, clusterReasons[error._tag as ClusterError["_tag"]])
+              : (error as ChangeError)
+          ),
+          Effect.timeoutOrElse({
+            duration: Duration.millis(settings.callTimeoutMs),
+            orElse: () => Effect.fail(unavailable(cartId, `no answer within ${settings.callTimeoutMs} ms`))
+          })
+        )
+      return Carts.Carts.of({
+        ...carts,
+        addItem: (userId, cartId, sku, quantity) =>
+          send(cartId, client(cartId).addItem({ userId, sku, quantity })),
+        setQuantity: (userId, cartId, sku, quantity) =>
+          send(cartId, client(cartId).setQuantity({ userId, sku, quantity })),
+        removeItem: (userId, cartId, sku) => send(cartId, client(cartId).removeItem({ userId, sku }))
+      })
+    })
+  )
+  return Layer.merge(routed, entity)
+}
