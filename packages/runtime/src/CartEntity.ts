@@ -9,7 +9,11 @@
  * - **A cache, never the only copy**: the entity holds no state; each edit runs `Carts` against
  *   the store, compare-and-set included. Two owners of one cart during a rebalance (a shard
  *   moving) race exactly as two plain requests would, and the store keeps them correct.
- * - **Passivation**: an entity idle for `maxIdleMs` is dropped (its mailbox with it).
+ * - **Passivation**: an entity idle for `maxIdleMs` (5 s) is dropped (its mailbox with it). A live
+ *   entity costs ~16 KB of heap, as a bare cluster entity does (bench/results/actors.md), and a
+ *   cart's edits come in bursts, so a short idle time bounds how many live at once.
+ * - `till start` routes edits through it when carts live in Redis (Start.ts); embedded, edits go
+ *   to the one process's store directly.
  * - **Limits**: a full mailbox (`mailboxCapacity`), a shard that is moving or a call that waits
  *   longer than `callTimeoutMs` answers `StoreUnavailable` naming the cart store: a 503 with
  *   `Retry-After`, never a 500, and never an edit applied twice (an edit is not retried here).
@@ -34,7 +38,7 @@ export interface Settings {
   readonly callTimeoutMs: number
 }
 
-export const defaults: Settings = { maxIdleMs: 60_000, mailboxCapacity: 256, callTimeoutMs: 5_000 }
+export const defaults: Settings = { maxIdleMs: 5_000, mailboxCapacity: 256, callTimeoutMs: 5_000 }
 
 const ChangeErrors = Schema.Union([
   Errors.CartNotFound,
@@ -80,19 +84,22 @@ const unavailable = (cartId: string, reason: string) =>
 export const layer = (
   settings: Settings = defaults
 ): Layer.Layer<Carts.Carts, never, Carts.Carts | Sharding.Sharding> => {
-  const entity = CartEntity.toLayer(
-    Effect.gen(function* () {
-      const carts = yield* Carts.Carts
-      const address = yield* Entity.CurrentAddress
-      const cartId = address.entityId
-      return CartEntity.of({
-        addItem: ({ payload }) => carts.addItem(payload.userId, cartId, payload.sku, payload.quantity),
-        setQuantity: ({ payload }) =>
-          carts.setQuantity(payload.userId, cartId, payload.sku, payload.quantity),
-        removeItem: ({ payload }) => carts.removeItem(payload.userId, cartId, payload.sku)
-      })
-    }),
-    { maxIdleTime: Duration.millis(settings.maxIdleMs), mailboxCapacity: settings.mailboxCapacity }
+  // One handlers object for every cart (the cart is the request's address), built once: a handler
+  // built per entity would stay in memory with each live entity (measured: +2.2 KB an entity).
+  const entity = Layer.unwrap(
+    Effect.map(Carts.Carts, (carts) =>
+      CartEntity.toLayer(
+        CartEntity.of({
+          addItem: ({ address, payload }) =>
+            carts.addItem(payload.userId, address.entityId, payload.sku, payload.quantity),
+          setQuantity: ({ address, payload }) =>
+            carts.setQuantity(payload.userId, address.entityId, payload.sku, payload.quantity),
+          removeItem: ({ address, payload }) =>
+            carts.removeItem(payload.userId, address.entityId, payload.sku)
+        }),
+        { maxIdleTime: Duration.millis(settings.maxIdleMs), mailboxCapacity: settings.mailboxCapacity }
+      )
+    )
   )
   const routed = Layer.effect(
     Carts.Carts,
