@@ -17,8 +17,8 @@ import { type ChildProcess, execFile, spawn } from "node:child_process"
 import { fileURLToPath } from "node:url"
 import { promisify } from "node:util"
 import pg from "pg"
-import { Jwt } from "@till/runtime"
 import { freePort } from "../packages/adapters/test/support/net.js"
+import { callWith, waitReady } from "../packages/runtime/test/support/client.js"
 import type { Progress, Row } from "./run.js"
 
 const exec = promisify(execFile)
@@ -72,32 +72,7 @@ const start = (env: Record<string, string>): ChildProcess =>
     stdio: "ignore"
   })
 
-const ready = async (port: number) => {
-  const deadline = Date.now() + 60_000
-  while (Date.now() < deadline) {
-    const ok = await fetch(`http://127.0.0.1:${port}/health/ready`, { signal: AbortSignal.timeout(2_000) })
-      .then((r) => r.status === 200)
-      .catch(() => false)
-    if (ok) return
-    await new Promise((r) => setTimeout(r, 200))
-  }
-  throw new Error(`till start on ${port} never became ready`)
-}
-
-const call = (port: number, user: string, method: string, path: string, body?: unknown) =>
-  fetch(`http://127.0.0.1:${port}${path}`, {
-    method,
-    signal: AbortSignal.timeout(10_000),
-    headers: {
-      authorization: `Bearer ${Jwt.sign(secret, {
-        sub: user,
-        exp: Math.floor(Date.now() / 1000) + 600,
-        ...(user === "ops" ? { role: "admin" as const } : {})
-      })}`,
-      "content-type": "application/json"
-    },
-    ...(body === undefined ? {} : { body: JSON.stringify(body) })
-  })
+const call = callWith(secret)
 
 const failover = async (progress: Progress) => {
   const tag = crypto.randomUUID().replaceAll("-", "").slice(0, 12)
@@ -116,9 +91,9 @@ const failover = async (progress: Progress) => {
     TILL_LOG_LEVEL: "Warn"
   })
   const first = start(env(0))
-  await ready(ports[0]!)
+  await waitReady(ports[0]!)
   const second = start(env(1))
-  await ready(ports[1]!)
+  await waitReady(ports[1]!)
   const db = new pg.Client({ connectionString: databaseUrl })
   await db.connect()
   try {

@@ -1,12 +1,12 @@
 /**
  * `till start` as child processes for the process tests: start one with an environment, wait for
- * it to be ready, call its API with a minted token, read a metric, and run one to its end. Every
- * child still running when the file ends is killed.
+ * it to be ready, call its API with a minted token (client.ts), read a metric, and run one to its
+ * end. Every child still running when the file ends is killed.
  */
 import { type ChildProcess, execFile, spawn } from "node:child_process"
 import { fileURLToPath } from "node:url"
 import { afterAll } from "vitest"
-import { Jwt } from "@till/runtime"
+import { callWith, waitReady } from "./client.js"
 
 const bin = fileURLToPath(new URL("../../src/bin.ts", import.meta.url))
 const tsconfig = fileURLToPath(new URL("../../tsconfig.json", import.meta.url))
@@ -50,19 +50,7 @@ export const till = (env: Record<string, string>): Till => {
   return { child, exited, output: () => output }
 }
 
-export const waitReady = async (port: number, timeoutMs = 60_000): Promise<void> => {
-  const deadline = Date.now() + timeoutMs
-  while (Date.now() < deadline) {
-    try {
-      const r = await fetch(`http://127.0.0.1:${port}/health/ready`, { signal: AbortSignal.timeout(2_000) })
-      if (r.status === 200) return
-    } catch {
-      // Not listening yet (or, once, a connection accepted while the server was starting).
-    }
-    await new Promise((r) => setTimeout(r, 200))
-  }
-  throw new Error(`till did not become ready on port ${port}`)
-}
+export { waitReady }
 
 /** `till start` with `env` added, run to its end: its exit code and all it printed. */
 export const startToEnd = (env: Record<string, string>) =>
@@ -76,28 +64,8 @@ export const startToEnd = (env: Record<string, string>) =>
     )
   })
 
-/** A request to the instance on `port` as `user` ("ops" is an admin), with a fresh token. */
-export const call = (
-  port: number,
-  user: string,
-  method: string,
-  path: string,
-  body?: unknown,
-  headers: Record<string, string> = {}
-): Promise<Response> =>
-  fetch(`http://127.0.0.1:${port}${path}`, {
-    method,
-    headers: {
-      authorization: `Bearer ${Jwt.sign(secret, {
-        sub: user,
-        exp: Math.floor(Date.now() / 1000) + 600,
-        ...(user === "ops" ? { role: "admin" as const } : {})
-      })}`,
-      "content-type": "application/json",
-      ...headers
-    },
-    ...(body === undefined ? {} : { body: JSON.stringify(body) })
-  })
+/** A request to an instance as `user` ("ops" is an admin), with a token of `secret`. */
+export const call = callWith(secret)
 
 /** The value of an unlabelled counter or gauge in the instance's /metrics (0 when absent). */
 export const metric = async (port: number, name: string): Promise<number> => {
