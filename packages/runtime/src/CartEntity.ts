@@ -18,7 +18,10 @@
  *   longer than `callTimeoutMs` answers `StoreUnavailable` naming the cart store: a 503 with
  *   `Retry-After`, never a 500, and never an edit applied twice (an edit is not retried here).
  * - Reads, creation, checkout's claim and reopen go to `Carts` directly: they write nothing a
- *   concurrent edit could lose, or are compare-and-sets of their own.
+ *   concurrent edit could lose, or are compare-and-sets of their own. So does an edit of an id Till
+ *   never mints (the id comes from the request's path): it answers `CartNotFound` from the store
+ *   without waking an entity, so junk ids cannot fill the process with entities (well-formed
+ *   made-up ids still can, each for 5 s: a per-user limit on edits would close that).
  */
 import { Cart, Carts, Errors, Sku } from "@till/core"
 import { Duration, Effect, Layer, Schema } from "effect"
@@ -73,6 +76,12 @@ const clusterReasons: { readonly [Tag in ClusterError["_tag"]]: string } = {
   EntityNotAssignedToRunner: "its shard is moving"
 }
 
+/**
+ * An id Till mints for a cart (`Ids`: `cart_` and 20-26 of `0-9a-z`). Only those wake an entity;
+ * any other id, which no cart made through the API has, goes to `Carts` directly.
+ */
+const isMintedCartId = (cartId: string) => /^cart_[0-9a-z]{20,26}$/.test(cartId)
+
 /** What a cluster failure of an edit becomes: the cart store is unavailable for now (503). */
 const unavailable = (cartId: string, reason: string) =>
   new Errors.StoreUnavailable({ store: "cart", reason: `cart ${cartId}: ${reason}` })
@@ -124,10 +133,17 @@ export const layer = (
       return Carts.Carts.of({
         ...carts,
         addItem: (userId, cartId, sku, quantity) =>
-          send(cartId, client(cartId).addItem({ userId, sku, quantity })),
+          isMintedCartId(cartId)
+            ? send(cartId, client(cartId).addItem({ userId, sku, quantity }))
+            : carts.addItem(userId, cartId, sku, quantity),
         setQuantity: (userId, cartId, sku, quantity) =>
-          send(cartId, client(cartId).setQuantity({ userId, sku, quantity })),
-        removeItem: (userId, cartId, sku) => send(cartId, client(cartId).removeItem({ userId, sku }))
+          isMintedCartId(cartId)
+            ? send(cartId, client(cartId).setQuantity({ userId, sku, quantity }))
+            : carts.setQuantity(userId, cartId, sku, quantity),
+        removeItem: (userId, cartId, sku) =>
+          isMintedCartId(cartId)
+            ? send(cartId, client(cartId).removeItem({ userId, sku }))
+            : carts.removeItem(userId, cartId, sku)
       })
     })
   )

@@ -8,7 +8,7 @@ import { it } from "@effect/vitest"
 import { Carts, type Errors, Sku } from "@till/core"
 import { TestTill } from "@till/testkit"
 import { Effect, Layer } from "effect"
-import { type Sharding, TestRunner } from "effect/cluster"
+import { Sharding, TestRunner } from "effect/cluster"
 import { expect } from "vitest"
 import { cartStore } from "../../adapters/test/support/redis.js"
 import * as CartEntity from "../src/CartEntity.js"
@@ -72,5 +72,30 @@ await describeServices(["redis"], "the cart entity on Redis", () => {
       }
       expect(quantity).toBe(64 - failures.length)
     }).pipe(Effect.provide(world(3, CartEntity.layer({ ...CartEntity.defaults, mailboxCapacity: 4 }))))
+  )
+
+  it.live("an edit of an id Till never mints answers CartNotFound without waking an entity", () =>
+    Effect.gen(function* () {
+      const carts = yield* Carts.Carts
+      const sharding = yield* Sharding.Sharding
+      const before = yield* sharding.activeEntityCount
+      for (const id of ["x".repeat(5_000), "../../etc", "cart_NOT0MINTED0BY0TILL00", "cart_\u0000"]) {
+        const error = yield* Effect.flip(carts.addItem("alice", id, Sku.make("mug"), 1))
+        expect(error._tag).toBe("CartNotFound")
+      }
+      expect(yield* sharding.activeEntityCount).toBe(before)
+      // A real cart's edit does wake one: the guard is what kept the others out.
+      yield* TestTill.stock("mug", "Mug", 1_500, 10)
+      const cart = yield* carts.create("alice")
+      yield* carts.addItem("alice", cart.cart_id, Sku.make("mug"), 1)
+      expect((yield* sharding.activeEntityCount) - before).toBe(1)
+    }).pipe(
+      Effect.provide(
+        CartEntity.layer().pipe(
+          Layer.provideMerge(TestRunner.layer),
+          Layer.provideMerge(TestTill.layer({ seed: 4, cartStore: Layer.orDie(cartStore()) }))
+        )
+      )
+    )
   )
 })
