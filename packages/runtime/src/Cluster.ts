@@ -63,7 +63,11 @@ export const layer = (settings: Settings): Layer.Layer<Sharding.Sharding, Failur
         const shardingConfig = {
           runnerAddress: Option.some(RunnerAddress.make(settings.clusterHost, settings.clusterPort)),
           shardLockExpiration: lockExpiration,
-          shardLockRefreshInterval: Duration.divideUnsafe(lockExpiration, 3)
+          shardLockRefreshInterval: Duration.divideUnsafe(lockExpiration, 3),
+          // Past it a new entity is refused (MailboxFull: a 503), never another evicted.
+          maxResidentEntities: settings.clusterMaxEntities,
+          // `effect_cluster_entity_mailbox_size{entity_type,...}`: each live entity's queue.
+          entityMailboxMetrics: true
         }
         const storage = Layer.unwrap(
           Effect.map(Config.withDefault(Config.String("POSTGRES_SCHEMA"), "public"), (schema) => {

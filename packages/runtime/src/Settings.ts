@@ -19,6 +19,10 @@
  * | `TILL_CLUSTER_HOST` | the host name | with `DATABASE_URL`: the address other instances reach this one's cluster runner at |
  * | `TILL_CLUSTER_PORT` | 34431 | with `DATABASE_URL`: the cluster runner's port |
  * | `TILL_CLUSTER_LOCK_EXPIRATION_MS` | 10000 | how long a stopped instance keeps its shards (and jobs) before another takes them |
+ * | `TILL_CLUSTER_MAX_ENTITIES` | 10000 | live entities (carts being edited) per instance; past it an edit answers 503 |
+ * | `TILL_CART_MAILBOX` | 256 | edits of one cart waiting in its mailbox; past it an edit answers 503 |
+ * | `TILL_CART_CALL_TIMEOUT_MS` | 5000 | longest wait for a cart edit through its entity (a moving shard); then 503 |
+ * | `TILL_CART_IDLE_MS` | 5000 | a cart entity without edits this long is passivated |
  *
  * The core's policies and limits are read with the same provider (ConfigProvider.constantCase):
  * `CHECKOUT_HOLD_MS`, `RATE_LIMITS_CHECKOUT_LIMIT`, `RESILIENCE_PAYMENT_TIMEOUT_MS`, ... (see
@@ -46,6 +50,10 @@ export interface Settings {
   readonly clusterHost: string
   readonly clusterPort: number
   readonly clusterLockExpirationMs: number
+  readonly clusterMaxEntities: number
+  readonly cartMailbox: number
+  readonly cartCallTimeoutMs: number
+  readonly cartIdleMs: number
 }
 
 /** The provider every part of the runtime reads: environment variables, `CONSTANT_CASE`. */
@@ -94,16 +102,8 @@ const clusterHost = Config.withDefault(Config.String("TILL_CLUSTER_HOST"), hostn
   )
 )
 
-const grace = Config.withDefault(Config.Int("TILL_SHUTDOWN_GRACE_MS"), 25_000).pipe(
-  Config.mapEffect((ms) =>
-    ms >= 0 && ms <= 600_000
-      ? Effect.succeed(ms)
-      : Effect.fail(invalid("TILL_SHUTDOWN_GRACE_MS", `${ms} is not 0-600000`))
-  )
-)
-
-/** A duration variable in milliseconds, `minimum`..`maximum`. */
-const millis = (variable: string, fallback: number, minimum: number, maximum: number) =>
+/** An integer variable (milliseconds, or a count) in `minimum`..`maximum`, named when it is not. */
+const intBetween = (variable: string, fallback: number, minimum: number, maximum: number) =>
   Config.withDefault(Config.Int(variable), fallback).pipe(
     Config.mapEffect((ms) =>
       ms >= minimum && ms <= maximum
@@ -112,10 +112,11 @@ const millis = (variable: string, fallback: number, minimum: number, maximum: nu
     )
   )
 
-const recoveryEvery = millis("TILL_RECOVERY_EVERY_MS", 30_000, 100, 3_600_000)
-const recoveryStaleAfter = millis("TILL_RECOVERY_STALE_AFTER_MS", 60_000, 1_000, 86_400_000)
-const abandonmentEvery = millis("TILL_ABANDONMENT_EVERY_MS", 3_600_000, 100, 86_400_000)
-const abandonedAfter = millis("TILL_ABANDONED_AFTER_MS", 3_600_000, 1_000, 30 * 86_400_000)
+const grace = intBetween("TILL_SHUTDOWN_GRACE_MS", 25_000, 0, 600_000)
+const recoveryEvery = intBetween("TILL_RECOVERY_EVERY_MS", 30_000, 100, 3_600_000)
+const recoveryStaleAfter = intBetween("TILL_RECOVERY_STALE_AFTER_MS", 60_000, 1_000, 86_400_000)
+const abandonmentEvery = intBetween("TILL_ABANDONMENT_EVERY_MS", 3_600_000, 100, 86_400_000)
+const abandonedAfter = intBetween("TILL_ABANDONED_AFTER_MS", 3_600_000, 1_000, 30 * 86_400_000)
 
 export const config: Config.Config<Settings> = Config.all({
   databaseUrl: nonEmpty("DATABASE_URL"),
@@ -132,7 +133,11 @@ export const config: Config.Config<Settings> = Config.all({
   abandonedAfterMs: abandonedAfter,
   clusterHost,
   clusterPort: portOf("TILL_CLUSTER_PORT", 34_431),
-  clusterLockExpirationMs: millis("TILL_CLUSTER_LOCK_EXPIRATION_MS", 10_000, 3_000, 300_000)
+  clusterLockExpirationMs: intBetween("TILL_CLUSTER_LOCK_EXPIRATION_MS", 10_000, 3_000, 300_000),
+  clusterMaxEntities: intBetween("TILL_CLUSTER_MAX_ENTITIES", 10_000, 1, 10_000_000),
+  cartMailbox: intBetween("TILL_CART_MAILBOX", 256, 1, 100_000),
+  cartCallTimeoutMs: intBetween("TILL_CART_CALL_TIMEOUT_MS", 5_000, 100, 60_000),
+  cartIdleMs: intBetween("TILL_CART_IDLE_MS", 5_000, 100, 3_600_000)
 }).pipe(
   Config.mapEffect((s): Effect.Effect<Settings, Config.ConfigError> => {
     const embedded =

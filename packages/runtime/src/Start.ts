@@ -66,7 +66,13 @@ export const services = (
     // entity, one mailbox per cart (CartEntity.ts). Embedded, the one process's carts are edited
     // directly: the entity's memory took the runtime bench's RSS under load from 287 MB to
     // 326-416 MB, over the 300 MB budget, for a race the in-memory store's compare-and-set settles.
-    Option.isSome(settings.redisUrl) ? CartEntity.layer() : Layer.empty,
+    Option.isSome(settings.redisUrl)
+      ? CartEntity.layer({
+          maxIdleMs: settings.cartIdleMs,
+          mailboxCapacity: settings.cartMailbox,
+          callTimeoutMs: settings.cartCallTimeoutMs
+        })
+      : Layer.empty,
     // The outbox lag gauge (the age of the oldest unsent event), every 5 s.
     Layer.effectDiscard(
       Effect.forkScoped(Effect.repeat(Effect.ignore(Outbox.reportLag()), Schedule.spaced("5 seconds")))

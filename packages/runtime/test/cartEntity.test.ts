@@ -1,14 +1,23 @@
 /**
  * The cart entity (src/CartEntity.ts) on carts in the real Redis, in a one-process cluster
  * (`TestRunner`): 64 concurrent edits of one cart all land, where the store's compare-and-set
- * alone gives up on most of them; a full mailbox answers `StoreUnavailable` (503) and applies
- * nothing twice.
+ * alone gives up on most of them; a full mailbox or the cap on live entities answers
+ * `StoreUnavailable` (503) and applies nothing twice; junk ids wake no entity; and two owners of
+ * one cart (two clusters, as during a rebalance) lose no edit.
  */
 import { it } from "@effect/vitest"
 import { Carts, type Errors, Sku } from "@till/core"
 import { TestTill } from "@till/testkit"
-import { Effect, Layer } from "effect"
-import { Sharding, TestRunner } from "effect/cluster"
+import { Context, Effect, Layer } from "effect"
+import {
+  MessageStorage,
+  RunnerHealth,
+  Runners,
+  RunnerStorage,
+  Sharding,
+  ShardingConfig,
+  TestRunner
+} from "effect/cluster"
 import { expect } from "vitest"
 import { cartStore } from "../../adapters/test/support/redis.js"
 import * as CartEntity from "../src/CartEntity.js"
@@ -22,6 +31,15 @@ const world = (
   const till = TestTill.layer({ seed, cartStore: Layer.orDie(cartStore()) })
   return entity === null ? till : entity.pipe(Layer.provideMerge(TestRunner.layer), Layer.provideMerge(till))
 }
+
+/** TestRunner's one-process cluster with `config` (e.g. a cap on live entities). */
+const clusterWith = (config: Partial<ShardingConfig.ShardingConfig["Service"]>) =>
+  Sharding.layer.pipe(
+    Layer.provideMerge(Runners.layerNoop),
+    Layer.provideMerge(MessageStorage.layerMemory),
+    Layer.provide([RunnerStorage.layerMemory, RunnerHealth.layerNoop]),
+    Layer.provide(ShardingConfig.layer(config))
+  )
 
 /** 64 concurrent add-one edits of one fresh cart: the failures, and the cart's final quantity. */
 const hotCart = Effect.gen(function* () {
@@ -97,5 +115,58 @@ await describeServices(["redis"], "the cart entity on Redis", () => {
         )
       )
     )
+  )
+
+  it.live(
+    "past the cap on live entities, an edit of another cart answers StoreUnavailable (503); the live ones still work",
+    () =>
+      Effect.gen(function* () {
+        yield* TestTill.stock("mug", "Mug", 1_500, 100)
+        const carts = yield* Carts.Carts
+        const [a, b, c] = yield* Effect.forEach([1, 2, 3], () => carts.create("alice"))
+        yield* carts.addItem("alice", a!.cart_id, Sku.make("mug"), 1)
+        yield* carts.addItem("alice", b!.cart_id, Sku.make("mug"), 1)
+        const refused = yield* Effect.flip(carts.addItem("alice", c!.cart_id, Sku.make("mug"), 1))
+        expect(refused._tag).toBe("StoreUnavailable")
+        expect((yield* carts.get("alice", c!.cart_id)).items).toEqual([])
+        expect((yield* carts.addItem("alice", a!.cart_id, Sku.make("mug"), 1)).items[0]!.quantity).toBe(2)
+      }).pipe(
+        Effect.provide(
+          CartEntity.layer({ ...CartEntity.defaults, callTimeoutMs: 2_000 }).pipe(
+            Layer.provideMerge(clusterWith({ maxResidentEntities: 2 })),
+            Layer.provideMerge(TestTill.layer({ seed: 5, cartStore: Layer.orDie(cartStore()) }))
+          )
+        )
+      )
+  )
+
+  it.live(
+    "two owners of one cart (two clusters, as during a rebalance) lose no edit: the store's compare-and-set keeps them apart",
+    () =>
+      Effect.gen(function* () {
+        const instance = (seed: number) =>
+          CartEntity.layer().pipe(
+            Layer.provideMerge(TestRunner.layer),
+            Layer.provideMerge(TestTill.layer({ seed, cartStore: Layer.orDie(cartStore()) }))
+          )
+        const [one, two] = yield* Effect.all([Layer.build(instance(6)), Layer.build(instance(7))])
+        const cartsOne = Context.get(one!, Carts.Carts)
+        const cartsTwo = Context.get(two!, Carts.Carts)
+        // Both processes' catalogs need the SKU; the cart is made through one, edited through both.
+        yield* TestTill.stock("mug", "Mug", 1_500, 1_000).pipe(Effect.provideContext(one!))
+        yield* TestTill.stock("mug", "Mug", 1_500, 1_000).pipe(Effect.provideContext(two!))
+        const cart = yield* cartsOne.create("alice")
+        const edits = Array.from({ length: 64 }, (_, i) => (i % 2 === 0 ? cartsOne : cartsTwo))
+        const results = yield* Effect.forEach(
+          edits,
+          (carts) => Effect.result(carts.addItem("alice", cart.cart_id, Sku.make("mug"), 1)),
+          { concurrency: "unbounded" }
+        )
+        const failures = results.filter((r) => r._tag === "Failure")
+        for (const f of failures) expect(f.failure._tag).toBe("StoreUnavailable")
+        const final = yield* cartsTwo.get("alice", cart.cart_id)
+        // Every edit that answered is in the cart, and no other.
+        expect(final.items[0]?.quantity ?? 0).toBe(64 - failures.length)
+      }).pipe(Effect.scoped)
   )
 })
