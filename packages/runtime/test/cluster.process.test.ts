@@ -13,7 +13,7 @@ import pg from "pg"
 import { expect, it } from "vitest"
 import { freePort } from "../../adapters/test/support/net.js"
 import { address, card } from "./support/http.js"
-import { call, metric, secret, type Till, till, waitReady } from "./support/process.js"
+import { call, checkoutBurst, metric, secret, type Till, till, waitReady } from "./support/process.js"
 import { describeServices, serviceUrl } from "./support/services.js"
 
 const lockExpirationMs = 3_000
@@ -256,30 +256,10 @@ await describeServices(["postgres", "redis"], "three till start instances on one
           return { user, port, cartId: cart.cart_id, methodId: method.payment_method_id }
         })
       )
-      let answered = 0
-      const statuses: Array<number | "refused"> = []
-      const burst = Promise.all(
-        buyers.map(async (b, i) => {
-          await new Promise((r) => setTimeout(r, i * 10))
-          try {
-            const answer = await call(
-              b.port,
-              b.user,
-              "POST",
-              "/v1/checkout",
-              { cart_id: b.cartId, payment_method_id: b.methodId, shipping_address: address },
-              { "idempotency-key": `burst-${b.user}` }
-            )
-            answered += 1
-            statuses.push(answer.status)
-          } catch {
-            statuses.push("refused")
-          }
-        })
-      )
-      while (answered < 10) await new Promise((r) => setTimeout(r, 5))
+      const { statuses, done, whenAnswered } = checkoutBurst(buyers, 10)
+      await whenAnswered(10)
       instances[0]!.child.kill("SIGKILL")
-      await burst
+      await done
       // Only the dead instance's connections fail; the survivor answers honestly.
       expect(statuses.filter((s) => typeof s === "number" && s >= 500)).toEqual([])
       expect(statuses.filter((s) => s === "refused").length).toBeGreaterThan(0)

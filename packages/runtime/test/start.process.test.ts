@@ -7,8 +7,8 @@
 import pg from "pg"
 import { expect, it } from "vitest"
 import { describeServices, serviceUrl } from "./support/services.js"
-import { address, card } from "./support/http.js"
-import { call as callOn, secret, startToEnd, till, waitReady } from "./support/process.js"
+import { card } from "./support/http.js"
+import { call as callOn, checkoutBurst, secret, startToEnd, till, waitReady } from "./support/process.js"
 import { freePort } from "../../adapters/test/support/net.js"
 
 it("a bad setting names its variable and exits 1 before opening a port", async () => {
@@ -64,34 +64,15 @@ await describeServices(["postgres"], "till start on Postgres", () => {
         ).json()) as {
           payment_method_id: string
         }
-        return { user, cartId: cart.cart_id, methodId: method.payment_method_id }
+        return { user, port, cartId: cart.cart_id, methodId: method.payment_method_id }
       })
     )
     // The burst, and SIGTERM once a few checkouts have answered.
-    let answered = 0
-    const statuses: Array<number | "refused"> = []
-    const burst = Promise.all(
-      ready.map(async (r, i) => {
-        await new Promise((res) => setTimeout(res, i * 15))
-        try {
-          const answer = await call(
-            r.user,
-            "POST",
-            "/v1/checkout",
-            { cart_id: r.cartId, payment_method_id: r.methodId, shipping_address: address },
-            { "idempotency-key": `burst-${r.user}` }
-          )
-          answered += 1
-          statuses.push(answer.status)
-        } catch {
-          statuses.push("refused")
-        }
-      })
-    )
-    while (answered < 5) await new Promise((res) => setTimeout(res, 10))
+    const { statuses, done, whenAnswered } = checkoutBurst(ready, 15)
+    await whenAnswered(5)
     const signalledAt = Date.now()
     first.child.kill("SIGTERM")
-    await burst
+    await done
     const code = await first.exited
     expect(code, first.output()).toBe(0)
     expect(Date.now() - signalledAt).toBeLessThan(20_000)

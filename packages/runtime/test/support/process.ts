@@ -7,6 +7,7 @@ import { type ChildProcess, execFile, spawn } from "node:child_process"
 import { fileURLToPath } from "node:url"
 import { afterAll } from "vitest"
 import { callWith, waitReady } from "./client.js"
+import { address } from "./http.js"
 
 const bin = fileURLToPath(new URL("../../src/bin.ts", import.meta.url))
 const tsconfig = fileURLToPath(new URL("../../tsconfig.json", import.meta.url))
@@ -72,4 +73,44 @@ export const metric = async (port: number, name: string): Promise<number> => {
   const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text()
   const line = text.split("\n").find((l) => l.startsWith(`${name} `) || l.startsWith(`${name}{`))
   return line === undefined ? 0 : Number(line.slice(line.lastIndexOf(" ") + 1))
+}
+
+/** A shopper ready to check out on the instance at `port`: a cart with items, a tokenized card. */
+export interface Buyer {
+  readonly user: string
+  readonly port: number
+  readonly cartId: string
+  readonly methodId: string
+}
+
+/**
+ * Every buyer's checkout (key `burst-<user>`), started `spacingMs` apart: each answer's status, or
+ * "refused" when the connection failed; `whenAnswered(n)` resolves once n have answered.
+ */
+export const checkoutBurst = (buyers: ReadonlyArray<Buyer>, spacingMs: number) => {
+  const statuses: Array<number | "refused"> = []
+  let answered = 0
+  const done = Promise.all(
+    buyers.map(async (b, i) => {
+      await new Promise((r) => setTimeout(r, i * spacingMs))
+      try {
+        const answer = await call(
+          b.port,
+          b.user,
+          "POST",
+          "/v1/checkout",
+          { cart_id: b.cartId, payment_method_id: b.methodId, shipping_address: address },
+          { "idempotency-key": `burst-${b.user}` }
+        )
+        answered += 1
+        statuses.push(answer.status)
+      } catch {
+        statuses.push("refused")
+      }
+    })
+  )
+  const whenAnswered = async (n: number) => {
+    while (answered < n) await new Promise((r) => setTimeout(r, 5))
+  }
+  return { statuses, done, whenAnswered }
 }
