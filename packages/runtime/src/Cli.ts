@@ -7,14 +7,29 @@
  * - `token --user ID [--admin] [--ttl SECONDS]`: mints a bearer token with `TILL_JWT_SECRET`;
  * - `demo [--only NAME]`: the checkout scenarios through the API on the embedded in-memory ports,
  *   with their invariants checked (exit 1 when one broke);
+ * - `simulate [--users N] [--rate R] [--duration S] [--faults SPEC] …`: shoppers at a steady rate
+ *   with a fault schedule, a JSON report and an HTML page of charts (Simulate.ts); exit 1 when an
+ *   invariant broke;
  * - `version`.
  */
 import { NodeRuntime, NodeServices } from "@effect/platform-node"
-import { Cause, Clock, Config, ConfigProvider, Console, Effect, Exit, Redacted, Runtime } from "effect"
+import {
+  Cause,
+  Clock,
+  Config,
+  ConfigProvider,
+  Console,
+  Effect,
+  Exit,
+  Option,
+  Redacted,
+  Runtime
+} from "effect"
 import { CliError, Command, Flag } from "effect/cli"
 import * as Demo from "./Demo.js"
 import * as Jwt from "./http/Jwt.js"
 import * as Settings from "./Settings.js"
+import * as Simulate from "./Simulate.js"
 import * as Start from "./Start.js"
 
 /** The version `till version` and `till --version` print. @category constants */
@@ -32,6 +47,113 @@ const demo = Command.make(
 ).pipe(
   Command.withDescription(
     "Run the seed's checkout journeys and failure scenarios (double click, flash sale, gateway outage, crash, abandoned cart) through the HTTP API on the embedded in-memory ports, and check the invariants"
+  )
+)
+
+/** A number flag of `till simulate`, with its default, checked against Simulate.Options.limits. */
+const knob = (
+  flag: Flag.Flag<number>,
+  name: Simulate.Options.Numeric,
+  metavar: string,
+  description: string
+): Flag.Flag<number> =>
+  flag.pipe(
+    Flag.filter(
+      (value) => Simulate.Options.outOfRange(name, value) === undefined,
+      (value) => Simulate.Options.outOfRange(name, value)!
+    ),
+    Flag.withDefault(Simulate.Options.defaults[name]),
+    Flag.withMetavar(metavar),
+    Flag.withDescription(`${description} (default ${Simulate.Options.defaults[name]})`)
+  )
+
+const file = (name: string, description: string) =>
+  Flag.String(name).pipe(Flag.withMetavar("FILE"), Flag.withDescription(description), Flag.optional)
+
+const simulate = Command.make(
+  "simulate",
+  {
+    users: knob(Flag.Int("users"), "users", "N", "distinct shoppers, taken in turn"),
+    rate: knob(
+      Flag.Finite("rate"),
+      "ratePerSecond",
+      "R",
+      "checkouts started per second, whatever the answers (open loop)"
+    ),
+    duration: knob(Flag.Int("duration"), "durationSeconds", "S", "seconds of arrivals"),
+    skus: knob(Flag.Int("skus"), "skus", "K", "SKUs on the shelf"),
+    skew: knob(Flag.Finite("skew"), "skew", "Z", "Zipf-like skew over the SKUs: 0 uniform, 1 a hot SKU"),
+    declineRate: knob(
+      Flag.Finite("decline-rate"),
+      "declineRate",
+      "P",
+      "share of checkouts paid with a declined card"
+    ),
+    stock: knob(Flag.Int("stock"), "stockPerSku", "N", "units of each SKU at the start"),
+    faults: Flag.String("faults").pipe(
+      Flag.mapTryCatch(Simulate.Faults.parse, (error) =>
+        error instanceof Error ? error.message : String(error)
+      ),
+      Flag.withDefault([]),
+      Flag.withMetavar("SPEC"),
+      Flag.withDescription(
+        "fault schedule, e.g. storm@10s+5s,latency@20s+5s:800ms,restart@30s: a gateway 503 storm, gateway latency, a process restart (embedded only)"
+      )
+    ),
+    target: Flag.String("target").pipe(
+      Flag.filter(
+        (url) => Simulate.Options.badTarget(url) === undefined,
+        (url) => Simulate.Options.badTarget(url)!
+      ),
+      Flag.withMetavar("URL"),
+      Flag.withDescription(
+        "drive this running Till over HTTP instead of the embedded one (no faults, no store checks)"
+      ),
+      Flag.optional
+    ),
+    jwtSecret: Flag.Redacted("jwt-secret").pipe(
+      Flag.withMetavar("SECRET"),
+      Flag.withDescription("the --target's HS256 secret, to mint tokens (default: TILL_JWT_SECRET)"),
+      Flag.optional
+    ),
+    seed: knob(Flag.Int("seed"), "seed", "N", "seed of the shoppers', SKUs' and cards' draws"),
+    drain: knob(
+      Flag.Int("drain"),
+      "drainSeconds",
+      "S",
+      "seconds the end waits for in-flight checkouts and every order to end"
+    ),
+    report: file("report", "write the JSON report (settings, per-second series, totals, invariants) here"),
+    html: file("html", "write a self-contained HTML page of charts here")
+  },
+  (flags) =>
+    Simulate.run({
+      users: flags.users,
+      ratePerSecond: flags.rate,
+      durationSeconds: flags.duration,
+      skus: flags.skus,
+      skew: flags.skew,
+      declineRate: flags.declineRate,
+      stockPerSku: flags.stock,
+      faults: flags.faults,
+      target: Option.getOrUndefined(flags.target),
+      jwtSecret: Option.getOrUndefined(flags.jwtSecret),
+      seed: flags.seed,
+      drainSeconds: flags.drain,
+      reportFile: Option.getOrUndefined(flags.report),
+      htmlFile: Option.getOrUndefined(flags.html)
+    }).pipe(
+      // A refused run or an unwritable file: one line on stderr from effect/cli, exit 1.
+      Effect.catchTags({
+        SimulateRefused: (error) =>
+          Effect.fail(new CliError.UserError({ cause: error, userMessage: error.message })),
+        ReportNotWritten: (error) =>
+          Effect.fail(new CliError.UserError({ cause: error, userMessage: error.message }))
+      })
+    )
+).pipe(
+  Command.withDescription(
+    "Simulate shoppers at a steady rate with a fault schedule (gateway storm, latency, restart) on the embedded in-memory ports, or against --target; a live line a second, a JSON report and an HTML page, the invariants checked"
   )
 )
 
@@ -96,7 +218,7 @@ export const command = Command.make("till").pipe(
   Command.withDescription(
     "Till's checkout runtime. With no DATABASE_URL, REDIS_URL or KAFKA_BROKERS it runs on the testkit's in-memory ports."
   ),
-  Command.withSubcommands([start, migrate, token, demo, printVersion])
+  Command.withSubcommands([start, migrate, token, demo, simulate, printVersion])
 )
 
 /**
