@@ -174,7 +174,9 @@ export const run = (
       )
       yield* Arrivals.run(client, plan, methods, series)
       yield* Fiber.join(faults)
-      yield* note("arrivals over; draining (in-flight checkouts answered, every order ended)")
+      yield* note(
+        `arrivals over; draining (in-flight checkouts answered, ${embedded ? "every order ended" : "the payment queue empty"})`
+      )
 
       // The drain: every order ended and the payment queue empty, within the same deadline.
       const drainUntilMs = t0 + (settings.durationSeconds + settings.drainSeconds) * 1_000
