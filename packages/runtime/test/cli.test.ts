@@ -1,27 +1,10 @@
 import { execFile } from "node:child_process"
 import { fileURLToPath } from "node:url"
-import { NodeServices } from "@effect/platform-node"
 import { expect, it } from "@effect/vitest"
-import { Console, Effect } from "effect"
-import { CliOutput } from "effect/cli"
+import { Effect } from "effect"
 import { describe } from "vitest"
+import { till } from "./support/cli.js"
 import { Cli, Jwt } from "@till/runtime"
-
-/** Runs `till ARGS` in process and returns what it printed and the exit code the binary would use. */
-const till = (...args: ReadonlyArray<string>) =>
-  Effect.gen(function* () {
-    const stdout: Array<string> = []
-    const stderr: Array<string> = []
-    const capture: Console.Console = {
-      ...globalThis.console,
-      log: (...parts: ReadonlyArray<unknown>) => void stdout.push(parts.join(" ")),
-      error: (...parts: ReadonlyArray<unknown>) => void stderr.push(parts.join(" "))
-    }
-    const exit = yield* Cli.run(args).pipe(Effect.provideService(Console.Console, capture), Effect.exit)
-    return { stdout: stdout.join("\n"), stderr: stderr.join("\n"), code: Cli.exitCode(exit) }
-  }).pipe(
-    Effect.provide([NodeServices.layer, CliOutput.layer(CliOutput.defaultFormatter({ colors: false }))])
-  )
 
 // `it.live`: the CLI runs on the live clock and console, as the binary does. What `till demo` prints
 // and checks is demo.test.ts's.

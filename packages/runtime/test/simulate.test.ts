@@ -8,41 +8,13 @@
 import { mkdtempSync, readFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
-import { NodeServices } from "@effect/platform-node"
 import { expect, it } from "@effect/vitest"
-import { Cause, Console, Effect, Exit } from "effect"
-import { CliOutput } from "effect/cli"
+import { Cause, Effect, Exit } from "effect"
 import { describe } from "vitest"
+import { capture, till } from "./support/cli.js"
 import { InMemoryInventoryStore } from "@till/testkit"
 import { Cli, Demo } from "@till/runtime"
 import * as Simulate from "../src/Simulate.js"
-
-/** An output that keeps every line (progress lines too). */
-const capture = () => {
-  const lines: Array<string> = []
-  const out = {
-    line: (text: string) => Effect.sync(() => void lines.push(text)),
-    progress: (text: string) => Effect.sync(() => void lines.push(`   … ${text}`)),
-    clearProgress: Effect.void
-  }
-  return { lines, out }
-}
-
-/** Runs `till ARGS` in process: what it printed, and the exit code the binary would use. */
-const till = (...args: ReadonlyArray<string>) =>
-  Effect.gen(function* () {
-    const stdout: Array<string> = []
-    const stderr: Array<string> = []
-    const console: Console.Console = {
-      ...globalThis.console,
-      log: (...parts: ReadonlyArray<unknown>) => void stdout.push(parts.join(" ")),
-      error: (...parts: ReadonlyArray<unknown>) => void stderr.push(parts.join(" "))
-    }
-    const exit = yield* Cli.run(args).pipe(Effect.provideService(Console.Console, console), Effect.exit)
-    return { stdout: stdout.join("\n"), stderr: stderr.join("\n"), code: Cli.exitCode(exit) }
-  }).pipe(
-    Effect.provide([NodeServices.layer, CliOutput.layer(CliOutput.defaultFormatter({ colors: false }))])
-  )
 
 const settings = (patch: Partial<Simulate.Settings>): Simulate.Settings => ({
   ...Simulate.Options.defaults,
