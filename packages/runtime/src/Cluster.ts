@@ -20,7 +20,7 @@
  * never run its jobs (found by the process tests).
  */
 import { NodeClusterSocket, NodeCrypto } from "@effect/platform-node"
-import { Config, Duration, Effect, Layer, Option } from "effect"
+import { type Config, Duration, Effect, Layer, Option } from "effect"
 import {
   RunnerAddress,
   type Sharding,
@@ -48,42 +48,37 @@ export const tablePrefix = (schema: string): string =>
 export const layer = (settings: Settings): Layer.Layer<Sharding.Sharding, Failure> => {
   if (Option.isNone(settings.databaseUrl)) return TestRunner.layer
   return Layer.unwrap(
-    Effect.map(
-      Effect.promise(() => import("@till/adapters/postgres")),
-      ({ PgLayer }) => {
-        const pool = PgLayer.layerConfig(
-          Config.map(PgLayer.config(), (pg) => ({
-            ...pg,
-            maxConnections: poolSize,
-            minConnections: 1,
-            applicationName: "till-cluster"
-          }))
-        )
-        const lockExpiration = Duration.millis(settings.clusterLockExpirationMs)
-        const shardingConfig = {
-          runnerAddress: Option.some(RunnerAddress.make(settings.clusterHost, settings.clusterPort)),
-          shardLockExpiration: lockExpiration,
-          shardLockRefreshInterval: Duration.divideUnsafe(lockExpiration, 3),
-          // Past it a new entity is refused (MailboxFull: a 503), never another evicted.
-          maxResidentEntities: settings.clusterMaxEntities,
-          // `effect_cluster_entity_mailbox_size{entity_type,...}`: each live entity's queue.
-          entityMailboxMetrics: true
-        }
-        const storage = Layer.unwrap(
-          Effect.map(Config.withDefault(Config.String("POSTGRES_SCHEMA"), "public"), (schema) => {
-            const prefix = tablePrefix(schema)
-            return Layer.mergeAll(
-              SqlRunnerStorage.layerWith({ prefix }),
-              SqlMessageStorage.layerWith({ prefix }).pipe(Layer.provide(NodeCrypto.layerDigest))
-            )
-          })
-        )
-        return NodeClusterSocket.layer({ storage: "byo", shardingConfig }).pipe(
-          Layer.provide(storage),
-          Layer.provide(ShardingConfig.layerFromEnv(shardingConfig)),
-          Layer.provide(pool)
-        )
+    Effect.gen(function* () {
+      const { PgLayer } = yield* Effect.promise(() => import("@till/adapters/postgres"))
+      // The stores' pool settings, read once: the cluster's own pool and its tables' prefix
+      // both follow the stores' schema.
+      const pg = yield* PgLayer.config()
+      const pool = PgLayer.layerWith({
+        ...pg,
+        maxConnections: poolSize,
+        minConnections: 1,
+        applicationName: "till-cluster"
+      })
+      const lockExpiration = Duration.millis(settings.clusterLockExpirationMs)
+      const shardingConfig = {
+        runnerAddress: Option.some(RunnerAddress.make(settings.clusterHost, settings.clusterPort)),
+        shardLockExpiration: lockExpiration,
+        shardLockRefreshInterval: Duration.divideUnsafe(lockExpiration, 3),
+        // Past it a new entity is refused (MailboxFull: a 503), never another evicted.
+        maxResidentEntities: settings.clusterMaxEntities,
+        // `effect_cluster_entity_mailbox_size{entity_type,...}`: each live entity's queue.
+        entityMailboxMetrics: true
       }
-    )
+      const prefix = tablePrefix(pg.schema)
+      const storage = Layer.mergeAll(
+        SqlRunnerStorage.layerWith({ prefix }),
+        SqlMessageStorage.layerWith({ prefix }).pipe(Layer.provide(NodeCrypto.layerDigest))
+      )
+      return NodeClusterSocket.layer({ storage: "byo", shardingConfig }).pipe(
+        Layer.provide(storage),
+        Layer.provide(ShardingConfig.layerFromEnv(shardingConfig)),
+        Layer.provide(pool)
+      )
+    })
   )
 }
