@@ -19,24 +19,29 @@ export interface FaultWindow {
   readonly toSeconds: number
 }
 
+/** The knobs as the report holds them: `Settings`' own, the faults as their specs, no secret. */
+export type ReportedSettings = Pick<
+  Settings,
+  | "users"
+  | "ratePerSecond"
+  | "durationSeconds"
+  | "skus"
+  | "skew"
+  | "declineRate"
+  | "stockPerSku"
+  | "seed"
+  | "drainSeconds"
+> & {
+  readonly faults: ReadonlyArray<string>
+  readonly target: string | null
+}
+
 export interface Report {
   readonly tool: "till simulate"
   readonly formatVersion: 1
   readonly startedAt: string
   readonly mode: "embedded" | "target"
-  readonly settings: {
-    readonly users: number
-    readonly ratePerSecond: number
-    readonly durationSeconds: number
-    readonly skus: number
-    readonly skew: number
-    readonly declineRate: number
-    readonly stockPerSku: number
-    readonly faults: ReadonlyArray<string>
-    readonly target: string | null
-    readonly seed: number
-    readonly drainSeconds: number
-  }
+  readonly settings: ReportedSettings
   readonly faults: ReadonlyArray<FaultWindow>
   readonly series: ReadonlyArray<Second>
   readonly totals: Totals
@@ -59,7 +64,7 @@ export const windows = (faults: ReadonlyArray<Faults.Fault>): ReadonlyArray<Faul
   }))
 
 /** The report's copy of `settings`: every knob, nothing secret. */
-export const settingsOf = (settings: Settings): Report["settings"] => ({
+export const settingsOf = (settings: Settings): ReportedSettings => ({
   users: settings.users,
   ratePerSecond: settings.ratePerSecond,
   durationSeconds: settings.durationSeconds,
