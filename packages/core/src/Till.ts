@@ -7,8 +7,9 @@
  * - `layerJobs` starts the background work as scoped fibers: the payment retry drainer (which
  *   completes a 202's payment once the gateway is back), the recovery sweeper (which drives any
  *   order a crash left behind), the outbox relay (which publishes events) and the cart-abandonment
- *   job (hourly: `cart.abandoned` for carts idle for an hour). They stop with the layer's scope. Every job is safe to run on every instance at once (claims and
- *   compare-and-set steps), so each instance may run them.
+ *   job (hourly: `cart.abandoned` for carts idle for an hour). They stop with the layer's scope.
+ *   Every job is safe to run on every instance at once (claims and compare-and-set steps), so
+ *   each instance may run them.
  *
  * ```ts
  * const TillLive = Till.layerJobs.pipe(Layer.provideMerge(Till.layer), Layer.provideMerge(ports))
