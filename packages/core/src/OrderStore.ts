@@ -12,7 +12,7 @@
  *   same batch, and an order's events are never claimed while an earlier one of the same
  *   order is claimed by another relay (per-order order is kept).
  */
-import { Context, type Effect, type Option } from "effect"
+import { Context, type Effect, type Option, type Result } from "effect"
 import type { CartNotActive, OutOfStock, StoreUnavailable } from "./Errors.js"
 import type { Event } from "./Event.js"
 import type { StockMove } from "./InventoryStore.js"
@@ -39,6 +39,12 @@ export interface EventClaim {
   readonly events: ReadonlyArray<Event>
 }
 
+/** An order to create with its events: one entry of `createMany`. */
+export interface NewOrder {
+  readonly order: Order
+  readonly events: ReadonlyArray<Event>
+}
+
 export class OrderStore extends Context.Service<
   OrderStore,
   {
@@ -52,6 +58,19 @@ export class OrderStore extends Context.Service<
       order: Order,
       events: ReadonlyArray<Event>
     ) => Effect.Effect<Order, OutOfStock | CartNotActive | StoreUnavailable>
+    /**
+     * `create` of each order in turn, in one transaction: the answers come in the batch's order,
+     * each what `create` of that order alone would answer at its turn (a line short for one order
+     * fails that order only, and the stock it did not take stays for the orders after it). For a
+     * hot SKU, where single creates queue on one stock row's lock, one commit for many orders
+     * (runtime `HotSkuEntity`). Fails `StoreUnavailable` as a whole when nothing was written.
+     */
+    readonly createMany: (
+      batch: ReadonlyArray<NewOrder>
+    ) => Effect.Effect<
+      ReadonlyArray<Result.Result<Order, OutOfStock | CartNotActive | StoreUnavailable>>,
+      StoreUnavailable
+    >
     readonly get: (orderId: string) => Effect.Effect<Option.Option<Order>, StoreUnavailable>
     /**
      * Writes `next` (with version `expectedVersion + 1`), the stock movement of `next`'s payment

@@ -192,36 +192,39 @@ export const make = (
     const orDie = <A>(broken: string | undefined, value: A): Effect.Effect<A> =>
       broken === undefined ? Effect.succeed(value) : Effect.die(new Error(broken))
 
+    const create: OrderStore.OrderStore["Service"]["create"] = (order, events) =>
+      Effect.suspend(
+        (): Effect.Effect<
+          Order.Order,
+          Errors.OutOfStock | Errors.CartNotActive | Errors.StoreUnavailable
+        > => {
+          const existing = orders.get(order.order_id)
+          if (existing !== undefined) return Effect.succeed(existing)
+          if (order.version !== 1 || !Order.holdsStock(order.status))
+            return Effect.die(new Error(`order ${order.order_id}: a new order is version 1 and holds stock`))
+          const other = orderOfCart.get(order.cart_id)
+          if (other !== undefined && options.plantedManyOrdersPerCart !== true)
+            return Effect.fail(new Errors.CartNotActive({ cartId: order.cart_id, orderId: other }))
+          if (orders.size >= maxOrders) return full("order", maxOrders)
+          if (!stock.hasRoom()) return full("reservation", stock.options.maxReservations)
+          if (outboxFull(events)) return full("outbox", maxPending)
+          const lines = linesOf(order)
+          const unavailable = stock.shortfall(lines)
+          if (unavailable.length > 0) return Effect.fail(new Errors.OutOfStock({ unavailable }))
+          const broken = stock.hold(order.order_id, order.payment_attempt, lines, order.hold_expires_at)
+          orders.set(order.order_id, order)
+          orderOfCart.set(order.cart_id, order.order_id)
+          audit(order, null)
+          append(events)
+          return orDie(broken, order)
+        }
+      )
+
     return {
-      create: (order, events) =>
-        Effect.suspend(
-          (): Effect.Effect<
-            Order.Order,
-            Errors.OutOfStock | Errors.CartNotActive | Errors.StoreUnavailable
-          > => {
-            const existing = orders.get(order.order_id)
-            if (existing !== undefined) return Effect.succeed(existing)
-            if (order.version !== 1 || !Order.holdsStock(order.status))
-              return Effect.die(
-                new Error(`order ${order.order_id}: a new order is version 1 and holds stock`)
-              )
-            const other = orderOfCart.get(order.cart_id)
-            if (other !== undefined && options.plantedManyOrdersPerCart !== true)
-              return Effect.fail(new Errors.CartNotActive({ cartId: order.cart_id, orderId: other }))
-            if (orders.size >= maxOrders) return full("order", maxOrders)
-            if (!stock.hasRoom()) return full("reservation", stock.options.maxReservations)
-            if (outboxFull(events)) return full("outbox", maxPending)
-            const lines = linesOf(order)
-            const unavailable = stock.shortfall(lines)
-            if (unavailable.length > 0) return Effect.fail(new Errors.OutOfStock({ unavailable }))
-            const broken = stock.hold(order.order_id, order.payment_attempt, lines, order.hold_expires_at)
-            orders.set(order.order_id, order)
-            orderOfCart.set(order.cart_id, order.order_id)
-            audit(order, null)
-            append(events)
-            return orDie(broken, order)
-          }
-        ),
+      create,
+      // Each order's `create` in turn, each atomic: one transaction buys nothing in memory.
+      createMany: (batch) =>
+        Effect.forEach(batch, ({ order, events }) => Effect.result(create(order, events))),
 
       get: (orderId) => Effect.sync(() => Option.fromNullishOr(orders.get(orderId))),
 

@@ -38,6 +38,8 @@ import { Effect, Layer, Option, Schema } from "effect"
 import { SqlClient } from "effect/sql"
 import * as Cursor from "./internal/cursor.js"
 import { compile } from "./internal/compiledStatement.js"
+import { makeCreateMany } from "./internal/orderBatch.js"
+import { docOf, paymentColumns } from "./internal/orderColumns.js"
 import { purge } from "./internal/purge.js"
 import { paymentRow } from "./internal/sealedRows.js"
 import { gatedStatements } from "./internal/sqlErrors.js"
@@ -46,18 +48,6 @@ import type * as PgLayer from "./PgLayer.js"
 
 const store = "orders"
 
-/**
- * What `orders.doc` keeps: the order's JSON without its payment method's token (sealed in
- * `payments`). An Order and an Event are Schema classes built (so checked) by core, whose encoded
- * form is their JSON: no field is transformed (a Date, a bigint, a Redacted would be). So their
- * own fields go to `pg.json` as they are, and no Schema encode runs again on every step: that was
- * ~100 µs of Node CPU per checkout under load (bench/postgres). `postgres.json.test.ts` holds them
- * to it: for generated orders and events, this JSON and Schema's encoding are the same.
- */
-const docOf = (order: Order.Order): object => {
-  const { payment_method_id: _sealedApart, ...doc } = order
-  return doc
-}
 const decodeOrder = (doc: unknown): Effect.Effect<Order.Order> =>
   Effect.orDie(Schema.decodeUnknownEffect(Order.Order)(doc))
 
@@ -69,14 +59,6 @@ interface OrderRow {
   readonly key_id: string | null
   readonly method_sealed: Uint8Array | null
 }
-
-/** What the payment row of an attempt says of the payment (the columns beside the sealed token). */
-const paymentColumns = (order: Order.Order) => ({
-  status: order.payment?.status ?? "pending",
-  chargeId: order.payment?.charge_id ?? null,
-  brand: order.payment?.brand ?? null,
-  last4: order.payment?.last4 ?? null
-})
 
 /** The values of `order` both statements take; `doc` is what `orders.doc` gets. */
 const orderArgs = (
@@ -310,14 +292,20 @@ export const make: Effect.Effect<
         ${shortAsJson} AS short`
   )
 
+  /** A new order is version 1, holds stock and has its times: anything else is a bug of the caller. */
+  const requireNew = (order: Order.Order) =>
+    order.version !== 1 || !Order.holdsStock(order.status)
+      ? Effect.die(new Error(`order ${order.order_id}: a new order is version 1 and holds stock`))
+      : Effect.andThen(
+          requireTime(order.created_at, "created_at"),
+          requireTime(order.updated_at, "updated_at")
+        )
+
   const create = Effect.fn("PostgresOrderStore.create")(function* (
     order: Order.Order,
     events: ReadonlyArray<Event.Event>
   ) {
-    if (order.version !== 1 || !Order.holdsStock(order.status))
-      return yield* Effect.die(new Error(`order ${order.order_id}: a new order is version 1 and holds stock`))
-    yield* requireTime(order.created_at, "created_at")
-    yield* requireTime(order.updated_at, "updated_at")
+    yield* requireNew(order)
     const method = cipher.seal(order.payment_method_id, paymentRow(order.order_id, order.payment_attempt))
     const rows = yield* unavailable(
       createStatement.run({ ...orderArgs(order, order, method, events), createdAt: order.created_at })
@@ -638,6 +626,7 @@ export const make: Effect.Effect<
 
   return OrderStore.OrderStore.of({
     create,
+    createMany: makeCreateMany({ sql, pg, cipher, unavailable, create, requireNew }),
     get,
     step,
     listByStatus,

@@ -3,7 +3,8 @@
  * transaction of the order (a compare-and-set on its version), the stock movement of its
  * current attempt, its audit entry and its events; TX1 (`create`) is all or nothing and one
  * cart is ordered once. The races (no oversell, no deadlock, one winner per version) are in
- * OrderStoreConcurrencyContract.ts, the outbox and list cases in OrderStoreOutboxContract.ts.
+ * OrderStoreConcurrencyContract.ts, batches of creates in OrderStoreBatchContract.ts, the
+ * outbox and list cases in OrderStoreOutboxContract.ts.
  *
  * Register it with a layer providing OrderStore and InventoryStore over one database:
  * `orderStoreContract("postgres", PostgresStores.layer)`. The layer is built afresh for every
@@ -13,6 +14,7 @@ import { describe, expect, it } from "@effect/vitest"
 import { Order } from "@till/core"
 import { Effect, Option } from "effect"
 import { encoded, uniqueId } from "../internal/contract.js"
+import { describeBatch } from "./OrderStoreBatchContract.js"
 import { describeConcurrency } from "./OrderStoreConcurrencyContract.js"
 import { describeLists, describeOutbox } from "./OrderStoreOutboxContract.js"
 import {
@@ -43,6 +45,7 @@ export const orderStoreContract = (name: string, storeLayer: StockAndOrdersLayer
     describeCreate(run)
     describeSteps(run)
     describeConcurrency(run)
+    describeBatch(run)
     describeOutbox(run)
     describeLists(run)
   })
