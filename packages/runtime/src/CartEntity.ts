@@ -26,13 +26,8 @@
 import { Cart, Carts, Errors, Sku } from "@till/core"
 import { Duration, Effect, Layer, Schema } from "effect"
 import { Entity, type Sharding } from "effect/cluster"
-import type {
-  AlreadyProcessingMessage,
-  EntityNotAssignedToRunner,
-  MailboxFull,
-  PersistenceError
-} from "effect/cluster/ClusterError"
 import { Rpc } from "effect/rpc"
+import * as EntityErrors from "./EntityErrors.js"
 
 /** How the cart entity behaves: its idle passivation, its mailbox and a call's longest wait. */
 export interface Settings {
@@ -66,25 +61,12 @@ export const CartEntity = Entity.make("till/cart", [
 ])
 
 type ChangeError = typeof ChangeErrors.Type
-type ClusterError = MailboxFull | AlreadyProcessingMessage | PersistenceError | EntityNotAssignedToRunner
-
-/** Why the cluster could not take an edit, by its error. */
-const clusterReasons: { readonly [Tag in ClusterError["_tag"]]: string } = {
-  MailboxFull: "too many edits waiting",
-  AlreadyProcessingMessage: "an edit is already in progress",
-  PersistenceError: "the cluster's storage failed",
-  EntityNotAssignedToRunner: "its shard is moving"
-}
 
 /**
  * An id Till mints for a cart (`Ids`: `cart_` and 20-26 of `0-9a-z`). Only those wake an entity;
  * any other id, which no cart made through the API has, goes to `Carts` directly.
  */
 const isMintedCartId = (cartId: string) => /^cart_[0-9a-z]{20,26}$/.test(cartId)
-
-/** What a cluster failure of an edit becomes: the cart store is unavailable for now (503). */
-const unavailable = (cartId: string, reason: string) =>
-  new Errors.StoreUnavailable({ store: "cart", reason: `cart ${cartId}: ${reason}` })
 
 /**
  * `Carts` whose edits go through the cart entity, and the entity itself, over the `Carts` (the
@@ -106,7 +88,11 @@ export const layer = (
           removeItem: ({ address, payload }) =>
             carts.removeItem(payload.userId, address.entityId, payload.sku)
         }),
-        { maxIdleTime: Duration.millis(settings.maxIdleMs), mailboxCapacity: settings.mailboxCapacity }
+        {
+          maxIdleTime: Duration.millis(settings.maxIdleMs),
+          mailboxCapacity: settings.mailboxCapacity,
+          defectRetryPolicy: EntityErrors.restartSchedule(CartEntity.type)
+        }
       )
     )
   )
@@ -115,21 +101,11 @@ export const layer = (
     Effect.gen(function* () {
       const carts = yield* Carts.Carts
       const client = yield* CartEntity.client
+      const answering = EntityErrors.answering<Cart.Cart, ChangeError>("cart", settings.callTimeoutMs)
       const send = (
         cartId: string,
-        call: Effect.Effect<Cart.Cart, ChangeError | ClusterError>
-      ): Effect.Effect<Cart.Cart, ChangeError> =>
-        call.pipe(
-          Effect.mapError((error) =>
-            error._tag in clusterReasons
-              ? unavailable(cartId, clusterReasons[error._tag as ClusterError["_tag"]])
-              : (error as ChangeError)
-          ),
-          Effect.timeoutOrElse({
-            duration: Duration.millis(settings.callTimeoutMs),
-            orElse: () => Effect.fail(unavailable(cartId, `no answer within ${settings.callTimeoutMs} ms`))
-          })
-        )
+        call: Effect.Effect<Cart.Cart, ChangeError | EntityErrors.ClusterError>
+      ) => answering(`cart ${cartId}`, call)
       return Carts.Carts.of({
         ...carts,
         addItem: (userId, cartId, sku, quantity) =>

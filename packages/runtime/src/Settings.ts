@@ -23,6 +23,10 @@
  * | `TILL_CART_MAILBOX` | 256 | edits of one cart waiting in its mailbox; past it an edit answers 503 |
  * | `TILL_CART_CALL_TIMEOUT_MS` | 5000 | longest wait for a cart edit through its entity (a moving shard); then 503 |
  * | `TILL_CART_IDLE_MS` | 5000 | a cart entity without edits this long is passivated |
+ * | `TILL_HOT_SKUS` | (none) | with `DATABASE_URL`: comma-separated SKUs whose orders are created in batches by their hot-SKU entity (a flash sale) |
+ * | `TILL_HOT_SKU_BATCH` | 64 | most orders of a hot SKU in one transaction |
+ * | `TILL_HOT_SKU_MAILBOX` | 4096 | orders of one hot SKU waiting; past it a checkout answers 503 |
+ * | `TILL_HOT_SKU_CALL_TIMEOUT_MS` | 5000 | longest wait for a hot-SKU order's creation through its entity; then 503 |
  *
  * The core's policies and limits are read with the same provider (ConfigProvider.constantCase):
  * `CHECKOUT_HOLD_MS`, `RATE_LIMITS_CHECKOUT_LIMIT`, `RESILIENCE_PAYMENT_TIMEOUT_MS`, ... (see
@@ -30,6 +34,7 @@
  * `PAYMENTS_KEYS`, ...).
  */
 import { Config, ConfigProvider, Effect, Option, Redacted, Schema, SchemaIssue } from "effect"
+import { Sku } from "@till/core"
 import { hostname } from "node:os"
 
 export const LogLevel = Schema.Literals(["All", "Trace", "Debug", "Info", "Warn", "Error", "Fatal", "None"])
@@ -54,6 +59,10 @@ export interface Settings {
   readonly cartMailbox: number
   readonly cartCallTimeoutMs: number
   readonly cartIdleMs: number
+  readonly hotSkus: ReadonlyArray<string>
+  readonly hotSkuBatch: number
+  readonly hotSkuMailbox: number
+  readonly hotSkuCallTimeoutMs: number
 }
 
 /** The provider every part of the runtime reads: environment variables, `CONSTANT_CASE`. */
@@ -82,6 +91,23 @@ const brokers = Config.option(Config.String("KAFKA_BROKERS")).pipe(
     return bad === undefined
       ? Effect.succeed(Option.some(list))
       : Effect.fail(invalid("KAFKA_BROKERS", `"${bad}" is not host:port`))
+  })
+)
+
+const hotSkus = Config.withDefault(Config.String("TILL_HOT_SKUS"), "").pipe(
+  Config.mapEffect((value) => {
+    const list = [
+      ...new Set(
+        value
+          .split(",")
+          .map((sku) => sku.trim())
+          .filter((sku) => sku !== "")
+      )
+    ]
+    const bad = list.find((sku) => !Schema.is(Sku.Sku)(sku))
+    return bad === undefined
+      ? Effect.succeed(list)
+      : Effect.fail(invalid("TILL_HOT_SKUS", `"${bad}" is not a SKU`))
   })
 )
 
@@ -137,7 +163,11 @@ export const config: Config.Config<Settings> = Config.all({
   clusterMaxEntities: intBetween("TILL_CLUSTER_MAX_ENTITIES", 10_000, 1, 10_000_000),
   cartMailbox: intBetween("TILL_CART_MAILBOX", 256, 1, 100_000),
   cartCallTimeoutMs: intBetween("TILL_CART_CALL_TIMEOUT_MS", 5_000, 100, 60_000),
-  cartIdleMs: intBetween("TILL_CART_IDLE_MS", 5_000, 100, 3_600_000)
+  cartIdleMs: intBetween("TILL_CART_IDLE_MS", 5_000, 100, 3_600_000),
+  hotSkus,
+  hotSkuBatch: intBetween("TILL_HOT_SKU_BATCH", 64, 1, 1_000),
+  hotSkuMailbox: intBetween("TILL_HOT_SKU_MAILBOX", 4_096, 1, 1_000_000),
+  hotSkuCallTimeoutMs: intBetween("TILL_HOT_SKU_CALL_TIMEOUT_MS", 5_000, 100, 60_000)
 }).pipe(
   Config.mapEffect((s): Effect.Effect<Settings, Config.ConfigError> => {
     const embedded =

@@ -33,6 +33,7 @@ import * as App from "./http/App.js"
 import * as Auth from "./http/Auth.js"
 import * as CartEntity from "./CartEntity.js"
 import * as Cluster from "./Cluster.js"
+import * as HotSkuEntity from "./HotSkuEntity.js"
 import * as Jobs from "./Jobs.js"
 import * as Ports from "./Ports.js"
 import * as Settings from "./Settings.js"
@@ -88,8 +89,22 @@ export const services = (
       )
     )
   ).pipe(
-    Layer.provideMerge(Cluster.layer(settings)),
     Layer.provideMerge(Till.layerConfig),
+    // Below the services (so checkout's creates see it): orders of hot SKUs are created in batches
+    // by their entity (HotSkuEntity.ts); only with Postgres, where one stock row's lock is the
+    // ceiling of a flash sale. In memory a create is a synchronous block: nothing to batch.
+    Layer.provideMerge(
+      Option.isSome(settings.databaseUrl)
+        ? HotSkuEntity.layer({
+            skus: settings.hotSkus,
+            maxBatch: settings.hotSkuBatch,
+            mailboxCapacity: settings.hotSkuMailbox,
+            callTimeoutMs: settings.hotSkuCallTimeoutMs,
+            maxIdleMs: HotSkuEntity.defaults.maxIdleMs
+          })
+        : Layer.empty
+    ),
+    Layer.provideMerge(Cluster.layer(settings)),
     Layer.provideMerge(Ports.layer(settings)),
     Layer.provideMerge(Degradation.layer),
     Layer.provideMerge(Layer.succeed(Auth.JwtSecret, secret))

@@ -86,7 +86,7 @@ await describeServices(["redis"], "the cart entity on Redis", () => {
       expect(failures.length).toBeGreaterThan(0)
       for (const f of failures) {
         expect(f._tag).toBe("StoreUnavailable")
-        expect(f.reason).toContain("too many edits waiting")
+        expect(f.reason).toContain("too many calls waiting")
       }
       expect(quantity).toBe(64 - failures.length)
     }).pipe(Effect.provide(world(3, CartEntity.layer({ ...CartEntity.defaults, mailboxCapacity: 4 }))))

@@ -1,4 +1,5 @@
 /** An in-process Till: the HTTP app on the embedded ports, called as `fetch` would be. */
+import { freePort } from "../../../adapters/test/support/net.js"
 import { ConfigProvider, Effect, Layer, Redacted } from "effect"
 import { App, Auth, Embedded, Health, Jwt, Settings, Start } from "@till/runtime"
 import { serviceUrl } from "./services.js"
@@ -52,9 +53,11 @@ export const start = (
  * A fresh Till on the real services, as `till start` builds it (Start.services), isolated from
  * any other run: its own Postgres schema, Redis key prefix, Kafka topics and consumer groups.
  */
-export const startOnServices = async (): Promise<Client> => {
+export const startOnServices = async (more: Record<string, string> = {}): Promise<Client> => {
   const run = `t_${crypto.randomUUID().replaceAll("-", "").slice(0, 16)}`
   const env = {
+    // Its own cluster port: two files starting a Till at once must not take each other's.
+    TILL_CLUSTER_PORT: String(await freePort()),
     DATABASE_URL: serviceUrl("postgres"),
     POSTGRES_SCHEMA: run,
     REDIS_URL: serviceUrl("redis"),
@@ -64,7 +67,8 @@ export const startOnServices = async (): Promise<Client> => {
     KAFKA_TOPICS_CARTS: `${run}.carts`,
     KAFKA_GROUP_PREFIX: run,
     TILL_ENV: "development",
-    TILL_JWT_SECRET: secret
+    TILL_JWT_SECRET: secret,
+    ...more
   }
   const provider = ConfigProvider.layer(Settings.provider(env))
   const settings = await Effect.runPromise(
