@@ -23,6 +23,8 @@
  * | `TILL_CART_MAILBOX` | 256 | edits of one cart waiting in its mailbox; past it an edit answers 503 |
  * | `TILL_CART_CALL_TIMEOUT_MS` | 5000 | longest wait for a cart edit through its entity (a moving shard); then 503 |
  * | `TILL_CART_IDLE_MS` | 5000 | a cart entity without edits this long is passivated |
+ * | `TILL_ORDER_MAILBOX` | 64 | resumes of one order waiting in its entity's mailbox (the jobs'); past it the job retries later |
+ * | `TILL_ORDER_CALL_TIMEOUT_MS` | 60000 | longest wait for an order's resume through its entity; then the job retries later |
  * | `TILL_HOT_SKUS` | (none) | with `DATABASE_URL`: comma-separated SKUs whose orders are created in batches by their hot-SKU entity (a flash sale) |
  * | `TILL_HOT_SKU_BATCH` | 64 | most orders of a hot SKU in one transaction |
  * | `TILL_HOT_SKU_MAILBOX` | 4096 | orders of one hot SKU waiting; past it a checkout answers 503 |
@@ -59,6 +61,8 @@ export interface Settings {
   readonly cartMailbox: number
   readonly cartCallTimeoutMs: number
   readonly cartIdleMs: number
+  readonly orderMailbox: number
+  readonly orderCallTimeoutMs: number
   readonly hotSkus: ReadonlyArray<string>
   readonly hotSkuBatch: number
   readonly hotSkuMailbox: number
@@ -164,6 +168,8 @@ export const config: Config.Config<Settings> = Config.all({
   cartMailbox: intBetween("TILL_CART_MAILBOX", 256, 1, 100_000),
   cartCallTimeoutMs: intBetween("TILL_CART_CALL_TIMEOUT_MS", 5_000, 100, 60_000),
   cartIdleMs: intBetween("TILL_CART_IDLE_MS", 5_000, 100, 3_600_000),
+  orderMailbox: intBetween("TILL_ORDER_MAILBOX", 64, 1, 100_000),
+  orderCallTimeoutMs: intBetween("TILL_ORDER_CALL_TIMEOUT_MS", 60_000, 1_000, 600_000),
   hotSkus,
   hotSkuBatch: intBetween("TILL_HOT_SKU_BATCH", 64, 1, 1_000),
   hotSkuMailbox: intBetween("TILL_HOT_SKU_MAILBOX", 4_096, 1, 1_000_000),

@@ -34,6 +34,7 @@ import * as Auth from "./http/Auth.js"
 import * as CartEntity from "./CartEntity.js"
 import * as Cluster from "./Cluster.js"
 import * as HotSkuEntity from "./HotSkuEntity.js"
+import * as OrderEntity from "./OrderEntity.js"
 import * as Jobs from "./Jobs.js"
 import * as Ports from "./Ports.js"
 import * as Settings from "./Settings.js"
@@ -62,7 +63,16 @@ export const services = (
   secret: Redacted.Redacted<string>
 ): Layer.Layer<Services, Ports.Failure | Cluster.Failure | Config.ConfigError> =>
   Layer.mergeAll(
-    Jobs.layer(settings),
+    // The drainer and the sweeper resume each order through its order entity (OrderEntity.ts).
+    Jobs.layer(settings).pipe(
+      Layer.provide(
+        OrderEntity.layer({
+          ...OrderEntity.defaults,
+          mailboxCapacity: settings.orderMailbox,
+          callTimeoutMs: settings.orderCallTimeoutMs
+        })
+      )
+    ),
     // With carts in Redis (shared by the instances), the HTTP routes edit them through the cart
     // entity, one mailbox per cart (CartEntity.ts). Embedded, the one process's carts are edited
     // directly: the entity's memory took the runtime bench's RSS under load from 287 MB to
