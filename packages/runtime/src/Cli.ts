@@ -97,7 +97,7 @@ const simulate = Command.make(
       Flag.withDefault([]),
       Flag.withMetavar("SPEC"),
       Flag.withDescription(
-        "fault schedule, e.g. storm@10s+5s,latency@20s+5s:800ms,restart@30s: a gateway 503 storm, gateway latency, a process restart (embedded only)"
+        "fault schedule, e.g. storm@10s+5s,latency@20s+5s:800ms,restart@30s,redis-down@40s+5s: a gateway 503 storm, gateway latency, a process restart, Redis down (redis-down@AT+FOR: with REDIS_URL the simulator's proxy resets the connections to Redis and refuses new ones; without, the in-memory carts fail as Redis would); embedded only"
       )
     ),
     target: Flag.String("target").pipe(
@@ -153,7 +153,7 @@ const simulate = Command.make(
     )
 ).pipe(
   Command.withDescription(
-    "Simulate shoppers at a steady rate with a fault schedule (gateway storm, latency, restart) on the embedded in-memory ports, or against --target; a live line a second, a JSON report and an HTML page, the invariants checked"
+    "Simulate shoppers at a steady rate with a fault schedule (gateway storm, latency, restart, Redis down) on the embedded in-memory ports (carts and rate limits on REDIS_URL when set), or against --target; a live line a second, a JSON report and an HTML page, the invariants checked"
   )
 )
 

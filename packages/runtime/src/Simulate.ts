@@ -2,18 +2,20 @@
  * `till simulate`: the demo's engine with knobs. Shoppers arrive at a steady rate (open loop) for
  * a while, each checking out one unit of a SKU drawn with a skew, some with a card that is
  * declined, while a schedule of faults plays (a gateway 503 storm, gateway latency, a process
- * restart); then the run drains (in-flight checkouts answered, every order ended) and the stores'
- * and the gateway's records are checked with the demo's invariants (demo/Invariants.ts).
+ * restart, Redis down); then the run drains (in-flight checkouts answered, every order ended) and
+ * the stores' and the gateway's records are checked with the demo's invariants (demo/Invariants.ts).
  *
  * Embedded by default: a demo world (demo/World.ts: the in-memory ports, the compressed clock of
- * its breaker and jobs), driven through the HTTP API in process. With `--target URL` it drives a
- * running Till over HTTP instead: no faults (they need the process) and no store checks (they
- * need the stores). A live line each second says how it goes; `--report` writes the JSON report
+ * its breaker and jobs), driven through the HTTP API in process; with `REDIS_URL` its carts and
+ * rate limits are on that Redis (simulate/Redis.ts). With `--target URL` it drives a running Till
+ * over HTTP instead: no faults (they need the process) and no store checks (they need the
+ * stores). A live line each second says how it goes; `--report` writes the JSON report
  * and `--html` a page of charts. It fails `InvariantBroken` (exit 1) when an invariant broke.
  *
  * The modules, under simulate/: Options (knobs, limits), Faults (the schedule), Draw (seeded
  * choices), Arrivals (the loop), Watch (the admin routes sampled), Series (per-second numbers),
- * Report (JSON), Svg and Html (the page), Remote (a `--target` world).
+ * Report (JSON), Svg and Html (the page), Remote (a `--target` world), Redis and RedisProxy (the
+ * world's carts, and the proxy `redis-down` takes down).
  */
 import { Config, ConfigProvider, Effect, Fiber, Option, Redacted } from "effect"
 import { InMemoryOrderStore } from "@till/testkit"
@@ -28,6 +30,7 @@ import * as Arrivals from "./simulate/Arrivals.js"
 import * as Faults from "./simulate/Faults.js"
 import * as Html from "./simulate/Html.js"
 import * as Options from "./simulate/Options.js"
+import * as Redis from "./simulate/Redis.js"
 import * as Remote from "./simulate/Remote.js"
 import * as Report from "./simulate/Report.js"
 import * as Series from "./simulate/Series.js"
@@ -37,6 +40,7 @@ export { InvariantBroken } from "./demo/Invariants.js"
 export * as Faults from "./simulate/Faults.js"
 export * as Html from "./simulate/Html.js"
 export * as Options from "./simulate/Options.js"
+export * as Redis from "./simulate/Redis.js"
 export * as Report from "./simulate/Report.js"
 export * as Series from "./simulate/Series.js"
 export { SimulateRefused } from "./simulate/Options.js"
@@ -49,8 +53,13 @@ export interface RunOptions {
   readonly out?: Output.Output | undefined
   /** Rewrite one progress line (a terminal) rather than print one a second (default: stdout is a TTY). */
   readonly tty?: boolean | undefined
-  /** The embedded world's stores (a test plants a broken one to see the checks fail). */
+  /**
+   * The embedded world's stores (a test plants a broken one to see the checks fail); its cart and
+   * rate-limit stores are replaced when carts are on Redis or `redis-down` is scheduled.
+   */
   readonly world?: World.Options | undefined
+  /** The Redis of the embedded world's carts and rate limits (default: `REDIS_URL`; none: in memory). */
+  readonly redisUrl?: Redacted.Redacted<string> | undefined
 }
 
 const admin = { as: "sim-ops", admin: true, quiet: true } as const
@@ -82,6 +91,46 @@ const targetSecret = (settings: Options.Settings) =>
           })
         )
       )
+
+/** The embedded world's Redis: `options.redisUrl`, else REDIS_URL (`till start`'s variable), else none. */
+const redisUrlOf = (options: RunOptions) =>
+  options.redisUrl !== undefined
+    ? Effect.succeed(options.redisUrl)
+    : Config.option(Config.Redacted("REDIS_URL")).pipe(
+        Effect.provide(ConfigProvider.layer(RuntimeSettings.provider())),
+        Effect.orElseSucceed(() => Option.none<Redacted.Redacted<string>>()),
+        Effect.map((url) =>
+          Option.getOrUndefined(Option.filter(url, (u) => Redacted.value(u).trim().length > 0))
+        )
+      )
+
+/** The faults that played during the `index`-th second (a window that overlaps it, a restart in it). */
+const activeDuring = (faults: ReadonlyArray<Faults.Fault>, index: number) =>
+  faults.filter((f) =>
+    f.kind === "restart"
+      ? Math.floor(f.atMs / 1_000) === index
+      : f.atMs < (index + 1) * 1_000 && Faults.endMs(f) > index * 1_000
+  )
+
+/**
+ * A cart made before the clock starts, read through the API after a `redis-down` window to see
+ * when carts answer again: a read, so watching writes nothing and takes no stock.
+ */
+const probeCart = (client: Client.Client) =>
+  Effect.flatMap(client.call("POST", "/v1/carts", { as: "sim-probe", quiet: true, body: {} }), (answer) =>
+    answer.status === 201
+      ? Effect.succeed(
+          Effect.map(
+            client.call("GET", `/v1/carts/${answer.body.cart_id}`, { as: "sim-probe", quiet: true }),
+            (read) => read.status === 200
+          )
+        )
+      : Effect.fail(
+          new Options.SimulateRefused({
+            reason: `till simulate: making the probe cart answered ${answer.status}`
+          })
+        )
+  )
 
 /** Puts every SKU on the shelf through the admin route; refuses the run when the target says no. */
 const stockShelf = (client: Client.Client, skus: ReadonlyArray<string>, settings: Options.Settings) =>
@@ -127,16 +176,31 @@ export const run = (
       const out = options.out ?? Output.forStdout()
       const tty = options.tty ?? globalThis.process.stdout.isTTY === true
       const embedded = settings.target === undefined
+      // Opened before the world, whose stores it provides, and closed after it (its keys deleted).
+      const redis = embedded ? yield* Redis.open(yield* redisUrlOf(options), settings.faults) : undefined
       const world = embedded
-        ? yield* World.open(options.world ?? {})
+        ? yield* World.open({
+            ...options.world,
+            stores: {
+              ...options.world?.stores,
+              ...(redis?.cartStore === undefined ? {} : { cartStore: redis.cartStore }),
+              ...(redis?.rateLimitStore === undefined ? {} : { rateLimitStore: redis.rateLimitStore })
+            }
+          })
         : Remote.world(settings.target!, yield* targetSecret(settings))
       const client = Client.make(world)
       // A target keeps what earlier runs left: this run's SKUs and shoppers are its own.
       const prefix = embedded ? "" : `sim-${randomBytes(3).toString("hex")}-`
       const skus = Array.from({ length: settings.skus }, (_, k) => `${prefix}sku-${k + 1}`)
 
+      const where =
+        redis === undefined
+          ? settings.target
+          : redis.store === "redis"
+            ? `embedded, carts and rate limits on Redis (REDIS_URL${redis.counts() === null ? "" : ", through the simulator's proxy"}), the rest in memory, through the HTTP API in process`
+            : "embedded in-memory ports, through the HTTP API in process"
       yield* out.line(
-        `till simulate — ${embedded ? "embedded in-memory ports, through the HTTP API in process" : settings.target}: ` +
+        `till simulate — ${where}: ` +
           `${settings.ratePerSecond} checkouts/s for ${settings.durationSeconds} s, ${settings.users} users, ` +
           `${settings.skus} SKUs × ${settings.stockPerSku} (skew ${settings.skew}), ${percent(settings.declineRate)} declined, ` +
           `faults: ${settings.faults.map(Faults.format).join(",") || "none"}`
@@ -145,6 +209,9 @@ export const run = (
       yield* stockShelf(client, skus, settings)
       const plan = Arrivals.plan(settings, skus, `${prefix}shopper-`)
       const methods = yield* Arrivals.saveCards(client, plan)
+      const cartAnswers = settings.faults.some((f) => f.kind === "redis-down")
+        ? yield* probeCart(client)
+        : Effect.succeed(true)
 
       const series = Series.make(Date.now())
       const t0 = series.t0Ms
@@ -154,10 +221,15 @@ export const run = (
         Effect.suspend(() => {
           const s = series.second(index)
           const so = series.answeredSoFar()
-          const { breaker, depth } = series.latest()
+          const { breaker, storeBreaker, depth } = series.latest()
+          const active = activeDuring(settings.faults, index).map((f) => f.kind)
           const text =
             `t+${index + 1}s  started ${s.started}/s  answers ${describeAnswers(so.answered)}  errors ${so.errors}  ` +
-            `p99 ${s.latencyMsP99} ms  breaker ${breaker}  queue ${depth}`
+            `p99 ${s.latencyMsP99} ms  breaker ${breaker}  queue ${depth}` +
+            (storeBreaker === "open" || storeBreaker === "halfOpen"
+              ? `  store breaker ${storeBreaker}`
+              : "") +
+            (active.length > 0 ? `  fault ${active.join("+")}` : "")
           return tty ? out.progress(text) : out.line(`   … ${text}`)
         })
       const ticker = Effect.gen(function* () {
@@ -170,10 +242,12 @@ export const run = (
       const watcher = yield* Effect.forkChild(Watch.forever(client, series))
       const ticking = yield* Effect.forkChild(ticker)
       const faults = yield* Effect.forkChild(
-        embedded ? Faults.play(settings.faults, world, t0, note) : Effect.void
+        redis !== undefined
+          ? Faults.play(settings.faults, { world, redis, cartAnswers }, t0, note)
+          : Effect.succeed([])
       )
       yield* Arrivals.run(client, plan, methods, series)
-      yield* Fiber.join(faults)
+      const outages = yield* Fiber.join(faults)
       yield* note(
         `arrivals over; draining (in-flight checkouts answered, ${embedded ? "every order ended" : "the payment queue empty"})`
       )
@@ -214,6 +288,8 @@ export const run = (
         mode: embedded ? "embedded" : "target",
         settings: Report.settingsOf(settings),
         faults: Report.windows(settings.faults),
+        carts: redis?.store ?? null,
+        outages,
         series: series.seconds(),
         totals: series.totals(),
         orders,
@@ -230,7 +306,8 @@ export const run = (
         `simulate: ${t.started} started${t.shed > 0 ? `, ${t.shed} shed` : ""}; answers ${describeAnswers(t.answered)}` +
           `${t.unanswered > 0 ? `, ${t.unanswered} unanswered` : ""}; errors ${t.errors}; ` +
           `p50 ${t.latencyMsP50} ms, p99 ${t.latencyMsP99} ms; payment queue peak ${t.paymentQueueDepthPeak}; ` +
-          `breaker open ${t.breakerOpenSeconds} s`
+          `breaker open ${t.breakerOpenSeconds} s` +
+          (t.storeBreakerOpenSeconds > 0 ? `, store breaker open ${t.storeBreakerOpenSeconds} s` : "")
       )
       if (orders !== null)
         yield* out.line(

@@ -1,17 +1,20 @@
 /**
  * `till simulate`: a short embedded run reports series whose sums are its totals, every invariant
- * held, and a page with charts; a gateway storm shows queued 202s and an open breaker; bad
- * `--faults` specs and faults against `--target` are refused before anything runs; a store that
- * oversells fails the run with the demo's invariant checker (exit 1). On the live clock, as the
- * binary runs (about 15 s).
+ * held, and a page with charts; a gateway storm shows queued 202s and an open breaker; Redis down
+ * (on the real Redis through the simulator's proxy, and on the in-memory carts) answers 503 with
+ * Retry-After for its window, never a 500, and checkouts succeed again after it; bad `--faults`
+ * specs and faults against `--target` are refused before anything runs; a store that oversells
+ * fails the run with the demo's invariant checker (exit 1). On the live clock, as the binary runs
+ * (about 30 s; the Redis run is skipped locally without a Redis, and fails under CI=true).
  */
 import { mkdtempSync, readFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { expect, it } from "@effect/vitest"
-import { Cause, Effect, Exit } from "effect"
+import { Cause, Effect, Exit, Redacted } from "effect"
 import { describe } from "vitest"
 import { capture, till } from "./support/cli.js"
+import { describeServices, serviceUrl } from "./support/services.js"
 import { InMemoryInventoryStore } from "@till/testkit"
 import { Cli, Demo } from "@till/runtime"
 import * as Simulate from "../src/Simulate.js"
@@ -20,6 +23,53 @@ const settings = (patch: Partial<Simulate.Settings>): Simulate.Settings => ({
   ...Simulate.Options.defaults,
   faults: [],
   ...patch
+})
+
+/** Statuses the simulator counts as answers, never errors (a 500 would be neither). */
+const answersOnly = new Set(["201", "202", "402", "409", "429", "503"])
+
+/**
+ * What a `redis-down@1s+2s` run of 7 s must show, whatever holds the carts: 503s (with Retry-After:
+ * a 503 without it counts as an error) and no 201 in the window's second full second, no error
+ * anywhere, 201s and no 503 in the run's last two seconds, and every invariant held.
+ */
+const expectRedisDownRun = (report: Simulate.Report.Report, text: string) => {
+  expect(text).toMatch(/t\+ *1\.\ds {2}redis-down@1s\+2s: Redis is down for 2s: /)
+  expect(text).toMatch(/t\+ *3\.\ds {2}redis-down@1s\+2s: Redis is back/)
+  expect(text).toMatch(/redis-down@1s\+2s: carts answer again through the API \d+ ms after the window/)
+  expect(text).toMatch(/ {2}fault redis-down$/m)
+  expect(report.faults).toEqual([
+    { spec: "redis-down@1s+2s", kind: "redis-down", fromSeconds: 1, toSeconds: 3 }
+  ])
+  const { series, totals } = report
+  expect(series[0]!.answered["201"]).toBeGreaterThan(0)
+  expect(series[2]!.answered["503"]).toBeGreaterThan(0)
+  expect(series[2]!.answered["201"]).toBeUndefined()
+  expect(Object.keys(totals.answered).every((status) => answersOnly.has(status))).toBe(true)
+  expect(totals.errors).toBe(0)
+  expect(totals.unanswered).toBe(0)
+  for (const s of series.slice(5, 7)) {
+    expect(s.answered["201"]).toBeGreaterThan(0)
+    expect(s.answered["503"]).toBeUndefined()
+  }
+  const [outage] = report.outages
+  expect(outage!.spec).toBe("redis-down@1s+2s")
+  expect(outage!.cartsAnswerAfterMs).not.toBeNull()
+  expect(outage!.cartsAnswerAfterMs!).toBeLessThan(4_000)
+  // Nothing oversold, nothing charged twice, every order ended; a confirmed order per 201.
+  expect(report.invariants.map((c) => c.name)).toEqual(Demo.Invariants.names)
+  expect(report.invariants.every((c) => c.ok)).toBe(true)
+  expect(report.orders).toEqual({ confirmed: totals.answered["201"] })
+}
+
+const redisDownSettings = settings({
+  durationSeconds: 7,
+  ratePerSecond: 20,
+  users: 140,
+  skus: 3,
+  declineRate: 0,
+  drainSeconds: 10,
+  faults: Simulate.Faults.parse("redis-down@1s+2s")
 })
 
 const sumOf = (series: ReadonlyArray<Simulate.Series.Second>, f: (s: Simulate.Series.Second) => number) =>
@@ -70,11 +120,13 @@ describe("till simulate", () => {
         expect(json.invariants.map((c) => c.name)).toEqual(Demo.Invariants.names)
         expect(json.invariants.every((c) => c.ok)).toBe(true)
         expect(json.ok).toBe(true)
+        expect(json.carts).toBe("in-memory")
+        expect(json.outages).toEqual([])
         expect(Object.values(json.orders ?? {}).reduce((a, b) => a + b, 0)).toBe(totals.started)
 
         const page = readFileSync(html, "utf8")
         expect(page).toMatch(/^<!doctype html>/)
-        expect(page.match(/<svg /g)?.length).toBe(4)
+        expect(page.match(/<svg /g)?.length).toBe(5)
         expect(page).not.toMatch(/<script|https?:\/\/(?!www\.w3\.org\/2000\/svg)/)
       }),
     30_000
@@ -113,6 +165,47 @@ describe("till simulate", () => {
     30_000
   )
 
+  it.live(
+    "Redis down on the in-memory carts: their store fails for the window (503 + Retry-After), then they answer again",
+    () =>
+      Effect.gen(function* () {
+        const { lines, out } = capture()
+        const report = yield* Simulate.run(redisDownSettings, { out, tty: false, redisUrl: undefined })
+        const text = lines.join("\n")
+        expect(report.carts).toBe("in-memory")
+        expect(text).toContain("every cart call fails StoreUnavailable (in-memory carts")
+        expectRedisDownRun(report, text)
+        // No proxy, no connections to count.
+        expect(report.outages[0]).toMatchObject({
+          connectionsDropped: null,
+          connectionsRefused: null,
+          clientReadyAfterMs: null
+        })
+      }),
+    30_000
+  )
+
+  it("a 503 is an honest answer only when it says when to come back", () => {
+    expect(Simulate.Series.isError(503, { status: 503, retry_after: 5 })).toBe(false)
+    expect(Simulate.Series.isError(503, { status: 503 })).toBe(true)
+    expect(Simulate.Series.isError(503, undefined)).toBe(true)
+    expect(Simulate.Series.isError(500, { retry_after: 5 })).toBe(true)
+    expect(Simulate.Series.isError(201)).toBe(false)
+  })
+
+  it.live("redis-down needs a plain redis:// URL: the proxy cannot sit inside TLS", () =>
+    Effect.gen(function* () {
+      const { out } = capture()
+      const exit = yield* Effect.exit(
+        Simulate.run(redisDownSettings, { out, tty: false, redisUrl: Redacted.make("rediss://cache:6380/0") })
+      )
+      expect(Exit.isFailure(exit) && Cause.squash(exit.cause)).toBeInstanceOf(Simulate.SimulateRefused)
+      expect(Exit.isFailure(exit) && String(Cause.squash(exit.cause))).toContain(
+        "redis-down needs a redis:// REDIS_URL, not rediss://"
+      )
+    })
+  )
+
   it.live("a bad --faults spec is a usage error naming the bad part, and nothing runs", () =>
     Effect.gen(function* () {
       for (const [spec, says] of [
@@ -123,7 +216,11 @@ describe("till simulate", () => {
         ["restart@2s+1s", "a restart takes only a time"],
         ["storm@1s+0s", 'length "0s" must be more than 0'],
         ["storm@1s+2s,,restart@3s", "an empty fault"],
-        ["storm@1s+5s,storm@3s+1s", '"storm@3s+1s" overlaps "storm@1s+5s"']
+        ["storm@1s+5s,storm@3s+1s", '"storm@3s+1s" overlaps "storm@1s+5s"'],
+        ["redis-down@1s", "redis-down needs a length"],
+        ["redis-down@1s+2s:5s", 'redis-down takes no ":5s"'],
+        ["redis-down@1s+3s,redis-down@2s+1s", '"redis-down@2s+1s" overlaps "redis-down@1s+3s"'],
+        ["redis@1s+2s", 'unknown fault "redis" (expected storm, latency, restart or redis-down)']
       ] as const) {
         const { stdout, stderr, code } = yield* till("simulate", "--faults", spec)
         expect({ spec, code }).toEqual({ spec, code: 2 })
@@ -132,8 +229,10 @@ describe("till simulate", () => {
       }
       // Parsed, the good ones come back in order and print as they were written.
       expect(
-        Simulate.Faults.parse("restart@30s,latency@20s+5s:800ms,storm@10s+5s").map(Simulate.Faults.format)
-      ).toEqual(["storm@10s+5s", "latency@20s+5s:800ms", "restart@30s"])
+        Simulate.Faults.parse("restart@30s,redis-down@12s+1.5s,latency@20s+5s:800ms,storm@10s+5s").map(
+          Simulate.Faults.format
+        )
+      ).toEqual(["storm@10s+5s", "redis-down@12s+1500ms", "latency@20s+5s:800ms", "restart@30s"])
       // A fault past the run's end is refused before anything runs.
       const late = yield* till("simulate", "--duration", "5", "--faults", "storm@4s+2s")
       expect(late.code).toBe(1)
@@ -147,10 +246,11 @@ describe("till simulate", () => {
       const { stdout, stderr, code } = yield* till(
         "simulate",
         ...["--target", "http://127.0.0.1:9", "--jwt-secret", "a-secret-of-32-characters-or-more!"],
-        ...["--faults", "restart@2s"]
+        ...["--faults", "restart@2s,redis-down@3s+1s"]
       )
       expect(code).toBe(1)
-      expect(stderr).toContain("--faults restart@2s needs the embedded Till")
+      expect(stderr).toContain("--faults restart@2s,redis-down@3s+1s needs the embedded Till")
+      expect(stderr).toContain("redis-down cuts it from its Redis")
       expect(stderr).toContain("drop --target or --faults")
       expect(stdout).not.toContain("till simulate —")
       const bad = yield* till("simulate", "--target", "ftp://till")
@@ -178,6 +278,7 @@ describe("till simulate", () => {
         "--html"
       ])
         expect(help.stdout).toContain(flag)
+      expect(help.stdout).toContain("redis-down@AT+FOR")
       expect(help.stdout).not.toContain("till simulate —")
       const unknown = yield* till("simulate", "--nope")
       expect(unknown.code).toBe(2)
@@ -220,5 +321,38 @@ describe("till simulate", () => {
       expect(Exit.isFailure(exit) && Cause.squash(exit.cause)).toBeInstanceOf(Demo.InvariantBroken)
       expect(lines.join("\n")).toMatch(/^✗ no oversell: sku-1: received 3, sold \d+/m)
     })
+  )
+})
+
+await describeServices(["redis"], "till simulate on the real Redis", () => {
+  it.live(
+    "Redis down through the simulator's proxy: 503 + Retry-After for the window, never a 500; the client reconnects and checkouts succeed again",
+    () =>
+      Effect.gen(function* () {
+        const { lines, out } = capture()
+        const report = yield* Simulate.run(redisDownSettings, {
+          out,
+          tty: false,
+          redisUrl: Redacted.make(serviceUrl("redis"))
+        })
+        const text = lines.join("\n")
+        expect(text).toMatch(
+          /^till simulate — embedded, carts and rate limits on Redis \(REDIS_URL, through the simulator's proxy\)/
+        )
+        expect(text).toMatch(
+          /Redis is down for 2s: the proxy reset [1-9]\d* connections? to Redis and refuses new ones/
+        )
+        expect(text).toMatch(/Redis is back \([1-9]\d* connection attempts refused while down\)/)
+        expect(text).toMatch(/the Redis client reconnected after \d+ ms/)
+        expect(report.carts).toBe("redis")
+        expectRedisDownRun(report, text)
+        const [outage] = report.outages
+        // The client's connection was reset, and its reconnections (50 ms doubling) refused.
+        expect(outage!.connectionsDropped).toBeGreaterThanOrEqual(1)
+        expect(outage!.connectionsRefused).toBeGreaterThanOrEqual(2)
+        expect(outage!.clientReadyAfterMs).not.toBeNull()
+        expect(outage!.clientReadyAfterMs!).toBeLessThanOrEqual(outage!.cartsAnswerAfterMs!)
+      }),
+    30_000
   )
 })

@@ -11,9 +11,9 @@
  *   builds new ones over the same stores.
  *
  * Time is compressed so that every scenario takes seconds, not the production minutes: payment
- * retries after 100 ms and 200 ms, the payment breaker judges 20 calls and waits 1.5 s open, the
- * retry drainer polls every 200 ms, recovery runs every second, and a cart idle for 2 s is
- * abandoned (checked every 500 ms).
+ * retries after 100 ms and 200 ms, the payment breaker judges 20 calls and waits 1.5 s open (the
+ * stores' breaker too), the retry drainer polls every 200 ms, recovery runs every second, and a
+ * cart idle for 2 s is abandoned (checked every 500 ms).
  */
 import { Degradation, Policy, RetryDrainer, Till } from "@till/core"
 import { TestTill } from "@till/testkit"
@@ -36,6 +36,15 @@ export const paymentPolicy: Policy.Policy = {
     waitDurationInOpenStateMs: 1_500,
     permittedNumberOfCallsInHalfOpenState: 3
   }
+}
+
+/**
+ * The stores' policy of the demo: the seed's, its breaker waiting 1.5 s open like the payment's. A
+ * store outage (the simulator's `redis-down`) opens it, and the production 30 s would outlast a run.
+ */
+export const storePolicy: Policy.Policy = {
+  ...Policy.defaults.store,
+  breaker: { ...Policy.defaults.store.breaker, waitDurationInOpenStateMs: 1_500 }
 }
 
 /** The background jobs of the demo, on the same compressed clock. */
@@ -88,7 +97,7 @@ const processLayer = (
   settings: Partial<Till.JobSettings>
 ): Layer.Layer<App.Requirements> =>
   Layer.mergeAll(Till.layerJobsWith({ ...jobs, ...settings }), Health.layer([])).pipe(
-    Layer.provideMerge(Till.layerWith({ policies: { payment: paymentPolicy } })),
+    Layer.provideMerge(Till.layerWith({ policies: { payment: paymentPolicy, store: storePolicy } })),
     Layer.provideMerge(Degradation.layer),
     Layer.provideMerge(Layer.succeed(Auth.JwtSecret, Redacted.make(secret))),
     // The demo prints what happens; the process's own log lines (a job's round, the requests a

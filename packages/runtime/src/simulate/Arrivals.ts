@@ -17,7 +17,7 @@ import { address, cards } from "../demo/Shop.js"
 import type { Answer } from "../demo/World.js"
 import * as Draw from "./Draw.js"
 import { type Settings, SimulateRefused } from "./Options.js"
-import type { Series } from "./Series.js"
+import { isError, type Series } from "./Series.js"
 
 /** Most checkouts in flight at once; an arrival beyond it is shed (counted, not started). */
 export const maxInFlight = 5_000
@@ -96,11 +96,24 @@ export const saveCards = (
 const timed = (call: Effect.Effect<Answer>) =>
   Effect.map(Effect.timed(call), ([duration, answer]) => ({ answer, latencyMs: Duration.toMillis(duration) }))
 
-/** One journey's end: the status that ended it and how long its last call took. */
+/** One journey's end: the status that ended it, whether that is an error, how long its last call took. */
 interface Outcome {
   readonly status: number
+  readonly error: boolean
   readonly latencyMs: number
 }
+
+const outcomeOf = ({
+  answer,
+  latencyMs
+}: {
+  readonly answer: Answer
+  readonly latencyMs: number
+}): Outcome => ({
+  status: answer.status,
+  error: isError(answer.status, answer.body),
+  latencyMs
+})
 
 /**
  * Plays `plan` through `client` from `series.t0Ms`; returns when every journey ended, or when the
@@ -122,7 +135,7 @@ export const run = (
           const user = userOf(plan, n)
           const as = { as: user, quiet: true } as const
           const cart = yield* timed(client.call("POST", "/v1/carts", { ...as, body: {} }))
-          if (cart.answer.status !== 201) return { status: cart.answer.status, latencyMs: cart.latencyMs }
+          if (cart.answer.status !== 201) return outcomeOf(cart)
           const cartId = cart.answer.body.cart_id as string
           const item = yield* timed(
             client.call("POST", `/v1/carts/${cartId}/items`, {
@@ -130,7 +143,7 @@ export const run = (
               body: { sku: plan.skus[plan.skuIndex[n]!]!, quantity: 1 }
             })
           )
-          if (item.answer.status !== 200) return { status: item.answer.status, latencyMs: item.latencyMs }
+          if (item.answer.status !== 200) return outcomeOf(item)
           const placed = yield* timed(
             client.call("POST", "/v1/checkout", {
               ...as,
@@ -142,7 +155,7 @@ export const run = (
               }
             })
           )
-          return { status: placed.answer.status, latencyMs: placed.latencyMs }
+          return outcomeOf(placed)
         })
 
       const set = yield* FiberSet.make<void>()
@@ -161,7 +174,7 @@ export const run = (
           Effect.flatMap(journey(n), (outcome) =>
             Effect.sync(() => {
               inFlight--
-              series.answered(Date.now(), outcome.status, outcome.latencyMs)
+              series.answered(Date.now(), outcome.status, outcome.latencyMs, outcome.error)
             })
           )
         )

@@ -4,7 +4,10 @@
  * - `storm@AT+FOR`: the fake payment gateway answers every call 503 for FOR, from AT;
  * - `latency@AT+FOR:DELAY`: every gateway call takes DELAY longer, for FOR, from AT;
  * - `restart@AT`: the Till process is killed (in-flight requests cut off) and a new one starts on
- *   the same stores.
+ *   the same stores;
+ * - `redis-down@AT+FOR`: the world's Redis (its carts and rate limits) is down for FOR, from AT:
+ *   with `REDIS_URL`, the simulator's TCP proxy drops every connection and refuses new ones;
+ *   without, the in-memory cart store fails as a Redis that cannot be reached does (Redis.ts).
  *
  * AT counts from the first arrival; times are `10s`, `1.5s` or `500ms`. Parsing is strict, since a
  * fault silently dropped or moved would make a run say something it did not test: an unknown kind,
@@ -13,13 +16,15 @@
  * be played against `--target`.
  */
 import { FakePaymentGateway } from "@till/testkit"
-import { Effect } from "effect"
+import { Effect, Schedule } from "effect"
 import type * as World from "../demo/World.js"
+import type * as Redis from "./Redis.js"
 
 export type Fault =
   | { readonly kind: "storm"; readonly atMs: number; readonly forMs: number }
   | { readonly kind: "latency"; readonly atMs: number; readonly forMs: number; readonly latencyMs: number }
   | { readonly kind: "restart"; readonly atMs: number }
+  | { readonly kind: "redis-down"; readonly atMs: number; readonly forMs: number }
 
 /** Most faults in one schedule. */
 export const maxFaults = 100
@@ -34,7 +39,7 @@ export class FaultSpecInvalid extends Error {
 }
 
 const timePattern = /^(\d+(?:\.\d+)?)(ms|s)$/
-const partPattern = /^([a-z]+)@([^+:]*)(?:\+([^:]*))?(?::(.*))?$/
+const partPattern = /^([a-z][a-z-]*)@([^+:]*)(?:\+([^:]*))?(?::(.*))?$/
 
 const time = (part: string, what: string, text: string): number => {
   const match = timePattern.exec(text)
@@ -76,8 +81,15 @@ const parsePart = (part: string): Fault => {
       if (length !== undefined || value !== undefined)
         throw new FaultSpecInvalid(`"${part}": a restart takes only a time, e.g. restart@30s`)
       return { kind, atMs }
+    case "redis-down":
+      if (length === undefined)
+        throw new FaultSpecInvalid(`"${part}": redis-down needs a length, e.g. redis-down@10s+5s`)
+      if (value !== undefined) throw new FaultSpecInvalid(`"${part}": redis-down takes no ":${value}"`)
+      return { kind, atMs, forMs: positive(part, "length", length) }
     default:
-      throw new FaultSpecInvalid(`"${part}": unknown fault "${kind}" (expected storm, latency or restart)`)
+      throw new FaultSpecInvalid(
+        `"${part}": unknown fault "${kind}" (expected storm, latency, restart or redis-down)`
+      )
   }
 }
 
@@ -95,6 +107,8 @@ export const format = (fault: Fault): string => {
       return `latency@${seconds(fault.atMs)}+${seconds(fault.forMs)}:${seconds(fault.latencyMs)}`
     case "restart":
       return `restart@${seconds(fault.atMs)}`
+    case "redis-down":
+      return `redis-down@${seconds(fault.atMs)}+${seconds(fault.forMs)}`
   }
 }
 
@@ -130,26 +144,113 @@ export const outsideRun = (faults: ReadonlyArray<Fault>, durationSeconds: number
     : `--faults "${format(late)}" does not fit in the run's ${durationSeconds}s (--duration): every fault must start and end within it`
 }
 
-/** Plays `faults` on `world`, `t0Ms` (epoch ms) being the run's start; `note` tells what happens when. */
+/** How long a `redis-down` window's end waits for carts to answer again, at most. */
+export const recoveryWatchMs = 30_000
+
+/** One `redis-down` window as the run measured it. */
+export interface Outage {
+  readonly spec: string
+  /** Connections the proxy reset when Redis went down (null: in-memory carts, no proxy). */
+  readonly connectionsDropped: number | null
+  /** Connections (the client's reconnection attempts) the proxy refused while down. */
+  readonly connectionsRefused: number | null
+  /** After the window, until the Redis client was ready (null: in-memory carts, or not in `recoveryWatchMs`). */
+  readonly clientReadyAfterMs: number | null
+  /** After the window, how long until a cart read through the API answered 200 again. */
+  readonly cartsAnswerAfterMs: number | null
+}
+
+/** What the faults act on: the world (gateway, process), its Redis, a cart read through the API. */
+export interface Targets {
+  readonly world: World.World
+  readonly redis: Redis.Redis
+  /** Reads a cart made before the run through the API: true when it answers 200. */
+  readonly cartAnswers: Effect.Effect<boolean>
+}
+
+const pollEveryMs = 20
+
+/** Ms from `sinceMs` until `check` holds, polled; null when it has not within `recoveryWatchMs` of `sinceMs`. */
+const timeUntil = (check: Effect.Effect<boolean>, sinceMs: number): Effect.Effect<number | null> =>
+  Effect.map(
+    Effect.repeat(check, {
+      until: (ok) => ok || Date.now() - sinceMs >= recoveryWatchMs,
+      schedule: Schedule.spaced(pollEveryMs)
+    }),
+    (ok) => (ok ? Date.now() - sinceMs : null)
+  )
+
+/**
+ * A `redis-down` window: down at its start, up at its end, then watched until the client is
+ * connected and a cart read answers through the API (the stores' breaker may hold calls back a
+ * little longer than the connection: Policy.ts, `store`).
+ */
+const redisDown = (
+  fault: Extract<Fault, { kind: "redis-down" }>,
+  { redis, cartAnswers }: Targets,
+  at: (ms: number) => Effect.Effect<void>,
+  note: (text: string) => Effect.Effect<void>
+): Effect.Effect<Outage> =>
+  Effect.gen(function* () {
+    const spec = format(fault)
+    yield* at(fault.atMs)
+    const before = redis.counts()
+    const what = yield* redis.down
+    yield* note(`${spec}: Redis is down for ${seconds(fault.forMs)}: ${what}`)
+    yield* at(endMs(fault))
+    yield* redis.up
+    const backAtMs = Date.now()
+    const after = redis.counts()
+    const refused = before === null || after === null ? null : after.refused - before.refused
+    yield* note(
+      `${spec}: Redis is back${refused === null ? "" : ` (${refused} connection attempts refused while down)`}`
+    )
+    const clientReadyAfterMs = redis.store === "redis" ? yield* timeUntil(redis.ready, backAtMs) : null
+    const cartsAnswerAfterMs = yield* timeUntil(cartAnswers, backAtMs)
+    yield* note(
+      cartsAnswerAfterMs === null
+        ? `${spec}: no cart read answered within ${seconds(recoveryWatchMs)} after the window`
+        : `${spec}: carts answer again through the API ${cartsAnswerAfterMs} ms after the window` +
+            (clientReadyAfterMs !== null
+              ? ` (the Redis client reconnected after ${clientReadyAfterMs} ms)`
+              : "")
+    )
+    return {
+      spec,
+      connectionsDropped: before === null || after === null ? null : after.dropped - before.dropped,
+      connectionsRefused: refused,
+      clientReadyAfterMs,
+      cartsAnswerAfterMs
+    }
+  })
+
+/**
+ * Plays `faults` on `targets`, `t0Ms` (epoch ms) being the run's start; `note` tells what happens
+ * when. The `redis-down` windows' measures, in schedule order.
+ */
 export const play = (
   faults: ReadonlyArray<Fault>,
-  world: World.World,
+  targets: Targets,
   t0Ms: number,
   note: (text: string) => Effect.Effect<void>
-): Effect.Effect<void> => {
+): Effect.Effect<ReadonlyArray<Outage>> => {
+  const { world } = targets
   const gateway = (f: (control: FakePaymentGateway.Control["Service"]) => Effect.Effect<void>) =>
     world.inspect(Effect.flatMap(FakePaymentGateway.Control, f))
   const at = (ms: number) => Effect.suspend(() => Effect.sleep(Math.max(0, t0Ms + ms - Date.now())))
-  const one = (fault: Fault): Effect.Effect<void> => {
+  const one = (fault: Fault): Effect.Effect<Outage | undefined> => {
     switch (fault.kind) {
       case "storm":
         // Set ahead, on the gateway's own clock: the window opens and closes on time to the ms.
-        return Effect.andThen(
-          gateway((g) => g.unavailableBetween(t0Ms + fault.atMs, t0Ms + endMs(fault))),
+        return Effect.as(
           Effect.andThen(
-            at(fault.atMs),
-            note(`${format(fault)}: the gateway answers 503 for ${seconds(fault.forMs)}`)
-          )
+            gateway((g) => g.unavailableBetween(t0Ms + fault.atMs, t0Ms + endMs(fault))),
+            Effect.andThen(
+              at(fault.atMs),
+              note(`${format(fault)}: the gateway answers 503 for ${seconds(fault.forMs)}`)
+            )
+          ),
+          undefined
         )
       case "latency":
         return Effect.gen(function* () {
@@ -158,6 +259,7 @@ export const play = (
           yield* note(`${format(fault)}: every gateway call takes ${seconds(fault.latencyMs)} longer`)
           yield* at(endMs(fault))
           yield* gateway((g) => g.setFaults({ latencyMs: 0 }))
+          return undefined
         })
       case "restart":
         return Effect.gen(function* () {
@@ -165,8 +267,13 @@ export const play = (
           yield* world.crash
           yield* world.restart()
           yield* note(`${format(fault)}: the process was killed and started again on the same stores`)
+          return undefined
         })
+      case "redis-down":
+        return redisDown(fault, targets, at, note)
     }
   }
-  return Effect.asVoid(Effect.forEach(faults, one, { concurrency: "unbounded" }))
+  return Effect.map(Effect.forEach(faults, one, { concurrency: "unbounded" }), (measured) =>
+    measured.filter((m): m is Outage => m !== undefined)
+  )
 }

@@ -1,19 +1,25 @@
 /**
  * The page of `till simulate --html FILE`: one self-contained HTML file (inline CSS and SVG, no
- * script, nothing fetched) with the settings, the totals, the invariants, and four charts over
- * the run's seconds: answers per second by status, latency p50/p99, the payment breaker's state
- * and the payment-queue depth, each with the fault windows shaded.
+ * script, nothing fetched) with the settings, the totals, the invariants, and five charts over
+ * the run's seconds: answers per second by status, latency p50/p99, the payment breaker's and the
+ * stores' breaker's states and the payment-queue depth, each with the fault windows shaded (the
+ * gateway's orange, Redis's slate; a restart a dashed line).
  */
+import { recoveryWatchMs } from "./Faults.js"
 import type { Report } from "./Report.js"
 import { bandChart, escape, lineChart, type Shade } from "./Svg.js"
 
-/** A color per status: confirmed green, queued blue, declined amber, out of stock violet, errors red. */
+/**
+ * A color per status: confirmed green, queued blue, declined amber, out of stock violet, rate
+ * limited orange, unavailable (503, a store down) slate, errors red.
+ */
 const statusColors: Record<string, string> = {
   "201": "#2a9d8f",
   "202": "#457b9d",
   "402": "#e9c46a",
   "409": "#9b5de5",
-  "429": "#f4a261"
+  "429": "#f4a261",
+  "503": "#5c677d"
 }
 const errorColors = ["#e63946", "#b5179e", "#6d6875", "#d00000", "#370617"]
 
@@ -35,7 +41,36 @@ h1{font-size:20px}h2{font-size:16px;margin-top:28px}table{border-collapse:collap
 td,th{border:1px solid #ddd;padding:3px 8px;text-align:left}.ok{color:#2a9d8f}.broken{color:#e63946}
 svg{display:block;margin:6px 0}svg .tick{font-size:11px;fill:#555}svg .fault{font-size:11px;fill:#9a3412}
 svg .axis{stroke:#888}svg .grid{stroke:#eee}svg .shade{fill:#f4a261;opacity:.22}
+svg .shade.redis-down{fill:#5c677d}
 svg .restart{stroke:#9a3412;stroke-dasharray:4 3;stroke-width:2}`
+
+const ms = (value: number | null) =>
+  value === null ? `not within ${recoveryWatchMs / 1_000} s` : `${value} ms`
+
+/** The `redis-down` windows as measured (none: nothing). */
+const outages = (report: Report): string =>
+  report.outages.length === 0
+    ? ""
+    : `<h2>Redis down</h2><table>${row(
+        [
+          "window",
+          "connections dropped",
+          "reconnections refused",
+          "client ready after",
+          "carts answer after"
+        ],
+        "th"
+      )}${report.outages
+        .map((o) =>
+          row([
+            o.spec,
+            o.connectionsDropped === null ? "in-memory carts" : String(o.connectionsDropped),
+            o.connectionsRefused === null ? "in-memory carts" : String(o.connectionsRefused),
+            o.connectionsDropped === null ? "in-memory carts" : ms(o.clientReadyAfterMs),
+            ms(o.cartsAnswerAfterMs)
+          ])
+        )
+        .join("")}</table>`
 
 /** The page of `report`. */
 export const page = (report: Report): string => {
@@ -43,7 +78,8 @@ export const page = (report: Report): string => {
   const shades: ReadonlyArray<Shade> = report.faults.map((f) => ({
     fromSeconds: f.fromSeconds,
     toSeconds: f.toSeconds,
-    label: f.spec
+    label: f.spec,
+    kind: f.kind
   }))
   const statuses = Object.keys(report.totals.answered)
   let nextError = 0
@@ -73,6 +109,13 @@ export const page = (report: Report): string => {
     seconds,
     shades,
     states: report.series.map((s) => s.breaker),
+    colors: breakerColors
+  })
+  const storeBreaker = bandChart({
+    title: "Stores' breaker (carts, idempotency keys, order steps, queues)",
+    seconds,
+    shades,
+    states: report.series.map((s) => s.storeBreaker),
     colors: breakerColors
   })
   const queue = lineChart({
@@ -108,6 +151,10 @@ export const page = (report: Report): string => {
     ["stock per SKU", String(s.stockPerSku)],
     ["faults", s.faults.join(", ") || "none"],
     ["target", s.target ?? "embedded"],
+    [
+      "carts and rate limits",
+      report.carts === null ? "the target's" : report.carts === "redis" ? "Redis" : "in memory"
+    ],
     ["seed", String(s.seed)]
   ])}
 <h2>Totals</h2>${table([
@@ -119,6 +166,7 @@ export const page = (report: Report): string => {
     ["latency p50 / p99", `${t.latencyMsP50} / ${t.latencyMsP99} ms`],
     ["payment queue peak", String(t.paymentQueueDepthPeak)],
     ["seconds with the breaker open", String(t.breakerOpenSeconds)],
+    ["seconds with the stores' breaker open", String(t.storeBreakerOpenSeconds)],
     [
       "orders",
       report.orders === null
@@ -128,10 +176,11 @@ export const page = (report: Report): string => {
             .join(", ")
     ]
   ])}
-<h2>Invariants</h2>${invariants}
+${outages(report)}<h2>Invariants</h2>${invariants}
 <h2>Throughput</h2>${throughput}
 <h2>Latency</h2>${latency}
 <h2>Payment breaker</h2>${breaker}
+<h2>Stores' breaker</h2>${storeBreaker}
 <h2>Payment queue</h2>${queue}
 </body></html>
 `

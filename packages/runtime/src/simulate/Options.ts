@@ -113,7 +113,8 @@ export const problems = (settings: Settings): ReadonlyArray<string> => {
     if (settings.faults.length > 0)
       found.push(
         `--faults ${settings.faults.map(Faults.format).join(",")} needs the embedded Till: storms and latency drive its ` +
-          "fake payment gateway and a restart kills its process, which a --target run cannot reach; drop --target or --faults"
+          "fake payment gateway, a restart kills its process and redis-down cuts it from its Redis (through the " +
+          "simulator's proxy), none of which a --target run can reach; drop --target or --faults"
       )
   }
   return found

@@ -1,7 +1,8 @@
 /**
  * The JSON report of `till simulate --report FILE`: the settings (the secret left out), the fault
- * windows, one row per second, the totals (the rows' sums), the orders as the stores ended them,
- * and the invariants checked from the stores' and the gateway's records (demo/Invariants.ts). A
+ * windows, where the embedded world's carts were (in memory or on Redis) and each `redis-down`
+ * window's outage and recovery as measured, one row per second, the totals (the rows' sums), the
+ * orders as the stores ended them, and the invariants checked from the stores' and the gateway's records (demo/Invariants.ts). A
  * `--target` run cannot read another process's stores: its invariants are not checked, and the
  * report says so (`invariantsChecked: false`).
  */
@@ -43,6 +44,10 @@ export interface Report {
   readonly mode: "embedded" | "target"
   readonly settings: ReportedSettings
   readonly faults: ReadonlyArray<FaultWindow>
+  /** Where the embedded world's carts and rate limits were (null: `--target`, the target's own). */
+  readonly carts: "redis" | "in-memory" | null
+  /** Each `redis-down` window: what the proxy dropped and refused, how long recovery took. */
+  readonly outages: ReadonlyArray<Faults.Outage>
   readonly series: ReadonlyArray<Second>
   readonly totals: Totals
   /** Orders by status in the stores at the end (embedded runs only). */

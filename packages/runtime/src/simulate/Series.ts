@@ -1,7 +1,7 @@
 /**
  * The simulation's numbers, one bucket per second since the first arrival: checkouts started and
- * shed, answers by status, their latencies, and the payment breaker and payment-queue depth as the
- * admin routes showed them. Each started checkout ends in exactly one answer (the checkout's, or
+ * shed, answers by status, their latencies, and the payment breaker, the stores' breaker and the
+ * payment-queue depth as the admin routes showed them. Each started checkout ends in exactly one answer (the checkout's, or
  * that of the step before it that failed), counted in the second it came, so the totals are the
  * series' sums.
  */
@@ -14,13 +14,24 @@ export type Breaker = "closed" | "halfOpen" | "open" | "unknown"
 const severity: Record<Breaker, number> = { unknown: 0, closed: 1, halfOpen: 2, open: 3 }
 
 /**
- * Honest answers: confirmed, queued, declined, out of stock, rate limited. Anything else is an
- * error: a 5xx, a request cut off by a crash or the network (status 0), or a 4xx that says the
- * simulator sent something wrong.
+ * Honest answers: confirmed, queued, declined, out of stock, rate limited, and a 503 that says
+ * when to come back (`retry_after` in its problem body, sent as `Retry-After` too: a store that
+ * cannot be reached, as in a `redis-down` window). Anything else is an error: a 500 or another
+ * 5xx, a 503 without `Retry-After`, a request cut off by a crash or the network (status 0), or a
+ * 4xx that says the simulator sent something wrong.
  */
 export const honest: ReadonlySet<number> = new Set([201, 202, 402, 409, 429])
 
-export const isError = (status: number): boolean => !honest.has(status)
+/** Whether an answer of `status` with `body` is an error (see `honest`). */
+export const isError = (status: number, body?: unknown): boolean =>
+  !(honest.has(status) || (status === 503 && saysRetryAfter(body)))
+
+const saysRetryAfter = (body: unknown): boolean =>
+  typeof body === "object" &&
+  body !== null &&
+  "retry_after" in body &&
+  typeof body.retry_after === "number" &&
+  body.retry_after > 0
 
 export interface Second {
   /** Seconds since the first arrival: this bucket is [second, second + 1). */
@@ -34,6 +45,8 @@ export interface Second {
   readonly latencyMsP50: number
   readonly latencyMsP99: number
   readonly breaker: Breaker
+  /** The stores' breaker (core's `store` policy: carts, keys, order steps, queues), as sampled. */
+  readonly storeBreaker: Breaker
   /** The deepest payment queue sampled in the second (-1: no sample answered). */
   readonly paymentQueueDepth: number
 }
@@ -51,25 +64,37 @@ export interface Totals {
   readonly paymentQueueDepthPeak: number
   /** Seconds in which the breaker was seen open. */
   readonly breakerOpenSeconds: number
+  /** Seconds in which the stores' breaker was seen open. */
+  readonly storeBreakerOpenSeconds: number
 }
 
 interface Bucket {
   started: number
   shed: number
   answered: Map<number, number>
+  errors: number
   latenciesMs: Array<number>
   breaker: Breaker
+  storeBreaker: Breaker
   depth: number
+}
+
+/** One sample of the admin routes. */
+export interface Sample {
+  readonly breaker: Breaker
+  readonly storeBreaker: Breaker
+  readonly depth: number
 }
 
 export interface Series {
   readonly t0Ms: number
   readonly started: (atMs: number) => void
   readonly shed: (atMs: number) => void
-  readonly answered: (atMs: number, status: number, latencyMs: number) => void
-  readonly sampled: (atMs: number, breaker: Breaker, depth: number) => void
-  /** The last breaker state and queue depth sampled. */
-  readonly latest: () => { readonly breaker: Breaker; readonly depth: number }
+  /** An answer; `error` as `isError` judged it (the status alone cannot tell a 503's two kinds). */
+  readonly answered: (atMs: number, status: number, latencyMs: number, error: boolean) => void
+  readonly sampled: (atMs: number, sample: Sample) => void
+  /** The last breakers' states and queue depth sampled. */
+  readonly latest: () => Sample
   /** The `index`-th second so far (what the progress line shows each second). */
   readonly second: (index: number) => Second
   /** Answers by status and errors so far, without the quantiles' cost. */
@@ -95,7 +120,7 @@ const round = (ms: number) => Math.round(ms * 10) / 10
 /** A series whose second 0 starts at `t0Ms` (epoch ms). */
 export const make = (t0Ms: number): Series => {
   const buckets: Array<Bucket> = []
-  let latest: { breaker: Breaker; depth: number } = { breaker: "unknown", depth: 0 }
+  let latest: Sample = { breaker: "unknown", storeBreaker: "unknown", depth: 0 }
   const at = (atMs: number): Bucket => {
     const index = Math.max(0, Math.floor((atMs - t0Ms) / 1_000))
     for (let i = buckets.length; i <= index; i++)
@@ -103,8 +128,10 @@ export const make = (t0Ms: number): Series => {
         started: 0,
         shed: 0,
         answered: new Map(),
+        errors: 0,
         latenciesMs: [],
         breaker: "unknown",
+        storeBreaker: "unknown",
         depth: -1
       })
     return buckets[index]!
@@ -116,10 +143,11 @@ export const make = (t0Ms: number): Series => {
     started: b.started,
     shed: b.shed,
     answered: byStatus(b.answered),
-    errors: sum([...b.answered].filter(([s]) => isError(s)).map(([, n]) => n)),
+    errors: b.errors,
     latencyMsP50: round(quantile(b.latenciesMs, 0.5)),
     latencyMsP99: round(quantile(b.latenciesMs, 0.99)),
     breaker: b.breaker,
+    storeBreaker: b.storeBreaker,
     paymentQueueDepth: b.depth
   })
   const seconds = (): ReadonlyArray<Second> => buckets.map(secondOf)
@@ -127,18 +155,22 @@ export const make = (t0Ms: number): Series => {
     t0Ms,
     started: (atMs) => void at(atMs).started++,
     shed: (atMs) => void at(atMs).shed++,
-    answered: (atMs, status, latencyMs) => {
+    answered: (atMs, status, latencyMs, error) => {
       const b = at(atMs)
       b.answered.set(status, (b.answered.get(status) ?? 0) + 1)
       b.latenciesMs.push(latencyMs)
       answeredSoFar.set(status, (answeredSoFar.get(status) ?? 0) + 1)
-      if (isError(status)) errorsSoFar++
+      if (error) {
+        b.errors++
+        errorsSoFar++
+      }
     },
-    sampled: (atMs, breaker, depth) => {
+    sampled: (atMs, sample) => {
       const b = at(atMs)
-      if (severity[breaker] > severity[b.breaker]) b.breaker = breaker
-      b.depth = Math.max(b.depth, depth)
-      latest = { breaker, depth }
+      if (severity[sample.breaker] > severity[b.breaker]) b.breaker = sample.breaker
+      if (severity[sample.storeBreaker] > severity[b.storeBreaker]) b.storeBreaker = sample.storeBreaker
+      b.depth = Math.max(b.depth, sample.depth)
+      latest = sample
     },
     latest: () => latest,
     second: (index) => secondOf(at(t0Ms + index * 1_000), index),
@@ -156,11 +188,12 @@ export const make = (t0Ms: number): Series => {
         answered: byStatus(all),
         answeredTotal,
         unanswered: started - answeredTotal,
-        errors: sum([...all].filter(([s]) => isError(s)).map(([, n]) => n)),
+        errors: sum(buckets.map((b) => b.errors)),
         latencyMsP50: round(quantile(latencies, 0.5)),
         latencyMsP99: round(quantile(latencies, 0.99)),
         paymentQueueDepthPeak: Math.max(0, ...buckets.map((b) => b.depth)),
-        breakerOpenSeconds: buckets.filter((b) => b.breaker === "open").length
+        breakerOpenSeconds: buckets.filter((b) => b.breaker === "open").length,
+        storeBreakerOpenSeconds: buckets.filter((b) => b.storeBreaker === "open").length
       }
     }
   }

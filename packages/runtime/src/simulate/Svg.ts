@@ -16,6 +16,8 @@ export interface Shade {
   readonly fromSeconds: number
   readonly toSeconds: number
   readonly label: string
+  /** A class the window gets besides `shade` (its fault's kind: a store outage is shaded apart). */
+  readonly kind?: string
 }
 
 export interface Frame {
@@ -52,7 +54,7 @@ const shades = (frame: Frame, plotTop: number, plotHeight: number): string =>
       const x0 = xOf(frame, s.fromSeconds)
       const label = `<text x="${fixed(x0 + 3)}" y="${fixed(plotTop + 11)}" class="fault">${escape(s.label)}</text>`
       return s.toSeconds > s.fromSeconds
-        ? `<rect x="${fixed(x0)}" y="${plotTop}" width="${fixed(xOf(frame, s.toSeconds) - x0)}" height="${plotHeight}" class="shade"><title>${escape(s.label)}</title></rect>${label}`
+        ? `<rect x="${fixed(x0)}" y="${plotTop}" width="${fixed(xOf(frame, s.toSeconds) - x0)}" height="${plotHeight}" class="shade${s.kind === undefined ? "" : ` ${escape(s.kind)}`}"><title>${escape(s.label)}</title></rect>${label}`
         : `<line x1="${fixed(x0)}" x2="${fixed(x0)}" y1="${plotTop}" y2="${plotTop + plotHeight}" class="restart"><title>${escape(s.label)}</title></line>${label}`
     })
     .join("")

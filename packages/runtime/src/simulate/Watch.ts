@@ -1,8 +1,8 @@
 /**
  * What an operator would watch during a simulation, read as one does: through the admin routes
- * (`GET /v1/admin/circuit-breakers`, `GET /v1/admin/payment-queue`), so an embedded run and a
- * `--target` run are watched alike. Sampled every 100 ms into the series; a state shorter than
- * that may not show. A sample that fails (a restart under way) is skipped.
+ * (`GET /v1/admin/circuit-breakers`: the payment breaker and the stores' one, which a Redis outage
+ * opens; `GET /v1/admin/payment-queue`), so an embedded run and a `--target` run are watched
+ * alike. Sampled every 100 ms into the series; a state shorter than that may not show. A sample that fails (a restart under way) is skipped.
  */
 import { Effect } from "effect"
 import type * as Client from "../demo/Client.js"
@@ -12,13 +12,13 @@ export const sampleEveryMs = 100
 
 const admin = { as: "sim-ops", admin: true, quiet: true } as const
 
-const breakerOf = (body: unknown): Breaker | undefined => {
+const breakerOf = (body: unknown, name: string): Breaker | undefined => {
   if (!Array.isArray(body)) return undefined
-  const state: unknown = body.find((b: { name?: unknown }) => b?.name === "payment")?.state
+  const state: unknown = body.find((b: { name?: unknown }) => b?.name === name)?.state
   return state === "closed" || state === "open" || state === "halfOpen" ? state : undefined
 }
 
-/** One sample of the payment breaker and the payment queue into `series`. */
+/** One sample of the payment and stores' breakers and the payment queue into `series`. */
 export const sample = (client: Client.Client, series: Series): Effect.Effect<void> =>
   Effect.gen(function* () {
     const [breakers, queue] = yield* Effect.all(
@@ -28,9 +28,11 @@ export const sample = (client: Client.Client, series: Series): Effect.Effect<voi
       ],
       { concurrency: 2 }
     )
-    const breaker = breakers.status === 200 ? breakerOf(breakers.body) : undefined
+    const breaker = breakers.status === 200 ? breakerOf(breakers.body, "payment") : undefined
+    const storeBreaker = breakers.status === 200 ? breakerOf(breakers.body, "store") : undefined
     const depth: unknown = queue.status === 200 ? queue.body?.depth : undefined
-    if (breaker !== undefined && typeof depth === "number") series.sampled(Date.now(), breaker, depth)
+    if (breaker !== undefined && storeBreaker !== undefined && typeof depth === "number")
+      series.sampled(Date.now(), { breaker, storeBreaker, depth })
   })
 
 /** Samples forever (fork it; interrupt it at the end). */
