@@ -9,9 +9,12 @@
  *   expiry (10 s); 50 carts are edited through the first, which is then killed (-9), and each cart
  *   is edited through the survivor until it answers: the time until every cart answers again.
  *
- * The hot-SKU batching entity is not built yet: no row for it.
+ * - `hotSku.*`: a flash sale's reservations of one SKU per second, through the hot-SKU entity and
+ *   without it, against the raw conditional UPDATE of the row at 64 connections and at one
+ *   (bench/actors/hotSku.ts). The target is ≥ 2× the raw row at the sale's concurrency (64).
  *
- * Env: TILL_TEST_DATABASE_URL, TILL_TEST_REDIS_URL, TILL_BENCH_ACTORS_ENTITIES (default 10000).
+ * Env: TILL_TEST_DATABASE_URL, TILL_TEST_REDIS_URL, TILL_BENCH_ACTORS_ENTITIES (default 10000),
+ * TILL_BENCH_HOT_SKU_RESERVATIONS (4000 a round), TILL_BENCH_HOT_SKU_ROUNDS (3).
  */
 import { type ChildProcess, execFile, spawn } from "node:child_process"
 import { fileURLToPath } from "node:url"
@@ -19,6 +22,7 @@ import { promisify } from "node:util"
 import pg from "pg"
 import { freePort } from "../packages/adapters/test/support/net.js"
 import { callWith, waitReady } from "../packages/runtime/test/support/client.js"
+import { hotSku } from "./actors/hotSku.js"
 import type { Progress, Row } from "./run.js"
 
 const exec = promisify(execFile)
@@ -30,6 +34,7 @@ const redisUrl = process.env["TILL_TEST_REDIS_URL"] ?? "redis://127.0.0.1:6379/0
 const secret = "actors-bench-secret-0123456789abcdef"
 const CARTS = 50
 const TARGET_FAILOVER_MS = 15_000
+const TARGET_HOT_SKU_RATIO = 2
 
 interface HeapResult {
   readonly perEntityBytes: number
@@ -166,8 +171,38 @@ export const run = async (progress: Progress): Promise<ReadonlyArray<Row>> => {
   progress(
     `every cart answered again ${(f.allMs / 1000).toFixed(1)} s after the kill (median ${(f.medianMs / 1000).toFixed(1)} s)`
   )
+  progress("hot SKU: raw row, Till batched, Till single (interleaved rounds)")
+  const hot = await hotSku(progress)
   const kb = (bytes: number) => Math.round((bytes / 1024) * 10) / 10
+  const perSec = (name: string, value: number, baseline: string | null, base?: number): Row => ({
+    name,
+    value: Math.round(value),
+    unit: "reservations/s",
+    baseline,
+    ratio: base === undefined ? null : value / base
+  })
+  const { rates } = hot
   return [
+    perSec("hotSku.raw.c64", rates["raw.c64"], null),
+    perSec("hotSku.raw.c1", rates["raw.c1"], null),
+    perSec("hotSku.till.batched", rates["till.batched"], "hotSku.raw.c64", rates["raw.c64"]),
+    perSec("hotSku.till.batched", rates["till.batched"], "hotSku.raw.c1", rates["raw.c1"]),
+    perSec("hotSku.till.single", rates["till.single"], "hotSku.raw.c64", rates["raw.c64"]),
+    perSec("hotSku.till.batched", rates["till.batched"], "hotSku.till.single", rates["till.single"]),
+    {
+      name: "hotSku.target.ratio",
+      value: TARGET_HOT_SKU_RATIO,
+      unit: "× raw.c64",
+      baseline: null,
+      ratio: null
+    },
+    {
+      name: "hotSku.till.meanBatch",
+      value: Math.round(hot.meanBatch * 10) / 10,
+      unit: "orders/transaction",
+      baseline: null,
+      ratio: null
+    },
     {
       name: "heap.bareEntity.perEntity",
       value: kb(h.bare.perEntityBytes),

@@ -14,6 +14,7 @@ import { Effect, Layer, Schema } from "effect"
 import { Entity, TestRunner } from "effect/cluster"
 import { Rpc } from "effect/rpc"
 import * as CartEntity from "../../packages/runtime/src/CartEntity.js"
+import * as Entities from "../../packages/runtime/src/Entities.js"
 
 const ENTITIES = Number(process.env["TILL_BENCH_ACTORS_ENTITIES"] ?? 10_000)
 const IDLE_MS = 3_000
@@ -87,7 +88,8 @@ const till = await Effect.runPromise(
       return (i: number) => carts.setQuantity("alice", ids[i]!, Sku.make("mug"), 1)
     }),
     CartEntity.layer({ ...CartEntity.defaults, maxIdleMs: IDLE_MS }).pipe(
-      Layer.provideMerge(TestRunner.layer),
+      // As `till start` builds it (Cluster.ts): the cluster without Till's services in its context.
+      Layer.provideMerge(Entities.withoutTillServices(TestRunner.layer)),
       Layer.provideMerge(TestTill.layer({ seed: 7 }))
     )
   )

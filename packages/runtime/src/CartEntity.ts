@@ -27,7 +27,7 @@ import { Cart, Carts, Errors, Sku } from "@till/core"
 import { Duration, Effect, Layer, Schema } from "effect"
 import { Entity, type Sharding } from "effect/cluster"
 import { Rpc } from "effect/rpc"
-import * as EntityErrors from "./EntityErrors.js"
+import * as Entities from "./Entities.js"
 
 /** How the cart entity behaves: its idle passivation, its mailbox and a call's longest wait. */
 export interface Settings {
@@ -79,20 +79,22 @@ export const layer = (
   // built per entity would stay in memory with each live entity (measured: +2.2 KB an entity).
   const entity = Layer.unwrap(
     Effect.map(Carts.Carts, (carts) =>
-      CartEntity.toLayer(
-        CartEntity.of({
-          addItem: ({ address, payload }) =>
-            carts.addItem(payload.userId, address.entityId, payload.sku, payload.quantity),
-          setQuantity: ({ address, payload }) =>
-            carts.setQuantity(payload.userId, address.entityId, payload.sku, payload.quantity),
-          removeItem: ({ address, payload }) =>
-            carts.removeItem(payload.userId, address.entityId, payload.sku)
-        }),
-        {
-          maxIdleTime: Duration.millis(settings.maxIdleMs),
-          mailboxCapacity: settings.mailboxCapacity,
-          defectRetryPolicy: EntityErrors.restartSchedule(CartEntity.type)
-        }
+      Entities.registered(
+        CartEntity.toLayer(
+          CartEntity.of({
+            addItem: ({ address, payload }) =>
+              carts.addItem(payload.userId, address.entityId, payload.sku, payload.quantity),
+            setQuantity: ({ address, payload }) =>
+              carts.setQuantity(payload.userId, address.entityId, payload.sku, payload.quantity),
+            removeItem: ({ address, payload }) =>
+              carts.removeItem(payload.userId, address.entityId, payload.sku)
+          }),
+          {
+            maxIdleTime: Duration.millis(settings.maxIdleMs),
+            mailboxCapacity: settings.mailboxCapacity,
+            defectRetryPolicy: Entities.restartSchedule(CartEntity.type)
+          }
+        )
       )
     )
   )
@@ -101,11 +103,9 @@ export const layer = (
     Effect.gen(function* () {
       const carts = yield* Carts.Carts
       const client = yield* CartEntity.client
-      const answering = EntityErrors.answering<Cart.Cart, ChangeError>("cart", settings.callTimeoutMs)
-      const send = (
-        cartId: string,
-        call: Effect.Effect<Cart.Cart, ChangeError | EntityErrors.ClusterError>
-      ) => answering(`cart ${cartId}`, call)
+      const answering = Entities.answering<Cart.Cart, ChangeError>("cart", settings.callTimeoutMs)
+      const send = (cartId: string, call: Effect.Effect<Cart.Cart, ChangeError | Entities.ClusterError>) =>
+        answering(`cart ${cartId}`, call)
       return Carts.Carts.of({
         ...carts,
         addItem: (userId, cartId, sku, quantity) =>

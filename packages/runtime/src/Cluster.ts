@@ -32,6 +32,7 @@ import {
 import { createHash } from "node:crypto"
 import type { SocketServerError } from "effect/socket/SocketServer"
 import type { SqlError } from "effect/sql/SqlError"
+import * as Entities from "./Entities.js"
 import type { Settings } from "./Settings.js"
 
 /** Connections of the cluster's own pool (runner registration, shard locks, storage polls). */
@@ -45,7 +46,11 @@ export const tablePrefix = (schema: string): string =>
   `tillc_${createHash("sha256").update(schema).digest("hex").slice(0, 10)}`
 
 /** The cluster of `settings`: in memory when embedded, on Postgres with `DATABASE_URL`. */
-export const layer = (settings: Settings): Layer.Layer<Sharding.Sharding, Failure> => {
+export const layer = (settings: Settings): Layer.Layer<Sharding.Sharding, Failure> =>
+  // Built without Till's services in its context: each live entity's context derives from it.
+  Entities.withoutTillServices(cluster(settings))
+
+const cluster = (settings: Settings): Layer.Layer<Sharding.Sharding, Failure> => {
   if (Option.isNone(settings.databaseUrl)) return TestRunner.layer
   return Layer.unwrap(
     Effect.gen(function* () {

@@ -23,7 +23,7 @@ import { Errors, Event, Order, OrderStore } from "@till/core"
 import { Deferred, Duration, Effect, Exit, Layer, Metric, Queue, Schema } from "effect"
 import { Entity, type Sharding } from "effect/cluster"
 import { Rpc } from "effect/rpc"
-import * as EntityErrors from "./EntityErrors.js"
+import * as Entities from "./Entities.js"
 
 /** Which SKUs are hot, and how their entity behaves. */
 export interface Settings {
@@ -115,16 +115,18 @@ export const layer = (
   const hot = new Set(settings.skus)
   const entity = Layer.unwrap(
     Effect.map(OrderStore.OrderStore, (orders) =>
-      HotSkuEntity.toLayer(
-        Effect.map(batcher(orders, settings.maxBatch), (submit) =>
-          HotSkuEntity.of({ create: ({ payload }) => submit(payload) })
-        ),
-        {
-          concurrency: "unbounded",
-          maxIdleTime: Duration.millis(settings.maxIdleMs),
-          mailboxCapacity: settings.mailboxCapacity,
-          defectRetryPolicy: EntityErrors.restartSchedule(HotSkuEntity.type)
-        }
+      Entities.registered(
+        HotSkuEntity.toLayer(
+          Effect.map(batcher(orders, settings.maxBatch), (submit) =>
+            HotSkuEntity.of({ create: ({ payload }) => submit(payload) })
+          ),
+          {
+            concurrency: "unbounded",
+            maxIdleTime: Duration.millis(settings.maxIdleMs),
+            mailboxCapacity: settings.mailboxCapacity,
+            defectRetryPolicy: Entities.restartSchedule(HotSkuEntity.type)
+          }
+        )
       )
     )
   )
@@ -133,7 +135,7 @@ export const layer = (
     Effect.gen(function* () {
       const orders = yield* OrderStore.OrderStore
       const client = yield* HotSkuEntity.client
-      const send = EntityErrors.answering<Order.Order, CreateError>("orders", settings.callTimeoutMs)
+      const send = Entities.answering<Order.Order, CreateError>("orders", settings.callTimeoutMs)
       return OrderStore.OrderStore.of({
         ...orders,
         create: (order, events) => {

@@ -21,7 +21,7 @@ import { Checkout, Errors } from "@till/core"
 import { Duration, Effect, Layer, Schema } from "effect"
 import { Entity, type Sharding } from "effect/cluster"
 import { Rpc } from "effect/rpc"
-import * as EntityErrors from "./EntityErrors.js"
+import * as Entities from "./Entities.js"
 
 export interface Settings {
   readonly maxIdleMs: number
@@ -53,14 +53,16 @@ export const layer = (
 ): Layer.Layer<Checkout.Checkout, never, Checkout.Checkout | Sharding.Sharding> => {
   const entity = Layer.unwrap(
     Effect.map(Checkout.Checkout, (checkout) =>
-      OrderEntity.toLayer(
-        // One handlers object for every order (the order is the call's address): nothing per entity.
-        OrderEntity.of({ resume: ({ address }) => checkout.resume(address.entityId) }),
-        {
-          maxIdleTime: Duration.millis(settings.maxIdleMs),
-          mailboxCapacity: settings.mailboxCapacity,
-          defectRetryPolicy: EntityErrors.restartSchedule(OrderEntity.type)
-        }
+      Entities.registered(
+        OrderEntity.toLayer(
+          // One handlers object for every order (the order is the call's address): nothing per entity.
+          OrderEntity.of({ resume: ({ address }) => checkout.resume(address.entityId) }),
+          {
+            maxIdleTime: Duration.millis(settings.maxIdleMs),
+            mailboxCapacity: settings.mailboxCapacity,
+            defectRetryPolicy: Entities.restartSchedule(OrderEntity.type)
+          }
+        )
       )
     )
   )
@@ -69,7 +71,7 @@ export const layer = (
     Effect.gen(function* () {
       const checkout = yield* Checkout.Checkout
       const client = yield* OrderEntity.client
-      const send = EntityErrors.answering<"done" | "retry", ResumeError>("order", settings.callTimeoutMs)
+      const send = Entities.answering<"done" | "retry", ResumeError>("order", settings.callTimeoutMs)
       return Checkout.Checkout.of({
         ...checkout,
         resume: (orderId) => send(`order ${orderId}`, client(orderId).resume())

@@ -1,5 +1,5 @@
 /**
- * The entities' shared supervision (src/EntityErrors.ts): a defect in an entity restarts it after
+ * The entities' shared supervision (src/Entities.ts): a defect in an entity restarts it after
  * the backoff and counts the restart in `till_entity_restarts_total{entity}`; a slow answer becomes
  * `StoreUnavailable` naming the store (a full mailbox: cartEntity.test.ts).
  */
@@ -8,7 +8,7 @@ import { Effect, Metric, Schema } from "effect"
 import { Entity, TestRunner } from "effect/cluster"
 import { Rpc } from "effect/rpc"
 import { expect } from "vitest"
-import * as EntityErrors from "../src/EntityErrors.js"
+import * as Entities from "../src/Entities.js"
 
 const Flaky = Entity.make("test/flaky", [Rpc.make("ping", { success: Schema.Number })])
 
@@ -23,10 +23,10 @@ it.live("a defect restarts the entity after the backoff, counted per entity type
           Effect.suspend(() => (++calls === 1 ? Effect.die(new Error("boom")) : Effect.succeed(builds)))
       })
     }),
-    { defectRetryPolicy: EntityErrors.restartSchedule(Flaky.type) }
+    { defectRetryPolicy: Entities.restartSchedule(Flaky.type) }
   )
   return Effect.gen(function* () {
-    const restarts = Metric.withAttributes(EntityErrors.restarts, { entity: Flaky.type })
+    const restarts = Metric.withAttributes(Entities.restarts, { entity: Flaky.type })
     const before = (yield* Metric.value(restarts)).count
     const client = yield* Flaky.client
     yield* Effect.exit(client("a").ping())
@@ -38,7 +38,7 @@ it.live("a defect restarts the entity after the backoff, counted per entity type
 
 it.live("a call with no answer within the timeout answers StoreUnavailable", () =>
   Effect.gen(function* () {
-    const send = EntityErrors.answering<number, never>("cart", 50)
+    const send = Entities.answering<number, never>("cart", 50)
     const slow = yield* Effect.flip(send("cart c1", Effect.never))
     expect(slow).toMatchObject({
       _tag: "StoreUnavailable",
