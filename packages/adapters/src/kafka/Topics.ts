@@ -109,7 +109,10 @@ export const provision: (
               numPartitions: settings.partitions,
               replicationFactor: settings.replicationFactor
             })),
-            waitForLeaders: true,
+            // Leaders are waited for below: kafkajs's own wait retries only LEADER_NOT_AVAILABLE, and a
+            // broker that does not know a just-created topic yet (UNKNOWN_TOPIC_OR_PARTITION) made it
+            // fail the whole start now and then.
+            waitForLeaders: false,
             timeout: settings.provisionTimeoutMs
           })
           .catch((error: unknown) => {
@@ -118,19 +121,28 @@ export const provision: (
           })
       )
     }
-    // `waitForLeaders` covers only what this call created: topics created by another instance, or
-    // left leaderless by a broker that is starting, are waited for here, by their metadata.
+    // Every topic, created here, by another instance, or left leaderless by a broker that is
+    // starting, is waited for by its metadata. A metadata error until then (a topic the broker does
+    // not know yet) means "not yet"; the last one is reported if the deadline passes.
     const deadline = Date.now() + step
-    yield* call("wait for partition leaders", step, async () => {
+    // The call's own timeout a second later: the loop's deadline answers first, with its reason.
+    yield* call("wait for partition leaders", step + 1_000, async () => {
+      let lastError: unknown = null
       while (Date.now() < deadline) {
-        const { topics: metadata } = await admin.fetchTopicMetadata({ topics: [...topics.all] })
-        const leaderless = metadata.filter(
-          (t) => t.partitions.length === 0 || t.partitions.some((p) => p.leader < 0)
-        )
-        if (leaderless.length === 0 && metadata.length === topics.all.length) return
+        try {
+          const { topics: metadata } = await admin.fetchTopicMetadata({ topics: [...topics.all] })
+          const leaderless = metadata.filter(
+            (t) => t.partitions.length === 0 || t.partitions.some((p) => p.leader < 0)
+          )
+          if (leaderless.length === 0 && metadata.length === topics.all.length) return
+        } catch (error) {
+          lastError = error
+        }
         await new Promise((resolve) => setTimeout(resolve, 100))
       }
-      throw new Error(`some partitions of ${topics.all.join(", ")} have no leader`)
+      throw new Error(
+        `some partitions of ${topics.all.join(", ")} have no leader${lastError === null ? "" : ` (${String(lastError)})`}`
+      )
     })
     return topics
   },
