@@ -65,6 +65,13 @@ const stocked = (units: number) =>
     return sku
   })
 
+/** The SKU's `[on_hand, reserved]` in `stores`. */
+const levelOf = (stores: Context.Context<InventoryStore.InventoryStore>, sku: Sku.Sku) =>
+  Effect.provide(
+    Effect.flatMap(InventoryStore.InventoryStore, (stock) => stock.level(sku)),
+    stores
+  ).pipe(Effect.map((level) => (level._tag === "Some" ? [level.value.on_hand, level.value.reserved] : null)))
+
 const outcomes = (answers: ReadonlyArray<Result.Result<Order.Order, { readonly _tag: string }>>) => ({
   created: answers.filter(Result.isSuccess).length,
   outOfStock: answers.filter((a) => Result.isFailure(a) && a.failure._tag === "OutOfStock").length,
@@ -83,11 +90,7 @@ await describeServices(["postgres"], "the hot-SKU entity on Postgres", () => {
         expect(outcomes(answers)).toEqual({ created: 20, outOfStock: 44, other: [] })
         expect(batches.reduce((a, b) => a + b, 0)).toBe(64)
         expect(batches.length).toBeLessThan(64)
-        const level = yield* Effect.provide(
-          Effect.flatMap(InventoryStore.InventoryStore, (stock) => stock.level(sku)),
-          stores
-        )
-        expect(level._tag === "Some" && [level.value.on_hand, level.value.reserved]).toEqual([20, 20])
+        expect(yield* levelOf(stores, sku)).toEqual([20, 20])
       })
     )
   )
@@ -102,11 +105,7 @@ await describeServices(["postgres"], "the hot-SKU entity on Postgres", () => {
         const b = yield* owner(stores, [sku], batches)
         const answers = yield* rush([a, b], sku, 80)
         expect(outcomes(answers)).toEqual({ created: 25, outOfStock: 55, other: [] })
-        const level = yield* Effect.provide(
-          Effect.flatMap(InventoryStore.InventoryStore, (stock) => stock.level(sku)),
-          stores
-        )
-        expect(level._tag === "Some" && [level.value.on_hand, level.value.reserved]).toEqual([25, 25])
+        expect(yield* levelOf(stores, sku)).toEqual([25, 25])
       })
     )
   )

@@ -13,14 +13,10 @@ import { Entity, Sharding, TestRunner } from "effect/cluster"
 import { TestClock } from "effect/testing"
 import { expect } from "vitest"
 import * as OrderEntity from "../src/OrderEntity.js"
+import { address as httpAddress } from "./support/http.js"
 
-const address = Schema.decodeUnknownSync(Address.Address)({
-  name: "Ada Lovelace",
-  line1: "12 St James's Square",
-  city: "London",
-  postal_code: "SW1Y 4JH",
-  country: "GB"
-})
+/** The HTTP tests' shipping address, as core's type. */
+const address = Schema.decodeUnknownSync(Address.Address)(httpAddress)
 
 /** Where each resume that reached the Checkout below the entity ran: the entity's address, or none. */
 const resumedIn: Array<string> = []
