@@ -10,7 +10,7 @@
  *   the store, compare-and-set included. Two owners of one cart during a rebalance (a shard
  *   moving) race exactly as two plain requests would, and the store keeps them correct.
  * - **Passivation**: an entity idle for `maxIdleMs` (5 s) is dropped (its mailbox with it). A live
- *   entity costs ~16 KB of heap, as a bare cluster entity does (bench/results/actors.md), and a
+ *   entity costs ~13-15 KB of heap, no more than a bare cluster entity (bench/results/actors.md), and a
  *   cart's edits come in bursts, so a short idle time bounds how many live at once.
  * - `till start` routes edits through it when carts live in Redis (Start.ts); embedded, edits go
  *   to the one process's store directly.
