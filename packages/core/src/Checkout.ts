@@ -229,7 +229,7 @@ export const make = (config: Config = defaults) =>
       request: unknown,
       resourcePrefix: string,
       orderOf: (resourceId: string) => string,
-      use: (resourceId: string) => Effect.Effect<Placed, E>
+      use: (resourceId: string, fresh: boolean) => Effect.Effect<Placed, E>
     ) =>
       idempotency.run(
         {
@@ -315,7 +315,8 @@ export const make = (config: Config = defaults) =>
               error._tag === "OutOfStock" ? Effect.ignore(carts.reopen(cart.cart_id, orderId)) : Effect.void
             )
           )
-        return yield* continueOrder(created)
+        // `create` answers the stored order when the id exists: only ever this request's own.
+        return yield* Effect.flatMap(ownedBy(created, userId, cart.cart_id), continueOrder)
       })
 
     /** An order found under this request's id must be this request's: never continue another user's order. */
@@ -335,15 +336,22 @@ export const make = (config: Config = defaults) =>
         Schema.encodeSync(CheckoutRequest)(input.request),
         "ord",
         (orderId) => orderId,
-        (orderId) =>
+        (orderId, fresh) =>
           // Charged only for new work: a replay of a stored answer (a retried lost 201) never earns a 429.
           Effect.andThen(
             limiter.check("checkout", input.userId),
-            Effect.flatMap(orders.get(orderId), (existing) =>
-              Option.isSome(existing)
-                ? Effect.flatMap(ownedBy(existing.value, input.userId, input.request.cart_id), continueOrder)
-                : placeNew(input.userId, orderId, input.request)
-            )
+            // A fresh claim minted the order id just now, so no order has it: no read (a round
+            // trip a checkout). A takeover continues the order its first run may have made.
+            fresh
+              ? placeNew(input.userId, orderId, input.request)
+              : Effect.flatMap(orders.get(orderId), (existing) =>
+                  Option.isSome(existing)
+                    ? Effect.flatMap(
+                        ownedBy(existing.value, input.userId, input.request.cart_id),
+                        continueOrder
+                      )
+                    : placeNew(input.userId, orderId, input.request)
+                )
           )
       )
     })

@@ -83,9 +83,14 @@ export interface RunOptions<A, I, F, FI> {
 export class Idempotency extends Context.Service<
   Idempotency,
   {
+    /**
+     * Runs `use` once per (scope, key). `use` gets the resource id, and `fresh`: true when this
+     * claim minted it (the key's first run), false when it took over a run that stopped (the
+     * resource may exist already, part done).
+     */
     readonly run: <A, I, F, FI, E, R>(
       options: RunOptions<A, I, F, FI>,
-      use: (resourceId: string) => Effect.Effect<A, E, R>
+      use: (resourceId: string, fresh: boolean) => Effect.Effect<A, E, R>
     ) => Effect.Effect<
       A,
       | E
@@ -151,16 +156,17 @@ export const make = (config: Config = defaults) =>
 
     const run = Effect.fn("Idempotency.run")(function* <A, I, F, FI, E, R>(
       options: RunOptions<A, I, F, FI>,
-      use: (resourceId: string) => Effect.Effect<A, E, R>
+      use: (resourceId: string, fresh: boolean) => Effect.Effect<A, E, R>
     ) {
       const key = yield* validateKey(options.key)
       const outcome = Outcome(options.success, options.failure)
       const nowMs = yield* Clock.currentTimeMillis
+      const minted = yield* ids.next(options.resourcePrefix)
       const claim = yield* store.claim({
         scope: options.scope,
         key,
         fingerprint: canonicalJson(options.request),
-        resourceId: yield* ids.next(options.resourcePrefix),
+        resourceId: minted,
         nowMs,
         leaseMs: config.leaseMs,
         ttlMs: config.ttlMs
@@ -195,7 +201,7 @@ export const make = (config: Config = defaults) =>
       const token = claim.record.token
       const exit = yield* Effect.exit(
         // An interruption (a crash, a shutdown) ends the lease so a retry can take over.
-        use(claim.record.resourceId).pipe(
+        use(claim.record.resourceId, claim.record.resourceId === minted).pipe(
           Effect.onInterrupt(() => Effect.ignore(store.abandon(options.scope, key, token)))
         )
       )

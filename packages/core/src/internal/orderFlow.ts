@@ -114,17 +114,20 @@ export const makeOrderFlow = (deps: Deps) => {
    * conflicts. Only a step that holds stock can be short of it (`advanceHolding`); for the
    * others the store's OutOfStock would be a broken contract.
    */
-  const advance = (orderId: string, decide: (current: Order, at: string) => Step) =>
-    advanceHolding(orderId, decide).pipe(
+  const advance = (orderId: string, decide: (current: Order, at: string) => Step, known?: Order) =>
+    advanceHolding(orderId, decide, known).pipe(
       Effect.catchTag("OutOfStock", (short) =>
         Effect.die(new Error(`order ${orderId}: a step without a hold answered ${short.message}`))
       )
     )
 
-  const advanceHolding = (orderId: string, decide: (current: Order, at: string) => Step) =>
+  const advanceHolding = (orderId: string, decide: (current: Order, at: string) => Step, known?: Order) =>
     Effect.gen(function* () {
       for (let attempt = 0; attempt < maxConflicts; attempt++) {
-        const current = yield* load(orderId)
+        // `known`, an order as the store answered it a moment ago (just created, or just read),
+        // spares the first read: if it is stale, its version no longer matches, the step writes
+        // nothing, and the next round reads. One round trip a checkout.
+        const current = attempt === 0 && known !== undefined ? known : yield* load(orderId)
         const step = decide(current, yield* nowIso)
         if (step === undefined) return current
         if (step.next.status !== current.status && !canTransition(current.status, step.next.status)) {
@@ -209,7 +212,8 @@ export const makeOrderFlow = (deps: Deps) => {
             }
           }),
           ["order.confirmed", "payment.succeeded"]
-        )
+        ),
+        order
       )
       if (result.status === "confirmed" && result.payment?.charge_id === charge.charge_id) return result
       // The money moved but no order keeps it (the order died meanwhile): give it back.
@@ -231,23 +235,27 @@ export const makeOrderFlow = (deps: Deps) => {
             retry_until: now + deps.retryWindowMs
           }),
           ["order.payment_failed", "payment.failed", "inventory.released"]
-        )
+        ),
+        order
       )
     })
 
   const queue = (order: Order) =>
     Effect.gen(function* () {
-      const result = yield* advance(order.order_id, (current, at) =>
-        current.status === "pending"
-          ? moveTo(
-              "payment_pending",
-              order.payment_attempt,
-              null, // the hold stays: a queued payment keeps its stock
+      const result = yield* advance(
+        order.order_id,
+        (current, at) =>
+          current.status === "pending"
+            ? moveTo(
+                "payment_pending",
+                order.payment_attempt,
+                null, // the hold stays: a queued payment keeps its stock
 
-              () => ({ payment: { status: "pending", brand: null, last4: null } }),
-              ["payment.queued"]
-            )(current, at)
-          : undefined
+                () => ({ payment: { status: "pending", brand: null, last4: null } }),
+                ["payment.queued"]
+              )(current, at)
+            : undefined,
+        order
       )
       // Queued, or died (expired, cancelled) while this attempt's outcome is unknown: either way
       // a later look is owed, to charge it or to refund a charge that lands after all.
@@ -259,7 +267,11 @@ export const makeOrderFlow = (deps: Deps) => {
   const expire = (order: Order) =>
     advance(
       order.order_id,
-      moveTo("expired", order.payment_attempt, "release", () => ({}), ["order.expired", "inventory.released"])
+      moveTo("expired", order.payment_attempt, "release", () => ({}), [
+        "order.expired",
+        "inventory.released"
+      ]),
+      order
     )
 
   /** The answer a client gets for an order in this state. */
