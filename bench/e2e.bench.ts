@@ -12,7 +12,7 @@
  *    - rate: open-loop arrivals at `rate` a second: 500, or half Till's round-1 saturation when
  *      that is below 1,000/s (issue 18: "p99 < 50 ms at half the saturation rate"); latencies count
  *      from each journey's scheduled arrival;
- * 2. gateway at 1 s on every call (tokenize and charge; Till through `e2e/gateway-latency.mjs`),
+ * 2. gateway at 1 s on every call (tokenize and charge; Till through `TILL_GATEWAY_LATENCY_MS`),
  *    one round: saturation with enough shoppers to keep the faster server busy (2.5 s of its
  *    saturation rate), then the same open-loop rate.
  * After each server's phases the bench waits for its outbox to empty and its consumers to write a

@@ -4,7 +4,7 @@
  * shared between them or with an earlier run):
  * - `till`: the built binary (`packages/runtime/dist/bin.js`, through its shebang so its V8 flags
  *   apply) as `till start` on Postgres, Redis and Kafka, in production mode (sealing keys set);
- *   with a gateway latency, through `gateway-latency.mjs` (NODE_OPTIONS);
+ *   with a gateway latency, through `TILL_GATEWAY_LATENCY_MS`;
  * - `baseline`: `baseline/server.ts` under Node's own type stripping.
  * Each is watched from /proc: resident memory (VmRSS) and CPU time (utime + stime).
  */
@@ -133,11 +133,8 @@ export const start = async (
           TILL_JWT_SECRET: secret,
           PAYMENTS_KEYS: `k1=${sealKey}`,
           PAYMENTS_CURRENT_KEY_ID: "k1",
-          NODE_OPTIONS: [
-            ...(gatewayLatencyMs > 0 ? [`--import=${join(here, "gateway-latency.mjs")}`] : []),
-            ...nodeFlags
-          ].join(" "),
-          TILL_BENCH_GATEWAY_LATENCY_MS: String(gatewayLatencyMs)
+          NODE_OPTIONS: nodeFlags.join(" "),
+          TILL_GATEWAY_LATENCY_MS: String(gatewayLatencyMs)
         }
       : {
           DATABASE_URL: services.databaseUrl,

@@ -151,13 +151,15 @@ const kafka = ({
     )
   )
 
-const common = Layer.mergeAll(
-  InMemoryShippingQuoter.layer,
-  InMemoryTaxCalculator.layer,
-  InMemoryNotifier.layer,
-  FakePaymentGateway.layerWith({ seed: randomUUID() }),
-  Ids.layer
-)
+/** The ports every setup shares; the fake gateway answers after `TILL_GATEWAY_LATENCY_MS`. */
+const common = (settings: Settings) =>
+  Layer.mergeAll(
+    InMemoryShippingQuoter.layer,
+    InMemoryTaxCalculator.layer,
+    InMemoryNotifier.layer,
+    FakePaymentGateway.layerWith({ seed: randomUUID(), faults: { latencyMs: settings.gatewayLatencyMs } }),
+    Ids.layer
+  )
 
 /** Readiness probes of the configured services. */
 const checks = (settings: Settings): Layer.Layer<Health.Health> =>
@@ -233,6 +235,6 @@ export const layer = (settings: Settings): Layer.Layer<Provided, Failure> => {
     ? redis
     : inMemoryCarts
   return checks(settings).pipe(
-    Layer.provideMerge(Layer.mergeAll(storesOf(settings), carts).pipe(Layer.provideMerge(common)))
+    Layer.provideMerge(Layer.mergeAll(storesOf(settings), carts).pipe(Layer.provideMerge(common(settings))))
   )
 }

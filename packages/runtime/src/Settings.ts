@@ -23,6 +23,7 @@
  * | `TILL_CART_MAILBOX` | 256 | edits of one cart waiting in its mailbox; past it an edit answers 503 |
  * | `TILL_CART_CALL_TIMEOUT_MS` | 5000 | longest wait for a cart edit through its entity (a moving shard); then 503 |
  * | `TILL_CART_IDLE_MS` | 5000 | a cart entity without edits this long is passivated |
+ * | `TILL_GATEWAY_LATENCY_MS` | 0 | how long the fake payment gateway takes per call (rehearsals and benchmarks: the seed's gateway takes ~1 s) |
  * | `TILL_ORDER_MAILBOX` | 64 | resumes of one order waiting in its entity's mailbox (the jobs'); past it the job retries later |
  * | `TILL_ORDER_CALL_TIMEOUT_MS` | 60000 | longest wait for an order's resume through its entity; then the job retries later |
  * | `TILL_HOT_SKUS` | (none) | with `DATABASE_URL`: comma-separated SKUs whose orders are created in batches by their hot-SKU entity (a flash sale) |
@@ -61,6 +62,7 @@ export interface Settings {
   readonly cartMailbox: number
   readonly cartCallTimeoutMs: number
   readonly cartIdleMs: number
+  readonly gatewayLatencyMs: number
   readonly orderMailbox: number
   readonly orderCallTimeoutMs: number
   readonly hotSkus: ReadonlyArray<string>
@@ -168,6 +170,7 @@ export const config: Config.Config<Settings> = Config.all({
   cartMailbox: intBetween("TILL_CART_MAILBOX", 256, 1, 100_000),
   cartCallTimeoutMs: intBetween("TILL_CART_CALL_TIMEOUT_MS", 5_000, 100, 60_000),
   cartIdleMs: intBetween("TILL_CART_IDLE_MS", 5_000, 100, 3_600_000),
+  gatewayLatencyMs: intBetween("TILL_GATEWAY_LATENCY_MS", 0, 0, 60_000),
   orderMailbox: intBetween("TILL_ORDER_MAILBOX", 64, 1, 100_000),
   orderCallTimeoutMs: intBetween("TILL_ORDER_CALL_TIMEOUT_MS", 60_000, 1_000, 600_000),
   hotSkus,
