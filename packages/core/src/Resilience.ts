@@ -38,6 +38,23 @@ import {
 import * as ResilienceTimeout from "./internal/ResilienceTimeout.js"
 import * as Policy from "./Policy.js"
 
+/**
+ * Till's own stores, each with a breaker of its own under the `store` policy (`store.cart`,
+ * `store.order`, ...): they live in different services (carts and rate limits in Redis, the rest
+ * in Postgres), so one failing must not stop the others. With one breaker for all, a Redis outage
+ * opened it for the orders too, and order reads answered 503 for 30 s after Redis was back.
+ */
+export const storeNames = [
+  "cart",
+  "rateLimit",
+  "order",
+  "idempotency",
+  "paymentRetryQueue",
+  "deadLetter",
+  "outbox"
+] as const
+export type StoreName = (typeof storeNames)[number]
+
 /** The errors `isTransient` recognises: retried, counted by breakers, handed to fallbacks. */
 export type Transient = GatewayUnavailable | StoreUnavailable | OperationTimedOut
 
@@ -81,9 +98,23 @@ export class Resilience extends Context.Service<
       name: Policy.PolicyName,
       effect: Effect.Effect<A, E, R>
     ) => Effect.Effect<A, E | CallNotPermitted | OperationTimedOut, R>
+    /**
+     * A call to one of Till's stores under the `store` policy (timeout, retries) and that store's
+     * own breaker; `withStorePolicyOnce` without the retry.
+     */
+    readonly withStorePolicy: <A, E, R>(
+      store: StoreName,
+      effect: Effect.Effect<A, E, R>
+    ) => Effect.Effect<A, E | CallNotPermitted | OperationTimedOut, R>
+    readonly withStorePolicyOnce: <A, E, R>(
+      store: StoreName,
+      effect: Effect.Effect<A, E, R>
+    ) => Effect.Effect<A, E | CallNotPermitted | OperationTimedOut, R>
     /** The breaker of a policy, for its state, metrics and transitions. */
     readonly breaker: (name: Policy.PolicyName) => CircuitBreaker.Service
-    /** The transitions of all five breakers from the moment the stream runs (`breaker(name).subscribe` to miss none). */
+    /** The breaker of one of Till's stores (named `store.<store>`). */
+    readonly storeBreaker: (store: StoreName) => CircuitBreaker.Service
+    /** The transitions of every breaker (the policies' and the stores') from the moment the stream runs (`breaker(name).subscribe` to miss none). */
     readonly transitions: Stream.Stream<CircuitBreaker.Transition>
   }
 >()("@till/core/Resilience") {}
@@ -157,6 +188,20 @@ export const make = Effect.fn("Resilience.make")(function* (
     )
   }
 
+  // The stores' breakers share the `store` policy's settings and its timeout watchdog.
+  const storeTimeout = yield* ResilienceTimeout.make(decoded.store.timeoutMs)
+  const storeBreakers = {} as Record<StoreName, CircuitBreaker.Service>
+  const storeGuards = {} as Record<StoreName, ReturnType<typeof makeGuard>>
+  for (const store of storeNames) {
+    const breaker = yield* CircuitBreaker.make({
+      ...decoded.store.breaker,
+      name: `store.${store}`,
+      isFailure: options.isFailure
+    })
+    storeBreakers[store] = breaker
+    storeGuards[store] = makeGuard("store", decoded.store, breaker, storeTimeout)
+  }
+
   const withPolicy = (<A, E, R, B, E2, R2>(
     name: Policy.PolicyName,
     effect: Effect.Effect<A, E, R>,
@@ -173,9 +218,15 @@ export const make = Effect.fn("Resilience.make")(function* (
     policies: decoded,
     withPolicy,
     withPolicyOnce: (name, effect) => guards[name].once(effect),
+    withStorePolicy: (store, effect) => storeGuards[store].retrying(effect),
+    withStorePolicyOnce: (store, effect) => storeGuards[store].once(effect),
     breaker: (name) => breakers[name],
+    storeBreaker: (store) => storeBreakers[store],
     transitions: Stream.mergeAll(
-      Policy.names.map((name) => breakers[name].transitions),
+      [
+        ...Policy.names.map((name) => breakers[name].transitions),
+        ...storeNames.map((store) => storeBreakers[store].transitions)
+      ],
       { concurrency: "unbounded" }
     )
   })

@@ -226,9 +226,7 @@ export const run = (
           const text =
             `t+${index + 1}s  started ${s.started}/s  answers ${describeAnswers(so.answered)}  errors ${so.errors}  ` +
             `p99 ${s.latencyMsP99} ms  breaker ${breaker}  queue ${depth}` +
-            (storeBreaker === "open" || storeBreaker === "halfOpen"
-              ? `  store breaker ${storeBreaker}`
-              : "") +
+            (storeBreaker === "open" || storeBreaker === "halfOpen" ? `  cart breaker ${storeBreaker}` : "") +
             (active.length > 0 ? `  fault ${active.join("+")}` : "")
           return tty ? out.progress(text) : out.line(`   … ${text}`)
         })
@@ -307,7 +305,7 @@ export const run = (
           `${t.unanswered > 0 ? `, ${t.unanswered} unanswered` : ""}; errors ${t.errors}; ` +
           `p50 ${t.latencyMsP50} ms, p99 ${t.latencyMsP99} ms; payment queue peak ${t.paymentQueueDepthPeak}; ` +
           `breaker open ${t.breakerOpenSeconds} s` +
-          (t.storeBreakerOpenSeconds > 0 ? `, store breaker open ${t.storeBreakerOpenSeconds} s` : "")
+          (t.storeBreakerOpenSeconds > 0 ? `, cart breaker open ${t.storeBreakerOpenSeconds} s` : "")
       )
       if (orders !== null)
         yield* out.line(

@@ -341,7 +341,13 @@ const routes = (name: string, open: () => Promise<Client>) =>
         expect(level.body).toEqual({ sku: "desk", on_hand: 7, reserved: 0, available: 7 })
         expectProblem(await till.call("GET", "/v1/admin/inventory/nothing", { admin: true }), 404)
         const breakers = await till.call("GET", "/v1/admin/circuit-breakers", { admin: true })
-        expect(breakers.body).toEqual(expect.arrayContaining([{ name: "payment", state: "closed" }]))
+        expect(breakers.body).toEqual(
+          expect.arrayContaining([
+            { name: "payment", state: "closed" },
+            { name: "store.cart", state: "closed" },
+            { name: "store.order", state: "closed" }
+          ])
+        )
         const queue = await till.call("GET", "/v1/admin/payment-queue", { admin: true })
         expect(queue.body).toEqual({ depth: 0 })
       })

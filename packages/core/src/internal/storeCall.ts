@@ -1,6 +1,6 @@
 /**
  * Every call to one of Till's own stores goes through the `store` policy (Policy.ts): a 2 s
- * timeout per attempt and a breaker, so a hung database or cache answers `StoreUnavailable`
+ * timeout per attempt and a breaker of that store's own (Resilience.ts `storeNames`), so a hung database or cache answers `StoreUnavailable`
  * (transient: 503, the idempotency key is abandoned, a retry may take over) instead of hanging a
  * request for ever. A timeout and an open breaker both surface as `StoreUnavailable` naming the
  * store, so each service's error channel stays what it was.
@@ -38,7 +38,7 @@
  */
 import { Effect } from "effect"
 import { StoreUnavailable } from "../Errors.js"
-import type { Resilience } from "../Resilience.js"
+import type { Resilience, StoreName } from "../Resilience.js"
 
 export type Retry = "retry" | "once"
 
@@ -57,11 +57,11 @@ const unavailable = (store: string) => (error: { readonly _tag: string; readonly
  * table above; a timeout or an open breaker fails `StoreUnavailable`.
  */
 export const storeCall =
-  (resilience: Resilience["Service"], store: string) =>
+  (resilience: Resilience["Service"], store: StoreName) =>
   <A, E, R>(retry: Retry, effect: Effect.Effect<A, E, R>): Effect.Effect<A, E | StoreUnavailable, R> =>
     (retry === "retry"
-      ? resilience.withPolicy("store", effect)
-      : resilience.withPolicyOnce("store", effect)
+      ? resilience.withStorePolicy(store, effect)
+      : resilience.withStorePolicyOnce(store, effect)
     ).pipe(
       Effect.catchIf(
         (

@@ -180,9 +180,14 @@ const AdminLive = HttpApiBuilder.group(TillApi, "admin", (handlers) =>
         )
       )
       .handle("breakers", () =>
-        Effect.forEach(Policy.names, (name) =>
-          Effect.map(resilience.breaker(name).state, (state) => ({ name, state }))
-        )
+        Effect.all([
+          ...Policy.names.map((name) =>
+            Effect.map(resilience.breaker(name).state, (state) => ({ name, state }))
+          ),
+          ...Resilience.storeNames.map((store) =>
+            Effect.map(resilience.storeBreaker(store).state, (state) => ({ name: `store.${store}`, state }))
+          )
+        ])
       )
       .handle("paymentQueue", () => answer(Effect.map(queue.size, (depth) => ({ depth }))))
   })

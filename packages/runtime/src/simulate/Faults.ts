@@ -182,7 +182,7 @@ const timeUntil = (check: Effect.Effect<boolean>, sinceMs: number): Effect.Effec
 
 /**
  * A `redis-down` window: down at its start, up at its end, then watched until the client is
- * connected and a cart read answers through the API (the stores' breaker may hold calls back a
+ * connected and a cart read answers through the API (the carts' breaker may hold calls back a
  * little longer than the connection: Policy.ts, `store`).
  */
 const redisDown = (

@@ -2,7 +2,7 @@
  * The page of `till simulate --html FILE`: one self-contained HTML file (inline CSS and SVG, no
  * script, nothing fetched) with the settings, the totals, the invariants, and five charts over
  * the run's seconds: answers per second by status, latency p50/p99, the payment breaker's and the
- * stores' breaker's states and the payment-queue depth, each with the fault windows shaded (the
+ * carts' breaker's states and the payment-queue depth, each with the fault windows shaded (the
  * gateway's orange, Redis's slate; a restart a dashed line).
  */
 import { recoveryWatchMs } from "./Faults.js"
@@ -112,7 +112,7 @@ export const page = (report: Report): string => {
     colors: breakerColors
   })
   const storeBreaker = bandChart({
-    title: "Stores' breaker (carts, idempotency keys, order steps, queues)",
+    title: "The carts' breaker (store.cart: what a Redis outage opens)",
     seconds,
     shades,
     states: report.series.map((s) => s.storeBreaker),
@@ -166,7 +166,7 @@ export const page = (report: Report): string => {
     ["latency p50 / p99", `${t.latencyMsP50} / ${t.latencyMsP99} ms`],
     ["payment queue peak", String(t.paymentQueueDepthPeak)],
     ["seconds with the breaker open", String(t.breakerOpenSeconds)],
-    ["seconds with the stores' breaker open", String(t.storeBreakerOpenSeconds)],
+    ["seconds with the carts' breaker open", String(t.storeBreakerOpenSeconds)],
     [
       "orders",
       report.orders === null
@@ -180,7 +180,7 @@ ${outages(report)}<h2>Invariants</h2>${invariants}
 <h2>Throughput</h2>${throughput}
 <h2>Latency</h2>${latency}
 <h2>Payment breaker</h2>${breaker}
-<h2>Stores' breaker</h2>${storeBreaker}
+<h2>The carts' breaker</h2>${storeBreaker}
 <h2>Payment queue</h2>${queue}
 </body></html>
 `

@@ -11,7 +11,7 @@
  *   from the in-memory stores. The world edits carts directly, as embedded `till start` does
  *   (`till start` with `REDIS_URL` sends edits through the cart entity, which needs the cluster);
  *   the store's failures reach the HTTP edge the same way. After the window the client reconnects
- *   by itself (its backoff), and the stores' breaker (core's `store` policy, which a run of failed
+ *   by itself (its backoff), and the carts' breaker (`store.cart`, core's `store` policy, which a run of failed
  *   cart calls opens: 1.5 s open in the world, 30 s in production) lets calls through again; the
  *   run measures both (Faults.ts, `Outage`).
  * - **Without**: the testkit's in-memory stores, and `redis-down` makes the cart store fail

@@ -1,6 +1,6 @@
 /**
  * The simulation's numbers, one bucket per second since the first arrival: checkouts started and
- * shed, answers by status, their latencies, and the payment breaker, the stores' breaker and the
+ * shed, answers by status, their latencies, and the payment breaker, the carts' breaker and the
  * payment-queue depth as the admin routes showed them. Each started checkout ends in exactly one answer (the checkout's, or
  * that of the step before it that failed), counted in the second it came, so the totals are the
  * series' sums.
@@ -45,7 +45,7 @@ export interface Second {
   readonly latencyMsP50: number
   readonly latencyMsP99: number
   readonly breaker: Breaker
-  /** The stores' breaker (core's `store` policy: carts, keys, order steps, queues), as sampled. */
+  /** The carts' breaker (`store.cart`, under core's `store` policy), as sampled. */
   readonly storeBreaker: Breaker
   /** The deepest payment queue sampled in the second (-1: no sample answered). */
   readonly paymentQueueDepth: number
@@ -64,7 +64,7 @@ export interface Totals {
   readonly paymentQueueDepthPeak: number
   /** Seconds in which the breaker was seen open. */
   readonly breakerOpenSeconds: number
-  /** Seconds in which the stores' breaker was seen open. */
+  /** Seconds in which the carts' breaker was seen open. */
   readonly storeBreakerOpenSeconds: number
 }
 

@@ -18,7 +18,7 @@ const breakerOf = (body: unknown, name: string): Breaker | undefined => {
   return state === "closed" || state === "open" || state === "halfOpen" ? state : undefined
 }
 
-/** One sample of the payment and stores' breakers and the payment queue into `series`. */
+/** One sample of the payment and carts' breakers and the payment queue into `series`. */
 export const sample = (client: Client.Client, series: Series): Effect.Effect<void> =>
   Effect.gen(function* () {
     const [breakers, queue] = yield* Effect.all(
@@ -29,7 +29,8 @@ export const sample = (client: Client.Client, series: Series): Effect.Effect<voi
       { concurrency: 2 }
     )
     const breaker = breakers.status === 200 ? breakerOf(breakers.body, "payment") : undefined
-    const storeBreaker = breakers.status === 200 ? breakerOf(breakers.body, "store") : undefined
+    // The carts' breaker (`store.cart`): the store a Redis outage takes down.
+    const storeBreaker = breakers.status === 200 ? breakerOf(breakers.body, "store.cart") : undefined
     const depth: unknown = queue.status === 200 ? queue.body?.depth : undefined
     if (breaker !== undefined && storeBreaker !== undefined && typeof depth === "number")
       series.sampled(Date.now(), { breaker, storeBreaker, depth })
