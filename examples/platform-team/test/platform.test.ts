@@ -11,6 +11,7 @@
  * The files are read with small line parsers (no YAML dependency); a line they do not understand
  * fails the test rather than being skipped.
  */
+import { createServer } from "node:net"
 import { PgLayer } from "@till/adapters/postgres"
 import { App, Jwt, Settings, Start } from "@till/runtime"
 import { ConfigProvider, Effect, Layer, Redacted } from "effect"
@@ -212,9 +213,25 @@ interface Till {
 }
 
 /** `till start`'s services (`Start.services`) as a web handler, configured by `env` as the process would be. */
+/** A TCP port nothing listens on now: each Till's cluster runner gets its own (two tests at once). */
+const freePort = (): Promise<number> =>
+  new Promise((resolve, reject) => {
+    const server = createServer()
+    server.once("error", reject)
+    server.listen(0, "127.0.0.1", () => {
+      const address = server.address()
+      server.close(() => (typeof address === "object" && address !== null ? resolve(address.port) : reject()))
+    })
+  })
+
 const startTill = async (env: Record<string, string>): Promise<Till> => {
   const provider = ConfigProvider.layer(
-    Settings.provider({ TILL_ENV: "development", TILL_JWT_SECRET: secret, ...env })
+    Settings.provider({
+      TILL_ENV: "development",
+      TILL_JWT_SECRET: secret,
+      TILL_CLUSTER_PORT: String(await freePort()),
+      ...env
+    })
   )
   const settings = await Effect.runPromise(
     Effect.provide(
