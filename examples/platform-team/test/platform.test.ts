@@ -11,7 +11,6 @@
  * The files are read with small line parsers (no YAML dependency); a line they do not understand
  * fails the test rather than being skipped.
  */
-import { createServer } from "node:net"
 import { PgLayer } from "@till/adapters/postgres"
 import { App, Jwt, Settings, Start } from "@till/runtime"
 import { ConfigProvider, Effect, Layer, Redacted } from "effect"
@@ -216,7 +215,7 @@ interface Till {
 /** A TCP port nothing listens on now: each Till's cluster runner gets its own (two tests at once). */
 const freePort = (): Promise<number> =>
   new Promise((resolve, reject) => {
-    const server = createServer()
+    const server = net.createServer()
     server.once("error", reject)
     server.listen(0, "127.0.0.1", () => {
       const address = server.address()
