@@ -12,6 +12,7 @@
  * fails the test rather than being skipped.
  */
 import { PgLayer } from "@till/adapters/postgres"
+import { freePort } from "../../../packages/adapters/test/support/net.js"
 import { App, Jwt, Settings, Start } from "@till/runtime"
 import { ConfigProvider, Effect, Layer, Redacted } from "effect"
 import { SqlClient } from "effect/sql"
@@ -212,17 +213,6 @@ interface Till {
 }
 
 /** `till start`'s services (`Start.services`) as a web handler, configured by `env` as the process would be. */
-/** A TCP port nothing listens on now: each Till's cluster runner gets its own (two tests at once). */
-const freePort = (): Promise<number> =>
-  new Promise((resolve, reject) => {
-    const server = net.createServer()
-    server.once("error", reject)
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address()
-      server.close(() => (typeof address === "object" && address !== null ? resolve(address.port) : reject()))
-    })
-  })
-
 const startTill = async (env: Record<string, string>): Promise<Till> => {
   const provider = ConfigProvider.layer(
     Settings.provider({
