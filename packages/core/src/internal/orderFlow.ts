@@ -123,13 +123,17 @@ export const makeOrderFlow = (deps: Deps) => {
 
   const advanceHolding = (orderId: string, decide: (current: Order, at: string) => Step, known?: Order) =>
     Effect.gen(function* () {
-      for (let attempt = 0; attempt < maxConflicts; attempt++) {
-        // `known`, an order as the store answered it a moment ago (just created, or just read),
-        // spares the first read: if it is stale, its version no longer matches, the step writes
-        // nothing, and the next round reads. One round trip a checkout.
-        const current = attempt === 0 && known !== undefined ? known : yield* load(orderId)
+      // Round -1 decides on `known`, an order as the store answered it a moment ago (just created,
+      // or just read), sparing a read (one round trip a checkout). A stale `known` finds its
+      // version moved and writes nothing; one that calls for no step is never answered unread.
+      // Either way the rounds that follow read, as without it.
+      for (let attempt = known === undefined ? 0 : -1; attempt < maxConflicts; attempt++) {
+        const current = attempt < 0 && known !== undefined ? known : yield* load(orderId)
         const step = decide(current, yield* nowIso)
-        if (step === undefined) return current
+        if (step === undefined) {
+          if (attempt < 0) continue
+          return current
+        }
         if (step.next.status !== current.status && !canTransition(current.status, step.next.status)) {
           return yield* Effect.die(
             new Error(`order ${orderId}: ${current.status} -> ${step.next.status} is not allowed`)
