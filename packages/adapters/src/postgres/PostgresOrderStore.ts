@@ -39,7 +39,7 @@ import { SqlClient } from "effect/sql"
 import * as Cursor from "./internal/cursor.js"
 import { compile } from "./internal/compiledStatement.js"
 import { makeCreateMany } from "./internal/orderBatch.js"
-import { docOf, paymentColumns } from "./internal/orderColumns.js"
+import { type OrderArgs, orderArgs } from "./internal/orderColumns.js"
 import { purge } from "./internal/purge.js"
 import { paymentRow } from "./internal/sealedRows.js"
 import { gatedStatements } from "./internal/sqlErrors.js"
@@ -58,39 +58,6 @@ interface OrderRow {
   readonly payment_attempt: number
   readonly key_id: string | null
   readonly method_sealed: Uint8Array | null
-}
-
-/** The values of `order` both statements take; `doc` is what `orders.doc` gets. */
-const orderArgs = (
-  order: Order.Order,
-  doc: Order.Order,
-  method: PaymentCipher.Sealed | null,
-  events: ReadonlyArray<Event.Event>
-): OrderArgs => {
-  const lines = order.items.map((i) => ({ sku: i.sku, quantity: i.quantity }))
-  const payment = paymentColumns(order)
-  return {
-    skus: lines.map((l) => l.sku),
-    quantities: lines.map((l) => l.quantity),
-    orderId: order.order_id,
-    userId: order.user_id,
-    cartId: order.cart_id,
-    status: order.status,
-    attempt: order.payment_attempt,
-    totalMinor: order.total.amount,
-    currency: order.total.currency,
-    updatedAt: order.updated_at,
-    doc: docOf(doc),
-    holdExpiresAt: order.hold_expires_at,
-    lines,
-    paymentStatus: payment.status,
-    chargeId: payment.chargeId,
-    brand: payment.brand,
-    last4: payment.last4,
-    keyId: method?.keyId ?? null,
-    sealed: method?.sealed ?? null,
-    events
-  }
 }
 
 type Unavailable = typeof Errors.Unavailable.Type
@@ -124,30 +91,6 @@ interface StepRow {
   readonly reservation_moves: bigint
   readonly paid: bigint
   readonly short: ReadonlyArray<Unavailable>
-}
-
-/** The values both order-step statements take (compiledStatement.ts). */
-interface OrderArgs {
-  readonly skus: ReadonlyArray<string>
-  readonly quantities: ReadonlyArray<number>
-  readonly orderId: string
-  readonly userId: string
-  readonly cartId: string
-  readonly status: string
-  readonly attempt: number
-  readonly totalMinor: number
-  readonly currency: string
-  readonly updatedAt: string
-  readonly doc: object
-  readonly holdExpiresAt: number
-  readonly lines: ReadonlyArray<{ readonly sku: string; readonly quantity: number }>
-  readonly paymentStatus: string
-  readonly chargeId: string | null
-  readonly brand: string | null
-  readonly last4: string | null
-  readonly keyId: string | null
-  readonly sealed: Uint8Array | null
-  readonly events: ReadonlyArray<unknown>
 }
 
 interface CreateArgs extends OrderArgs {

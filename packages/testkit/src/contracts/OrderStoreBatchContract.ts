@@ -7,7 +7,7 @@
  */
 import { expect, it } from "@effect/vitest"
 import { Order } from "@till/core"
-import { Effect, Result } from "effect"
+import { Effect, Option, Result } from "effect"
 import { encoded } from "../internal/contract.js"
 import { claimedIds, type isolated, levels, makeEvent, makeOrder, stocked, t0 } from "./OrderStoreFixtures.js"
 
@@ -36,6 +36,9 @@ export const describeBatch = (run: Run) => {
           Result.isFailure(third) && third.failure._tag === "OutOfStock" && third.failure.unavailable
         ).toEqual([{ sku, requested: 1, available: 0 }])
         expect(yield* levels(stock, [sku])).toEqual([[2, 2]])
+        // Read back whole, the payment method's token included (sealed apart on Postgres).
+        for (const { order } of batch.slice(0, 2))
+          expect(Option.map(yield* orders.get(order.order_id), encode)).toEqual(Option.some(encode(order)))
         for (const { order } of batch.slice(0, 2))
           expect(yield* stock.reservations(order.order_id)).toEqual([
             {

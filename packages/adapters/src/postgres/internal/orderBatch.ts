@@ -22,7 +22,7 @@ import { Errors, type Order, type OrderStore } from "@till/core"
 import { Effect, Result } from "effect"
 import type { SqlClient } from "effect/sql"
 import type * as PaymentCipher from "../PaymentCipher.js"
-import { docOf, paymentColumns } from "./orderColumns.js"
+import { orderArgs } from "./orderColumns.js"
 import { paymentRow } from "./sealedRows.js"
 import type { gatedStatements } from "./sqlErrors.js"
 
@@ -108,52 +108,38 @@ export const makeCreateMany = (deps: {
              ARRAY(SELECT cart_id FROM orders WHERE cart_id = ANY(${orders.map((o) => o.cart_id)}::text[])) AS carts`
   }
 
-  /** One record per order for `jsonb_to_recordset`: the values `create`'s statement takes. */
-  const recordOf = (entry: OrderStore.NewOrder, n: number) => {
-    const { order, events } = entry
+  /**
+   * One record per order for `jsonb_to_recordset`: the values `create`'s statement takes
+   * (`orderArgs`, whose keys name the record's columns), the sealed token as base64 text.
+   */
+  const recordOf = ({ order, events }: OrderStore.NewOrder, n: number) => {
     const method = cipher.seal(order.payment_method_id, paymentRow(order.order_id, order.payment_attempt))
-    const payment = paymentColumns(order)
     return {
+      ...orderArgs(order, order, method, events),
       n,
-      order_id: order.order_id,
-      user_id: order.user_id,
-      cart_id: order.cart_id,
-      status: order.status,
-      attempt: order.payment_attempt,
-      total_minor: order.total.amount,
-      currency: order.total.currency,
-      created_at: order.created_at,
-      updated_at: order.updated_at,
-      doc: docOf(order),
-      hold_expires_at: order.hold_expires_at,
-      lines: order.items.map((i) => ({ sku: i.sku, quantity: i.quantity })),
-      payment_status: payment.status,
-      charge_id: payment.chargeId,
-      brand: payment.brand,
-      last4: payment.last4,
-      key_id: method.keyId,
-      sealed: Buffer.from(method.sealed).toString("base64"),
-      events
+      createdAt: order.created_at,
+      sealed: Buffer.from(method.sealed).toString("base64")
     }
   }
 
   const insert = (entries: ReadonlyArray<OrderStore.NewOrder>) => sql<InsertedRow>`
     WITH b AS MATERIALIZED (
       SELECT * FROM jsonb_to_recordset(${pg.json(entries.map(recordOf))}) AS b(
-        n int, order_id text, user_id text, cart_id text, status text, attempt int, total_minor bigint,
-        currency text, created_at timestamptz, updated_at timestamptz, doc jsonb, hold_expires_at bigint,
-        lines jsonb, payment_status text, charge_id text, brand text, last4 text, key_id text,
-        sealed text, events jsonb)
+        n int, "orderId" text, "userId" text, "cartId" text, status text, attempt int,
+        "totalMinor" bigint, currency text, "createdAt" timestamptz, "updatedAt" timestamptz, doc jsonb,
+        "holdExpiresAt" bigint, lines jsonb, "paymentStatus" text, "chargeId" text, brand text,
+        last4 text, "keyId" text, sealed text, events jsonb)
     ),
     inserted AS (
       INSERT INTO orders (order_id, user_id, cart_id, status, version, payment_attempt,
                           total_minor, currency, created_at, updated_at, doc)
-      SELECT order_id, user_id, cart_id, status, 1, attempt, total_minor, currency, created_at, updated_at, doc
+      SELECT "orderId", "userId", "cartId", status, 1, attempt, "totalMinor", currency, "createdAt",
+             "updatedAt", doc
       FROM b ORDER BY n
       ON CONFLICT DO NOTHING
       RETURNING order_id
     ),
-    ins AS MATERIALIZED (SELECT b.* FROM b JOIN inserted USING (order_id)),
+    ins AS MATERIALIZED (SELECT b.* FROM b JOIN inserted i ON i.order_id = b."orderId"),
     need AS MATERIALIZED (
       SELECT l.sku, sum(l.quantity)::int AS quantity
       FROM ins, jsonb_to_recordset(ins.lines) AS l(sku text, quantity int)
@@ -166,18 +152,19 @@ export const makeCreateMany = (deps: {
     ),
     reserved AS (
       INSERT INTO reservations (order_id, attempt, status, hold_expires_at, lines)
-      SELECT order_id, attempt, 'held', hold_expires_at, lines FROM ins
+      SELECT "orderId", attempt, 'held', "holdExpiresAt", lines FROM ins
       RETURNING 1
     ),
     paid AS (
       INSERT INTO payments (order_id, attempt, status, charge_id, brand, last4, key_id, method_sealed, updated_at)
-      SELECT order_id, attempt, payment_status, charge_id, brand, last4, key_id, decode(sealed, 'base64'), updated_at
+      SELECT "orderId", attempt, "paymentStatus", "chargeId", brand, last4, "keyId", decode(sealed, 'base64'),
+             "updatedAt"
       FROM ins
       RETURNING 1
     ),
     audited AS (
       INSERT INTO order_audit (order_id, from_status, to_status, version, at)
-      SELECT order_id, NULL, status, 1, updated_at FROM ins
+      SELECT "orderId", NULL, status, 1, "updatedAt" FROM ins
       RETURNING 1
     ),
     evented AS (

@@ -1,5 +1,10 @@
-/** How an order's fields become the columns of `orders` and `payments` (both order statements). */
-import type { Order } from "@till/core"
+/**
+ * How an order's fields become the columns of `orders`, `reservations` and `payments`: for
+ * PostgresOrderStore's `create` and `step` statements and for the batches of `createMany`
+ * (orderBatch.ts), so the three write the same values.
+ */
+import type { Event, Order } from "@till/core"
+import type * as PaymentCipher from "../PaymentCipher.js"
 
 /**
  * What `orders.doc` keeps: the order's JSON without its payment method's token (sealed in
@@ -21,3 +26,60 @@ export const paymentColumns = (order: Order.Order) => ({
   brand: order.payment?.brand ?? null,
   last4: order.payment?.last4 ?? null
 })
+
+/** The values the order statements take (compiledStatement.ts; orderBatch.ts as JSON records). */
+export interface OrderArgs {
+  readonly skus: ReadonlyArray<string>
+  readonly quantities: ReadonlyArray<number>
+  readonly orderId: string
+  readonly userId: string
+  readonly cartId: string
+  readonly status: string
+  readonly attempt: number
+  readonly totalMinor: number
+  readonly currency: string
+  readonly updatedAt: string
+  readonly doc: object
+  readonly holdExpiresAt: number
+  readonly lines: ReadonlyArray<{ readonly sku: string; readonly quantity: number }>
+  readonly paymentStatus: string
+  readonly chargeId: string | null
+  readonly brand: string | null
+  readonly last4: string | null
+  readonly keyId: string | null
+  readonly sealed: Uint8Array | null
+  readonly events: ReadonlyArray<unknown>
+}
+
+/** The values of `order` the order statements take; `doc` is what `orders.doc` gets. */
+export const orderArgs = (
+  order: Order.Order,
+  doc: Order.Order,
+  method: PaymentCipher.Sealed | null,
+  events: ReadonlyArray<Event.Event>
+): OrderArgs => {
+  const lines = order.items.map((i) => ({ sku: i.sku, quantity: i.quantity }))
+  const payment = paymentColumns(order)
+  return {
+    skus: lines.map((l) => l.sku),
+    quantities: lines.map((l) => l.quantity),
+    orderId: order.order_id,
+    userId: order.user_id,
+    cartId: order.cart_id,
+    status: order.status,
+    attempt: order.payment_attempt,
+    totalMinor: order.total.amount,
+    currency: order.total.currency,
+    updatedAt: order.updated_at,
+    doc: docOf(doc),
+    holdExpiresAt: order.hold_expires_at,
+    lines,
+    paymentStatus: payment.status,
+    chargeId: payment.chargeId,
+    brand: payment.brand,
+    last4: payment.last4,
+    keyId: method?.keyId ?? null,
+    sealed: method?.sealed ?? null,
+    events
+  }
+}
