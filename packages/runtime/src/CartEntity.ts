@@ -24,17 +24,13 @@
  *   made-up ids still can, each for 5 s: a per-user limit on edits would close that).
  */
 import { Cart, Carts, Errors, Sku } from "@till/core"
-import { Duration, Effect, Layer, Schema } from "effect"
+import { Effect, Layer, Schema } from "effect"
 import { Entity, type Sharding } from "effect/cluster"
 import { Rpc } from "effect/rpc"
 import * as Entities from "./Entities.js"
 
 /** How the cart entity behaves: its idle passivation, its mailbox and a call's longest wait. */
-export interface Settings {
-  readonly maxIdleMs: number
-  readonly mailboxCapacity: number
-  readonly callTimeoutMs: number
-}
+export type Settings = Entities.Settings
 
 export const defaults: Settings = { maxIdleMs: 5_000, mailboxCapacity: 256, callTimeoutMs: 5_000 }
 
@@ -89,11 +85,7 @@ export const layer = (
             removeItem: ({ address, payload }) =>
               carts.removeItem(payload.userId, address.entityId, payload.sku)
           }),
-          {
-            maxIdleTime: Duration.millis(settings.maxIdleMs),
-            mailboxCapacity: settings.mailboxCapacity,
-            defectRetryPolicy: Entities.restartSchedule(CartEntity.type)
-          }
+          Entities.options(CartEntity.type, settings)
         )
       )
     )

@@ -16,6 +16,13 @@ import type {
   PersistenceError
 } from "effect/cluster/ClusterError"
 
+/** How an entity behaves: its idle passivation, its mailbox and a call's longest wait. */
+export interface Settings {
+  readonly maxIdleMs: number
+  readonly mailboxCapacity: number
+  readonly callTimeoutMs: number
+}
+
 export type ClusterError =
   | MailboxFull
   | AlreadyProcessingMessage
@@ -100,3 +107,13 @@ export const withoutTillServices = <A, E, R>(layer: Layer.Layer<A, E, R>): Layer
 
 /** `entity` (an `Entity.toLayer`) registered `withoutTillServices`. */
 export const registered = <E>(entity: Layer.Layer<never, E, Sharding.Sharding>) => withoutTillServices(entity)
+
+/**
+ * The cluster's options for an entity of `entityType` with `settings`: passivated after
+ * `maxIdleMs`, its mailbox bounded, restarted after a defect by `restartSchedule`.
+ */
+export const options = (entityType: string, settings: Settings) => ({
+  maxIdleTime: Duration.millis(settings.maxIdleMs),
+  mailboxCapacity: settings.mailboxCapacity,
+  defectRetryPolicy: restartSchedule(entityType)
+})

@@ -20,20 +20,17 @@
  *   `till_entity_restarts_total{entity}`; the batch sizes in `till_hot_sku_batch_size`.
  */
 import { Errors, Event, Order, OrderStore } from "@till/core"
-import { Deferred, Duration, Effect, Exit, Layer, Metric, Queue, Schema } from "effect"
+import { Deferred, Effect, Exit, Layer, Metric, Queue, Schema } from "effect"
 import { Entity, type Sharding } from "effect/cluster"
 import { Rpc } from "effect/rpc"
 import * as Entities from "./Entities.js"
 
 /** Which SKUs are hot, and how their entity behaves. */
-export interface Settings {
+export interface Settings extends Entities.Settings {
   /** The SKUs whose orders are batched; empty turns the entity off. */
   readonly skus: ReadonlyArray<string>
   /** Most orders in one transaction. */
   readonly maxBatch: number
-  readonly mailboxCapacity: number
-  readonly callTimeoutMs: number
-  readonly maxIdleMs: number
 }
 
 export const defaults: Settings = {
@@ -120,12 +117,7 @@ export const layer = (
           Effect.map(batcher(orders, settings.maxBatch), (submit) =>
             HotSkuEntity.of({ create: ({ payload }) => submit(payload) })
           ),
-          {
-            concurrency: "unbounded",
-            maxIdleTime: Duration.millis(settings.maxIdleMs),
-            mailboxCapacity: settings.mailboxCapacity,
-            defectRetryPolicy: Entities.restartSchedule(HotSkuEntity.type)
-          }
+          { ...Entities.options(HotSkuEntity.type, settings), concurrency: "unbounded" }
         )
       )
     )

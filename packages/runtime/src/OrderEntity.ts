@@ -18,16 +18,12 @@
  *   with `StoreUnavailable`; the jobs take that as "retry later", as for any store outage.
  */
 import { Checkout, Errors } from "@till/core"
-import { Duration, Effect, Layer, Schema } from "effect"
+import { Effect, Layer, Schema } from "effect"
 import { Entity, type Sharding } from "effect/cluster"
 import { Rpc } from "effect/rpc"
 import * as Entities from "./Entities.js"
 
-export interface Settings {
-  readonly maxIdleMs: number
-  readonly mailboxCapacity: number
-  readonly callTimeoutMs: number
-}
+export type Settings = Entities.Settings
 
 export const defaults: Settings = { maxIdleMs: 5_000, mailboxCapacity: 64, callTimeoutMs: 60_000 }
 
@@ -57,11 +53,7 @@ export const layer = (
         OrderEntity.toLayer(
           // One handlers object for every order (the order is the call's address): nothing per entity.
           OrderEntity.of({ resume: ({ address }) => checkout.resume(address.entityId) }),
-          {
-            maxIdleTime: Duration.millis(settings.maxIdleMs),
-            mailboxCapacity: settings.mailboxCapacity,
-            defectRetryPolicy: Entities.restartSchedule(OrderEntity.type)
-          }
+          Entities.options(OrderEntity.type, settings)
         )
       )
     )
