@@ -86,13 +86,17 @@ const nonEmpty = (name: string) =>
     Config.map((o) => Option.filter(o, (r) => Redacted.value(r).trim().length > 0))
   )
 
+/** The non-empty items of a comma-separated variable, trimmed. */
+const commaList = (value: string): Array<string> =>
+  value
+    .split(",")
+    .map((item) => item.trim())
+    .filter((item) => item !== "")
+
 const brokers = Config.option(Config.String("KAFKA_BROKERS")).pipe(
   Config.mapEffect((o) => {
     if (Option.isNone(o) || o.value.trim() === "") return Effect.succeed(Option.none<ReadonlyArray<string>>())
-    const list = o.value
-      .split(",")
-      .map((b) => b.trim())
-      .filter((b) => b !== "")
+    const list = commaList(o.value)
     const bad = list.find((b) => !/^[A-Za-z0-9.-]+:[0-9]{1,5}$/.test(b))
     return bad === undefined
       ? Effect.succeed(Option.some(list))
@@ -102,14 +106,7 @@ const brokers = Config.option(Config.String("KAFKA_BROKERS")).pipe(
 
 const hotSkus = Config.withDefault(Config.String("TILL_HOT_SKUS"), "").pipe(
   Config.mapEffect((value) => {
-    const list = [
-      ...new Set(
-        value
-          .split(",")
-          .map((sku) => sku.trim())
-          .filter((sku) => sku !== "")
-      )
-    ]
+    const list = [...new Set(commaList(value))]
     const bad = list.find((sku) => !Schema.is(Sku.Sku)(sku))
     return bad === undefined
       ? Effect.succeed(list)
