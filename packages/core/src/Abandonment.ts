@@ -19,6 +19,7 @@
  * no state change of Till's own stores, and the store's index is its durable "to do".
  */
 import { Clock, Effect, Metric, Option, Schedule } from "effect"
+import type { Cart } from "./Cart.js"
 import { CartStore, type IdleCart } from "./CartStore.js"
 import * as Event from "./Event.js"
 import { EventPublisher } from "./EventPublisher.js"
@@ -48,6 +49,17 @@ export const abandoned = Metric.counter("till_carts_abandoned_total", {
 /** The event id of `idle`'s report: the same for a report sent twice, new for a new idle period. */
 export const eventId = (idle: IdleCart): string => `${idle.cartId}/cart.abandoned/${idle.lastChangeMs}`
 
+/**
+ * Whether `cart`, as read, is abandoned: active, holding items, and unchanged for `idleForMs`. The
+ * listing alone is not enough: an edit can land between the listing and the read (a cart listed
+ * while empty gets its first item), and reporting it then would remind a shopper who is there,
+ * under an event id of the old idle period, and again after the new one. Such a cart is skipped
+ * and not forgotten: the store lists it again once it is idle from its latest change.
+ * (`updated_at` is set by the writer before the store's index score, so it is never the newer.)
+ */
+const idleAsRead = (cart: Cart, nowMs: number, idleForMs: number): boolean =>
+  cart.status === "active" && cart.items.length > 0 && nowMs - Date.parse(cart.updated_at) > idleForMs
+
 /** One round: reports every cart idle longer than `idleForMs`; answers how many were reported. */
 export const runOnce = Effect.fn("Abandonment.runOnce")(function* (settings: Partial<Settings> = {}) {
   const { idleForMs, pageSize } = { ...defaults, ...settings }
@@ -59,10 +71,11 @@ export const runOnce = Effect.fn("Abandonment.runOnce")(function* (settings: Par
   for (let page = 0; page < maxPagesPerRound; page++) {
     const idle = yield* call("retry", store.idleSince(idleForMs, pageSize))
     const events: Array<Event.Event> = []
-    const occurredAt = new Date(yield* Clock.currentTimeMillis).toISOString()
+    const nowMs = yield* Clock.currentTimeMillis
+    const occurredAt = new Date(nowMs).toISOString()
     for (const entry of idle) {
       const cart = yield* call("retry", store.get(entry.cartId))
-      if (Option.isNone(cart) || cart.value.status !== "active" || cart.value.items.length === 0) continue
+      if (Option.isNone(cart) || !idleAsRead(cart.value, nowMs, idleForMs)) continue
       events.push(
         new Event.Event({
           event_id: eventId(entry),
