@@ -6,7 +6,9 @@
  * builds it when missing) on the embedded default, so the numbers are the process a platform team
  * runs, not a dev loader's. RSS comes from `/proc/<pid>/status` (VmRSS), sampled every 100 ms.
  *
- * - idle: after start, 5 s of nothing, then the highest RSS of the next 3 s;
+ * - idle: after start, 5 s of nothing, then the highest RSS of the next 3 s; and the same on the
+ *   tests' Postgres, Redis and Kafka when their TILL_TEST_* URLs are set (after 15 s: the cluster
+ *   starts its jobs after `ready`), where the adapters and the cluster's runner add theirs;
  * - load: 64 concurrent buyers, each looping new cart → add item → tokenize → checkout over HTTP
  *   (4 requests a checkout) until `TILL_BENCH_RUNTIME_CHECKOUTS` (default 6,000) have been sent;
  *   the highest RSS seen. A fixed number, not a fixed time: the embedded in-memory stores keep
@@ -45,7 +47,7 @@ interface Server {
   readonly stop: () => Promise<void>
 }
 
-const startServer = async (logLevel: string): Promise<Server> => {
+const startServer = async (logLevel: string, services: Record<string, string> = {}): Promise<Server> => {
   const port = await freePort()
   const secret = `bench-secret-${Math.random().toString(36).slice(2)}-0123456789abcdef`
   // The binary itself, so its shebang's V8 flags apply as they do for `till start`.
@@ -57,7 +59,8 @@ const startServer = async (logLevel: string): Promise<Server> => {
       TILL_LOG_LEVEL: logLevel,
       // One rate limit of the seed (checkout 10/min/user) would make every buyer a new user; the
       // bench's buyers are few and busy, so it raises the limit instead.
-      RATE_LIMITS_CHECKOUT_LIMIT: "100000"
+      RATE_LIMITS_CHECKOUT_LIMIT: "100000",
+      ...services
     },
     stdio: ["ignore", "ignore", "inherit"]
   })
@@ -69,7 +72,10 @@ const startServer = async (logLevel: string): Promise<Server> => {
     } catch {
       // not yet listening
     }
-    if (Date.now() > deadline) throw new Error("till start did not become ready")
+    if (Date.now() > deadline) {
+      child.kill("SIGKILL")
+      throw new Error("till start did not become ready")
+    }
     await new Promise((r) => setTimeout(r, 100))
   }
   return {
@@ -182,19 +188,61 @@ const median = (xs: ReadonlyArray<number>) => {
   return s[Math.floor(s.length / 2)]!
 }
 
+/** After start, `settleMs` of nothing, then the highest RSS of the next 3 s. */
+const idleRss = async (server: Server, settleMs: number): Promise<number> => {
+  await new Promise((r) => setTimeout(r, settleMs))
+  let idle = 0
+  for (let i = 0; i < 30; i++) {
+    idle = Math.max(idle, rssMb(server.child.pid!))
+    await new Promise((r) => setTimeout(r, 100))
+  }
+  return idle
+}
+
+/**
+ * `till start` idle on the tests' Postgres, Redis and Kafka (TILL_TEST_DATABASE_URL,
+ * TILL_TEST_REDIS_URL, TILL_TEST_KAFKA_BROKERS; a schema and key prefix of its own, dropped after):
+ * the adapters' clients, the cluster's runner and its jobs add to the embedded figure. Undefined
+ * when a service is not configured.
+ */
+const idleOnServices = async (progress: Progress): Promise<number | undefined> => {
+  const database = process.env["TILL_TEST_DATABASE_URL"]
+  const redis = process.env["TILL_TEST_REDIS_URL"]
+  const kafka = process.env["TILL_TEST_KAFKA_BROKERS"]
+  if (database === undefined || redis === undefined || kafka === undefined) {
+    progress("idle RSS on real services: skipped (set TILL_TEST_DATABASE_URL, TILL_TEST_REDIS_URL, TILL_TEST_KAFKA_BROKERS)")
+    return undefined
+  }
+  const tag = `bench_rss_${Math.random().toString(36).slice(2, 10)}`
+  const server = await startServer("Info", {
+    DATABASE_URL: database,
+    POSTGRES_SCHEMA: tag,
+    REDIS_URL: redis,
+    REDIS_KEY_PREFIX: `${tag}:`,
+    KAFKA_BROKERS: kafka,
+    TILL_CLUSTER_PORT: String(await freePort()),
+    // The development payment key (production requires PAYMENTS_KEYS with a database).
+    TILL_ENV: "development"
+  })
+  try {
+    // Longer than embedded: the cluster takes its shards and starts the jobs after `ready`.
+    return await idleRss(server, 15_000)
+  } finally {
+    await server.stop()
+    execSync(`psql "${database}" -qc "DROP SCHEMA IF EXISTS ${tag} CASCADE"`, { stdio: "ignore" })
+  }
+}
+
 export const run = async (progress: Progress): Promise<ReadonlyArray<Row>> => {
   if (!existsSync(bin)) {
     progress("building packages (dist/bin.js missing)")
     execSync("pnpm -r build", { cwd: root, stdio: "ignore" })
   }
   // Memory: one server, idle then loaded.
+  const onServices = await idleOnServices(progress)
+  if (onServices !== undefined) progress(`idle RSS on Postgres, Redis and Kafka ${onServices.toFixed(0)} MB`)
   const server = await startServer("Info")
-  await new Promise((r) => setTimeout(r, 5_000))
-  let idle = 0
-  for (let i = 0; i < 30; i++) {
-    idle = Math.max(idle, rssMb(server.child.pid!))
-    await new Promise((r) => setTimeout(r, 100))
-  }
+  const idle = await idleRss(server, 5_000)
   progress(`idle RSS ${idle.toFixed(0)} MB`)
   const loaded = await load(server, CHECKOUTS)
   progress(
@@ -231,6 +279,17 @@ export const run = async (progress: Progress): Promise<ReadonlyArray<Row>> => {
       baseline: "runtime.rss.target.idle",
       ratio: idle / 150
     },
+    ...(onServices === undefined
+      ? []
+      : [
+          {
+            name: "runtime.rss.idle.services",
+            value: onServices,
+            unit: "MB",
+            baseline: "runtime.rss.target.idle",
+            ratio: onServices / 150
+          }
+        ]),
     { name: "runtime.rss.load", value: loaded.maxRssMb, unit: "MB", baseline: null, ratio: null },
     { name: "runtime.rss.target.load", value: 300, unit: "MB", baseline: null, ratio: null },
     {

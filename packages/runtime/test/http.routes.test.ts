@@ -381,6 +381,11 @@ const routes = (name: string, open: () => Promise<Client>) =>
         const docs = await till.call("GET", "/docs", { as: null })
         expect(docs.status).toBe(200)
         expect(docs.headers.get("content-type")).toContain("text/html")
+        // Scalar's script inline (loaded on the first visit) and the API's paths in its spec.
+        expect(docs.text.length).toBeGreaterThan(1_000_000)
+        expect(docs.text).toContain("createApiReference")
+        expect(docs.text).toContain("/v1/checkout")
+        expect((await till.call("GET", "/docs", { as: null })).text).toBe(docs.text)
       })
 
       it("an unknown route is a 404 problem, a body over the limit a 413 problem; every answer has a request id", async () => {
