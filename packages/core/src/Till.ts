@@ -7,7 +7,9 @@
  * - `layerJobs` starts the background work as scoped fibers: the payment retry drainer (which
  *   completes a 202's payment once the gateway is back), the recovery sweeper (which drives any
  *   order a crash left behind), the outbox relay (which publishes events) and the cart-abandonment
- *   job (hourly: `cart.abandoned` for carts idle for an hour). They stop with the layer's scope.
+ *   job (hourly: `cart.abandoned` for carts idle for an hour) and the payment reconciliation
+ *   (every minute: each capture the gateway made is checked against its order; a stray one is
+ *   refunded). They stop with the layer's scope.
  *   Every job is safe to run on every instance at once (claims and compare-and-set steps), so
  *   each instance may run them.
  *
@@ -39,6 +41,7 @@ import * as Payments from "./Payments.js"
 import type * as Policy from "./Policy.js"
 import * as Pricing from "./Pricing.js"
 import * as RateLimiter from "./RateLimiter.js"
+import * as Reconciliation from "./Reconciliation.js"
 import type { RateLimitStore } from "./RateLimitStore.js"
 import * as Recovery from "./Recovery.js"
 import * as Resilience from "./Resilience.js"
@@ -158,6 +161,9 @@ export interface JobSettings {
   readonly outboxEveryMs: number
   /** The cart-abandonment job: idle threshold, pause between rounds (both an hour by default). */
   readonly abandonment: Partial<Abandonment.Settings>
+  /** Pause between two reconciliation runs (each reads up to `pagesPerRun` pages of captures). */
+  readonly reconciliationEveryMs: number
+  readonly reconciliation: Partial<Reconciliation.Options>
 }
 
 export const jobDefaults: JobSettings = {
@@ -165,12 +171,18 @@ export const jobDefaults: JobSettings = {
   recoveryEveryMs: 30_000,
   recovery: {},
   outboxEveryMs: 200,
-  abandonment: {}
+  abandonment: {},
+  reconciliationEveryMs: 60_000,
+  reconciliation: {}
 }
 
-/** What the jobs need: the checkout (to resume orders), the stores they work through, the publisher. */
+/**
+ * What the jobs need: the checkout (to resume orders), payments (the gateway's captures, for the
+ * reconciliation), the stores they work through, the publisher.
+ */
 export type JobRequirements =
   | Checkout.Checkout
+  | Payments.Payments
   | CartStore
   | OrderStore
   | PaymentRetryQueue
@@ -186,7 +198,7 @@ export const jobs = (
   settings: Partial<JobSettings> = {}
 ): Readonly<
   Record<
-    "retryDrainer" | "recovery" | "outboxRelay" | "abandonment",
+    "retryDrainer" | "recovery" | "outboxRelay" | "abandonment" | "reconciliation",
     Effect.Effect<void, never, JobRequirements>
   >
 > => {
@@ -197,7 +209,8 @@ export const jobs = (
     ),
     recovery: Recovery.runEvery(Schedule.spaced(s.recoveryEveryMs), s.recovery),
     outboxRelay: Outbox.runEvery(Schedule.spaced(s.outboxEveryMs)),
-    abandonment: Abandonment.run(s.abandonment)
+    abandonment: Abandonment.run(s.abandonment),
+    reconciliation: Reconciliation.runEvery(Schedule.spaced(s.reconciliationEveryMs), s.reconciliation)
   }
 }
 
@@ -211,9 +224,9 @@ export const layerJobsWith = (
   Layer.effectDiscard(Effect.forEach(Object.values(jobs(settings)), (job) => Effect.forkScoped(job)))
 
 /**
- * The background jobs (retry drainer, recovery sweeper, outbox relay, cart abandonment) as
- * fibers of the layer's scope, with the default settings: a payment queued with a 202 completes
- * by itself once the gateway answers again.
+ * The background jobs (retry drainer, recovery sweeper, outbox relay, cart abandonment, payment
+ * reconciliation) as fibers of the layer's scope, with the default settings: a payment queued
+ * with a 202 completes by itself once the gateway answers again.
  * @category layers
  */
 export const layerJobs: Layer.Layer<never, never, JobRequirements> = layerJobsWith()

@@ -8,6 +8,7 @@
  * | `till/recovery-sweeper` | Recovery: drives orders a crash left behind, expires holds | `TILL_RECOVERY_EVERY_MS` |
  * | `till/outbox-relay` | Outbox: publishes committed events | 200 ms |
  * | `till/cart-abandonment` | Abandonment: `cart.abandoned` for carts idle past `TILL_ABANDONED_AFTER_MS` | `TILL_ABANDONMENT_EVERY_MS` |
+ * | `till/payment-reconciliation` | Reconciliation: each capture the gateway made checked against its order; strays refunded | `TILL_RECONCILIATION_EVERY_MS` |
  *
  * Single ownership is for efficiency only, never for correctness: every job works through claims,
  * leases and compare-and-set steps, so two owners during a rebalance (a shard moving while its old
@@ -24,7 +25,8 @@ export const names = {
   retryDrainer: "till/payment-retry-drainer",
   recovery: "till/recovery-sweeper",
   outboxRelay: "till/outbox-relay",
-  abandonment: "till/cart-abandonment"
+  abandonment: "till/cart-abandonment",
+  reconciliation: "till/payment-reconciliation"
 } as const
 
 /** The jobs of `settings`, each registered as a singleton of the cluster in context. */
@@ -34,7 +36,8 @@ export const layer = (
   const jobs = Till.jobs({
     recoveryEveryMs: settings.recoveryEveryMs,
     recovery: { staleAfterMs: settings.recoveryStaleAfterMs },
-    abandonment: { everyMs: settings.abandonmentEveryMs, idleForMs: settings.abandonedAfterMs }
+    abandonment: { everyMs: settings.abandonmentEveryMs, idleForMs: settings.abandonedAfterMs },
+    reconciliationEveryMs: settings.reconciliationEveryMs
   })
   const singleton = (job: keyof typeof names) =>
     Singleton.make(
@@ -49,6 +52,7 @@ export const layer = (
     singleton("retryDrainer"),
     singleton("recovery"),
     singleton("outboxRelay"),
-    singleton("abandonment")
+    singleton("abandonment"),
+    singleton("reconciliation")
   )
 }

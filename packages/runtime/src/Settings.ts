@@ -16,6 +16,7 @@
  * | `TILL_RECOVERY_STALE_AFTER_MS` | 60000 | how old an in-flight order must be before the sweeper takes it over from its request |
  * | `TILL_ABANDONMENT_EVERY_MS` | 3600000 | pause between two rounds of the cart-abandonment job |
  * | `TILL_ABANDONED_AFTER_MS` | 3600000 | how long a cart stays unchanged before it is abandoned (`cart.abandoned`) |
+ * | `TILL_RECONCILIATION_EVERY_MS` | 60000 | pause between two payment reconciliation runs (captures checked against orders) |
  * | `TILL_CLUSTER_HOST` | the host name | with `DATABASE_URL`: the address other instances reach this one's cluster runner at |
  * | `TILL_CLUSTER_PORT` | 34431 | with `DATABASE_URL`: the cluster runner's port |
  * | `TILL_CLUSTER_LOCK_EXPIRATION_MS` | 10000 | how long a stopped instance keeps its shards (and jobs) before another takes them |
@@ -55,6 +56,7 @@ export interface Settings {
   readonly recoveryStaleAfterMs: number
   readonly abandonmentEveryMs: number
   readonly abandonedAfterMs: number
+  readonly reconciliationEveryMs: number
   readonly clusterHost: string
   readonly clusterPort: number
   readonly clusterLockExpirationMs: number
@@ -146,6 +148,7 @@ const recoveryEvery = intBetween("TILL_RECOVERY_EVERY_MS", 30_000, 100, 3_600_00
 const recoveryStaleAfter = intBetween("TILL_RECOVERY_STALE_AFTER_MS", 60_000, 1_000, 86_400_000)
 const abandonmentEvery = intBetween("TILL_ABANDONMENT_EVERY_MS", 3_600_000, 100, 86_400_000)
 const abandonedAfter = intBetween("TILL_ABANDONED_AFTER_MS", 3_600_000, 1_000, 30 * 86_400_000)
+const reconciliationEvery = intBetween("TILL_RECONCILIATION_EVERY_MS", 60_000, 100, 86_400_000)
 
 export const config: Config.Config<Settings> = Config.all({
   databaseUrl: nonEmpty("DATABASE_URL"),
@@ -160,6 +163,7 @@ export const config: Config.Config<Settings> = Config.all({
   recoveryStaleAfterMs: recoveryStaleAfter,
   abandonmentEveryMs: abandonmentEvery,
   abandonedAfterMs: abandonedAfter,
+  reconciliationEveryMs: reconciliationEvery,
   clusterHost,
   clusterPort: portOf("TILL_CLUSTER_PORT", 34_431),
   clusterLockExpirationMs: intBetween("TILL_CLUSTER_LOCK_EXPIRATION_MS", 10_000, 3_000, 300_000),

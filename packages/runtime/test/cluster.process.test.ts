@@ -159,7 +159,8 @@ await describeServices(["postgres", "redis"], "three till start instances on one
             "till/payment-retry-drainer",
             "till/recovery-sweeper",
             "till/outbox-relay",
-            "till/cart-abandonment"
+            "till/cart-abandonment",
+            "till/payment-reconciliation"
           ].every((job) => runnersOf(instances, job).length === 1),
         30_000
       )

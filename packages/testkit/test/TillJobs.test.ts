@@ -1,6 +1,9 @@
-/** `Till.layerJobs`: the background work runs by itself, so a 202 completes without a manual drain. */
+/**
+ * `Till.layerJobs`: the background work runs by itself, so a 202 completes without a manual drain,
+ * and a capture no order keeps is refunded without a manual reconciliation.
+ */
 import { describe, expect, it } from "@effect/vitest"
-import { Checkout, Till } from "@till/core"
+import { Checkout, Money, PaymentGateway, Till } from "@till/core"
 import { FakePaymentGateway, InMemoryEventPublisher, TestTill } from "@till/testkit"
 import { Effect, Fiber, Layer } from "effect"
 import { TestClock } from "effect/testing"
@@ -29,6 +32,24 @@ describe("Till.layerJobs", () => {
         const published = yield* (yield* InMemoryEventPublisher.Inspector).published
         expect(published.map((e) => e.type)).toContain("order.confirmed")
       }).pipe(Effect.provide(Till.layerJobs.pipe(Layer.provideMerge(TestTill.layer({ seed: 11 })))))
+  )
+
+  it.effect("with the jobs layer, a capture no order keeps is refunded within a reconciliation round", () =>
+    Effect.gen(function* () {
+      yield* TestTill.stock("mug", "Mug", 1_500, 5)
+      const { cartId, paymentMethodId } = yield* cartWith("alice", [["mug", 1]])
+      const placed = yield* place("alice", "k1", cartId, paymentMethodId)
+      expect(placed.status).toBe(201)
+      // Money taken under a key that is no order's (the gateway account is Till's alone).
+      const gateway = yield* PaymentGateway.PaymentGateway
+      yield* gateway.charge({ idempotencyKey: "ord_nobody", amount: Money.make(999, "USD"), paymentMethodId })
+      const inspector = yield* FakePaymentGateway.Inspector
+      expect(yield* inspector.capturedTotal("USD")).toEqual(Money.make(placed.order.total.amount + 999, "USD"))
+      yield* TestClock.adjust("61 seconds") // the second run, a minute in
+      expect((yield* inspector.chargesFor("ord_nobody")).map((c) => c.status)).toEqual(["refunded"])
+      expect(yield* inspector.capturedTotal("USD")).toEqual(placed.order.total)
+      expect(yield* inspector.refundCount).toBe(1)
+    }).pipe(Effect.provide(Till.layerJobs.pipe(Layer.provideMerge(TestTill.layer({ seed: 12 })))))
   )
 
   it.effect("without it, the order waits for someone to drain the queue", () =>
