@@ -210,7 +210,9 @@ const idleOnServices = async (progress: Progress): Promise<number | undefined> =
   const redis = process.env["TILL_TEST_REDIS_URL"]
   const kafka = process.env["TILL_TEST_KAFKA_BROKERS"]
   if (database === undefined || redis === undefined || kafka === undefined) {
-    progress("idle RSS on real services: skipped (set TILL_TEST_DATABASE_URL, TILL_TEST_REDIS_URL, TILL_TEST_KAFKA_BROKERS)")
+    progress(
+      "idle RSS on real services: skipped (set TILL_TEST_DATABASE_URL, TILL_TEST_REDIS_URL, TILL_TEST_KAFKA_BROKERS)"
+    )
     return undefined
   }
   const tag = `bench_rss_${Math.random().toString(36).slice(2, 10)}`

@@ -143,33 +143,38 @@ describe("Abandonment", () => {
     }).pipe(Effect.provide(TestTill.layer({ seed: 5, cartStore: forgetFailsOnce })))
   )
 
-  it.effect("a cart edited between a round's listing and its read is reported once, after its new idle hour", () =>
-    Effect.gen(function* () {
-      yield* TestTill.stock("mug", "Mug", 1_500, 5)
-      const carts = yield* Carts.Carts
-      const empty = yield* carts.create("erin") // listed while empty; its first item comes late
-      const full = yield* cartWith("frank", [["mug", 1]])
-      yield* TestClock.adjust("61 minutes")
-      afterListing.run = Effect.orDie(
-        Effect.all([
-          carts.addItem("erin", empty.cart_id, Sku.make("mug"), 1),
-          carts.addItem("frank", full.cartId, Sku.make("mug"), 1)
-        ])
-      )
-      // Both changed a moment ago: neither is abandoned, whatever the listing said.
-      expect(yield* Abandonment.runOnce()).toBe(0)
-      expect(yield* abandonedEvents).toEqual([])
-      yield* TestClock.adjust("30 minutes")
-      expect(yield* Abandonment.runOnce()).toBe(0)
-      yield* TestClock.adjust("31 minutes")
-      expect(yield* Abandonment.runOnce()).toBe(2)
-      const events = yield* abandonedEvents
-      expect(events.map((e) => e.event_id).sort()).toEqual(
-        [`${empty.cart_id}/cart.abandoned/${61 * 60_000}`, `${full.cartId}/cart.abandoned/${61 * 60_000}`].sort()
-      )
-      yield* TestClock.adjust("2 hours")
-      expect(yield* Abandonment.runOnce()).toBe(0)
-    }).pipe(Effect.provide(TestTill.layer({ seed: 7, cartStore: listingThen })))
+  it.effect(
+    "a cart edited between a round's listing and its read is reported once, after its new idle hour",
+    () =>
+      Effect.gen(function* () {
+        yield* TestTill.stock("mug", "Mug", 1_500, 5)
+        const carts = yield* Carts.Carts
+        const empty = yield* carts.create("erin") // listed while empty; its first item comes late
+        const full = yield* cartWith("frank", [["mug", 1]])
+        yield* TestClock.adjust("61 minutes")
+        afterListing.run = Effect.orDie(
+          Effect.all([
+            carts.addItem("erin", empty.cart_id, Sku.make("mug"), 1),
+            carts.addItem("frank", full.cartId, Sku.make("mug"), 1)
+          ])
+        )
+        // Both changed a moment ago: neither is abandoned, whatever the listing said.
+        expect(yield* Abandonment.runOnce()).toBe(0)
+        expect(yield* abandonedEvents).toEqual([])
+        yield* TestClock.adjust("30 minutes")
+        expect(yield* Abandonment.runOnce()).toBe(0)
+        yield* TestClock.adjust("31 minutes")
+        expect(yield* Abandonment.runOnce()).toBe(2)
+        const events = yield* abandonedEvents
+        expect(events.map((e) => e.event_id).sort()).toEqual(
+          [
+            `${empty.cart_id}/cart.abandoned/${61 * 60_000}`,
+            `${full.cartId}/cart.abandoned/${61 * 60_000}`
+          ].sort()
+        )
+        yield* TestClock.adjust("2 hours")
+        expect(yield* Abandonment.runOnce()).toBe(0)
+      }).pipe(Effect.provide(TestTill.layer({ seed: 7, cartStore: listingThen })))
   )
 
   it.effect("the jobs layer reports abandoned carts every hour by itself", () =>

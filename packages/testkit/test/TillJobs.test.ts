@@ -44,7 +44,9 @@ describe("Till.layerJobs", () => {
       const gateway = yield* PaymentGateway.PaymentGateway
       yield* gateway.charge({ idempotencyKey: "ord_nobody", amount: Money.make(999, "USD"), paymentMethodId })
       const inspector = yield* FakePaymentGateway.Inspector
-      expect(yield* inspector.capturedTotal("USD")).toEqual(Money.make(placed.order.total.amount + 999, "USD"))
+      expect(yield* inspector.capturedTotal("USD")).toEqual(
+        Money.make(placed.order.total.amount + 999, "USD")
+      )
       yield* TestClock.adjust("61 seconds") // the second run, a minute in
       expect((yield* inspector.chargesFor("ord_nobody")).map((c) => c.status)).toEqual(["refunded"])
       expect(yield* inspector.capturedTotal("USD")).toEqual(placed.order.total)
