@@ -22,6 +22,7 @@ import {
   type CartStore,
   type Catalog,
   type DeadLetterStore,
+  Degradation,
   type Errors,
   type EventPublisher,
   type IdempotencyStore,
@@ -48,7 +49,7 @@ import {
   InMemoryShippingQuoter,
   InMemoryTaxCalculator
 } from "@till/testkit"
-import { Config, Effect, Layer, Option, Redacted } from "effect"
+import { Config, Effect, Layer, Option, Redacted, Schedule } from "effect"
 import { SqlClient } from "effect/sql"
 import type { MigrationError } from "effect/sql/Migrator"
 import type { SqlError } from "effect/sql/SqlError"
@@ -96,8 +97,35 @@ const migrated = ({ Migrations }: typeof PostgresAdapters) =>
     })
   )
 
+/** Seconds the pool's load is averaged over before it moves the degradation level. */
+export const poolWindowSeconds = 5
+
+/**
+ * The pool's load into the degradation level (DegradationSignals.ts has the breakers): the mean
+ * share of connections in use over the last `poolWindowSeconds`, sampled every second. Callers
+ * queueing for a connection do not count as more than full here (PoolGate.degradationSignal's
+ * reading): a queue is normal at saturation, and one busy second is not stress. What the pool
+ * alone may ask for is capped in Start.ts.
+ */
+const poolSignal = ({ PoolGate }: typeof PostgresAdapters) =>
+  Layer.effectDiscard(
+    Effect.gen(function* () {
+      const degradation = yield* Degradation.Degradation
+      const gate = yield* PoolGate.PoolGate
+      const samples: Array<number> = []
+      const sample = Effect.flatMap(gate.saturation, (s) => {
+        samples.push(s.utilizationPercent)
+        if (samples.length > poolWindowSeconds) samples.shift()
+        const mean = samples.reduce((sum, x) => sum + x, 0) / samples.length
+        return degradation.signal({ _tag: "PoolSaturation", pool: "postgres", utilizationPercent: mean })
+      })
+      yield* Effect.forkScoped(Effect.repeat(sample, Schedule.spaced("1 second")))
+    })
+  )
+
 const postgres = (pg: typeof PostgresAdapters, settings: Settings) =>
   Layer.mergeAll(
+    poolSignal(pg),
     pg.PostgresOrderStore.layer,
     pg.PostgresInventoryStore.layer,
     pg.PostgresCatalog.layer,
@@ -212,10 +240,14 @@ type Stores =
   | DeadLetterStore.DeadLetterStore
   | EventPublisher.EventPublisher
 
-const storesOf = (settings: Settings): Layer.Layer<Stores, Failure, Notifier.Notifier> => {
+const storesOf = (
+  settings: Settings
+): Layer.Layer<Stores, Failure, Notifier.Notifier | Degradation.Degradation> => {
   if (Option.isNone(settings.databaseUrl)) return Layer.merge(inMemoryStores, InMemoryEventPublisher.layer)
   return Layer.unwrap(
-    Effect.gen(function* (): Effect.fn.Return<Layer.Layer<Stores, Failure, Notifier.Notifier>> {
+    Effect.gen(function* (): Effect.fn.Return<
+      Layer.Layer<Stores, Failure, Notifier.Notifier | Degradation.Degradation>
+    > {
       const pg = postgres(yield* loadPostgres, settings)
       if (Option.isNone(settings.kafkaBrokers)) return Layer.merge(pg, InMemoryEventPublisher.layer)
       // The consumers write their dedupe rows and shipments through the stores' SQL client.
@@ -228,7 +260,7 @@ const storesOf = (settings: Settings): Layer.Layer<Stores, Failure, Notifier.Not
  * Every port and the health checks of the configured services. Fails at start when a configured
  * service does not answer or a setting is invalid.
  */
-export const layer = (settings: Settings): Layer.Layer<Provided, Failure> => {
+export const layer = (settings: Settings): Layer.Layer<Provided, Failure, Degradation.Degradation> => {
   const carts: Layer.Layer<CartStore.CartStore | RateLimitStore.RateLimitStore, Failure> = Option.isSome(
     settings.redisUrl
   )

@@ -33,6 +33,7 @@ import * as App from "./http/App.js"
 import * as Auth from "./http/Auth.js"
 import * as CartEntity from "./CartEntity.js"
 import * as Cluster from "./Cluster.js"
+import * as DegradationSignals from "./DegradationSignals.js"
 import * as HotSkuEntity from "./HotSkuEntity.js"
 import * as OrderEntity from "./OrderEntity.js"
 import * as Jobs from "./Jobs.js"
@@ -84,6 +85,8 @@ export const services = (
           callTimeoutMs: settings.cartCallTimeoutMs
         })
       : Layer.empty,
+    // Breakers and checkout latency move the degradation level (the pool's is fed in Ports.ts).
+    DegradationSignals.layer,
     // The outbox lag gauge (the age of the oldest unsent event), every 5 s.
     Layer.effectDiscard(
       Effect.forkScoped(Effect.repeat(Effect.ignore(Outbox.reportLag()), Schedule.spaced("5 seconds")))
@@ -116,7 +119,10 @@ export const services = (
     ),
     Layer.provideMerge(Cluster.layer(settings)),
     Layer.provideMerge(Ports.layer(settings)),
-    Layer.provideMerge(Degradation.layer),
+    // The pool alone sheds reads (order history at 80 % in use over 5 s, recommendations at 95 %),
+    // never new orders: refusing orders because the database is busy with orders would turn a
+    // busy shop into a closed one. Breakers still go to 4 (inventory or order creation down).
+    Layer.provideMerge(Degradation.layerWith({ poolUtilizationPercentThresholds: [80, 95, 101, 101] })),
     Layer.provideMerge(Layer.succeed(Auth.JwtSecret, secret))
   )
 
