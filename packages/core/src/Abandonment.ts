@@ -3,8 +3,9 @@
  * as `cart.abandoned` (the notifications consumer sends the reminder), once per idle period.
  *
  * A round lists idle carts from the store's index (CartStore.idleSince, no scan of every cart),
- * reads each, publishes one event per cart that still holds items, then tells the store it was
- * reported (`forgetIdle`), which drops it from later listings unless it changed meanwhile.
+ * reads each, publishes one event per cart that, as read, still holds items and is still idle
+ * (`idleAsRead`), then tells the store it was reported (`forgetIdle`), which drops it from later
+ * listings unless it changed meanwhile.
  * - **At least once, deduplicated downstream**: a crash between publishing and forgetting reports
  *   the cart again in the next round, with the same `event_id` (`<cart>/cart.abandoned/<last change
  *   ms>`, shaped like the order events' ids), so a consumer that dedupes by `event_id` reminds once. The same holds when several
