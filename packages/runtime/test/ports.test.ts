@@ -62,7 +62,7 @@ await describeServices(["postgres"], "the Postgres pool's saturation moves the d
           POSTGRES_SCHEMA: schema,
           POSTGRES_MAX_CONNECTIONS: "2",
           POSTGRES_MIN_CONNECTIONS: "1",
-        POSTGRES_STATEMENT_TIMEOUT_MS: "60000", // the stuck calls stay stuck for the test
+          POSTGRES_STATEMENT_TIMEOUT_MS: "60000", // the stuck calls stay stuck for the test
           TILL_ENV: "development"
         }
         const outside = new pg.Client({ connectionString: serviceUrl("postgres") })
