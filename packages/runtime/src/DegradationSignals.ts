@@ -4,9 +4,9 @@
  * the payment gateway was down and new orders were never refused at once while the inventory's
  * breaker was open. Two sources, each lowering only its own contribution when it recovers:
  *
- * - **breakers**: every transition of every breaker (the policies' and the stores'), each
- *   subscribed when the layer is built so none is missed (a stream subscribes only once its fiber
- *   runs): payment open -> 2, shipping -> 3, inventory or order creation -> 4;
+ * - **breakers**: every breaker (the policies' and the stores'), each subscribed when the layer is
+ *   built so no transition is missed: while one is open, for at most its wait in the open state
+ *   (`followBreaker` says why), payment asks for 2, shipping 3, inventory or order creation 4;
  * - **the Postgres pool** (when configured): its saturation every second, 70 % -> 1 ... 97 % -> 4
  *   (Ports.ts feeds it, where the pool is).
  *
@@ -15,26 +15,48 @@
  * slow; a slow gateway is the payment breaker's slow-call rule, and Till's own stress shows in the
  * pool first.
  */
-import { Degradation, Policy, Resilience } from "@till/core"
+import { type CircuitBreaker, Degradation, Policy, Resilience } from "@till/core"
 import { Effect, Layer, PubSub } from "effect"
+
+/**
+ * Follows one breaker: shed while it is open, for at most its wait in the open state. Shedding
+ * what a breaker guards stops the calls that would probe it (inventory or order creation open
+ * sheds new orders, so no checkout reaches their breakers; shipping sheds the quotes), and an open
+ * breaker turns half-open only on a call after its wait: followed as it is, it stayed open and
+ * the shop refused every order for good (the e2e bench's 1 s gateway did that: order creation
+ * went slow, its breaker opened, and every later checkout answered 503). So the level is lifted
+ * when the wait ends and while the breaker is half-open; a failing probe opens it again, and the
+ * shedding with it.
+ */
+const followBreaker = (breaker: CircuitBreaker.Service, waitMs: number) =>
+  Effect.gen(function* () {
+    const degradation = yield* Degradation.Degradation
+    const transitions = yield* breaker.subscribe // now, so no transition is missed
+    let epoch = 0
+    const signal = (name: string, state: CircuitBreaker.State) =>
+      degradation.signal({ _tag: "BreakerState", breaker: name, state })
+    yield* Effect.forkScoped(
+      Effect.forever(
+        Effect.flatMap(PubSub.take(transitions), (t) => {
+          const mine = ++epoch
+          if (t.to !== "open") return signal(t.breaker, "closed")
+          const lift = Effect.andThen(
+            Effect.sleep(waitMs),
+            Effect.suspend(() => (epoch === mine ? signal(t.breaker, "closed") : Effect.void))
+          )
+          return Effect.andThen(signal(t.breaker, "open"), Effect.forkScoped(lift))
+        })
+      )
+    )
+  })
 
 const followBreakers = Effect.gen(function* () {
   const resilience = yield* Resilience.Resilience
-  const degradation = yield* Degradation.Degradation
-  const breakers = [
-    ...Policy.names.map((name) => resilience.breaker(name)),
-    ...Resilience.storeNames.map((store) => resilience.storeBreaker(store))
-  ]
-  for (const breaker of breakers) {
-    const transitions = yield* breaker.subscribe
-    yield* Effect.forkScoped(
-      Effect.forever(
-        Effect.flatMap(PubSub.take(transitions), (t) =>
-          degradation.signal({ _tag: "BreakerState", breaker: t.breaker, state: t.to })
-        )
-      )
-    )
-  }
+  const waitOf = (policy: Policy.PolicyName) =>
+    resilience.policies[policy].breaker?.waitDurationInOpenStateMs ?? 0
+  for (const name of Policy.names) yield* followBreaker(resilience.breaker(name), waitOf(name))
+  for (const store of Resilience.storeNames)
+    yield* followBreaker(resilience.storeBreaker(store), waitOf("store"))
 })
 
 /** The breakers' feed, as fibers of the layer's scope. */
