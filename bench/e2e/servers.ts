@@ -10,7 +10,7 @@
  */
 import { type ChildProcess, spawn } from "node:child_process"
 import { randomBytes } from "node:crypto"
-import { readFileSync } from "node:fs"
+import { appendFileSync, readFileSync } from "node:fs"
 import { dirname, join } from "node:path"
 import { fileURLToPath } from "node:url"
 import { freePort } from "../../packages/adapters/test/support/net.js"
@@ -160,7 +160,11 @@ export const start = async (
           stdio: ["ignore", "pipe", "pipe"]
         })
   const lines: Array<string> = []
+  // TILL_BENCH_E2E_LOG_DIR: every line a server prints, kept in `<dir>/<tag>.log` for a post-mortem.
+  const logDir = process.env["TILL_BENCH_E2E_LOG_DIR"]
+  const logFile = logDir === undefined ? undefined : join(logDir, `${names.schema}.log`)
   const keep = (chunk: Buffer) => {
+    if (logFile !== undefined) appendFileSync(logFile, chunk)
     lines.push(...chunk.toString("utf8").split("\n").filter(Boolean))
     if (lines.length > 40) lines.splice(0, lines.length - 40)
   }

@@ -41,13 +41,26 @@ export interface Options {
   readonly lookbackMs: number
   /** `runEvery`: most pages read per run (a run is a batch, not a scan of everything). */
   readonly pagesPerRun: number
+  /**
+   * `runEvery`: a capture younger than this is left to the checkout still running it (the next
+   * scan looks again). Resuming it meanwhile is safe but doubles the work where it costs most: at
+   * saturation behind a slow gateway, every run resumed hundreds of orders still in flight, each
+   * asking the gateway again (the e2e bench's 1 s gateway: confirmed checkouts/s fell from 73 to
+   * 27). The saga's worst case is the payment policy's 34 s plus the 60 s settle grace: 2 minutes
+   * covers it with room.
+   */
+  readonly minAgeMs: number
+  /** `reconcileOnce`: captures made at or after this time are counted `capturesTooRecent` and left. */
+  readonly capturedBeforeMs: number
 }
 
 export const defaults: Options = {
   limit: maxCapturesPerPage,
   concurrency: 4,
   lookbackMs: 60 * 60 * 1000,
-  pagesPerRun: 10
+  pagesPerRun: 10,
+  minAgeMs: 2 * 60 * 1000,
+  capturedBeforeMs: Number.POSITIVE_INFINITY
 }
 
 export interface Report {
@@ -61,11 +74,13 @@ export interface Report {
   readonly strayCapturesRefunded: number
   /** Captures not settled this time (a store or gateway failure, an order `resume` left as it was); the next scan looks again. */
   readonly capturesLeftForLater: number
+  /** Captures made at or after `capturedBeforeMs`, left to the checkout still running them. */
+  readonly capturesTooRecent: number
   /** Where the next page starts; null when this page reached the end. */
   readonly cursor: string | null
 }
 
-type Outcome = "settled" | "resumed" | "refunded" | "later"
+type Outcome = "settled" | "resumed" | "refunded" | "later" | "recent"
 
 /** Whether the order (as stored now) accounts for `charge`: keeps it, or has refunded it. */
 const accountsFor = (order: Pick<Order, "status" | "payment">, charge: Charge): boolean =>
@@ -128,12 +143,15 @@ export const reconcileOnce = Effect.fn("Reconciliation.reconcileOnce")(function*
   options: Partial<Options> = {},
   cursor: string | null = null
 ) {
-  const { limit, concurrency } = { ...defaults, ...options }
+  const { limit, concurrency, capturedBeforeMs } = { ...defaults, ...options }
   const payments = yield* Payments
   const page = yield* payments.captures(sinceMs, cursor, limit)
   const outcomes: ReadonlyArray<Outcome> = yield* Effect.forEach(
     page.captures,
-    (charge) => settleCapture(charge).pipe(Effect.orElseSucceed(() => "later" as const)),
+    (charge) =>
+      charge.captured_at_ms >= capturedBeforeMs
+        ? Effect.succeed("recent" as const)
+        : settleCapture(charge).pipe(Effect.orElseSucceed(() => "later" as const)),
     { concurrency }
   )
   const count = (outcome: Outcome) => outcomes.filter((o) => o === outcome).length
@@ -143,6 +161,7 @@ export const reconcileOnce = Effect.fn("Reconciliation.reconcileOnce")(function*
     ordersResumed: count("resumed"),
     strayCapturesRefunded: count("refunded"),
     capturesLeftForLater: count("later"),
+    capturesTooRecent: count("recent"),
     cursor: page.nextCursor
   } satisfies Report
 })
@@ -156,18 +175,24 @@ interface Scan {
  * Runs scans on a schedule (default every minute) until interrupted: each scan starts
  * `lookbackMs` back and pages forward, at most `pagesPerRun` pages per run, keeping its place
  * between runs (its own cursor, as `Recovery.runEvery` does); a scan that reached the end starts
- * again. Failures are logged, the scan starts afresh and the loop goes on.
+ * again. Captures younger than `minAgeMs` are left to their checkouts (a later scan, which starts
+ * `lookbackMs` back again, sees them). Failures are logged, the scan starts afresh and the loop
+ * goes on.
  */
 export const runEvery = (
   interval: Schedule.Schedule<unknown> = Schedule.spaced("1 minute"),
   options: Partial<Options> = {}
 ) => {
-  const { lookbackMs, pagesPerRun } = { ...defaults, ...options }
+  const { lookbackMs, pagesPerRun, minAgeMs } = { ...defaults, ...options }
   return Effect.flatMap(Ref.make<Scan | null>(null), (scan) => {
     const page = Effect.gen(function* () {
       const nowMs = yield* Clock.currentTimeMillis
       const current = (yield* Ref.get(scan)) ?? { sinceMs: nowMs - lookbackMs, cursor: null }
-      const report = yield* reconcileOnce(current.sinceMs, options, current.cursor)
+      const report = yield* reconcileOnce(
+        current.sinceMs,
+        { ...options, capturedBeforeMs: nowMs - minAgeMs },
+        current.cursor
+      )
       yield* Ref.set(scan, report.cursor === null ? null : { ...current, cursor: report.cursor })
       if (report.ordersResumed + report.strayCapturesRefunded + report.capturesLeftForLater > 0) {
         yield* Effect.logInfo("reconciliation", report)

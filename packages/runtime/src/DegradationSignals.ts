@@ -20,13 +20,12 @@ import { Effect, Layer, PubSub } from "effect"
 
 /**
  * Follows one breaker: shed while it is open, for at most its wait in the open state. Shedding
- * what a breaker guards stops the calls that would probe it (inventory or order creation open
- * sheds new orders, so no checkout reaches their breakers; shipping sheds the quotes), and an open
- * breaker turns half-open only on a call after its wait: followed as it is, it stayed open and
- * the shop refused every order for good (the e2e bench's 1 s gateway did that: order creation
- * went slow, its breaker opened, and every later checkout answered 503). So the level is lifted
- * when the wait ends and while the breaker is half-open; a failing probe opens it again, and the
- * shedding with it.
+ * what a breaker guards stops the calls that would probe it (shipping open sheds the live quotes,
+ * so no quote reaches the shipping breaker; order creation or inventory open asks for new orders to
+ * be shed), and an open breaker turns half-open only on a call after its wait: followed as it is,
+ * the level would stay up for good once such a breaker opened (tested). So the level is lifted when
+ * the wait ends and while the breaker is half-open; a failing probe opens it, and the shedding,
+ * again.
  */
 const followBreaker = (breaker: CircuitBreaker.Service, waitMs: number) =>
   Effect.gen(function* () {

@@ -75,6 +75,7 @@ describe("Reconciliation", () => {
         ordersResumed: 1,
         strayCapturesRefunded: 0,
         capturesLeftForLater: 0,
+        capturesTooRecent: 0,
         cursor: null
       } satisfies Reconciliation.Report)
       const order = yield* orderOf(orderId)
@@ -106,6 +107,24 @@ describe("Reconciliation", () => {
       const [charge] = yield* (yield* FakePaymentGateway.Inspector).chargesFor(placed.order.order_id)
       expect(order.payment).toMatchObject({ status: "succeeded", charge_id: charge!.charge_id })
     }).pipe(Effect.provide(TestTill.layer({ seed: 42 })))
+  )
+
+  it.effect("a capture made at or after capturedBeforeMs is left to its checkout, counted as too recent", () =>
+    Effect.gen(function* () {
+      yield* TestTill.stock("mug", "Till mug", 1_500, 10)
+      const { paymentMethodId } = yield* cartWith("u", [["mug", 1]])
+      yield* TestClock.adjust(minutes(5))
+      const stray = yield* strayCharge("ord_nobody", paymentMethodId)
+      const at = minutes(5)
+      expect(stray.captured_at_ms).toBe(at)
+      const young = yield* whileTimeMoves(Reconciliation.reconcileOnce(0, { capturedBeforeMs: at }))
+      expect(young).toMatchObject({ capturesRead: 1, capturesTooRecent: 1, strayCapturesRefunded: 0 })
+      const gateway = yield* FakePaymentGateway.Inspector
+      expect((yield* gateway.chargesFor("ord_nobody"))[0]!.status).toBe("succeeded")
+      const old = yield* whileTimeMoves(Reconciliation.reconcileOnce(0, { capturedBeforeMs: at + 1 }))
+      expect(old).toMatchObject({ capturesRead: 1, capturesTooRecent: 0, strayCapturesRefunded: 1 })
+      expect((yield* gateway.chargesFor("ord_nobody"))[0]!.status).toBe("refunded")
+    }).pipe(Effect.provide(TestTill.layer({ seed: 44 })))
   )
 
   it.effect("a confirmed order's capture is left alone; a capture under an unknown key is refunded", () =>
@@ -185,7 +204,7 @@ describe("Reconciliation", () => {
         yield* TestClock.adjust("1 second")
       }
       const runs = yield* Effect.forkChild(
-        Reconciliation.runEvery(Schedule.spaced("1 minute"), { limit: 1, pagesPerRun: 1 })
+        Reconciliation.runEvery(Schedule.spaced("1 minute"), { limit: 1, pagesPerRun: 1, minAgeMs: 0 })
       )
       const gateway = yield* FakePaymentGateway.Inspector
       const refunded = Effect.map(
