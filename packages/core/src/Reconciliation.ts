@@ -43,11 +43,10 @@ export interface Options {
   readonly pagesPerRun: number
   /**
    * `runEvery`: a capture younger than this is left to the checkout still running it (the next
-   * scan looks again). Resuming it meanwhile is safe but doubles the work where it costs most: at
-   * saturation behind a slow gateway, every run resumed hundreds of orders still in flight, each
-   * asking the gateway again (the e2e bench's 1 s gateway: confirmed checkouts/s fell from 73 to
-   * 27). The saga's worst case is the payment policy's 34 s plus the 60 s settle grace: 2 minutes
-   * covers it with room.
+   * scan looks again). Resuming it meanwhile is safe (compare-and-set steps) but doubles the work
+   * where it costs most: at saturation behind a slow gateway a run would resume every order still
+   * in flight, each asking the gateway again. The saga's worst case is the payment policy's 34 s
+   * plus the 60 s settle grace: 2 minutes covers it with room.
    */
   readonly minAgeMs: number
   /** `reconcileOnce`: captures made at or after this time are counted `capturesTooRecent` and left. */
