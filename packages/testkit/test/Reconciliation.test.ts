@@ -109,22 +109,24 @@ describe("Reconciliation", () => {
     }).pipe(Effect.provide(TestTill.layer({ seed: 42 })))
   )
 
-  it.effect("a capture made at or after capturedBeforeMs is left to its checkout, counted as too recent", () =>
-    Effect.gen(function* () {
-      yield* TestTill.stock("mug", "Till mug", 1_500, 10)
-      const { paymentMethodId } = yield* cartWith("u", [["mug", 1]])
-      yield* TestClock.adjust(minutes(5))
-      const stray = yield* strayCharge("ord_nobody", paymentMethodId)
-      const at = minutes(5)
-      expect(stray.captured_at_ms).toBe(at)
-      const young = yield* whileTimeMoves(Reconciliation.reconcileOnce(0, { capturedBeforeMs: at }))
-      expect(young).toMatchObject({ capturesRead: 1, capturesTooRecent: 1, strayCapturesRefunded: 0 })
-      const gateway = yield* FakePaymentGateway.Inspector
-      expect((yield* gateway.chargesFor("ord_nobody"))[0]!.status).toBe("succeeded")
-      const old = yield* whileTimeMoves(Reconciliation.reconcileOnce(0, { capturedBeforeMs: at + 1 }))
-      expect(old).toMatchObject({ capturesRead: 1, capturesTooRecent: 0, strayCapturesRefunded: 1 })
-      expect((yield* gateway.chargesFor("ord_nobody"))[0]!.status).toBe("refunded")
-    }).pipe(Effect.provide(TestTill.layer({ seed: 44 })))
+  it.effect(
+    "a capture made at or after capturedBeforeMs is left to its checkout, counted as too recent",
+    () =>
+      Effect.gen(function* () {
+        yield* TestTill.stock("mug", "Till mug", 1_500, 10)
+        const { paymentMethodId } = yield* cartWith("u", [["mug", 1]])
+        yield* TestClock.adjust(minutes(5))
+        const stray = yield* strayCharge("ord_nobody", paymentMethodId)
+        const at = minutes(5)
+        expect(stray.captured_at_ms).toBe(at)
+        const young = yield* whileTimeMoves(Reconciliation.reconcileOnce(0, { capturedBeforeMs: at }))
+        expect(young).toMatchObject({ capturesRead: 1, capturesTooRecent: 1, strayCapturesRefunded: 0 })
+        const gateway = yield* FakePaymentGateway.Inspector
+        expect((yield* gateway.chargesFor("ord_nobody"))[0]!.status).toBe("succeeded")
+        const old = yield* whileTimeMoves(Reconciliation.reconcileOnce(0, { capturedBeforeMs: at + 1 }))
+        expect(old).toMatchObject({ capturesRead: 1, capturesTooRecent: 0, strayCapturesRefunded: 1 })
+        expect((yield* gateway.chargesFor("ord_nobody"))[0]!.status).toBe("refunded")
+      }).pipe(Effect.provide(TestTill.layer({ seed: 44 })))
   )
 
   it.effect("a confirmed order's capture is left alone; a capture under an unknown key is refunded", () =>

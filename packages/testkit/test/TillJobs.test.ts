@@ -34,27 +34,33 @@ describe("Till.layerJobs", () => {
       }).pipe(Effect.provide(Till.layerJobs.pipe(Layer.provideMerge(TestTill.layer({ seed: 11 })))))
   )
 
-  it.effect("with the jobs layer, a capture no order keeps is refunded once it is older than the saga could be", () =>
-    Effect.gen(function* () {
-      yield* TestTill.stock("mug", "Mug", 1_500, 5)
-      const { cartId, paymentMethodId } = yield* cartWith("alice", [["mug", 1]])
-      const placed = yield* place("alice", "k1", cartId, paymentMethodId)
-      expect(placed.status).toBe(201)
-      // Money taken under a key that is no order's (the gateway account is Till's alone).
-      const gateway = yield* PaymentGateway.PaymentGateway
-      yield* gateway.charge({ idempotencyKey: "ord_nobody", amount: Money.make(999, "USD"), paymentMethodId })
-      const inspector = yield* FakePaymentGateway.Inspector
-      expect(yield* inspector.capturedTotal("USD")).toEqual(
-        Money.make(placed.order.total.amount + 999, "USD")
-      )
-      // The runs of the first two minutes leave it: as young, it may be a checkout's still in flight.
-      yield* TestClock.adjust("61 seconds")
-      expect((yield* inspector.chargesFor("ord_nobody")).map((c) => c.status)).toEqual(["succeeded"])
-      yield* TestClock.adjust("2 minutes") // the run three minutes in
-      expect((yield* inspector.chargesFor("ord_nobody")).map((c) => c.status)).toEqual(["refunded"])
-      expect(yield* inspector.capturedTotal("USD")).toEqual(placed.order.total)
-      expect(yield* inspector.refundCount).toBe(1)
-    }).pipe(Effect.provide(Till.layerJobs.pipe(Layer.provideMerge(TestTill.layer({ seed: 12 })))))
+  it.effect(
+    "with the jobs layer, a capture no order keeps is refunded once it is older than the saga could be",
+    () =>
+      Effect.gen(function* () {
+        yield* TestTill.stock("mug", "Mug", 1_500, 5)
+        const { cartId, paymentMethodId } = yield* cartWith("alice", [["mug", 1]])
+        const placed = yield* place("alice", "k1", cartId, paymentMethodId)
+        expect(placed.status).toBe(201)
+        // Money taken under a key that is no order's (the gateway account is Till's alone).
+        const gateway = yield* PaymentGateway.PaymentGateway
+        yield* gateway.charge({
+          idempotencyKey: "ord_nobody",
+          amount: Money.make(999, "USD"),
+          paymentMethodId
+        })
+        const inspector = yield* FakePaymentGateway.Inspector
+        expect(yield* inspector.capturedTotal("USD")).toEqual(
+          Money.make(placed.order.total.amount + 999, "USD")
+        )
+        // The runs of the first two minutes leave it: as young, it may be a checkout's still in flight.
+        yield* TestClock.adjust("61 seconds")
+        expect((yield* inspector.chargesFor("ord_nobody")).map((c) => c.status)).toEqual(["succeeded"])
+        yield* TestClock.adjust("2 minutes") // the run three minutes in
+        expect((yield* inspector.chargesFor("ord_nobody")).map((c) => c.status)).toEqual(["refunded"])
+        expect(yield* inspector.capturedTotal("USD")).toEqual(placed.order.total)
+        expect(yield* inspector.refundCount).toBe(1)
+      }).pipe(Effect.provide(Till.layerJobs.pipe(Layer.provideMerge(TestTill.layer({ seed: 12 })))))
   )
 
   it.effect("without it, the order waits for someone to drain the queue", () =>
