@@ -20,7 +20,7 @@
  * Each source (a breaker, a latency series, a pool) holds its last level; a source reporting
  * normal again lowers only its own contribution.
  */
-import { Config, Context, Effect, Layer, Metric, Option, Schema, Stream } from "effect"
+import { Config, Context, Effect, Layer, Metric, Option, PubSub, Schema, type Scope, Stream } from "effect"
 import { decodeConfig } from "./internal/decodeConfig.js"
 import { IntBetween } from "./internal/intBetween.js"
 import type * as CircuitBreaker from "./CircuitBreaker.js"
@@ -165,8 +165,43 @@ const sourceLevel = (signal: Signal, settings: Settings): readonly [string, Leve
 }
 
 /**
- * Feeds breaker transitions into the degradation signals until interrupted; fork it beside the
- * service. @example yield* Effect.forkScoped(Degradation.followBreakers(resilience.transitions))
+ * Follows one breaker into the degradation signals, subscribed now (in the scope) so no transition
+ * is missed: it asks for its level while the breaker is open, for at most `waitMs` (its wait in the
+ * open state), and not while half-open. Shedding what a breaker guards stops the calls that would
+ * probe it (shipping open sheds the live quotes, so none reaches the shipping breaker), and an open
+ * breaker turns half-open only on a call after its wait: followed as it is (`followBreakers`), the
+ * level would stay up for good. A failing probe opens the breaker, and the shedding, again.
+ * @example yield* Degradation.followBreaker(resilience.breaker("shipping"), 30_000)
+ */
+export const followBreaker = (
+  breaker: CircuitBreaker.Service,
+  waitMs: number
+): Effect.Effect<void, never, Degradation | Scope.Scope> =>
+  Effect.gen(function* () {
+    const degradation = yield* Degradation
+    const transitions = yield* breaker.subscribe
+    let epoch = 0
+    const signal = (name: string, state: CircuitBreaker.State) =>
+      degradation.signal({ _tag: "BreakerState", breaker: name, state })
+    yield* Effect.forkScoped(
+      Effect.forever(
+        Effect.flatMap(PubSub.take(transitions), (t) => {
+          const mine = ++epoch
+          if (t.to !== "open") return signal(t.breaker, "closed")
+          const lift = Effect.andThen(
+            Effect.sleep(waitMs),
+            Effect.suspend(() => (epoch === mine ? signal(t.breaker, "closed") : Effect.void))
+          )
+          return Effect.andThen(signal(t.breaker, "open"), Effect.forkScoped(lift))
+        })
+      )
+    )
+  })
+
+/**
+ * Feeds breaker transitions into the degradation signals as they are, until interrupted; fork it
+ * beside the service. It lifts nothing by itself (see `followBreaker`, which a runtime wants).
+ * @example yield* Effect.forkScoped(Degradation.followBreakers(resilience.transitions))
  */
 export const followBreakers = (
   transitions: Stream.Stream<CircuitBreaker.Transition>

@@ -85,7 +85,7 @@ export const services = (
           callTimeoutMs: settings.cartCallTimeoutMs
         })
       : Layer.empty,
-    // Breakers and checkout latency move the degradation level (the pool's is fed in Ports.ts).
+    // The breakers move the degradation level (the pool's load is fed in Ports.ts).
     DegradationSignals.layer,
     // The outbox lag gauge (the age of the oldest unsent event), every 5 s.
     Layer.effectDiscard(
