@@ -2,7 +2,8 @@
  * The Redis adapter (issue 14, point 5), on the tests' Redis, in one run:
  *
  * - **Rate-limit checks per second**, Till's `RedisRateLimitStore.acquire` (a sliding-window log,
- *   one EVALSHA per check, through `RedisClient`'s breaker and the Effect runtime) against
+ *   group-committed: one EVALSHA per batch of the checks waiting, through `RedisClient`'s breaker
+ *   and the Effect runtime) against
  *   rate-limiter-flexible's `RateLimiterRedis.consume` (a fixed-window counter, one EVALSHA per
  *   check through ioredis's `defineCommand`), each on its own ioredis client with the same options
  *   (`RedisClient.clientOptions`), at concurrency 1 and 64. Each round sends `checks` checks over
@@ -34,7 +35,7 @@ const WARMUP_ROUNDS = 1
 const LIMIT = 10
 const WINDOW_MS = 60_000
 const CHECKS_PER_KEY = 20
-const checksAt: Record<number, number> = { 1: 2_000, 64: 20_000 }
+const checksAt: Record<number, number> = { 1: 4_000, 64: 40_000 }
 const cartOpsAt: Record<number, number> = { 1: 1_000, 64: 6_000 }
 const HOT_CART_OPS = 1_000
 const OPS_PER_CART = 10
@@ -80,6 +81,9 @@ const limiterVariants: ReadonlyArray<LimiterVariant> = ["till", "rlf"]
 
 interface LimitRound {
   readonly perSec: number
+  /** CPU per check, µs: this Node process, and the Redis server (INFO cpu), over the round. */
+  readonly nodeCpuUs?: number
+  readonly redisCpuUs?: number
   readonly overAdmitted: number
   readonly failures: number
 }
@@ -88,6 +92,13 @@ interface LimitRound {
 const keysOf = (round: string, checks: number) => {
   const keyCount = Math.max(1, Math.floor(checks / CHECKS_PER_KEY))
   return (i: number) => `${round}:u${i % keyCount}`
+}
+
+/** The Redis server's CPU time so far (user + system), in seconds. */
+const redisCpuSeconds = async (admin: Redis): Promise<number> => {
+  const info = await admin.info("cpu")
+  const field = (name: string) => Number(new RegExp(`${name}:(\\S+)`).exec(info)?.[1] ?? 0)
+  return field("used_cpu_user") + field("used_cpu_sys")
 }
 
 const overAdmission = (admitted: Map<string, number>) =>
@@ -302,17 +313,26 @@ export const run = async (progress: Progress): Promise<ReadonlyArray<Row>> => {
         const order = r % 2 === 0 ? limiterVariants : [...limiterVariants].reverse()
         for (const v of order) {
           const round = `r${++roundNo}`
-          const result =
+          const cpu0 = process.cpuUsage()
+          const redis0 = await redisCpuSeconds(admin)
+          const timed =
             v === "till"
               ? await tillLimitRound(tillStore, limiterRuntime as never, round, concurrency)
               : await rlfLimitRound(rlf, round, concurrency)
+          const cpu = process.cpuUsage(cpu0)
+          const checks = checksAt[concurrency]!
+          const result: LimitRound = {
+            ...timed,
+            nodeCpuUs: (cpu.user + cpu.system) / checks,
+            redisCpuUs: (((await redisCpuSeconds(admin)) - redis0) * 1e6) / checks
+          }
           const warm = r < WARMUP_ROUNDS
           if (!warm) results[v].push(result)
           over = { ...over, [v]: over[v] + result.overAdmitted }
           failed = { ...failed, [v]: failed[v] + result.failures }
           log(
             `rate limit c=${concurrency} round ${r + 1}/${WARMUP_ROUNDS + ROUNDS}${warm ? " (warm-up)" : ""} ${v}: ` +
-              `${result.perSec.toFixed(0)} checks/s, over-admitted ${result.overAdmitted}, failures ${result.failures}`
+              `${result.perSec.toFixed(0)} checks/s, CPU per check node ${result.nodeCpuUs!.toFixed(1)} µs redis ${result.redisCpuUs!.toFixed(1)} µs, over-admitted ${result.overAdmitted}, failures ${result.failures}`
           )
         }
       }
@@ -332,6 +352,23 @@ export const run = async (progress: Progress): Promise<ReadonlyArray<Row>> => {
         baseline: name("rlf", "checksPerSec"),
         ratio: perSec("till") / perSec("rlf")
       })
+      for (const side of ["nodeCpuUs", "redisCpuUs"] as const) {
+        const cpu = (v: LimiterVariant) => median(results[v].map((x) => x[side]!))
+        rows.push({
+          name: name("rlf", side),
+          value: cpu("rlf"),
+          unit: "µs CPU/check",
+          baseline: null,
+          ratio: null
+        })
+        rows.push({
+          name: name("till", side),
+          value: cpu("till"),
+          unit: "µs CPU/check",
+          baseline: name("rlf", side),
+          ratio: cpu("till") / cpu("rlf")
+        })
+      }
       const total = (WARMUP_ROUNDS + ROUNDS) * checksAt[concurrency]!
       for (const v of limiterVariants) {
         rows.push({
@@ -474,14 +511,17 @@ export const markdown = (rows: ReadonlyArray<Row>): string => {
     "",
     "## Rate-limit checks (limit 10/min per key, 20 checks per key: half admitted)",
     "",
-    "| concurrency | Till (`RedisRateLimitStore`, sliding-window log) | rate-limiter-flexible (`RateLimiterRedis`, fixed window) | Till / rlf | over-admitted Till | over-admitted rlf |",
-    "|---:|---:|---:|---:|---:|---:|"
+    "| concurrency | Till (`RedisRateLimitStore`, sliding-window log) | rate-limiter-flexible (`RateLimiterRedis`, fixed window) | Till / rlf | Node CPU/check Till / rlf | Redis CPU/check Till / rlf | over-admitted Till | over-admitted rlf |",
+    "|---:|---:|---:|---:|---:|---:|---:|---:|"
   ]
   for (const c of [1, 64]) {
     const n = (v: string, k: string) => `redis.rateLimit.c${c}.${v}.${k}`
     lines.push(
       `| ${c} | ${fmt(value(n("till", "checksPerSec")))} checks/s | ${fmt(value(n("rlf", "checksPerSec")))} checks/s | ` +
-        `${fmt(ratio(n("till", "checksPerSec")))} | ${fmt(value(n("till", "overAdmitted")))} | ${fmt(value(n("rlf", "overAdmitted")))} |`
+        `${fmt(ratio(n("till", "checksPerSec")))} | ` +
+        `${fmt(value(n("till", "nodeCpuUs")))} / ${fmt(value(n("rlf", "nodeCpuUs")))} µs (${fmt(ratio(n("till", "nodeCpuUs")))}) | ` +
+        `${fmt(value(n("till", "redisCpuUs")))} / ${fmt(value(n("rlf", "redisCpuUs")))} µs (${fmt(ratio(n("till", "redisCpuUs")))}) | ` +
+        `${fmt(value(n("till", "overAdmitted")))} | ${fmt(value(n("rlf", "overAdmitted")))} |`
     )
   }
   lines.push(

@@ -110,6 +110,35 @@ await describeService("redis", "Redis stores", () => {
         }).pipe(Effect.provide(rateLimitStore(), { local: true }))
     )
 
+    it.effect(
+      "checks made together go to Redis as batches, decided in arrival order: two of one key in a batch count each other",
+      () =>
+        Effect.gen(function* () {
+          const store = yield* RateLimitStore.RateLimitStore
+          const keys = Array.from({ length: 40 }, () => `batch:${crypto.randomUUID()}`)
+          const nowMs = 1_700_000_000_000
+          const runsBefore = RedisRateLimitStore.script.runs()
+          // 400 checks, 10 on each key (interleaved, so a batch holds several of one key), limit 3.
+          const decisions = yield* Effect.all(
+            Array.from({ length: 400 }, (_, i) =>
+              store.acquire({ key: keys[i % keys.length]!, limit: 3, windowMs: minuteMs, cost: 1, nowMs })
+            ),
+            { concurrency: "unbounded" }
+          )
+          const runs = RedisRateLimitStore.script.runs() - runsBefore
+          expect(runs).toBeGreaterThanOrEqual(Math.ceil(400 / RedisRateLimitStore.maxBatch))
+          expect(runs).toBeLessThan(40)
+          for (const [k, key] of keys.entries()) {
+            const own = decisions.filter((_, i) => i % keys.length === k)
+            // In arrival order: the first three admitted with 2, 1, 0 left, the rest refused.
+            expect(own.map((d) => d.allowed)).toEqual([true, true, true, ...Array(7).fill(false)])
+            expect(own.slice(0, 3).map((d) => d.remaining)).toEqual([2, 1, 0])
+            expect(own.slice(3).every((d) => d.retryAfterMs === minuteMs)).toBe(true)
+            expect(yield* Effect.promise(() => raw.zcard(`${runPrefix}rl:${key}`))).toBe(3)
+          }
+        }).pipe(Effect.provide(rateLimitStore(), { local: true }))
+    )
+
     it.effect("a key expires by itself one window after its last admission, refusals do not extend it", () =>
       Effect.gen(function* () {
         const store = yield* RateLimitStore.RateLimitStore

@@ -6,7 +6,12 @@
  * number of instances, are serialised: N simultaneous requests admit exactly `limit` (tested with
  * 1,000 against 10, beside the seed's GET-then-SET, which over-admits).
  *
- * - **One round trip**: EVALSHA of a script loaded once (internal/luaScript.ts); EVAL on NOSCRIPT.
+ * - **Group commit**: a lone check is one EVALSHA of a script loaded once (internal/luaScript.ts;
+ *   EVAL on NOSCRIPT); checks made while two batches are out wait and go together as the next run
+ *   (internal/batcher.ts), decided one after the other in arrival order. At concurrency 64 this
+ *   took the store from 0.71 to about 1.0 of rate-limiter-flexible's checks/s, with less Node and
+ *   Redis CPU per check than it (bench/redis.bench.ts). A script over many keys needs one server,
+ *   which is what RedisClient connects to (not Redis Cluster).
  * - **Unique members**: each unit is recorded as `<instance>.<call>` (`:<unit>` added when a call
  *   takes several; a random instance id, a per-process counter), so several calls in one
  *   millisecond never collapse into one member.
@@ -22,47 +27,74 @@
  */
 import { type Errors, RateLimitStore } from "@till/core"
 import { randomBytes } from "node:crypto"
-import { Effect, Config as EffectConfig, Layer, Metric, Schema } from "effect"
+import { Effect, Config as EffectConfig, Exit, Layer, Metric, Schema } from "effect"
+import * as Batcher from "../internal/batcher.js"
 import { decodeSettings } from "../internal/decodeSettings.js"
 import * as LocalLimiter from "./internal/localLimiter.js"
 import * as LuaScript from "./internal/luaScript.js"
 import { RedisClient } from "./RedisClient.js"
 
 /**
- * KEYS: the key's log. ARGV: limit, windowMs, cost, nowMs, member prefix, cutoffMs (now - window,
- * inclusive). Answers {1, remaining, 0} when admitted, {0, remaining, score of the blocking unit}
- * when not. One unit (every request of Till's limits) is one ZADD of the call's member; more are
- * `<member>:<unit>`, added in chunks: Lua's `unpack` has a stack limit well under MAX_LIMIT.
+ * One batch of checks, decided one after the other in one script run. KEYS: each check's log.
+ * ARGV: six per check, in KEYS' order: limit, windowMs, cost, nowMs, member prefix, cutoffMs
+ * (now - window, inclusive). Answers three numbers per check: {1, remaining, 0} when admitted,
+ * {0, remaining, score of the blocking unit} when not. One unit (every request of Till's limits)
+ * is one ZADD of the call's member; more are `<member>:<unit>`, added in chunks: Lua's `unpack`
+ * has a stack limit well under MAX_LIMIT. Two checks of one key in a batch are decided in order,
+ * the second seeing the first's units, exactly as two scripts in a row would.
  */
 export const script = LuaScript.make(`
-local limit = tonumber(ARGV[1])
-local cost = tonumber(ARGV[3])
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[6])
-local used = redis.call('ZCARD', KEYS[1])
-if used + cost <= limit then
-  if cost == 1 then
-    redis.call('ZADD', KEYS[1], ARGV[4], ARGV[5])
-    redis.call('PEXPIRE', KEYS[1], ARGV[2])
-    return {1, limit - used - 1, 0}
-  end
-  local unit = 1
-  while unit <= cost do
-    local args = {}
-    local last = math.min(cost, unit + 999)
-    for i = unit, last do
-      args[#args + 1] = ARGV[4]
-      args[#args + 1] = ARGV[5] .. ':' .. i
+local out = {}
+for k = 1, #KEYS do
+  local key = KEYS[k]
+  local a = (k - 1) * 6
+  local limit = tonumber(ARGV[a + 1])
+  local window = ARGV[a + 2]
+  local cost = tonumber(ARGV[a + 3])
+  local now = ARGV[a + 4]
+  local member = ARGV[a + 5]
+  redis.call('ZREMRANGEBYSCORE', key, '-inf', ARGV[a + 6])
+  local used = redis.call('ZCARD', key)
+  local n = #out
+  if used + cost <= limit then
+    if cost == 1 then
+      redis.call('ZADD', key, now, member)
+    else
+      local unit = 1
+      while unit <= cost do
+        local args = {}
+        local last = math.min(cost, unit + 999)
+        for i = unit, last do
+          args[#args + 1] = now
+          args[#args + 1] = member .. ':' .. i
+        end
+        redis.call('ZADD', key, unpack(args))
+        unit = last + 1
+      end
     end
-    redis.call('ZADD', KEYS[1], unpack(args))
-    unit = last + 1
+    redis.call('PEXPIRE', key, window)
+    out[n + 1] = 1
+    out[n + 2] = limit - used - cost
+    out[n + 3] = 0
+  else
+    local rank = used + cost - limit - 1
+    local blocking = redis.call('ZRANGE', key, rank, rank, 'WITHSCORES')
+    out[n + 1] = 0
+    out[n + 2] = math.max(0, limit - used)
+    out[n + 3] = blocking[2]
   end
-  redis.call('PEXPIRE', KEYS[1], ARGV[2])
-  return {1, limit - used - cost, 0}
 end
-local rank = used + cost - limit - 1
-local blocking = redis.call('ZRANGE', KEYS[1], rank, rank, 'WITHSCORES')
-return {0, math.max(0, limit - used), blocking[2]}
+return out
 `)
+
+/** Most checks one script run decides (a bigger burst goes as several runs). */
+export const maxBatch = 128
+
+/**
+ * Batches out at once: two, so Redis runs one while Node reads the other's reply and gathers the
+ * next; a lone check is sent at once (internal/batcher.ts).
+ */
+const maxInFlight = 2
 
 const Bounded = (maximum: number) => Schema.Int.check(Schema.isBetween({ minimum: 1, maximum }))
 
@@ -98,16 +130,43 @@ export const make: (
   const instance = randomBytes(9).toString("base64url")
   let calls = 0
 
-  const decide = (request: RateLimitStore.AcquireRequest, reply: unknown): RateLimitStore.Decision => {
-    const [allowed, remaining, blocking] = reply as [number, number, number | string]
-    return allowed === 1
-      ? { allowed: true, remaining, retryAfterMs: 0 }
+  // Replies are three numbers per check, from `at` (the script's comment).
+  const decide = (
+    request: RateLimitStore.AcquireRequest,
+    reply: ReadonlyArray<number | string>,
+    at: number
+  ): RateLimitStore.Decision =>
+    reply[at] === 1
+      ? { allowed: true, remaining: Number(reply[at + 1]), retryAfterMs: 0 }
       : {
           allowed: false,
-          remaining,
-          retryAfterMs: Math.max(1, Number(blocking) + request.windowMs - request.nowMs)
+          remaining: Number(reply[at + 1]),
+          retryAfterMs: Math.max(1, Number(reply[at + 2]) + request.windowMs - request.nowMs)
         }
-  }
+
+  // The checks of a batch in one EVALSHA (internal/batcher.ts). The members are drawn when the
+  // batch is sent, so an effect run twice records two members.
+  const sendBatch = (requests: ReadonlyArray<RateLimitStore.AcquireRequest>) =>
+    client.call(store, (redis) => {
+      const keys: Array<string> = []
+      const args: Array<string | number> = []
+      for (const { key, limit, windowMs, cost, nowMs } of requests) {
+        keys.push(prefix + key)
+        args.push(limit, windowMs, cost, nowMs, `${instance}.${++calls}`, nowMs - windowMs)
+      }
+      return script.run(redis, keys, args) as Promise<ReadonlyArray<number | string>>
+    })
+
+  const batcher = Batcher.make({
+    maxBatch,
+    maxInFlight,
+    services: yield* Effect.context<never>(),
+    run: (requests: ReadonlyArray<RateLimitStore.AcquireRequest>) =>
+      Effect.match(sendBatch(requests), {
+        onSuccess: (reply) => requests.map((request, i) => Exit.succeed(decide(request, reply, i * 3))),
+        onFailure: (error) => requests.map(() => Exit.fail(error))
+      })
+  })
 
   // While Redis cannot answer: this instance's own log (the module comment has the semantics).
   const degraded = (request: RateLimitStore.AcquireRequest) =>
@@ -118,21 +177,7 @@ export const make: (
   ): Effect.Effect<RateLimitStore.Decision, Errors.StoreUnavailable> => {
     const invalid = RateLimitStore.invalidReason(request)
     if (invalid !== undefined) return Effect.die(new Error(`RateLimitStore.acquire: ${invalid}`))
-    const { key, limit, windowMs, cost, nowMs } = request
-    return Effect.catch(
-      Effect.map(
-        client.call(store, (redis) =>
-          // The member is drawn when the call is sent, so an effect run twice records two members.
-          script.run(
-            redis,
-            [prefix + key],
-            [limit, windowMs, cost, nowMs, `${instance}.${++calls}`, nowMs - windowMs]
-          )
-        ),
-        (reply) => decide(request, reply)
-      ),
-      () => degraded(request)
-    )
+    return Effect.catch(batcher.call(request), () => degraded(request))
   }
 
   return RateLimitStore.RateLimitStore.of({ acquire })

@@ -23,16 +23,21 @@ export interface LuaScript {
   ) => Promise<unknown>
   /** How many calls fell back to EVAL since the script was made. */
   readonly evalFallbacks: () => number
+  /** How many times the script was sent (one per `run`) since it was made. */
+  readonly runs: () => number
 }
 
 export const make = (source: string): LuaScript => {
   const sha = createHash("sha1").update(source, "utf8").digest("hex")
   let fallbacks = 0
-  const run = (redis: Redis, keys: ReadonlyArray<string>, args: ReadonlyArray<string | number>) =>
-    redis.evalsha(sha, keys.length, ...keys, ...args).catch((error: unknown) => {
+  let runs = 0
+  const run = (redis: Redis, keys: ReadonlyArray<string>, args: ReadonlyArray<string | number>) => {
+    runs++
+    return redis.evalsha(sha, keys.length, ...keys, ...args).catch((error: unknown) => {
       if (!isNoScript(error)) throw error
       fallbacks++
       return redis.eval(source, keys.length, ...keys, ...args)
     })
-  return { sha, source, run, evalFallbacks: () => fallbacks }
+  }
+  return { sha, source, run, evalFallbacks: () => fallbacks, runs: () => runs }
 }
