@@ -170,6 +170,37 @@ describe("Policy", () => {
     }).pipe(Effect.provide(Resilience.layer))
   )
 
+  it.effect(
+    "Till's own stores are judged on failures, not slowness: calls just under their timeout keep those breakers closed; a slow gateway opens its own",
+    () =>
+      Effect.gen(function* () {
+        const resilience = yield* Resilience.Resilience
+        // Under load a store call's time is mostly Till's own queueing (Policy.ts): 50 calls of
+        // each, answering 100 ms before their deadline, are slow by any measure but not failed.
+        const slowly = (ms: number) => Effect.as(Effect.sleep(ms), "answered")
+        const fibers = yield* Effect.forkChild(
+          Effect.all(
+            [
+              ...Array.from({ length: 50 }, () => resilience.withPolicy("inventory", slowly(1_900))),
+              ...Array.from({ length: 50 }, () => resilience.withPolicy("orderCreation", slowly(4_900))),
+              ...Array.from({ length: 50 }, () => resilience.withStorePolicy("idempotency", slowly(1_900))),
+              ...Array.from({ length: 50 }, () => resilience.withStorePolicyOnce("order", slowly(1_900))),
+              // The payment gateway is someone else's service: 6 s of its 10 s is slow, and 80 % slow opens.
+              ...Array.from({ length: 30 }, () => resilience.withPolicy("payment", slowly(6_000)))
+            ],
+            { concurrency: "unbounded" }
+          )
+        )
+        yield* TestClock.adjust(6_000)
+        expect((yield* Fiber.join(fibers)).every((answer) => answer === "answered")).toBe(true)
+        expect(yield* resilience.breaker("inventory").state).toBe("closed")
+        expect(yield* resilience.breaker("orderCreation").state).toBe("closed")
+        expect(yield* resilience.storeBreaker("idempotency").state).toBe("closed")
+        expect(yield* resilience.storeBreaker("order").state).toBe("closed")
+        expect(yield* resilience.breaker("payment").state).toBe("open")
+      }).pipe(Effect.provide(Resilience.layer))
+  )
+
   it.effect("the fallback answers when the operation stays unavailable (shipping -> default cost)", () =>
     Effect.gen(function* () {
       const seen: Array<unknown> = []
