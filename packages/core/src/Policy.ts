@@ -23,9 +23,9 @@
  *   (the pool's waiters, an event loop under load), so "slow" there measures Till's load, not the
  *   store's health, and opening turned overload into an outage: 480 shoppers with the seed's 1 s
  *   gateway on the real services opened `store.idempotency` after 420 checkouts and answered 503
- *   to every checkout for the next 35 s; judged on failures, the same run confirmed 2,692 with no
- *   error (measured with `bench/e2e` servers; Resilience.test.ts holds the rule). A store that really hangs still times out, and the
- *   timeouts open the breaker.
+ *   to every checkout for the next 35 s; judged on failures, the same run confirmed all 2,703
+ *   with no error (measured with `bench/e2e`'s servers; test/Policy.test.ts holds the rule). A
+ *   store that really hangs still times out, and the timeouts open the breaker.
  * - order creation is Till's own database: its breaker waits 30 s like inventory, and fails at 50 %
  *   (a conflict-heavy burst should not take checkout down).
  * - shipping quotes are few per second at most, so a count window would judge the carrier on

@@ -9,8 +9,8 @@
  * - **Group commit**: a lone check is one EVALSHA of a script loaded once (internal/luaScript.ts;
  *   EVAL on NOSCRIPT); checks made while two batches are out wait and go together as the next run
  *   (internal/batcher.ts), decided one after the other in arrival order. At concurrency 64 this
- *   took the store from 0.71 to about 1.0 of rate-limiter-flexible's checks/s, with less Node and
- *   Redis CPU per check than it (bench/redis.bench.ts). A script over many keys needs one server,
+ *   took the store from 0.71 to 1.32 of rate-limiter-flexible's checks/s, with 0.43 of its Node
+ *   and 0.60 of its Redis CPU per check (bench/results/redis.md). A script over many keys needs one server,
  *   which is what RedisClient connects to (not Redis Cluster).
  * - **Unique members**: each unit is recorded as `<instance>.<call>` (`:<unit>` added when a call
  *   takes several; a random instance id, a per-process counter), so several calls in one
