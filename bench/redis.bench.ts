@@ -76,8 +76,14 @@ const connect = async (): Promise<Redis> => {
 
 // ---- rate limits ------------------------------------------------------------------------------
 
-type LimiterVariant = "till" | "rlf"
-const limiterVariants: ReadonlyArray<LimiterVariant> = ["till", "rlf"]
+/**
+ * `till` as shipped (refusals that hold answered in process), `tillNoCache` with that cache off,
+ * `rlf` as shipped, `rlfBlock` with its own in-process block of refused keys
+ * (`inMemoryBlockOnConsumed`), the comparable option, off by default.
+ */
+type LimiterVariant = "till" | "tillNoCache" | "rlf" | "rlfBlock"
+const limiterVariants: ReadonlyArray<LimiterVariant> = ["till", "tillNoCache", "rlf", "rlfBlock"]
+const zeroes = (): Record<LimiterVariant, number> => ({ till: 0, tillNoCache: 0, rlf: 0, rlfBlock: 0 })
 
 interface LimitRound {
   readonly perSec: number
@@ -289,11 +295,21 @@ export const run = async (progress: Progress): Promise<ReadonlyArray<Row>> => {
   const limiterRuntime = ManagedRuntime.make(
     RedisRateLimitStore.layer.pipe(Layer.provide(RedisClient.layerWith(settings)))
   )
+  const noCacheRuntime = ManagedRuntime.make(
+    RedisRateLimitStore.layerWith({ refusalCacheMaxKeys: 0 }).pipe(
+      Layer.provide(RedisClient.layerWith(settings))
+    )
+  )
   const rlfClient = await connect()
   const cartsRuntime = ManagedRuntime.make(cartsLayer(`${runTag}carts:`))
   try {
     // Rate limits.
     const tillStore = await limiterRuntime.runPromise(
+      Effect.gen(function* () {
+        return yield* RateLimitStore.RateLimitStore
+      })
+    )
+    const noCacheStore = await noCacheRuntime.runPromise(
       Effect.gen(function* () {
         return yield* RateLimitStore.RateLimitStore
       })
@@ -304,13 +320,26 @@ export const run = async (progress: Progress): Promise<ReadonlyArray<Row>> => {
       points: LIMIT,
       duration: WINDOW_MS / 1000
     })
+    const rlfBlock = new RateLimiterRedis({
+      storeClient: rlfClient,
+      keyPrefix: `${runTag}rlfb`,
+      points: LIMIT,
+      duration: WINDOW_MS / 1000,
+      // Blocked in process once a check is refused, until the window ends (rlf's own option).
+      inMemoryBlockOnConsumed: LIMIT + 1
+    })
     let roundNo = 0
     for (const concurrency of [1, 64]) {
-      const results: Record<LimiterVariant, Array<LimitRound>> = { till: [], rlf: [] }
-      let over: Record<LimiterVariant, number> = { till: 0, rlf: 0 }
-      let failed: Record<LimiterVariant, number> = { till: 0, rlf: 0 }
+      const results: Record<LimiterVariant, Array<LimitRound>> = {
+        till: [],
+        tillNoCache: [],
+        rlf: [],
+        rlfBlock: []
+      }
+      let over = zeroes()
+      let failed = zeroes()
       for (let r = 0; r < WARMUP_ROUNDS + ROUNDS; r++) {
-        const order = r % 2 === 0 ? limiterVariants : [...limiterVariants].reverse()
+        const order = limiterVariants.map((_, i) => limiterVariants[(i + r) % limiterVariants.length]!)
         for (const v of order) {
           const round = `r${++roundNo}`
           const cpu0 = process.cpuUsage()
@@ -318,7 +347,9 @@ export const run = async (progress: Progress): Promise<ReadonlyArray<Row>> => {
           const timed =
             v === "till"
               ? await tillLimitRound(tillStore, limiterRuntime as never, round, concurrency)
-              : await rlfLimitRound(rlf, round, concurrency)
+              : v === "tillNoCache"
+                ? await tillLimitRound(noCacheStore, noCacheRuntime as never, round, concurrency)
+                : await rlfLimitRound(v === "rlf" ? rlf : rlfBlock, round, concurrency)
           const cpu = process.cpuUsage(cpu0)
           const checks = checksAt[concurrency]!
           const result: LimitRound = {
@@ -345,12 +376,22 @@ export const run = async (progress: Progress): Promise<ReadonlyArray<Row>> => {
         baseline: null,
         ratio: null
       })
+      for (const v of ["till", "tillNoCache", "rlfBlock"] as const) {
+        rows.push({
+          name: name(v, "checksPerSec"),
+          value: perSec(v),
+          unit: "checks/s",
+          baseline: name("rlf", "checksPerSec"),
+          ratio: perSec(v) / perSec("rlf")
+        })
+      }
+      // Each with the same option on: Till's refusal cache against rlf's in-memory block.
       rows.push({
         name: name("till", "checksPerSec"),
         value: perSec("till"),
         unit: "checks/s",
-        baseline: name("rlf", "checksPerSec"),
-        ratio: perSec("till") / perSec("rlf")
+        baseline: name("rlfBlock", "checksPerSec"),
+        ratio: perSec("till") / perSec("rlfBlock")
       })
       for (const side of ["nodeCpuUs", "redisCpuUs"] as const) {
         const cpu = (v: LimiterVariant) => median(results[v].map((x) => x[side]!))
@@ -361,13 +402,15 @@ export const run = async (progress: Progress): Promise<ReadonlyArray<Row>> => {
           baseline: null,
           ratio: null
         })
-        rows.push({
-          name: name("till", side),
-          value: cpu("till"),
-          unit: "µs CPU/check",
-          baseline: name("rlf", side),
-          ratio: cpu("till") / cpu("rlf")
-        })
+        for (const v of ["till", "tillNoCache", "rlfBlock"] as const) {
+          rows.push({
+            name: name(v, side),
+            value: cpu(v),
+            unit: "µs CPU/check",
+            baseline: name("rlf", side),
+            ratio: cpu(v) / cpu("rlf")
+          })
+        }
       }
       const total = (WARMUP_ROUNDS + ROUNDS) * checksAt[concurrency]!
       for (const v of limiterVariants) {
@@ -390,9 +433,18 @@ export const run = async (progress: Progress): Promise<ReadonlyArray<Row>> => {
         what: `rate limit, concurrency ${concurrency}: Till / rate-limiter-flexible`,
         ratios: results.till.map((t, i) => t.perSec / results.rlf[i]!.perSec)
       })
+      notes.roundRatios.push({
+        what: `rate limit, concurrency ${concurrency}: Till without its refusal cache / rate-limiter-flexible`,
+        ratios: results.tillNoCache.map((t, i) => t.perSec / results.rlf[i]!.perSec)
+      })
+      notes.roundRatios.push({
+        what: `rate limit, concurrency ${concurrency}: Till / rate-limiter-flexible with inMemoryBlockOnConsumed`,
+        ratios: results.till.map((t, i) => t.perSec / results.rlfBlock[i]!.perSec)
+      })
       progress(
-        `rate limit c=${concurrency}: till ${perSec("till").toFixed(0)}/s, rate-limiter-flexible ${perSec("rlf").toFixed(0)}/s ` +
-          `(ratio ${(perSec("till") / perSec("rlf")).toFixed(2)}), over-admitted till ${over.till}, rlf ${over.rlf}`
+        `rate limit c=${concurrency}: till ${perSec("till").toFixed(0)}/s (no cache ${perSec("tillNoCache").toFixed(0)}/s), ` +
+          `rate-limiter-flexible ${perSec("rlf").toFixed(0)}/s (in-memory block ${perSec("rlfBlock").toFixed(0)}/s); ` +
+          `over-admitted ${limiterVariants.map((v) => `${v} ${over[v]}`).join(", ")}`
       )
     }
 
@@ -481,6 +533,7 @@ export const run = async (progress: Progress): Promise<ReadonlyArray<Row>> => {
   } finally {
     await deleteKeys(admin, runTag)
     await limiterRuntime.dispose()
+    await noCacheRuntime.dispose()
     await cartsRuntime.dispose()
     rlfClient.disconnect()
     admin.disconnect()
@@ -511,17 +564,32 @@ export const markdown = (rows: ReadonlyArray<Row>): string => {
     "",
     "## Rate-limit checks (limit 10/min per key, 20 checks per key: half admitted)",
     "",
-    "| concurrency | Till (`RedisRateLimitStore`, sliding-window log) | rate-limiter-flexible (`RateLimiterRedis`, fixed window) | Till / rlf | Node CPU/check Till / rlf | Redis CPU/check Till / rlf | over-admitted Till | over-admitted rlf |",
-    "|---:|---:|---:|---:|---:|---:|---:|---:|"
+    "Each library as shipped, then each with its in-process answer to refused keys off/on: Till's refusal cache is on by default (`refusalCacheMaxKeys`), rate-limiter-flexible's `inMemoryBlockOnConsumed` is off by default. Ratios are against rate-limiter-flexible as shipped.",
+    "",
+    "| concurrency | variant | checks/s | / rlf | Node CPU/check | Redis CPU/check | over-admitted |",
+    "|---:|---|---:|---:|---:|---:|---:|"
   ]
+  const labels: Record<LimiterVariant, string> = {
+    till: "Till (`RedisRateLimitStore`, sliding-window log), as shipped",
+    tillNoCache: "Till, refusal cache off",
+    rlf: "rate-limiter-flexible (`RateLimiterRedis`, fixed window), as shipped",
+    rlfBlock: "rate-limiter-flexible, `inMemoryBlockOnConsumed` on"
+  }
   for (const c of [1, 64]) {
     const n = (v: string, k: string) => `redis.rateLimit.c${c}.${v}.${k}`
+    for (const v of limiterVariants) {
+      const vsRlf =
+        v === "rlf"
+          ? 1
+          : rows.find((r) => r.name === n(v, "checksPerSec") && r.baseline === n("rlf", "checksPerSec"))
+              ?.ratio
+      lines.push(
+        `| ${c} | ${labels[v]} | ${fmt(value(n(v, "checksPerSec")))} | ${fmt(vsRlf)} | ` +
+          `${fmt(value(n(v, "nodeCpuUs")))} µs | ${fmt(value(n(v, "redisCpuUs")))} µs | ${fmt(value(n(v, "overAdmitted")))} |`
+      )
+    }
     lines.push(
-      `| ${c} | ${fmt(value(n("till", "checksPerSec")))} checks/s | ${fmt(value(n("rlf", "checksPerSec")))} checks/s | ` +
-        `${fmt(ratio(n("till", "checksPerSec")))} | ` +
-        `${fmt(value(n("till", "nodeCpuUs")))} / ${fmt(value(n("rlf", "nodeCpuUs")))} µs (${fmt(ratio(n("till", "nodeCpuUs")))}) | ` +
-        `${fmt(value(n("till", "redisCpuUs")))} / ${fmt(value(n("rlf", "redisCpuUs")))} µs (${fmt(ratio(n("till", "redisCpuUs")))}) | ` +
-        `${fmt(value(n("till", "overAdmitted")))} | ${fmt(value(n("rlf", "overAdmitted")))} |`
+      `| ${c} | Till / rlf with its block on | | ${fmt(rows.find((r) => r.name === n("till", "checksPerSec") && r.baseline === n("rlfBlock", "checksPerSec"))?.ratio)} | | | |`
     )
   }
   lines.push(

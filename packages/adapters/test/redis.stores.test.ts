@@ -22,8 +22,9 @@ import {
   Sku
 } from "@till/core"
 import { FakePaymentGateway, InMemoryCatalog, TestTill } from "@till/testkit"
-import { Cause, Effect, Exit, Layer, Option, Result, Schema } from "effect"
+import { Cause, ConfigProvider, Effect, Exit, Layer, Option, Result, Schema } from "effect"
 import { TestClock } from "effect/testing"
+import * as fc from "fast-check"
 import { afterAll } from "vitest"
 import {
   clientLayer,
@@ -155,6 +156,112 @@ await describeService("redis", "Redis stores", () => {
         ).toBe(false)
         expect(yield* Effect.promise(() => raw.pttl(redisKey))).toBeLessThanOrEqual(1_000)
       }).pipe(Effect.provide(rateLimitStore(), { local: true }))
+    )
+
+    it.effect(
+      "a refused unit is refused again without Redis, with Redis's answer, until its blocking unit leaves the window",
+      () =>
+        Effect.gen(function* () {
+          const store = yield* RateLimitStore.RateLimitStore
+          const key = `refused:${crypto.randomUUID()}`
+          const t0 = 1_700_000_000_000
+          const check = (nowMs: number, more: Partial<RateLimitStore.AcquireRequest> = {}) =>
+            store.acquire({ key, limit: 3, windowMs: 1_000, cost: 1, nowMs, ...more })
+          for (const at of [0, 100, 200]) expect((yield* check(t0 + at)).allowed).toBe(true)
+          expect(yield* check(t0 + 300)).toEqual({ allowed: false, remaining: 0, retryAfterMs: 700 })
+          const runs = RedisRateLimitStore.script.runs()
+          // Answered here: Redis is not asked, and says nothing else.
+          expect(yield* check(t0 + 400)).toEqual({ allowed: false, remaining: 0, retryAfterMs: 600 })
+          expect(yield* check(t0 + 999)).toEqual({ allowed: false, remaining: 0, retryAfterMs: 1 })
+          expect(yield* check(t0 + 50)).toEqual({ allowed: false, remaining: 0, retryAfterMs: 950 })
+          expect(RedisRateLimitStore.script.runs()).toBe(runs)
+          // Another limit, window or cost is Redis's to decide.
+          expect((yield* check(t0 + 500, { cost: 2 })).retryAfterMs).toBe(600)
+          expect((yield* check(t0 + 500, { windowMs: 2_000 })).allowed).toBe(false)
+          expect(RedisRateLimitStore.script.runs()).toBe(runs + 2)
+          // The first unit has left at t0 + 1000: Redis admits again.
+          expect(yield* check(t0 + 1_000)).toEqual({ allowed: true, remaining: 0, retryAfterMs: 0 })
+          expect(RedisRateLimitStore.script.runs()).toBe(runs + 3)
+        }).pipe(Effect.provide(rateLimitStore(), { local: true }))
+    )
+
+    it.effect("with the refusal cache off, every check asks Redis", () =>
+      Effect.gen(function* () {
+        const store = yield* RateLimitStore.RateLimitStore
+        const request = { key: `uncached:${crypto.randomUUID()}`, limit: 1, windowMs: minuteMs, cost: 1 }
+        expect((yield* store.acquire({ ...request, nowMs: 1_000 })).allowed).toBe(true)
+        const runs = RedisRateLimitStore.script.runs()
+        for (let i = 1; i <= 3; i++)
+          expect((yield* store.acquire({ ...request, nowMs: 1_000 + i })).allowed).toBe(false)
+        expect(RedisRateLimitStore.script.runs()).toBe(runs + 3)
+      }).pipe(
+        Effect.provide(
+          RedisRateLimitStore.layerWith({ refusalCacheMaxKeys: 0 }).pipe(Layer.provideMerge(clientLayer())),
+          { local: true }
+        )
+      )
+    )
+
+    it.effect(
+      "settings from the environment: REDIS_RATE_LIMIT_REFUSAL_CACHE_MAX_KEYS, and a negative one refused",
+      () =>
+        Effect.gen(function* () {
+          const read = (env: Record<string, string>) =>
+            Effect.result(
+              RedisRateLimitStore.config().parse(
+                ConfigProvider.fromEnv({ env }).pipe(ConfigProvider.constantCase)
+              )
+            )
+          const read0 = yield* read({ REDIS_RATE_LIMIT_REFUSAL_CACHE_MAX_KEYS: "0" })
+          expect(Result.isSuccess(read0) && read0.success.refusalCacheMaxKeys).toBe(0)
+          const defaults = yield* read({})
+          expect(Result.isSuccess(defaults) && defaults.success).toEqual(RedisRateLimitStore.defaults)
+          expect(Result.isFailure(yield* read({ REDIS_RATE_LIMIT_REFUSAL_CACHE_MAX_KEYS: "-1" }))).toBe(true)
+        })
+    )
+
+    it.effect(
+      "property: with refusals answered here, every decision is the sliding-window model's (same limit per key)",
+      () =>
+        Effect.gen(function* () {
+          const store = yield* RateLimitStore.RateLimitStore
+          const runsBefore = RedisRateLimitStore.script.runs()
+          let checks = 0
+          const step = fc.record({
+            key: fc.integer({ min: 0, max: 2 }),
+            // A number of ms, or to just around the key's last refusal's end (where answers change).
+            advance: fc.oneof(
+              { arbitrary: fc.integer({ min: 0, max: 300 }), weight: 1 },
+              { arbitrary: fc.constantFrom(-1, 0, 1).map((d) => ({ d })), weight: 2 }
+            ),
+            cost: fc.constantFrom(1, 1, 1, 2)
+          })
+          yield* Effect.promise(() =>
+            fc.assert(
+              fc.asyncProperty(fc.array(step, { minLength: 1, maxLength: 40 }), async (steps) => {
+                const run = crypto.randomUUID()
+                const logs = new Map<number, Array<number>>()
+                const refusedUntil = new Map<number, number>()
+                let nowMs = 1_700_000_000_000
+                for (const { key, advance, cost } of steps) {
+                  const until = refusedUntil.get(key)
+                  if (typeof advance === "number") nowMs += advance
+                  else if (until !== undefined) nowMs = Math.max(nowMs, until + advance.d)
+                  const request = { key: `${run}:${key}`, limit: 3, windowMs: 1_000, cost, nowMs }
+                  const log = logs.get(key) ?? []
+                  logs.set(key, log)
+                  const expected = RateLimitStore.decideOnLog(log, 3, cost, 1_000, nowMs)
+                  if (!expected.allowed) refusedUntil.set(key, nowMs + expected.retryAfterMs)
+                  expect(await Effect.runPromise(store.acquire(request))).toEqual(expected)
+                  checks++
+                }
+              }),
+              { numRuns: 60 }
+            )
+          )
+          // The cache was in play: fewer script runs than checks.
+          expect(RedisRateLimitStore.script.runs() - runsBefore).toBeLessThan(checks)
+        }).pipe(Effect.provide(rateLimitStore(), { local: true }))
     )
 
     it.effect("a cost of thousands of units is recorded unit by unit (beyond Lua's unpack limit)", () =>

@@ -17,6 +17,11 @@
  *   millisecond never collapse into one member.
  * - **Keys expire by themselves**: every admission sets PEXPIRE to the window, so a key lives one
  *   window after its last admitted unit and an idle user costs nothing.
+ * - **Refusals that hold are answered here** (internal/refusals.ts): once Redis refuses a key's
+ *   single unit, the same check is refused in this process, with Redis's exact answer, until its
+ *   blocking unit leaves the window; a client hammering after a 429 costs no round trip.
+ *   `till_rate_limit_local_refusals_total` counts those answers; `refusalCacheMaxKeys` bounds them
+ *   (0 turns it off).
  *
  * **While Redis is down** (refused, timed out, or the client's breaker open: RedisClient.ts), a
  * check is answered by a bounded in-memory limiter of this instance (internal/localLimiter.ts):
@@ -32,6 +37,7 @@ import * as Batcher from "../internal/batcher.js"
 import { decodeSettings } from "../internal/decodeSettings.js"
 import * as LocalLimiter from "./internal/localLimiter.js"
 import * as LuaScript from "./internal/luaScript.js"
+import * as Refusals from "./internal/refusals.js"
 import { RedisClient } from "./RedisClient.js"
 
 /**
@@ -103,15 +109,28 @@ export const Settings = Schema.Struct({
   /** Most keys the in-memory fallback holds while Redis is down (least recently used go first). */
   fallbackMaxKeys: Bounded(10_000_000),
   /** Each instance admits `ceil(limit / fallbackLimitDivisor)` while degraded (set it to the instance count). */
-  fallbackLimitDivisor: Bounded(10_000)
+  fallbackLimitDivisor: Bounded(10_000),
+  /** Most refused keys answered in this process until their refusal ends (0: every check asks Redis). */
+  refusalCacheMaxKeys: Schema.Int.check(Schema.isBetween({ minimum: 0, maximum: 10_000_000 }))
 })
 export type Settings = typeof Settings.Type
 
-export const defaults: Settings = { fallbackMaxKeys: 100_000, fallbackLimitDivisor: 1 }
+export const defaults: Settings = {
+  fallbackMaxKeys: 100_000,
+  fallbackLimitDivisor: 1,
+  refusalCacheMaxKeys: 10_000
+}
 
 /** Checks answered by the in-memory fallback because Redis could not answer. */
 export const fallbacks = Metric.counter("till_rate_limit_fallback_total", {
   description: "Rate-limit checks answered by the per-instance fallback while Redis was unavailable",
+  incremental: true
+})
+
+/** Checks refused in this process because Redis had refused the same check and its refusal still held. */
+export const localRefusals = Metric.counter("till_rate_limit_local_refusals_total", {
+  description:
+    "Rate-limit checks refused without a round trip: Redis had refused the same check, and its refusal still held",
   incremental: true
 })
 
@@ -127,22 +146,25 @@ export const make: (
   const client = yield* RedisClient
   const prefix = `${client.keyPrefix}rl:`
   const local = LocalLimiter.make(decoded.fallbackMaxKeys, decoded.fallbackLimitDivisor)
+  const refusals = Refusals.make(decoded.refusalCacheMaxKeys)
   const instance = randomBytes(9).toString("base64url")
   let calls = 0
 
-  // Replies are three numbers per check, from `at` (the script's comment).
+  // Replies are three numbers per check, from `at` (the script's comment). A refusal is kept.
   const decide = (
     request: RateLimitStore.AcquireRequest,
     reply: ReadonlyArray<number | string>,
     at: number
-  ): RateLimitStore.Decision =>
-    reply[at] === 1
-      ? { allowed: true, remaining: Number(reply[at + 1]), retryAfterMs: 0 }
-      : {
-          allowed: false,
-          remaining: Number(reply[at + 1]),
-          retryAfterMs: Math.max(1, Number(reply[at + 2]) + request.windowMs - request.nowMs)
-        }
+  ): RateLimitStore.Decision => {
+    if (reply[at] === 1) return { allowed: true, remaining: Number(reply[at + 1]), retryAfterMs: 0 }
+    const refused = {
+      allowed: false,
+      remaining: Number(reply[at + 1]),
+      retryAfterMs: Math.max(1, Number(reply[at + 2]) + request.windowMs - request.nowMs)
+    }
+    refusals.remember(request, refused)
+    return refused
+  }
 
   // The checks of a batch in one EVALSHA (internal/batcher.ts). The members are drawn when the
   // batch is sent, so an effect run twice records two members.
@@ -177,6 +199,8 @@ export const make: (
   ): Effect.Effect<RateLimitStore.Decision, Errors.StoreUnavailable> => {
     const invalid = RateLimitStore.invalidReason(request)
     if (invalid !== undefined) return Effect.die(new Error(`RateLimitStore.acquire: ${invalid}`))
+    const refused = refusals.answer(request)
+    if (refused !== undefined) return Effect.as(Metric.update(localRefusals, 1), refused)
     return Effect.catch(batcher.call(request), () => degraded(request))
   }
 
@@ -210,6 +234,10 @@ export const config = (base: Settings = defaults): EffectConfig.Config<Settings>
     fallbackLimitDivisor: EffectConfig.withDefault(
       EffectConfig.Int("fallbackLimitDivisor"),
       base.fallbackLimitDivisor
+    ),
+    refusalCacheMaxKeys: EffectConfig.withDefault(
+      EffectConfig.Int("refusalCacheMaxKeys"),
+      base.refusalCacheMaxKeys
     )
   }).pipe(
     EffectConfig.nested("rateLimit"),
