@@ -337,17 +337,23 @@ export const start: <R>(
         events.push(decoded.value)
       }
       const handled = events.filter((e) => consumer.handlers[e.type] !== undefined)
+      if (handled.length === 0) {
+        // Nothing to run: no transaction. BEGIN and COMMIT for nothing were most of the batches at
+        // low rates (a fetch brings one event, most of a type the consumer skips): with two
+        // consumers at 200 events/s, their Node CPU went from about 2.3 to 1.35 ms an event and
+        // Postgres's from 0.5 to 0.3 ms (2,000 events, one in five handled; 2026-12-02).
+        stats.skipped += events.length
+        yield* count("skipped", events.length)
+        return true
+      }
       const outcome = yield* Effect.exit(
         sql
           .withTransaction(
             Effect.gen(function* () {
-              const fresh =
-                handled.length === 0
-                  ? []
-                  : yield* sql<{ event_id: string }>`
-                    INSERT INTO processed_events (consumer, event_id)
-                    SELECT ${consumer.name}, unnest(${handled.map((e) => e.event_id)}::text[])
-                    ON CONFLICT DO NOTHING RETURNING event_id`
+              const fresh = yield* sql<{ event_id: string }>`
+                INSERT INTO processed_events (consumer, event_id)
+                SELECT ${consumer.name}, unnest(${handled.map((e) => e.event_id)}::text[])
+                ON CONFLICT DO NOTHING RETURNING event_id`
               // A redelivery can bring one event twice in a batch: the first copy runs, once.
               const isFresh = new Set(fresh.map((r) => r.event_id))
               let ran = 0
@@ -403,6 +409,9 @@ export const start: <R>(
       groupId: consumer.groupId,
       sessionTimeout: consumer.sessionTimeoutMs,
       heartbeatInterval: Math.floor(consumer.sessionTimeoutMs / 10),
+      // Kafka answers a fetch at its first message: no added delay, and an idle consumer fetches
+      // twice a second. Gathering for 25 ms (minBytes 64 KB) saved about 15 % of two consumers'
+      // CPU at 200 events/s here, but tripled their idle CPU (1.9 % to 5.7 % of a core): not taken.
       maxWaitTimeInMs: 500,
       allowAutoTopicCreation: false
     })
