@@ -515,28 +515,6 @@ export const make: Effect.Effect<
 
   const decodeEvent = Schema.decodeUnknownEffect(Event.Event)
 
-  /**
-   * Up to `size` unsent events in commit order, locked (`SKIP LOCKED`: events another relay holds
-   * are passed over, never waited for), leaving out those under a live leased claim and every
-   * later event of their orders. The CTE `picked` of both ways to relay.
-   */
-  const pickUnsent = (now: number, size: number) => sql`
-        SELECT o.seq, o.aggregate_id FROM outbox o
-        WHERE NOT o.published AND (o.claimed_until IS NULL OR o.claimed_until <= ${now}::bigint)
-          AND NOT EXISTS (
-            SELECT 1 FROM outbox b
-            WHERE b.aggregate_id = o.aggregate_id AND b.seq < o.seq AND NOT b.published
-              AND b.claimed_until > ${now}::bigint)
-        ORDER BY o.seq
-        LIMIT ${size}
-        FOR UPDATE OF o SKIP LOCKED`
-
-  /** `p` (of `picked`) only when every earlier unsent event of its order was picked with it. */
-  const firstOfTheirOrders = sql`NOT EXISTS (
-          SELECT 1 FROM outbox e
-          WHERE e.aggregate_id = p.aggregate_id AND e.seq < p.seq AND NOT e.published
-            AND e.seq NOT IN (SELECT seq FROM picked))`
-
   const claimEvents = Effect.fn("PostgresOrderStore.claimEvents")(function* (
     nowMs: number,
     limit: number,
@@ -548,9 +526,23 @@ export const make: Effect.Effect<
     const now = Math.floor(nowMs)
     const until = Math.floor(nowMs + leaseMs)
     const rows = yield* unavailable(sql<{ event: unknown }>`
-      WITH picked AS MATERIALIZED (${pickUnsent(now, size)}),
+      WITH picked AS MATERIALIZED (
+        SELECT o.seq, o.aggregate_id FROM outbox o
+        WHERE NOT o.published AND (o.claimed_until IS NULL OR o.claimed_until <= ${now}::bigint)
+          AND NOT EXISTS (
+            SELECT 1 FROM outbox b
+            WHERE b.aggregate_id = o.aggregate_id AND b.seq < o.seq AND NOT b.published
+              AND b.claimed_until > ${now}::bigint)
+        ORDER BY o.seq
+        LIMIT ${size}
+        FOR UPDATE OF o SKIP LOCKED
+      ),
       kept AS (
-        SELECT p.seq FROM picked p WHERE ${firstOfTheirOrders}
+        SELECT p.seq FROM picked p
+        WHERE NOT EXISTS (
+          SELECT 1 FROM outbox e
+          WHERE e.aggregate_id = p.aggregate_id AND e.seq < p.seq AND NOT e.published
+            AND e.seq NOT IN (SELECT seq FROM picked))
       ),
       claimed AS (
         UPDATE outbox o SET claim_token = ${token}::text, claimed_until = ${until}::bigint
@@ -583,9 +575,22 @@ export const make: Effect.Effect<
     const batch = Effect.gen(function* () {
       yield* sql`SELECT set_config('idle_in_transaction_session_timeout', ${String(Math.max(1, Math.floor(leaseMs)))}, true)`
       const rows = yield* sql<{ seq: string; event: unknown }>`
-        WITH picked AS MATERIALIZED (${pickUnsent(now, size)})
+        WITH picked AS MATERIALIZED (
+          SELECT o.seq, o.aggregate_id FROM outbox o
+          WHERE NOT o.published AND (o.claimed_until IS NULL OR o.claimed_until <= ${now}::bigint)
+            AND NOT EXISTS (
+              SELECT 1 FROM outbox b
+              WHERE b.aggregate_id = o.aggregate_id AND b.seq < o.seq AND NOT b.published
+                AND b.claimed_until > ${now}::bigint)
+          ORDER BY o.seq
+          LIMIT ${size}
+          FOR UPDATE OF o SKIP LOCKED
+        )
         SELECT p.seq, o.event FROM picked p JOIN outbox o ON o.seq = p.seq
-        WHERE ${firstOfTheirOrders}
+        WHERE NOT EXISTS (
+          SELECT 1 FROM outbox e
+          WHERE e.aggregate_id = p.aggregate_id AND e.seq < p.seq AND NOT e.published
+            AND e.seq NOT IN (SELECT seq FROM picked))
         ORDER BY p.seq`
       if (rows.length === 0) return 0
       const events = yield* Effect.orDie(Effect.forEach(rows, (r) => decodeEvent(r.event)))
