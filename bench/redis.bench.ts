@@ -304,16 +304,10 @@ export const run = async (progress: Progress): Promise<ReadonlyArray<Row>> => {
   const cartsRuntime = ManagedRuntime.make(cartsLayer(`${runTag}carts:`))
   try {
     // Rate limits.
-    const tillStore = await limiterRuntime.runPromise(
-      Effect.gen(function* () {
-        return yield* RateLimitStore.RateLimitStore
-      })
-    )
-    const noCacheStore = await noCacheRuntime.runPromise(
-      Effect.gen(function* () {
-        return yield* RateLimitStore.RateLimitStore
-      })
-    )
+    const storeOf = (runtime: typeof limiterRuntime) =>
+      runtime.runPromise(Effect.service(RateLimitStore.RateLimitStore))
+    const tillStore = await storeOf(limiterRuntime)
+    const noCacheStore = await storeOf(noCacheRuntime)
     const rlf = new RateLimiterRedis({
       storeClient: rlfClient,
       keyPrefix: `${runTag}rlf`,
