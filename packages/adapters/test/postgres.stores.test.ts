@@ -67,6 +67,51 @@ await describeService("postgres", "Postgres stores against the real server", () 
     60_000
   )
 
+  it.live(
+    "a create waiting on a create of the same id answers that order once it commits, never OutOfStock",
+    () =>
+      Effect.gen(function* () {
+        // The first create holds the last unit, uncommitted; the second (a client's retry) waits
+        // on the stock row's lock, then finds no unit left. Its statement's snapshot predates the
+        // first commit, so it must learn of the order another way than reading `orders`: were it
+        // answered OutOfStock, the checkout would give the cart of a live order back.
+        const orders = yield* OrderStore.OrderStore
+        const stock = yield* InventoryStore.InventoryStore
+        const sql = yield* SqlClient.SqlClient
+        const sku = Sku.make("last-unit")
+        yield* stock.setOnHand(sku, 1)
+        const order = yield* newOrder([[sku, 1]])
+        const created = yield* Deferred.make<void>()
+        const release = yield* Deferred.make<void>()
+        const first = yield* Effect.forkChild(
+          sql.withTransaction(
+            Effect.gen(function* () {
+              yield* orders.create(order, [])
+              yield* Deferred.succeed(created, undefined)
+              yield* Deferred.await(release)
+            })
+          )
+        )
+        yield* Deferred.await(created)
+        const second = yield* Effect.forkChild(Effect.exit(orders.create(order, [])))
+        let waiting = 0
+        for (let i = 0; i < 500 && waiting === 0; i++) {
+          const [row] = yield* sql<{ waiting: bigint }>`
+            SELECT count(*) AS waiting FROM pg_stat_activity
+            WHERE application_name = ${schema} AND wait_event_type = 'Lock'`
+          waiting = Number(row!.waiting)
+          if (waiting === 0) yield* Effect.sleep("10 millis")
+        }
+        expect(waiting).toBe(1)
+        yield* Deferred.succeed(release, undefined)
+        yield* Fiber.join(first)
+        const exit = yield* Fiber.join(second)
+        expect(failureTag(exit)).toBeUndefined()
+        if (Exit.isSuccess(exit)) expect(exit.value.order_id).toBe(order.order_id)
+        expect(Option.getOrThrow(yield* stock.level(sku)).reserved).toBe(1)
+      }).pipe(Effect.provide(watched(), { local: true }))
+  )
+
   it.live("the audit log refuses UPDATE, DELETE and TRUNCATE; the entries stay", () =>
     Effect.gen(function* () {
       const orders = yield* OrderStore.OrderStore

@@ -311,6 +311,8 @@ export const make = (config: Config = defaults) =>
           )
           .pipe(
             // Out of stock: no order, so the cart goes back to its owner to change and try again.
+            // Safe although an earlier create of this id may still land (a timed-out attempt, a
+            // crashed process's): the store refuses the id for good (OrderStore.create).
             Effect.tapError((error) =>
               error._tag === "OutOfStock" ? Effect.ignore(carts.reopen(cart.cart_id, orderId)) : Effect.void
             )

@@ -3,7 +3,8 @@
  * in one transaction (one Postgres transaction, one synchronous block in memory; DESIGN.md §2).
  *
  * - `create` is TX1: the order (version 1), the hold of its lines for attempt 1 and its events.
- *   All or nothing: out of stock writes nothing. One cart is ordered at most once.
+ *   All or nothing: out of stock writes no order, and refuses that order id for good. One cart is
+ *   ordered at most once.
  * - `step` is every later change: a compare-and-set on the order's `version` (not its status,
  *   which can come back: payment_failed -> pending -> payment_failed), with the stock movement
  *   of the order's current attempt and the step's events. A process acting on a stale read
@@ -51,8 +52,13 @@ export class OrderStore extends Context.Service<
     /**
      * TX1: inserts the order (its `version` must be 1) with a hold of `lines` for its attempt
      * until its `hold_expires_at`, and its events. If the id exists, answers the stored order
-     * unchanged. Fails `OutOfStock` (nothing written) when a line is short, and `CartNotActive`
-     * when another order of the same cart exists.
+     * unchanged. Fails `OutOfStock` when a line is short, and `CartNotActive` when another order
+     * of the same cart exists; neither writes an order, stock or event.
+     *
+     * An id refused `OutOfStock` is refused for good: every later create of it fails with the
+     * same lines, even once stock is back. A create can land late (a retry after a timeout, a
+     * crashed process's statement), and its caller's twin that was refused gives the cart back
+     * (Checkout); without this, the late copy would make an order of a cart that is active again.
      */
     readonly create: (
       order: Order,

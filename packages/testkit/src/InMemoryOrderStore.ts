@@ -133,6 +133,9 @@ export const make = (
     )
     const orders = new Map<string, Order.Order>()
     const orderOfCart = new Map<string, string>()
+    // Ids refused out of stock, with the lines: refused for good (OrderStore.create). Oldest
+    // forgotten past `maxOrders`: a copy of a create lands seconds late, not a million refusals late.
+    const refusals = new Map<string, ReadonlyArray<typeof Errors.Unavailable.Type>>()
     const audits = new Map<string, Array<OrderStore.AuditEntry>>()
     // Outbox in commit order; `head` skips the published prefix, compacted now and then.
     let outbox: Array<OutboxEntry> = []
@@ -200,6 +203,8 @@ export const make = (
         > => {
           const existing = orders.get(order.order_id)
           if (existing !== undefined) return Effect.succeed(existing)
+          const refused = refusals.get(order.order_id)
+          if (refused !== undefined) return Effect.fail(new Errors.OutOfStock({ unavailable: refused }))
           if (order.version !== 1 || !Order.holdsStock(order.status))
             return Effect.die(new Error(`order ${order.order_id}: a new order is version 1 and holds stock`))
           const other = orderOfCart.get(order.cart_id)
@@ -210,7 +215,11 @@ export const make = (
           if (outboxFull(events)) return full("outbox", maxPending)
           const lines = linesOf(order)
           const unavailable = stock.shortfall(lines)
-          if (unavailable.length > 0) return Effect.fail(new Errors.OutOfStock({ unavailable }))
+          if (unavailable.length > 0) {
+            if (refusals.size >= maxOrders) refusals.delete(refusals.keys().next().value!)
+            refusals.set(order.order_id, unavailable)
+            return Effect.fail(new Errors.OutOfStock({ unavailable }))
+          }
           const broken = stock.hold(order.order_id, order.payment_attempt, lines, order.hold_expires_at)
           orders.set(order.order_id, order)
           orderOfCart.set(order.cart_id, order.order_id)

@@ -30,6 +30,7 @@ import sealedAnswers from "./migrations/0011_sealed_answers.js"
 import outboxNotify from "./migrations/0012_outbox_notify.js"
 import shipments from "./migrations/0013_shipments.js"
 import outboxClaimed from "./migrations/0014_outbox_claimed.js"
+import orderIds from "./migrations/0015_order_ids.js"
 
 /** Every migration, by `<id>_<name>`. */
 export const migrations = {
@@ -46,7 +47,8 @@ export const migrations = {
   "11_sealed_answers": sealedAnswers,
   "12_outbox_notify": outboxNotify,
   "13_shipments": shipments,
-  "14_outbox_claimed": outboxClaimed
+  "14_outbox_claimed": outboxClaimed,
+  "15_order_ids": orderIds
 }
 
 export const table = "till_migrations"

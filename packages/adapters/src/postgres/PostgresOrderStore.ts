@@ -8,8 +8,11 @@
  * - `create` locks the stock rows of its SKUs in SKU order (`FOR NO KEY UPDATE`, which reads the
  *   latest committed level), checks every line, and only then inserts the order; the stock
  *   UPDATE only touches rows it holds already. All lock waits happen in SKU order, so orders
- *   whose lines come in different orders cannot deadlock. `ON CONFLICT DO NOTHING` on the order
- *   id and the one-order-per-cart index turns a replay or a second order of a cart into no write.
+ *   whose lines come in different orders cannot deadlock. It then records its decision on the id
+ *   in `order_ids` (taken, or refused with the short lines), `ON CONFLICT DO NOTHING`: a create of
+ *   an id decided before (a replay, a late copy of a refused create) writes nothing and answers
+ *   that decision, so a refused id never gets an order later (migration 15). `ON CONFLICT DO
+ *   NOTHING` on the one-order-per-cart index turns a second order of a cart into no write.
  * - `step` locks the order row where `version = expectedVersion` (the compare-and-set: a
  *   concurrent step that won first makes the row fail the recheck, and nothing is written),
  *   checks the state machine, the owner and the attempt's hold, then locks the stock rows in
@@ -77,8 +80,8 @@ interface CreateRow {
   readonly inserted: bigint
   readonly held: bigint
   readonly skus: bigint
-  readonly existing: boolean
-  readonly cart_order: string | null
+  /** 1 when this statement decided the id (order_ids), 0 when an earlier create had. */
+  readonly decided: bigint
   readonly short: ReadonlyArray<Unavailable>
 }
 
@@ -156,14 +159,23 @@ export const make: Effect.Effect<
         : Effect.map(fromRow(rows[0]), Option.some)
     )
 
-  const readCreated = (order: Order.Order) =>
+  /**
+   * The answer for an id that `create` did not insert: decided by an earlier create (its order,
+   * or its refusal), or its cart has another order. Read by a statement of its own, since the
+   * conflicting rows may have committed after the create's snapshot.
+   */
+  const readDecided = (order: Order.Order) =>
     Effect.gen(function* () {
-      // The conflicting row committed after this statement's snapshot: read it now.
       const existing = yield* readOne(order.order_id)
       if (Option.isSome(existing)) return existing.value
-      const rows = yield* unavailable(sql<{ cart_order: string | null }>`
-        SELECT (SELECT order_id FROM orders WHERE cart_id = ${order.cart_id}) AS cart_order`)
+      const rows = yield* unavailable(sql<{
+        refused: ReadonlyArray<Unavailable> | null
+        cart_order: string | null
+      }>`
+        SELECT (SELECT refused FROM order_ids WHERE order_id = ${order.order_id}) AS refused,
+               (SELECT order_id FROM orders WHERE cart_id = ${order.cart_id}) AS cart_order`)
       const row = rows[0]
+      if (row?.refused != null) return yield* new Errors.OutOfStock({ unavailable: row.refused })
       if (row?.cart_order != null)
         return yield* new Errors.CartNotActive({ cartId: order.cart_id, orderId: row.cart_order })
       return yield* Effect.die(new Error(`order ${order.order_id}: insert conflicted with no row`))
@@ -184,13 +196,20 @@ export const make: Effect.Effect<
         FROM req r LEFT JOIN locked l ON l.sku = r.sku
         WHERE coalesce(l.available, 0) < r.quantity
       ),
+      decided AS (
+        INSERT INTO order_ids (order_id, refused)
+        SELECT ${a.orderId}::text, CASE WHEN EXISTS (SELECT 1 FROM short) THEN ${shortAsJson} END
+        ON CONFLICT DO NOTHING
+        RETURNING refused IS NULL AS taking
+      ),
       inserted AS (
         INSERT INTO orders (order_id, user_id, cart_id, status, version, payment_attempt,
                             total_minor, currency, created_at, updated_at, doc)
         SELECT ${a.orderId}::text, ${a.userId}::text, ${a.cartId}::text, ${a.status}::text,
                1, ${a.attempt}::int, ${a.totalMinor}::bigint, ${a.currency}::text,
                ${a.createdAt}::timestamptz, ${a.updatedAt}::timestamptz, ${pg.json(a.doc)}
-        WHERE NOT EXISTS (SELECT 1 FROM short)
+        WHERE EXISTS (SELECT 1 FROM decided WHERE taking)
+          AND NOT EXISTS (SELECT 1 FROM short)
           AND (SELECT count(*) FROM locked) = (SELECT count(*) FROM req)
         ON CONFLICT DO NOTHING
         RETURNING order_id
@@ -230,8 +249,7 @@ export const make: Effect.Effect<
         (SELECT count(*) FROM inserted) AS inserted,
         (SELECT count(*) FROM held) AS held,
         (SELECT count(*) FROM req) AS skus,
-        EXISTS (SELECT 1 FROM orders WHERE order_id = ${a.orderId}::text) AS existing,
-        (SELECT order_id FROM orders WHERE cart_id = ${a.cartId}::text) AS cart_order,
+        (SELECT count(*) FROM decided) AS decided,
         ${shortAsJson} AS short`
   )
 
@@ -259,9 +277,10 @@ export const make: Effect.Effect<
         return yield* Effect.die(new Error(`order ${order.order_id}: held ${row.held} of ${row.skus} SKUs`))
       return order
     }
-    if (row.existing || row.cart_order != null) return yield* readCreated(order)
-    if (row.short.length > 0) return yield* new Errors.OutOfStock({ unavailable: row.short })
-    return yield* readCreated(order)
+    // Refused here, and recorded: no later create of this id can make an order.
+    if (row.decided === 1n && row.short.length > 0)
+      return yield* new Errors.OutOfStock({ unavailable: row.short })
+    return yield* readDecided(order)
   })
 
   const stepStatement = compile(

@@ -9,7 +9,16 @@ import { expect, it } from "@effect/vitest"
 import { Order } from "@till/core"
 import { Effect, Option, Result } from "effect"
 import { encoded } from "../internal/contract.js"
-import { claimedIds, type isolated, levels, makeEvent, makeOrder, stocked, t0 } from "./OrderStoreFixtures.js"
+import {
+  claimedIds,
+  failed,
+  type isolated,
+  levels,
+  makeEvent,
+  makeOrder,
+  stocked,
+  t0
+} from "./OrderStoreFixtures.js"
 
 type Run = ReturnType<typeof isolated>
 
@@ -20,6 +29,37 @@ const outcomes = (answers: ReadonlyArray<Result.Result<Order.Order, { readonly _
   answers.map((answer) => (Result.isSuccess(answer) ? encode(answer.success) : answer.failure._tag))
 
 export const describeBatch = (run: Run) => {
+  it.effect("createMany refuses for good as create does: a refused id makes no order later, either way", () =>
+    run((orders, stock) =>
+      Effect.gen(function* () {
+        const sku = yield* stocked(stock, 1)
+        const holder = yield* orders.create(yield* makeOrder({ lines: [[sku, 1]] }), [])
+        const inBatch = yield* makeOrder({ lines: [[sku, 1]] })
+        const alone = yield* makeOrder({ lines: [[sku, 1]] })
+        expect(yield* Effect.flip(orders.create(alone, []))).toMatchObject({ _tag: "OutOfStock" })
+        const first = yield* orders.createMany([{ order: inBatch, events: [] }])
+        expect(outcomes(first)).toEqual(["OutOfStock"])
+        yield* failed(orders, holder)
+        // Stock is back; neither id may take it, by a batch or alone.
+        expect(
+          outcomes(
+            yield* orders.createMany([
+              { order: inBatch, events: [] },
+              { order: alone, events: [] }
+            ])
+          )
+        ).toEqual(["OutOfStock", "OutOfStock"])
+        expect(yield* Effect.flip(orders.create(inBatch, []))).toMatchObject({
+          _tag: "OutOfStock",
+          unavailable: [{ sku, requested: 1, available: 0 }]
+        })
+        expect(yield* levels(stock, [sku])).toEqual([[1, 0]])
+        expect(Option.isNone(yield* orders.get(inBatch.order_id))).toBe(true)
+        expect(Option.isNone(yield* orders.get(alone.order_id))).toBe(true)
+      })
+    )
+  )
+
   it.effect("createMany in turn: 3 orders of 1 for 2 on hand make 2 orders and 1 OutOfStock", () =>
     run((orders, stock) =>
       Effect.gen(function* () {

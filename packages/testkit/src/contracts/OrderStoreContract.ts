@@ -140,6 +140,37 @@ const describeCreate = (run: Run) => {
     )
   )
 
+  it.effect("an order id refused out of stock stays refused: a late copy of its create writes nothing", () =>
+    run((orders, stock) =>
+      Effect.gen(function* () {
+        // The race this rules out: a create is in flight (a retry after a timeout, a crashed
+        // process's request), another create of the same id is refused and its caller gives the
+        // cart back; then stock comes back and the first create lands, an order of a cart that
+        // is active again. The refusal must win over every later create of its id.
+        const sku = yield* stocked(stock, 2)
+        const other = yield* orders.create(yield* makeOrder({ lines: [[sku, 2]] }), [])
+        const order = yield* makeOrder({ lines: [[sku, 1]] })
+        const first = yield* Effect.flip(orders.create(order, [yield* makeEvent(order)]))
+        expect(first).toMatchObject({
+          _tag: "OutOfStock",
+          unavailable: [{ sku, requested: 1, available: 0 }]
+        })
+        yield* failed(orders, other)
+        expect(yield* levels(stock, [sku])).toEqual([[2, 0]])
+        const late = yield* Effect.flip(orders.create(order, [yield* makeEvent(order)]))
+        expect(late).toMatchObject({ _tag: "OutOfStock", unavailable: [{ sku, requested: 1, available: 0 }] })
+        expect(Option.isNone(yield* orders.get(order.order_id))).toBe(true)
+        expect(yield* levels(stock, [sku])).toEqual([[2, 0]])
+        expect(yield* stock.reservations(order.order_id)).toEqual([])
+        expect(yield* orders.audit(order.order_id)).toEqual([])
+        // The refusal is the id's, not the cart's: a new order of the same cart goes through.
+        const again = yield* makeOrder({ lines: [[sku, 1]], cartId: order.cart_id })
+        yield* orders.create(again, [])
+        expect(yield* levels(stock, [sku])).toEqual([[2, 1]])
+      })
+    )
+  )
+
   it.effect(
     "one order per cart: another order of the cart is CartNotActive naming the first, nothing written",
     () =>

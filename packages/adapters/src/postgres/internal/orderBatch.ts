@@ -8,13 +8,16 @@
  * 2. Allocate here, in the batch's order (`allocate`): an order whose lines fit what is left takes
  *    them, one that does not fails `OutOfStock` with what was left at its turn. The row locks keep
  *    what was read true until the commit.
- * 3. One statement inserts the orders that took stock, with their reservations, payments, audit
- *    entries and events, and adds their lines to `reserved`; then the commit.
+ * 3. One statement records each order's decision in `order_ids` (taken, or refused with its short
+ *    lines: refused for good, as `create` does), inserts the orders that took stock, with their
+ *    reservations, payments, audit entries and events, and adds their lines to `reserved`; then
+ *    the commit.
  *
- * An order whose id or cart has an order (a replay, a second order of a cart, a repeat within
- * the batch) takes nothing: after the commit it goes through `create` alone, which answers the
- * stored order or `CartNotActive` as for a single call. So does one whose insert was skipped
- * (`ON CONFLICT`: a single create of its cart, without these locks, committed in between).
+ * An order whose id was decided before or whose cart has an order (a replay, a late copy of a
+ * refused create, a second order of a cart, a repeat within the batch) takes nothing: after the
+ * commit it goes through `create` alone, which answers the stored order, the refusal or
+ * `CartNotActive` as for a single call. So does one whose insert was skipped (`ON CONFLICT`: a
+ * single create of its id or cart, without these locks, committed in between).
  * The database's CHECK constraints still hold `reserved <= on_hand` if this code were wrong.
  */
 import type { PgClient } from "@effect/sql-pg"
@@ -79,6 +82,7 @@ interface LockedRow {
 
 interface InsertedRow {
   readonly inserted: ReadonlyArray<string>
+  readonly refused: ReadonlyArray<string>
   readonly held: bigint
   readonly skus: bigint
 }
@@ -104,38 +108,50 @@ export const makeCreateMany = (deps: {
         FOR NO KEY UPDATE
       )
       SELECT (SELECT coalesce(jsonb_object_agg(sku, available), '{}'::jsonb) FROM locked) AS available,
-             ARRAY(SELECT order_id FROM orders WHERE order_id = ANY(${orders.map((o) => o.order_id)}::text[])) AS orders,
+             ARRAY(SELECT order_id FROM order_ids WHERE order_id = ANY(${orders.map((o) => o.order_id)}::text[])) AS orders,
              ARRAY(SELECT cart_id FROM orders WHERE cart_id = ANY(${orders.map((o) => o.cart_id)}::text[])) AS carts`
   }
 
   /**
    * One record per order for `jsonb_to_recordset`: the values `create`'s statement takes
-   * (`orderArgs`, whose keys name the record's columns), the sealed token as base64 text.
+   * (`orderArgs`, whose keys name the record's columns), the sealed token as base64 text, and
+   * the lines it is refused with (null when it takes stock).
    */
-  const recordOf = ({ order, events }: OrderStore.NewOrder, n: number) => {
+  const recordOf = (
+    { order, events }: OrderStore.NewOrder,
+    n: number,
+    refused: ReadonlyArray<Unavailable> | null
+  ) => {
     const method = cipher.seal(order.payment_method_id, paymentRow(order.order_id, order.payment_attempt))
     return {
       ...orderArgs(order, order, method, events),
       n,
       createdAt: order.created_at,
-      sealed: Buffer.from(method.sealed).toString("base64")
+      sealed: Buffer.from(method.sealed).toString("base64"),
+      refused
     }
   }
 
-  const insert = (entries: ReadonlyArray<OrderStore.NewOrder>) => sql<InsertedRow>`
+  const insert = (entries: ReadonlyArray<ReturnType<typeof recordOf>>) => sql<InsertedRow>`
     WITH b AS MATERIALIZED (
-      SELECT * FROM jsonb_to_recordset(${pg.json(entries.map(recordOf))}) AS b(
+      SELECT * FROM jsonb_to_recordset(${pg.json(entries)}) AS b(
         n int, "orderId" text, "userId" text, "cartId" text, status text, attempt int,
         "totalMinor" bigint, currency text, "createdAt" timestamptz, "updatedAt" timestamptz, doc jsonb,
         "holdExpiresAt" bigint, lines jsonb, "paymentStatus" text, "chargeId" text, brand text,
-        last4 text, "keyId" text, sealed text, events jsonb)
+        last4 text, "keyId" text, sealed text, events jsonb, refused jsonb)
+    ),
+    decided AS (
+      INSERT INTO order_ids (order_id, refused)
+      SELECT "orderId", refused FROM b ORDER BY n
+      ON CONFLICT DO NOTHING
+      RETURNING order_id, refused IS NULL AS taking
     ),
     inserted AS (
       INSERT INTO orders (order_id, user_id, cart_id, status, version, payment_attempt,
                           total_minor, currency, created_at, updated_at, doc)
       SELECT "orderId", "userId", "cartId", status, 1, attempt, "totalMinor", currency, "createdAt",
              "updatedAt", doc
-      FROM b ORDER BY n
+      FROM b JOIN decided d ON d.order_id = b."orderId" AND d.taking ORDER BY n
       ON CONFLICT DO NOTHING
       RETURNING order_id
     ),
@@ -175,6 +191,7 @@ export const makeCreateMany = (deps: {
       RETURNING 1
     )
     SELECT ARRAY(SELECT order_id FROM inserted) AS inserted,
+           ARRAY(SELECT order_id FROM decided WHERE NOT taking) AS refused,
            (SELECT count(*) FROM held) AS held,
            (SELECT count(*) FROM need) AS skus`
 
@@ -190,23 +207,28 @@ export const makeCreateMany = (deps: {
           new Set(locked.orders),
           new Set(locked.carts)
         )
-        const taking = batch.filter((_, i) => allotments[i]!._tag === "take")
-        if (taking.length === 0) return { allotments, inserted: new Set<string>() }
-        const row = (yield* insert(taking))[0]!
+        const deciding = batch.flatMap((entry, i) => {
+          const allotment = allotments[i]!
+          if (allotment._tag === "alone") return []
+          return [recordOf(entry, i, allotment._tag === "short" ? allotment.unavailable : null)]
+        })
+        if (deciding.length === 0)
+          return { allotments, inserted: new Set<string>(), refused: new Set<string>() }
+        const row = (yield* insert(deciding))[0]!
         if (row.held !== row.skus)
           return yield* Effect.die(new Error(`order batch: held ${row.held} of ${row.skus} SKUs`))
-        return { allotments, inserted: new Set(row.inserted) }
+        return { allotments, inserted: new Set(row.inserted), refused: new Set(row.refused) }
       })
     )
 
   return Effect.fn("PostgresOrderStore.createMany")(function* (batch: ReadonlyArray<OrderStore.NewOrder>) {
     if (batch.length === 0) return []
     for (const { order } of batch) yield* deps.requireNew(order)
-    const { allotments, inserted } = yield* deps.unavailable(transaction(batch))
+    const { allotments, inserted, refused } = yield* deps.unavailable(transaction(batch))
     const answers: Array<Answer> = []
     for (const [i, { order, events }] of batch.entries()) {
       const allotment = allotments[i]!
-      if (allotment._tag === "short")
+      if (allotment._tag === "short" && refused.has(order.order_id))
         answers.push(Result.fail(new Errors.OutOfStock({ unavailable: allotment.unavailable })))
       else if (allotment._tag === "take" && inserted.has(order.order_id)) answers.push(Result.succeed(order))
       else answers.push(yield* Effect.result(deps.create(order, events)))
