@@ -139,4 +139,39 @@ await describeService("postgres", "Postgres outbox wake-ups", () => {
       expect(after.seq - before.seq).toBe(0n)
     }).pipe(Effect.scoped, Effect.provide(world(), { local: true }))
   )
+  it.live(
+    "relayEvents holds its rows with locks: a failed publish frees them at the rollback, a hung one at its lease",
+    () =>
+      Effect.gen(function* () {
+        const stock = yield* InventoryStore.InventoryStore
+        const orders = yield* OrderStore.OrderStore
+        yield* stock.setOnHand(Sku.make("relayed"), 10)
+        const ids = yield* placed
+        const now = Date.now()
+        const failed = yield* Effect.exit(
+          orders.relayEvents(now, 10, 60_000, () => Effect.fail("broker down"))
+        )
+        expect(failed._tag).toBe("Failure")
+        // Freed at once, not after the 60 s lease.
+        const sent: Array<string> = []
+        const record = (events: ReadonlyArray<{ readonly event_id: string }>) =>
+          Effect.sync(() => sent.push(...events.map((e) => e.event_id)))
+        expect(yield* orders.relayEvents(now + 1, 10, 60_000, record)).toBe(2)
+        expect(sent).toEqual(ids)
+        // A publish that never ends: the session is cut after the lease (300 ms), the batch rolls back.
+        const more = yield* placed
+        const hung = yield* Effect.forkChild(
+          Effect.exit(orders.relayEvents(Date.now(), 10, 300, () => Effect.never))
+        )
+        yield* Effect.sleep(100)
+        expect(yield* orders.relayEvents(Date.now(), 10, 60_000, record)).toBe(0) // held: skipped
+        let moved = 0
+        for (let wait = 0; wait < 40 && moved === 0; wait++) {
+          yield* Effect.sleep(100)
+          moved = yield* orders.relayEvents(Date.now(), 10, 60_000, record)
+        }
+        expect(sent.slice(2)).toEqual(more)
+        yield* Fiber.interrupt(hung)
+      }).pipe(Effect.provide(world(), { local: true }))
+  )
 })

@@ -11,7 +11,8 @@
  *   finds the version moved and writes nothing.
  * - The outbox is read through claims with a lease, so competing relays do not publish the
  *   same batch, and an order's events are never claimed while an earlier one of the same
- *   order is claimed by another relay (per-order order is kept).
+ *   order is claimed by another relay (per-order order is kept). `relayEvents` is a claim that
+ *   lasts as long as its publish: what the relay (Outbox.ts) uses.
  */
 import { Context, type Effect, type Option, type Result } from "effect"
 import type { CartNotActive, OutOfStock, StoreUnavailable } from "./Errors.js"
@@ -117,6 +118,21 @@ export class OrderStore extends Context.Service<
       limit: number,
       leaseMs: number
     ) => Effect.Effect<EventClaim, StoreUnavailable>
+    /**
+     * Relays one batch: holds up to `limit` unpublished events (what `claimEvents` would take),
+     * runs `publish` on them in commit order, and marks them published only if it succeeds;
+     * answers how many it moved. The events are held for as long as `publish` runs, at most
+     * `leaseMs`: when it fails, or its holder dies, nothing is marked and they go out again with a
+     * later batch. Concurrent relays hold disjoint events, and an order's later events wait while
+     * an earlier one is held. Postgres holds them with row locks for the batch's transaction, so
+     * an event is written once (when marked) instead of twice (claimed, then marked).
+     */
+    readonly relayEvents: <E>(
+      nowMs: number,
+      limit: number,
+      leaseMs: number,
+      publish: (events: ReadonlyArray<Event>) => Effect.Effect<void, E>
+    ) => Effect.Effect<number, E | StoreUnavailable>
     /** Marks events of a claim published; those whose claim was taken over are left alone. */
     readonly markPublished: (
       token: string,

@@ -1,8 +1,9 @@
 /**
- * The outbox relay: events committed with their state change are claimed (with a lease, so
- * relays on several instances do not publish the same batch), published in commit order, then
- * marked with the claim's token. A crash between publish and mark publishes a batch again once
- * the lease ends, which is why consumers dedupe by `event_id` (at least once, never lost).
+ * The outbox relay: events committed with their state change are held by one relay (so relays
+ * on several instances do not publish the same batch), published in commit order, then marked,
+ * all in one store call (`OrderStore.relayEvents`; on Postgres one transaction holding the rows'
+ * locks). A crash between publish and mark publishes a batch again, which is why consumers
+ * dedupe by `event_id` (at least once, never lost).
  * An order's later events are never claimed while an earlier one is claimed elsewhere, so each
  * order's events are published in order.
  */
@@ -16,9 +17,9 @@ import { Resilience } from "./Resilience.js"
 export const defaultBatchSize = 100
 
 /**
- * How long a relay holds its claim: past a publish's worst case (the Kafka adapter bounds each
- * send by 10 s), so a live relay never sees its batch taken over, and short enough that a batch
- * whose publish failed (a broker outage) goes out again soon after the broker returns.
+ * Longest a relay holds its batch: past a publish's worst case (the Kafka adapter bounds each
+ * send by 10 s), so a live relay never loses its batch, and short enough that a batch held by a
+ * hung relay (or, in memory, one whose publish failed) goes out again soon after.
  */
 export const defaultLeaseMs = 20_000
 
@@ -29,21 +30,11 @@ export const relayOnce = Effect.fn("Outbox.relayOnce")(function* (
 ) {
   const orders = yield* OrderStore
   const publisher = yield* EventPublisher
-  // Store calls under the `store` policy: the claim is sent once (a copy claims another batch),
-  // the fenced mark may be repeated (internal/storeCall.ts). The publish is bounded by the
-  // publisher itself (the Kafka adapter's request timeout).
-  const call = storeCall(yield* Resilience, "outbox")
-  const claim = yield* call("once", orders.claimEvents(yield* Clock.currentTimeMillis, batchSize, leaseMs))
-  if (claim.events.length === 0) return 0
-  yield* publisher.publish(claim.events)
-  yield* call(
-    "retry",
-    orders.markPublished(
-      claim.token,
-      claim.events.map((e) => e.event_id)
-    )
-  )
-  return claim.events.length
+  // One store call for the whole batch: the events are held while the publish runs and marked
+  // when it succeeds (OrderStore.relayEvents). Not under the `store` policy: its timeout would cut
+  // the publish, which the publisher bounds itself (the Kafka adapter's send timeout, 10 s), and
+  // the lease bounds the hold. A failed batch marks nothing and goes out again with the next.
+  return yield* orders.relayEvents(yield* Clock.currentTimeMillis, batchSize, leaseMs, publisher.publish)
 })
 
 /** Relays until the outbox is empty (bounded by `maxBatches`). */

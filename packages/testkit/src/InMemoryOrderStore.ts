@@ -229,6 +229,40 @@ export const make = (
         }
       )
 
+    const claimEvents = (nowMs: number, limit: number, leaseMs: number) =>
+      Effect.sync((): OrderStore.EventClaim => {
+        const max = pageLimit(limit)
+        const token = `claim-${++claims}`
+        const events: Array<Event.Event> = []
+        // An order with an event under another live claim is skipped from there on, so its
+        // later events wait for that relay: per-order publication order is kept.
+        const blocked = new Set<string>()
+        for (let i = head; i < outbox.length && events.length < max; i++) {
+          const entry = outbox[i]!
+          if (entry.published || blocked.has(entry.event.aggregate_id)) continue
+          if (entry.claim !== null && entry.claimedUntil > nowMs) {
+            if (options.plantedNoOrderBlocking !== true) blocked.add(entry.event.aggregate_id)
+            continue
+          }
+          entry.claim = token
+          entry.claimedUntil = nowMs + leaseMs
+          events.push(entry.event)
+        }
+        return { token, events }
+      })
+
+    const markPublished = (token: string, eventIds: ReadonlyArray<string>) =>
+      Effect.sync(() => {
+        for (const id of eventIds) {
+          const entry = byEventId.get(id)
+          if (entry !== undefined && !entry.published && entry.claim === token) {
+            entry.published = true
+            pending--
+          }
+        }
+        compact()
+      })
+
     return {
       create,
       // Each order's `create` in turn, each atomic: one transaction buys nothing in memory.
@@ -308,27 +342,7 @@ export const make = (
 
       audit: (orderId) => Effect.sync(() => [...(audits.get(orderId) ?? [])]),
 
-      claimEvents: (nowMs, limit, leaseMs) =>
-        Effect.sync((): OrderStore.EventClaim => {
-          const max = pageLimit(limit)
-          const token = `claim-${++claims}`
-          const events: Array<Event.Event> = []
-          // An order with an event under another live claim is skipped from there on, so its
-          // later events wait for that relay: per-order publication order is kept.
-          const blocked = new Set<string>()
-          for (let i = head; i < outbox.length && events.length < max; i++) {
-            const entry = outbox[i]!
-            if (entry.published || blocked.has(entry.event.aggregate_id)) continue
-            if (entry.claim !== null && entry.claimedUntil > nowMs) {
-              if (options.plantedNoOrderBlocking !== true) blocked.add(entry.event.aggregate_id)
-              continue
-            }
-            entry.claim = token
-            entry.claimedUntil = nowMs + leaseMs
-            events.push(entry.event)
-          }
-          return { token, events }
-        }),
+      claimEvents,
 
       outboxLagMs: (nowMs) =>
         Effect.sync(() => {
@@ -339,17 +353,26 @@ export const make = (
           return 0
         }),
 
-      markPublished: (token, eventIds) =>
-        Effect.sync(() => {
-          for (const id of eventIds) {
-            const entry = byEventId.get(id)
-            if (entry !== undefined && !entry.published && entry.claim === token) {
-              entry.published = true
-              pending--
-            }
-          }
-          compact()
-        }),
+      markPublished,
+
+      // A claim marked when its publish succeeds. A failed publish leaves the claim to its lease,
+      // as a relay that hung mid-publish holds Postgres's row locks until its lease (a relay that
+      // fails or dies there frees them at once): the longer hold is the case the simulator needs
+      // to find relays that ignore another's hold.
+      relayEvents: (nowMs, limit, leaseMs, publish) =>
+        Effect.flatMap(claimEvents(nowMs, limit, leaseMs), ({ token, events }) =>
+          events.length === 0
+            ? Effect.succeed(0)
+            : publish(events).pipe(
+                Effect.andThen(
+                  markPublished(
+                    token,
+                    events.map((e) => e.event_id)
+                  )
+                ),
+                Effect.as(events.length)
+              )
+        ),
 
       orders: Effect.sync(() => [...orders.values()]),
       outbox: Effect.sync(() => outbox.slice(head).map((e) => ({ event: e.event, published: e.published }))),

@@ -5,7 +5,7 @@
  */
 import { expect, it } from "@effect/vitest"
 import type { Event, Order, OrderStore } from "@till/core"
-import { Arbitrary, Effect, Option, Schema } from "effect"
+import { Arbitrary, Cause, Deferred, Effect, Fiber, Option, Schema } from "effect"
 import { isoAt, uniqueId } from "../internal/contract.js"
 import {
   claimedIds,
@@ -164,6 +164,105 @@ export const describeOutbox = (run: Run) => {
         yield* orders.markPublished(fresh.token, a.events)
         yield* orders.markPublished(third.token, a.events)
         expect(yield* claimedIds(orders, t0 + 3_600_000)).toEqual([])
+      })
+    )
+  )
+
+  it.effect(
+    "relayEvents publishes committed events in commit order, marks them, and a second relay finds none",
+    () =>
+      run((orders, stock) =>
+        Effect.gen(function* () {
+          const sku = yield* stocked(stock, 10)
+          const a = yield* withEvents(orders, sku, 2)
+          const b = yield* withEvents(orders, sku, 1)
+          const published: Array<string> = []
+          const publish = (events: ReadonlyArray<Event.Event>) =>
+            Effect.sync(() => published.push(...ids(events)))
+          expect(yield* orders.relayEvents(t0, 2, 60_000, publish)).toBe(2)
+          expect(yield* orders.relayEvents(t0, 10, 60_000, publish)).toBe(1)
+          expect(published).toEqual([...a.events, ...b.events])
+          expect(yield* orders.relayEvents(t0, 10, 60_000, publish)).toBe(0)
+          expect(yield* claimedIds(orders, t0 + 3_600_000)).toEqual([])
+          expect(yield* orders.outboxLagMs(t0 + 3_600_000)).toBe(0)
+        })
+      )
+  )
+
+  it.effect(
+    "relayEvents whose publish fails marks nothing; its events go out again, at the latest after its lease",
+    () =>
+      run((orders, stock) =>
+        Effect.gen(function* () {
+          const sku = yield* stocked(stock, 10)
+          const a = yield* withEvents(orders, sku, 2)
+          const failed = yield* Effect.exit(
+            orders.relayEvents(t0, 10, 60_000, () => Effect.fail("broker down"))
+          )
+          expect(failed._tag === "Failure" && String(Cause.squash(failed.cause))).toBe("broker down")
+          const published: Array<string> = []
+          // Postgres frees them at the rollback; a store may hold them until the lease ends.
+          const moved = yield* orders.relayEvents(t0 + 60_001, 10, 60_000, (events) =>
+            Effect.sync(() => published.push(...ids(events)))
+          )
+          expect(moved).toBe(2)
+          expect(published).toEqual(a.events)
+        })
+      )
+  )
+
+  it.effect(
+    "while a relay's publish runs, another relay skips its events and every later event of their orders",
+    () =>
+      run((orders, stock) =>
+        Effect.gen(function* () {
+          const sku = yield* stocked(stock, 10)
+          const a = yield* withEvents(orders, sku, 1)
+          const b = yield* withEvents(orders, sku, 1)
+          const more = yield* makeEvent(a.order, "order.confirmed")
+          yield* stepped(orders, a.order, "confirmed", "commit", [more])
+          const holding = yield* Deferred.make<void>()
+          const release = yield* Deferred.make<void>()
+          const first = yield* Effect.forkChild(
+            orders.relayEvents(t0, 1, 60_000, () =>
+              Effect.andThen(Deferred.succeed(holding, undefined), Deferred.await(release))
+            )
+          )
+          yield* Deferred.await(holding)
+          const second: Array<string> = []
+          yield* orders.relayEvents(t0, 10, 60_000, (events) =>
+            Effect.sync(() => second.push(...ids(events)))
+          )
+          expect(second).toEqual(b.events)
+          yield* Deferred.succeed(release, undefined)
+          expect(yield* Fiber.join(first)).toBe(1)
+          const third: Array<string> = []
+          yield* orders.relayEvents(t0, 10, 60_000, (events) => Effect.sync(() => third.push(...ids(events))))
+          expect(third).toEqual([more.event_id])
+        })
+      )
+  )
+
+  it.effect("concurrent relayEvents publish disjoint events, each order's in commit order", () =>
+    run((orders, stock) =>
+      Effect.gen(function* () {
+        const sku = yield* stocked(stock, 100)
+        const written = yield* Effect.forEach(Array.from({ length: 20 }), () => withEvents(orders, sku, 2))
+        const published: Array<string> = []
+        const publish = (events: ReadonlyArray<Event.Event>) =>
+          Effect.andThen(
+            Effect.yieldNow,
+            Effect.sync(() => published.push(...ids(events)))
+          )
+        for (let round = 0; round < 20 && published.length < 40; round++) {
+          yield* Effect.all(
+            Array.from({ length: 4 }, () => orders.relayEvents(t0 + round, 7, 60_000, publish)),
+            { concurrency: "unbounded" }
+          )
+        }
+        expect(published).toHaveLength(40)
+        expect(new Set(published).size).toBe(40)
+        for (const w of written) expect(published.filter((id) => w.events.includes(id))).toEqual(w.events)
       })
     )
   )
