@@ -4,7 +4,8 @@
  *   2. shop: shoppers, the operator and the fault timeline run while the driver ticks
  *      (`tickMs`), checking the continuous invariants each tick and stopping at a violation;
  *   3. settle: shoppers and faults stop, a crashed process is restarted, and the jobs run until
- *      every order is terminal, every hold settled and the outbox drained (or `settleMaxMs`);
+ *      every order is terminal, every hold settled, the outbox drained and every charge kept or
+ *      its refund written on its order (or `settleMaxMs`);
  *   4. check the end-of-run invariants.
  * Everything random comes from `Prng.make(seed)` and its named sub-streams; ids and the fake
  * gateway get seeds drawn from it; Effect's own `Random` is seeded from it too.
@@ -347,7 +348,10 @@ const prepare = (
   return { limits: runLimits, main, finish }
 }
 
-/** Every order terminal, every hold settled, the outbox drained, no request running. */
+/**
+ * Every order terminal, every hold settled, the outbox drained, no request running, and the money
+ * settled: no capture on its way, every captured charge kept by its order, every refund written.
+ */
 const settled = (w: World.World, ledger: Ledger) =>
   Effect.gen(function* () {
     if (w.inFlight() > 0) return false
@@ -360,9 +364,15 @@ const settled = (w: World.World, ledger: Ledger) =>
     if ((yield* w.probes.gateway.lateCaptures).length > 0) return false
     const orders = new Map((yield* w.probes.orders.orders).map((o) => [o.order_id, o]))
     for (const c of yield* w.probes.gateway.allCharges) {
-      if (c.status !== "succeeded") continue
       const order = orders.get(orderOfKey(c.idempotency_key))
-      if (order?.status !== "confirmed" || order.payment?.charge_id !== c.charge_id) return false
+      if (
+        c.status === "succeeded" &&
+        (order?.status !== "confirmed" || order.payment?.charge_id !== c.charge_id)
+      )
+        return false
+      // A refund not yet written on its order: a retry is owed (its step may have met an outage,
+      // its next try a backoff of minutes). Judged after that try, not before it.
+      if (c.status === "refunded" && order !== undefined && order.payment?.status !== "refunded") return false
     }
     return true
   })
