@@ -600,10 +600,13 @@ export const make: Effect.Effect<
     if (size === 0) return Effect.succeed(0)
     const now = Math.floor(nowMs)
     const batch = Effect.gen(function* () {
-      yield* sql`SELECT set_config('idle_in_transaction_session_timeout', ${String(Math.max(1, Math.floor(leaseMs)))}, true)`
+      // The lease is set by the statement that takes the locks (one round trip less than its own).
       const rows = yield* sql<{ seq: string; event: unknown }>`
-        WITH picked AS MATERIALIZED (${pickUnsent(now, size)})
-        SELECT p.seq, o.event FROM picked p JOIN outbox o ON o.seq = p.seq
+        WITH lease AS MATERIALIZED (
+          SELECT set_config('idle_in_transaction_session_timeout', ${String(Math.max(1, Math.floor(leaseMs)))}, true)
+        ),
+        picked AS MATERIALIZED (${pickUnsent(now, size)})
+        SELECT p.seq, o.event FROM lease, picked p JOIN outbox o ON o.seq = p.seq
         WHERE ${firstOfTheirOrders}
         ORDER BY p.seq`
       if (rows.length === 0) return 0
