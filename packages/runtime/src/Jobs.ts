@@ -9,6 +9,7 @@
  * | `till/outbox-relay` | Outbox: publishes committed events | 200 ms |
  * | `till/cart-abandonment` | Abandonment: `cart.abandoned` for carts idle past `TILL_ABANDONED_AFTER_MS` | `TILL_ABANDONMENT_EVERY_MS` |
  * | `till/payment-reconciliation` | Reconciliation: each capture the gateway made checked against its order; strays refunded | `TILL_RECONCILIATION_EVERY_MS` |
+ * | `till/housekeeping` | Housekeeping (this package): expired idempotency keys and old published events deleted (Postgres) | `TILL_HOUSEKEEPING_EVERY_MS` |
  *
  * Single ownership is for efficiency only, never for correctness: every job works through claims,
  * leases and compare-and-set steps, so two owners during a rebalance (a shard moving while its old
@@ -16,8 +17,9 @@
  * each job).
  */
 import { Till } from "@till/core"
-import { Effect, Layer } from "effect"
+import { Effect, Layer, Schedule } from "effect"
 import { type Sharding, Singleton } from "effect/cluster"
+import { Housekeeping } from "./Housekeeping.js"
 import type { Settings } from "./Settings.js"
 
 /** The singletons' names, by job. */
@@ -26,19 +28,23 @@ export const names = {
   recovery: "till/recovery-sweeper",
   outboxRelay: "till/outbox-relay",
   abandonment: "till/cart-abandonment",
-  reconciliation: "till/payment-reconciliation"
+  reconciliation: "till/payment-reconciliation",
+  housekeeping: "till/housekeeping"
 } as const
 
 /** The jobs of `settings`, each registered as a singleton of the cluster in context. */
 export const layer = (
   settings: Settings
-): Layer.Layer<never, never, Sharding.Sharding | Till.JobRequirements> => {
-  const jobs = Till.jobs({
-    recoveryEveryMs: settings.recoveryEveryMs,
-    recovery: { staleAfterMs: settings.recoveryStaleAfterMs },
-    abandonment: { everyMs: settings.abandonmentEveryMs, idleForMs: settings.abandonedAfterMs },
-    reconciliationEveryMs: settings.reconciliationEveryMs
-  })
+): Layer.Layer<never, never, Sharding.Sharding | Till.JobRequirements | Housekeeping> => {
+  const jobs = {
+    ...Till.jobs({
+      recoveryEveryMs: settings.recoveryEveryMs,
+      recovery: { staleAfterMs: settings.recoveryStaleAfterMs },
+      abandonment: { everyMs: settings.abandonmentEveryMs, idleForMs: settings.abandonedAfterMs },
+      reconciliationEveryMs: settings.reconciliationEveryMs
+    }),
+    housekeeping: housekeeping(settings.housekeepingEveryMs)
+  }
   const singleton = (job: keyof typeof names) =>
     Singleton.make(
       names[job],
@@ -53,6 +59,24 @@ export const layer = (
     singleton("recovery"),
     singleton("outboxRelay"),
     singleton("abandonment"),
-    singleton("reconciliation")
+    singleton("reconciliation"),
+    singleton("housekeeping")
   )
 }
+
+/** A housekeeping run every `everyMs`, the first one right away; a failed run waits for the next. */
+const housekeeping = (everyMs: number) =>
+  Effect.flatMap(Housekeeping, ({ run }) =>
+    run.pipe(
+      Effect.tap((purged) =>
+        purged.idempotencyKeys + purged.outboxEvents > 0
+          ? Effect.logInfo("housekeeping: rows deleted", purged)
+          : Effect.void
+      ),
+      Effect.catchTag("StoreUnavailable", (error) =>
+        Effect.logWarning("housekeeping failed; next run later", error)
+      ),
+      Effect.repeat(Schedule.spaced(everyMs)),
+      Effect.asVoid
+    )
+  )

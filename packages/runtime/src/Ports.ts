@@ -54,6 +54,7 @@ import { SqlClient } from "effect/sql"
 import type { MigrationError } from "effect/sql/Migrator"
 import type { SqlError } from "effect/sql/SqlError"
 import { randomUUID } from "node:crypto"
+import * as Housekeeping from "./Housekeeping.js"
 import * as Health from "./http/Health.js"
 import type { Settings } from "./Settings.js"
 
@@ -131,7 +132,8 @@ const postgres = (pg: typeof PostgresAdapters, settings: Settings) =>
     pg.PostgresCatalog.layer,
     pg.PostgresIdempotencyStore.layer,
     pg.PostgresPaymentRetryQueue.layer,
-    pg.PostgresDeadLetterStore.layer
+    pg.PostgresDeadLetterStore.layer,
+    Housekeeping.postgres(pg, { outboxRetentionMs: settings.outboxRetentionMs })
   ).pipe(
     Layer.provide(cipher(pg, settings)),
     Layer.provideMerge(migrated(pg)),
@@ -143,7 +145,8 @@ const inMemoryStores = Layer.mergeAll(
   InMemoryCatalog.layer,
   InMemoryIdempotencyStore.layer,
   InMemoryPaymentRetryQueue.layer,
-  InMemoryDeadLetterStore.layer
+  InMemoryDeadLetterStore.layer,
+  Housekeeping.none
 )
 
 const redis = Layer.unwrap(
@@ -222,6 +225,7 @@ const checks = (settings: Settings): Layer.Layer<Health.Health> =>
 /** What `layer` provides. */
 export type Provided =
   | Till.Ports
+  | Housekeeping.Housekeeping
   | DeadLetterStore.DeadLetterStore
   | EventPublisher.EventPublisher
   | Notifier.Notifier
@@ -232,6 +236,7 @@ export type Failure = Errors.StoreUnavailable | Config.ConfigError | SqlError | 
 
 /** The stores of orders, stock, catalog, keys and queues, and where events go. */
 type Stores =
+  | Housekeeping.Housekeeping
   | Catalog.Catalog
   | InventoryStore.InventoryStore
   | OrderStore.OrderStore

@@ -160,7 +160,8 @@ await describeServices(["postgres", "redis"], "three till start instances on one
             "till/recovery-sweeper",
             "till/outbox-relay",
             "till/cart-abandonment",
-            "till/payment-reconciliation"
+            "till/payment-reconciliation",
+            "till/housekeeping"
           ].every((job) => runnersOf(instances, job).length === 1),
         30_000
       )
