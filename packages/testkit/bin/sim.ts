@@ -1,24 +1,7 @@
 /**
  * `pnpm sim`: the checkout simulator from the shell.
  *
- *   pnpm sim --seeds 1000             CI: seeds 1..1000, progress on stderr, a summary line
- *   pnpm sim --seeds 10000            nightly
- *   pnpm sim --seed 42                replay one seed, printing its whole trace
- *   pnpm sim --seeds 20 --planted unconditionalReservation
- *                                     self-check: a planted bug must be found
- *
- * Options: --from N (first seed), --processes N (Till processes sharing the stores, default 3),
- * --flash N (flash-sale buyers, default 30; 0: no sale), --impatient X (share of shoppers who stop
- * waiting after 2-8 s, default 0.3), --recovery-every-seconds N (each process's sweeper, default 10),
- * --users N, --minutes N, --skus N, --sessions N,
- * --stock MIN-MAX, --skew X, --hold-seconds N, --disable a,b (fault classes), --planted NAME (repeatable),
- * --no-edit-before-retry (shoppers never edit the cart before retrying; they do by default: that
- * found a core bug, see README),
- * --only-users 3,17 (only these shoppers shop: what --shrink prints),
- * --scheduling fifo|shuffled (ready fibers in scheduling order, or, by default, in an order drawn
- * from the seed), --list-planted (the planted bugs, one a line, and exit),
- * --shrink (shrink the failing seeds shown), --show N (failing seeds printed in full, default 3),
- * --workers N (worker threads, default: the machine's cores).
+ * Usage and options: `usage` below (`pnpm sim --help`).
  *
  * The last line is always `sim: <passed> passed, <failed> failed`; the exit code is 1 when a
  * seed failed (or, with --planted, when the planted bug was NOT found).
@@ -52,6 +35,33 @@ registerHooks({
 
 const Simulator = await import("../src/Simulator.js")
 
+const usage = `pnpm sim: the checkout simulator.
+
+  pnpm sim --seeds 1000             CI: seeds 1..1000, progress on stderr, a summary line
+  pnpm sim --seeds 10000            nightly
+  pnpm sim --seed 42                replay one seed, printing its whole trace
+  pnpm sim --seeds 20 --planted unconditionalReservation
+                                    self-check: a planted bug must be found
+
+Options:
+  --from N                   first seed
+  --processes N              Till processes sharing the stores (default 3)
+  --flash N                  flash-sale buyers (default 30; 0: no sale)
+  --impatient X              share of shoppers who stop waiting after 2-8 s (default 0.3)
+  --recovery-every-seconds N each process's sweeper (default 10)
+  --users N, --minutes N, --skus N, --sessions N, --stock MIN-MAX, --skew X, --hold-seconds N
+  --disable a,b              fault classes to turn off
+  --planted NAME             a planted bug (repeatable); --list-planted lists them
+  --no-edit-before-retry     shoppers never edit the cart before retrying (they do by default)
+  --only-users 3,17          only these shoppers shop (what --shrink prints)
+  --scheduling fifo|shuffled ready fibers in scheduling order, or (default) in an order drawn
+                             from the seed
+  --shrink                   shrink the failing seeds shown
+  --show N                   failing seeds printed in full (default 3)
+  --workers N                worker threads (default: the machine's cores)
+  --help                     this text
+`
+
 if (!isMainThread) {
   // A worker: runs the seeds it is sent, answers each with the result minus its trace.
   const { scenario, planted } = workerData as {
@@ -67,41 +77,57 @@ if (!isMainThread) {
 }
 
 async function main() {
-  const { values } = parseArgs({
-    options: {
-      seeds: { type: "string" },
-      seed: { type: "string" },
-      from: { type: "string" },
-      users: { type: "string" },
-      processes: { type: "string" },
-      flash: { type: "string" },
-      impatient: { type: "string" },
-      "recovery-every-seconds": { type: "string" },
-      minutes: { type: "string" },
-      skus: { type: "string" },
-      sessions: { type: "string" },
-      stock: { type: "string" },
-      skew: { type: "string" },
-      "hold-seconds": { type: "string" },
-      "edit-before-retry": { type: "boolean" },
-      "only-users": { type: "string" },
-      scheduling: { type: "string" },
-      "list-planted": { type: "boolean" },
-      disable: { type: "string" },
-      planted: { type: "string", multiple: true },
-      shrink: { type: "boolean" },
-      show: { type: "string" },
-      workers: { type: "string" }
-    },
-    strict: true,
-    allowNegative: true
-  })
+  const { values } = parsed(() =>
+    parseArgs({
+      options: {
+        seeds: { type: "string" },
+        seed: { type: "string" },
+        from: { type: "string" },
+        users: { type: "string" },
+        processes: { type: "string" },
+        flash: { type: "string" },
+        impatient: { type: "string" },
+        "recovery-every-seconds": { type: "string" },
+        minutes: { type: "string" },
+        skus: { type: "string" },
+        sessions: { type: "string" },
+        stock: { type: "string" },
+        skew: { type: "string" },
+        "hold-seconds": { type: "string" },
+        "edit-before-retry": { type: "boolean" },
+        "only-users": { type: "string" },
+        scheduling: { type: "string" },
+        "list-planted": { type: "boolean" },
+        disable: { type: "string" },
+        planted: { type: "string", multiple: true },
+        shrink: { type: "boolean" },
+        show: { type: "string" },
+        workers: { type: "string" },
+        help: { type: "boolean", short: "h" }
+      },
+      strict: true,
+      allowNegative: true
+    })
+  )
+  if (values.help) {
+    process.stdout.write(usage)
+    process.exit(0)
+  }
 
   const int = (name: string, text: string | undefined, fallback: number): number => {
     if (text === undefined) return fallback
     const n = Number(text)
     if (!Number.isSafeInteger(n) || n < 0) fail(`--${name} must be a whole number, got ${text}`)
     return n
+  }
+
+  /** A bad flag is a line on stderr and exit code 2, not a stack trace. */
+  function parsed<A>(parse: () => A): A {
+    try {
+      return parse()
+    } catch (error) {
+      return fail(`${error instanceof Error ? error.message : String(error)} (pnpm sim --help)`)
+    }
   }
 
   function fail(message: string): never {
