@@ -19,7 +19,7 @@
  */
 import { Clock, Context, Effect, Config as EffectConfig, Layer, Option, Schema } from "effect"
 import { Address } from "./Address.js"
-import { CartId } from "./Cart.js"
+import { type Cart, CartId } from "./Cart.js"
 import { Carts } from "./Carts.js"
 import {
   CartNotActive,
@@ -113,7 +113,15 @@ export const Config = Schema.Struct({
   /** How long a declined order may be paid again (API.md: 30 min). */
   retryWindowMs: IntBetween(0, 7 * 24 * hourMs),
   /** After its hold, how long until an unpaid order's payment outcome is final (see orderFlow). */
-  settleGraceMs: IntBetween(0, hourMs)
+  settleGraceMs: IntBetween(0, hourMs),
+  /**
+   * How long a cart may stay claimed by an order that was never made (its create failed and its
+   * request was not retried with the same key) before a checkout of the cart takes it back. The
+   * default is the idempotency lease (180 s): past it no request of that order runs unopposed, so
+   * a double click still finds the cart taken by the first request. Safe at any value: the taken
+   * order's id is refused for good first (OrderStore.refuseUnmade).
+   */
+  abandonedClaimMs: IntBetween(1_000, 24 * hourMs)
 })
 export type Config = typeof Config.Type
 
@@ -123,7 +131,8 @@ const maxCartConflicts = 4
 export const defaults: Config = {
   holdMs: 15 * 60 * 1000,
   retryWindowMs: 30 * 60 * 1000,
-  settleGraceMs: 60 * 1000
+  settleGraceMs: 60 * 1000,
+  abandonedClaimMs: 180 * 1000
 }
 
 export class Checkout extends Context.Service<
@@ -172,7 +181,8 @@ export const make = (config: Config = defaults) =>
       ...rawOrders,
       get: (orderId) => call("retry", rawOrders.get(orderId)),
       step: (next, expectedVersion, stock, events) =>
-        call("retry", rawOrders.step(next, expectedVersion, stock, events))
+        call("retry", rawOrders.step(next, expectedVersion, stock, events)),
+      refuseUnmade: (orderId) => call("retry", rawOrders.refuseUnmade(orderId))
     }
 
     const flow = makeOrderFlow({
@@ -254,9 +264,24 @@ export const make = (config: Config = defaults) =>
       )
 
     /**
+     * Takes back a cart claimed `abandonedClaimMs` ago or more by an order that was never made:
+     * the order's id is refused for good (so a late create of it cannot land), then the cart is
+     * given back. False when the claim is younger or its order exists.
+     */
+    const takeBackAbandoned = (cart: Cart, claimedBy: string) =>
+      Effect.gen(function* () {
+        const now = yield* Clock.currentTimeMillis
+        if (!(now - Date.parse(cart.updated_at) >= config.abandonedClaimMs)) return false
+        if (Option.isSome(yield* orders.refuseUnmade(claimedBy))) return false
+        yield* carts.reopen(cart.cart_id, claimedBy)
+        return true
+      })
+
+    /**
      * The cart of a new order, claimed for it: the caller's, active (or claimed by this very
      * order: a retry of a request that stopped after its claim), not empty, and priced at the
-     * version claimed. A cart claimed by another order is that order's (409 with its id).
+     * version claimed. A cart claimed by another order is that order's (409 with its id), unless
+     * that order was never made and the claim is old (`takeBackAbandoned`).
      */
     const claimCart = (userId: string, orderId: string, request: CheckoutRequest) =>
       Effect.gen(function* () {
@@ -264,6 +289,8 @@ export const make = (config: Config = defaults) =>
           const cart = yield* carts.get(userId, request.cart_id)
           const claimedHere = cart.status === "checked_out" && cart.order_id === orderId
           if (cart.status !== "active" && !claimedHere) {
+            const claimedBy = cart.status === "checked_out" ? cart.order_id : undefined
+            if (claimedBy !== undefined && (yield* takeBackAbandoned(cart, claimedBy))) continue
             return yield* Effect.fail(new CartNotActive({ cartId: cart.cart_id, orderId: cart.order_id }))
           }
           if (cart.items.length === 0) return yield* Effect.fail(new EmptyCart({ cartId: cart.cart_id }))
@@ -468,7 +495,8 @@ export const config = (base: Config = defaults): EffectConfig.Config<Config> =>
   EffectConfig.all({
     holdMs: EffectConfig.withDefault(EffectConfig.Int("holdMs"), base.holdMs),
     retryWindowMs: EffectConfig.withDefault(EffectConfig.Int("retryWindowMs"), base.retryWindowMs),
-    settleGraceMs: EffectConfig.withDefault(EffectConfig.Int("settleGraceMs"), base.settleGraceMs)
+    settleGraceMs: EffectConfig.withDefault(EffectConfig.Int("settleGraceMs"), base.settleGraceMs),
+    abandonedClaimMs: EffectConfig.withDefault(EffectConfig.Int("abandonedClaimMs"), base.abandonedClaimMs)
   }).pipe(EffectConfig.nested("checkout"), EffectConfig.mapEffect(decodeConfig(Config, "checkout")))
 
 /**

@@ -80,6 +80,14 @@ export class OrderStore extends Context.Service<
     >
     readonly get: (orderId: string) => Effect.Effect<Option.Option<Order>, StoreUnavailable>
     /**
+     * Refuses `orderId` for good unless a create made its order: answers that order when there is
+     * one, else None, and from then on every create of the id fails `CartNotActive` (an id
+     * refused `OutOfStock` before keeps that answer). For a cart claimed by an order that never
+     * came: whichever of this and a late create of the id lands first wins, so the cart can be
+     * given back once this answers None (Checkout).
+     */
+    readonly refuseUnmade: (orderId: string) => Effect.Effect<Option.Option<Order>, StoreUnavailable>
+    /**
      * Writes `next` (with version `expectedVersion + 1`), the stock movement of `next`'s payment
      * attempt, an audit entry and `events`, only if the stored version is `expectedVersion`;
      * None (and nothing written) otherwise. `hold` takes the lines of `next` for its attempt

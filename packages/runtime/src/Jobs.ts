@@ -36,7 +36,7 @@ export const names = {
 export const layer = (
   settings: Settings
 ): Layer.Layer<never, never, Sharding.Sharding | Till.JobRequirements | Housekeeping> => {
-  const jobs = {
+  const jobs: Record<keyof typeof names, Effect.Effect<void, never, Till.JobRequirements | Housekeeping>> = {
     ...Till.jobs({
       recoveryEveryMs: settings.recoveryEveryMs,
       recovery: { staleAfterMs: settings.recoveryStaleAfterMs },

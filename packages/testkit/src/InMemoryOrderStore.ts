@@ -133,9 +133,14 @@ export const make = (
     )
     const orders = new Map<string, Order.Order>()
     const orderOfCart = new Map<string, string>()
-    // Ids refused out of stock, with the lines: refused for good (OrderStore.create). Oldest
-    // forgotten past `maxOrders`: a copy of a create lands seconds late, not a million refusals late.
-    const refusals = new Map<string, ReadonlyArray<typeof Errors.Unavailable.Type>>()
+    // Ids refused for good (OrderStore.create, refuseUnmade): out of stock with the lines, or
+    // abandoned (None). Oldest forgotten past `maxOrders`: a copy of a create lands seconds late,
+    // not a million refusals late.
+    const refusals = new Map<string, ReadonlyArray<typeof Errors.Unavailable.Type> | null>()
+    const refuse = (orderId: string, unavailable: ReadonlyArray<typeof Errors.Unavailable.Type> | null) => {
+      if (refusals.size >= maxOrders) refusals.delete(refusals.keys().next().value!)
+      refusals.set(orderId, unavailable)
+    }
     const audits = new Map<string, Array<OrderStore.AuditEntry>>()
     // Outbox in commit order; `head` skips the published prefix, compacted now and then.
     let outbox: Array<OutboxEntry> = []
@@ -204,6 +209,15 @@ export const make = (
           const existing = orders.get(order.order_id)
           if (existing !== undefined) return Effect.succeed(existing)
           const refused = refusals.get(order.order_id)
+          if (refused === null) {
+            const owner = orderOfCart.get(order.cart_id)
+            return Effect.fail(
+              new Errors.CartNotActive({
+                cartId: order.cart_id,
+                ...(owner === undefined ? {} : { orderId: owner })
+              })
+            )
+          }
           if (refused !== undefined) return Effect.fail(new Errors.OutOfStock({ unavailable: refused }))
           if (order.version !== 1 || !Order.holdsStock(order.status))
             return Effect.die(new Error(`order ${order.order_id}: a new order is version 1 and holds stock`))
@@ -216,8 +230,7 @@ export const make = (
           const lines = linesOf(order)
           const unavailable = stock.shortfall(lines)
           if (unavailable.length > 0) {
-            if (refusals.size >= maxOrders) refusals.delete(refusals.keys().next().value!)
-            refusals.set(order.order_id, unavailable)
+            refuse(order.order_id, unavailable)
             return Effect.fail(new Errors.OutOfStock({ unavailable }))
           }
           const broken = stock.hold(order.order_id, order.payment_attempt, lines, order.hold_expires_at)
@@ -270,6 +283,13 @@ export const make = (
         Effect.forEach(batch, ({ order, events }) => Effect.result(create(order, events))),
 
       get: (orderId) => Effect.sync(() => Option.fromNullishOr(orders.get(orderId))),
+
+      refuseUnmade: (orderId) =>
+        Effect.sync(() => {
+          const made = orders.get(orderId)
+          if (made === undefined && !refusals.has(orderId)) refuse(orderId, null)
+          return Option.fromNullishOr(made)
+        }),
 
       step: (next, expectedVersion, move, events) =>
         Effect.suspend(

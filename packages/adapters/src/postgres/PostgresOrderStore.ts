@@ -9,9 +9,10 @@
  *   latest committed level), checks every line, and only then inserts the order; the stock
  *   UPDATE only touches rows it holds already. All lock waits happen in SKU order, so orders
  *   whose lines come in different orders cannot deadlock. It then records its decision on the id
- *   in `order_ids` (taken, or refused with the short lines), `ON CONFLICT DO NOTHING`: a create of
- *   an id decided before (a replay, a late copy of a refused create) writes nothing and answers
- *   that decision, so a refused id never gets an order later (migration 15). `ON CONFLICT DO
+ *   in `order_ids` (taken, or out of stock with the short lines), `ON CONFLICT DO NOTHING`: a
+ *   create of an id decided before (a replay, a late copy of a refused create, an id refused by
+ *   `refuseUnmade`) writes nothing and answers that decision, so a refused id never gets an order
+ *   later (migration 15). `ON CONFLICT DO
  *   NOTHING` on the one-order-per-cart index turns a second order of a cart into no write.
  * - `step` locks the order row where `version = expectedVersion` (the compare-and-set: a
  *   concurrent step that won first makes the row fail the recheck, and nothing is written),
@@ -174,15 +175,22 @@ export const make: Effect.Effect<
       const existing = yield* readOne(order.order_id)
       if (Option.isSome(existing)) return existing.value
       const rows = yield* unavailable(sql<{
-        refused: ReadonlyArray<Unavailable> | null
+        outcome: string | null
+        unavailable: ReadonlyArray<Unavailable> | null
         cart_order: string | null
       }>`
-        SELECT (SELECT refused FROM order_ids WHERE order_id = ${order.order_id}) AS refused,
-               (SELECT order_id FROM orders WHERE cart_id = ${order.cart_id}) AS cart_order`)
+        SELECT d.outcome, d.unavailable,
+               (SELECT order_id FROM orders WHERE cart_id = ${order.cart_id}) AS cart_order
+        FROM (SELECT 1) one
+        LEFT JOIN order_ids d ON d.order_id = ${order.order_id}`)
       const row = rows[0]
-      if (row?.refused != null) return yield* new Errors.OutOfStock({ unavailable: row.refused })
-      if (row?.cart_order != null)
-        return yield* new Errors.CartNotActive({ cartId: order.cart_id, orderId: row.cart_order })
+      if (row?.outcome === "out_of_stock" && row.unavailable !== null)
+        return yield* new Errors.OutOfStock({ unavailable: row.unavailable })
+      if (row?.cart_order != null || row?.outcome === "abandoned")
+        return yield* new Errors.CartNotActive({
+          cartId: order.cart_id,
+          ...(row.cart_order != null ? { orderId: row.cart_order } : {})
+        })
       return yield* Effect.die(new Error(`order ${order.order_id}: insert conflicted with no row`))
     })
 
@@ -202,10 +210,12 @@ export const make: Effect.Effect<
         WHERE coalesce(l.available, 0) < r.quantity
       ),
       decided AS (
-        INSERT INTO order_ids (order_id, refused)
-        SELECT ${a.orderId}::text, CASE WHEN EXISTS (SELECT 1 FROM short) THEN ${shortAsJson} END
+        INSERT INTO order_ids (order_id, outcome, unavailable)
+        SELECT ${a.orderId}::text,
+               CASE WHEN EXISTS (SELECT 1 FROM short) THEN 'out_of_stock' ELSE 'taken' END,
+               CASE WHEN EXISTS (SELECT 1 FROM short) THEN ${shortAsJson} END
         ON CONFLICT DO NOTHING
-        RETURNING refused IS NULL AS taking
+        RETURNING outcome = 'taken' AS taking
       ),
       inserted AS (
         INSERT INTO orders (order_id, user_id, cart_id, status, version, payment_attempt,
@@ -643,10 +653,20 @@ export const make: Effect.Effect<
     return Number.isFinite(oldest) ? Math.max(0, nowMs - oldest) : 0
   })
 
+  // The refusal first, then the read: a create of the id committing meanwhile makes the insert
+  // wait and skip, and the read (a statement of its own) sees its order.
+  const refuseUnmade = Effect.fn("PostgresOrderStore.refuseUnmade")(function* (orderId: string) {
+    yield* unavailable(sql`
+      INSERT INTO order_ids (order_id, outcome) VALUES (${orderId}::text, 'abandoned')
+      ON CONFLICT DO NOTHING`)
+    return yield* readOne(orderId)
+  })
+
   return OrderStore.OrderStore.of({
     create,
     createMany: makeCreateMany({ sql, pg, cipher, unavailable, create, requireNew }),
     get,
+    refuseUnmade,
     step,
     listByStatus,
     listByUser,

@@ -74,6 +74,33 @@ export const describeConcurrency = (run: Run) => {
     )
   )
 
+  it.effect("create and refuseUnmade of one id at once: the order and its answer, or neither", () =>
+    run((orders, stock) =>
+      Effect.gen(function* () {
+        const sku = yield* stocked(stock, 100)
+        let made = 0
+        for (let round = 0; round < 20; round++) {
+          const order = yield* makeOrder({ lines: [[sku, 1]] })
+          const [created, refused] = yield* Effect.all(
+            [Effect.exit(orders.create(order, [])), orders.refuseUnmade(order.order_id)],
+            { concurrency: "unbounded" }
+          )
+          const stored = yield* orders.get(order.order_id)
+          if (Exit.isSuccess(created)) {
+            made++
+            expect(Option.isSome(stored)).toBe(true)
+            expect(Option.isSome(refused)).toBe(true)
+          } else {
+            expect(Cause.squash(created.cause)).toMatchObject({ _tag: "CartNotActive" })
+            expect(Option.isNone(stored)).toBe(true)
+            expect(Option.isNone(refused)).toBe(true)
+          }
+        }
+        expect(yield* levels(stock, [sku])).toEqual([[100, made]])
+      })
+    )
+  )
+
   it.effect("concurrent creates of one order id: one order, one hold", () =>
     run((orders, stock) =>
       Effect.gen(function* () {

@@ -171,6 +171,37 @@ const describeCreate = (run: Run) => {
     )
   )
 
+  it.effect("refuseUnmade: an id without an order is refused for good; one with an order is answered", () =>
+    run((orders, stock) =>
+      Effect.gen(function* () {
+        const sku = yield* stocked(stock, 5)
+        const made = yield* orders.create(yield* makeOrder({ lines: [[sku, 1]] }), [])
+        expect(Option.map(yield* orders.refuseUnmade(made.order_id), encode)).toEqual(
+          Option.some(encode(made))
+        )
+        expect(Option.map(yield* orders.get(made.order_id), encode)).toEqual(Option.some(encode(made)))
+        // Never made: refused, and a create of it landing later makes nothing.
+        const late = yield* makeOrder({ lines: [[sku, 1]] })
+        expect(Option.isNone(yield* orders.refuseUnmade(late.order_id))).toBe(true)
+        expect(Option.isNone(yield* orders.refuseUnmade(late.order_id))).toBe(true)
+        expect(yield* Effect.flip(orders.create(late, [yield* makeEvent(late)]))).toMatchObject({
+          _tag: "CartNotActive",
+          cartId: late.cart_id
+        })
+        expect(Option.isNone(yield* orders.get(late.order_id))).toBe(true)
+        expect(yield* levels(stock, [sku])).toEqual([[5, 1]])
+        expect(yield* stock.reservations(late.order_id)).toEqual([])
+        // Its cart is free for another order.
+        yield* orders.create(yield* makeOrder({ lines: [[sku, 1]], cartId: late.cart_id }), [])
+        // An id refused out of stock keeps that answer.
+        const short = yield* makeOrder({ lines: [[sku, 9]] })
+        expect(yield* tagOf(orders.create(short, []))).toBe("OutOfStock")
+        expect(Option.isNone(yield* orders.refuseUnmade(short.order_id))).toBe(true)
+        expect(yield* tagOf(orders.create(short, []))).toBe("OutOfStock")
+      })
+    )
+  )
+
   it.effect(
     "one order per cart: another order of the cart is CartNotActive naming the first, nothing written",
     () =>

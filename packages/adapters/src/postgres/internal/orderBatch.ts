@@ -141,10 +141,11 @@ export const makeCreateMany = (deps: {
         last4 text, "keyId" text, sealed text, events jsonb, refused jsonb)
     ),
     decided AS (
-      INSERT INTO order_ids (order_id, refused)
-      SELECT "orderId", refused FROM b ORDER BY n
+      INSERT INTO order_ids (order_id, outcome, unavailable)
+      SELECT "orderId", CASE WHEN refused IS NULL THEN 'taken' ELSE 'out_of_stock' END, refused
+      FROM b ORDER BY n
       ON CONFLICT DO NOTHING
-      RETURNING order_id, refused IS NULL AS taking
+      RETURNING order_id, outcome = 'taken' AS taking
     ),
     inserted AS (
       INSERT INTO orders (order_id, user_id, cart_id, status, version, payment_attempt,
