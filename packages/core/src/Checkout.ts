@@ -271,6 +271,7 @@ export const make = (config: Config = defaults) =>
     const takeBackAbandoned = (cart: Cart, claimedBy: string) =>
       Effect.gen(function* () {
         const now = yield* Clock.currentTimeMillis
+        // Written so an unreadable claim time (NaN) counts as young: such a claim is left alone.
         if (!(now - Date.parse(cart.updated_at) >= config.abandonedClaimMs)) return false
         if (Option.isSome(yield* orders.refuseUnmade(claimedBy))) return false
         yield* carts.reopen(cart.cart_id, claimedBy)

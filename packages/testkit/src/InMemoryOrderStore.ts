@@ -208,20 +208,18 @@ export const make = (
         > => {
           const existing = orders.get(order.order_id)
           if (existing !== undefined) return Effect.succeed(existing)
+          const other = orderOfCart.get(order.cart_id)
           const refused = refusals.get(order.order_id)
-          if (refused === null) {
-            const owner = orderOfCart.get(order.cart_id)
+          if (refused === null)
             return Effect.fail(
               new Errors.CartNotActive({
                 cartId: order.cart_id,
-                ...(owner === undefined ? {} : { orderId: owner })
+                ...(other === undefined ? {} : { orderId: other })
               })
             )
-          }
           if (refused !== undefined) return Effect.fail(new Errors.OutOfStock({ unavailable: refused }))
           if (order.version !== 1 || !Order.holdsStock(order.status))
             return Effect.die(new Error(`order ${order.order_id}: a new order is version 1 and holds stock`))
-          const other = orderOfCart.get(order.cart_id)
           if (other !== undefined && options.plantedManyOrdersPerCart !== true)
             return Effect.fail(new Errors.CartNotActive({ cartId: order.cart_id, orderId: other }))
           if (orders.size >= maxOrders) return full("order", maxOrders)

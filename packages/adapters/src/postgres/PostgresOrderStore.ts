@@ -12,8 +12,8 @@
  *   in `order_ids` (taken, or out of stock with the short lines), `ON CONFLICT DO NOTHING`: a
  *   create of an id decided before (a replay, a late copy of a refused create, an id refused by
  *   `refuseUnmade`) writes nothing and answers that decision, so a refused id never gets an order
- *   later (migration 15). `ON CONFLICT DO
- *   NOTHING` on the one-order-per-cart index turns a second order of a cart into no write.
+ *   later (migration 15). `ON CONFLICT DO NOTHING` on the one-order-per-cart index turns a
+ *   second order of a cart into no write.
  * - `step` locks the order row where `version = expectedVersion` (the compare-and-set: a
  *   concurrent step that won first makes the row fail the recheck, and nothing is written),
  *   checks the state machine, the owner and the attempt's hold, then locks the stock rows in
