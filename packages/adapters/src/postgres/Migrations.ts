@@ -10,7 +10,8 @@
  * Numbering: 1-5 are catalog, stock, orders and reservations, the audit log and the outbox;
  * 6-9 idempotency keys, the payment retry queue, dead letters and processed events (consumer
  * dedupe); 10 payments, 11 sealed idempotent answers, 12 outbox wake-ups, 13 shipments
- * (the Kafka fulfillment consumer), 14 the index of claimed outbox events. A migration is never
+ * (the Kafka fulfillment consumer), 14 the index of claimed outbox events, 15 decided order ids,
+ * 16 the wake-up trigger by index and the outbox's autovacuum settings. A migration is never
  * edited once merged: a change is a new migration.
  */
 import { Effect } from "effect"
@@ -31,6 +32,7 @@ import outboxNotify from "./migrations/0012_outbox_notify.js"
 import shipments from "./migrations/0013_shipments.js"
 import outboxClaimed from "./migrations/0014_outbox_claimed.js"
 import orderIds from "./migrations/0015_order_ids.js"
+import outboxNotifyByIndex from "./migrations/0016_outbox_notify_by_index.js"
 
 /** Every migration, by `<id>_<name>`. */
 export const migrations = {
@@ -48,7 +50,8 @@ export const migrations = {
   "12_outbox_notify": outboxNotify,
   "13_shipments": shipments,
   "14_outbox_claimed": outboxClaimed,
-  "15_order_ids": orderIds
+  "15_order_ids": orderIds,
+  "16_outbox_notify_by_index": outboxNotifyByIndex
 }
 
 export const table = "till_migrations"
