@@ -43,6 +43,26 @@ const problemResponse = (problem: ProblemBody, requestId: string) =>
     }
   )
 
+/** A defect's answer: a bare 500 with the request id to quote, nothing of the defect itself. */
+const internalError = (requestId: string): ProblemBody => ({
+  type: Problem.typeOf("InternalError"),
+  title: "Internal Server Error",
+  status: 500,
+  detail: `an internal error; quote request id ${requestId}`
+})
+
+/**
+ * The problem for an answer the framework made itself, without a JSON body: 415 stays 415, any
+ * other 4xx is the request's fault (400), and a 5xx stays a 500: a server failure is never passed
+ * off as the client's (it is logged as an error, like a defect).
+ */
+export const frameworkProblem = (status: number, requestId: string): ProblemBody =>
+  status === 415
+    ? Problem.make(415, "UnsupportedMediaType", "the request body must be application/json")
+    : status >= 500
+      ? internalError(requestId)
+      : Problem.make(400, "BadRequest", "the request could not be read")
+
 /** Answers of the API itself: problems, and readiness's 503 report. */
 const isApiAnswer = (response: HttpServerResponse.HttpServerResponse) => {
   const type = response.headers["content-type"] ?? ""
@@ -97,27 +117,19 @@ const Answers = HttpRouter.middleware(
             )
           return Effect.as(
             Effect.logError("request failed", cause),
-            problemResponse(
-              {
-                type: Problem.typeOf("InternalError"),
-                title: "Internal Server Error",
-                status: 500,
-                detail: `an internal error; quote request id ${requestId}`
-              },
-              requestId
-            )
+            problemResponse(internalError(requestId), requestId)
           )
         }),
         Effect.annotateLogs({ request_id: requestId, method: request.method, path })
       )
       // An answer the framework made itself (415 for a body that is not JSON) as a problem too.
-      if (response.status >= 400 && !isApiAnswer(response))
-        return problemResponse(
-          response.status === 415
-            ? Problem.make(415, "UnsupportedMediaType", "the request body must be application/json")
-            : Problem.make(400, "BadRequest", "the request could not be read"),
-          requestId
-        )
+      if (response.status >= 400 && !isApiAnswer(response)) {
+        if (response.status >= 500)
+          yield* Effect.logError("the framework answered", response.status).pipe(
+            Effect.annotateLogs("request_id", requestId)
+          )
+        return problemResponse(frameworkProblem(response.status, requestId), requestId)
+      }
       if (response.status >= 500)
         yield* Effect.logError("answered", response.status).pipe(Effect.annotateLogs("request_id", requestId))
       else
