@@ -34,6 +34,7 @@ import * as Auth from "./http/Auth.js"
 import * as CartEntity from "./CartEntity.js"
 import * as Cluster from "./Cluster.js"
 import * as DegradationSignals from "./DegradationSignals.js"
+import * as EventLoopDelay from "./EventLoopDelay.js"
 import * as HotSkuEntity from "./HotSkuEntity.js"
 import * as OrderEntity from "./OrderEntity.js"
 import * as Jobs from "./Jobs.js"
@@ -87,6 +88,8 @@ export const services = (
       : Layer.empty,
     // The breakers move the degradation level (the pool's load is fed in Ports.ts).
     DegradationSignals.layer,
+    // How late the event loop runs (p99 and max over 5 s windows).
+    EventLoopDelay.layer(),
     // The outbox lag gauge (the age of the oldest unsent event), every 5 s.
     Layer.effectDiscard(
       Effect.forkScoped(Effect.repeat(Effect.ignore(Outbox.reportLag()), Schedule.spaced("5 seconds")))
