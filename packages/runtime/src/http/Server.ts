@@ -122,19 +122,14 @@ const Answers = HttpRouter.middleware(
         }),
         Effect.annotateLogs({ request_id: requestId, method: request.method, path })
       )
-      // An answer the framework made itself (415 for a body that is not JSON) as a problem too.
-      if (response.status >= 400 && !isApiAnswer(response)) {
-        if (response.status >= 500)
-          yield* Effect.logError("the framework answered", response.status).pipe(
-            Effect.annotateLogs("request_id", requestId)
-          )
-        return problemResponse(frameworkProblem(response.status, requestId), requestId)
-      }
-      if (response.status >= 500)
-        yield* Effect.logError("answered", response.status).pipe(Effect.annotateLogs("request_id", requestId))
-      else
-        yield* Effect.logDebug("answered", response.status).pipe(Effect.annotateLogs("request_id", requestId))
-      return HttpServerResponse.setHeader(response, "x-request-id", requestId)
+      // The status as made (a framework's 5xx logged as such), then the answer: one the framework
+      // made itself (415 for a body that is not JSON) as a problem too.
+      yield* (response.status >= 500 ? Effect.logError : Effect.logDebug)("answered", response.status).pipe(
+        Effect.annotateLogs("request_id", requestId)
+      )
+      return response.status >= 400 && !isApiAnswer(response)
+        ? problemResponse(frameworkProblem(response.status, requestId), requestId)
+        : HttpServerResponse.setHeader(response, "x-request-id", requestId)
     }),
   { global: true }
 )
