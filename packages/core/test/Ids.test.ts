@@ -30,12 +30,29 @@ describe("Ids", () => {
       })
     )
 
-    it.effect("draws from globalThis.crypto.getRandomValues", () =>
+    it.effect("draws from globalThis.crypto.getRandomValues a 4 KiB block at a time, each byte once", () =>
       Effect.gen(function* () {
-        const spy = vi.spyOn(globalThis.crypto, "getRandomValues")
+        const alphabet = "0123456789abcdefghjkmnpqrstvwxyz"
+        let calls = 0
+        const spy = vi.spyOn(globalThis.crypto, "getRandomValues").mockImplementation(<T>(array: T) => {
+          const bytes = array as unknown as Uint8Array
+          calls++
+          // Byte i of block c is (i + c) mod 256: where an id's bytes came from shows in the id.
+          for (let i = 0; i < bytes.length; i++) bytes[i] = (i + calls) & 255
+          return array
+        })
         try {
-          yield* drawFrom(Ids.layer, 3)
-          expect(spy).toHaveBeenCalledTimes(3)
+          const perBlock = Math.floor(4_096 / Ids.randomIdLength)
+          const ids = yield* drawFrom(Ids.layer, perBlock + 1)
+          expect(calls).toBe(2)
+          const expected = (block: number, from: number) =>
+            `ord_${Array.from({ length: Ids.randomIdLength }, (_, i) => alphabet[(from + i + block) & 31]).join("")}`
+          // Consecutive ids take consecutive bytes of the block, never the same ones...
+          expect(ids[0]).toBe(expected(1, 0))
+          expect(ids[1]).toBe(expected(1, Ids.randomIdLength))
+          expect(ids[perBlock - 1]).toBe(expected(1, (perBlock - 1) * Ids.randomIdLength))
+          // ...and the id that does not fit in what is left of the block comes from a fresh one.
+          expect(ids[perBlock]).toBe(expected(2, 0))
         } finally {
           spy.mockRestore()
         }
