@@ -287,16 +287,13 @@ export const run = async (progress: Progress): Promise<ReadonlyArray<Row>> => {
     return rows
   })
 
-  // The rows are taken before the scope closes; its close (the relay and consumer interrupted) is
-  // not part of the measurement, and a failure there must not lose them.
+  // The rows are taken before the scope closes; its close (the relay and consumer interrupted, the
+  // schema dropped) is not part of the measurement, and a failure there must not lose them. The
+  // scope closes inside `provide`, while the pool is still open: the other way round, the DROP
+  // ran on a closed pool, was interrupted, and every run left its schema behind.
   let rows: ReadonlyArray<Row> | undefined
   const exit = await Effect.runPromiseExit(
-    Effect.scoped(
-      Effect.provide(
-        Effect.tap(program, (r) => Effect.sync(() => (rows = r))),
-        world
-      )
-    )
+    Effect.provide(Effect.scoped(Effect.tap(program, (r) => Effect.sync(() => (rows = r)))), world)
   )
   if (rows === undefined) throw new Error(`kafka bench failed: ${String(exit)}`)
   return rows
