@@ -2,14 +2,15 @@
  * Port: an atomic rate-limit counter, one operation: `acquire`.
  *
  * Algorithm: a sliding-window log. A request of `cost` units at `nowMs` is admitted iff the units
- * admitted in `(nowMs - windowMs, nowMs]` plus `cost` do not exceed `limit`; only admitted units
- * are recorded. Why this one and not GCRA or a fixed window:
+ * admitted after `nowMs - windowMs` (later ones too: a caller whose call came first, or whose clock
+ * is ahead) plus `cost` do not exceed `limit`; only admitted units are recorded. Why this one and not GCRA or a fixed window:
  * - it is exact to the limit as stated: never more than `limit` units in *any* window of
  *   `windowMs`. A fixed window admits up to 2x at a boundary (`limit` at 0:59, `limit` at 1:01);
  *   GCRA admits a burst of `limit` and then one unit per `windowMs / limit`, so up to 2x-1 in a
  *   window too. "10 checkouts a minute" should mean 10.
  * - `retryAfterMs` is exact as well: the moment enough of the oldest units leave the window.
- * - its cost, one timestamp per admitted unit, is bounded by `limit` per key, and Till's limits
+ * - its cost, one timestamp per admitted unit, is bounded by twice `limit` per key (units are kept
+ *   a window longer than their own, `retainedAfter`), and Till's limits
  *   are small (checkout 10/min, payment 5/min per user). For a limit of thousands per second a
  *   GCRA store (one number per key) would be the better port implementation, under this same port.
  *
@@ -17,14 +18,15 @@
  * N simultaneous requests admit exactly `limit`. There is no read-then-write in the port; in
  * Redis it is one Lua script (ZSET of admitted times, score = time):
  *
- *   ZREMRANGEBYSCORE key -inf (now - window)
- *   used = ZCARD key
- *   if used + cost <= limit: ZADD cost members at score now; PEXPIRE key window; allowed
- *   else: retryAfter = (score of the (used + cost - limit)-th oldest) + window - now
+ *   ZREMRANGEBYSCORE key -inf (now - 2 * window)
+ *   used = ZCOUNT key (now - window) +inf
+ *   if used + cost <= limit: ZADD cost members at score now; PEXPIRE key 2 * window; allowed
+ *   else: retryAfter = (score of the window's (used + cost - limit)-th oldest) + window - now
  *
  * Time is the caller's `nowMs` (from Effect's `Clock`), not the store's: windows then follow
  * `TestClock`, and the same contract suite runs against the in-memory and the Redis store. Clock
- * skew between app instances shifts a window by the skew, no more.
+ * skew between app instances shifts a window by the skew, no more, while it stays under a window;
+ * so does a store call that arrives after a later one.
  */
 import { Context, type Effect } from "effect"
 import type { StoreUnavailable } from "./Errors.js"
@@ -77,9 +79,10 @@ export const invalidReason = (request: AcquireRequest): string | undefined => {
 
 /**
  * The algorithm above on one key's log held in memory (`timesMs`: admitted units' times, sorted;
- * changed in place): drops the units that left the window, then admits `cost` units at `nowMs` or
- * answers when enough of the oldest leave. Shared by the stores that keep the log in a process
- * (the testkit's, the Redis adapter's fallback); the Redis store runs the same steps in Lua.
+ * changed in place): drops the units a window older than this request's window, counts those
+ * inside it (later ones included), then admits `cost` units at `nowMs` or answers when enough of
+ * the oldest leave. Shared by the stores that keep the log in a process (the testkit's, the Redis
+ * adapter's fallback); the Redis store runs the same steps in Lua.
  */
 export const decideOnLog = (
   timesMs: Array<number>,
@@ -88,12 +91,17 @@ export const decideOnLog = (
   windowMs: number,
   nowMs: number
 ): Decision => {
-  // Units admitted at or before the cutoff have left the window.
+  // Units admitted at or before the cutoff have left this request's window.
   const cutoffMs = nowMs - windowMs
-  let expired = 0
-  while (expired < timesMs.length && timesMs[expired]! <= cutoffMs) expired++
-  if (expired > 0) timesMs.splice(0, expired)
-  const used = timesMs.length
+  // They are dropped only a window later (`retainedAfter`): a request carrying an earlier time
+  // still counts them in its own window.
+  const stale = retainedAfter(nowMs, windowMs)
+  let dropped = 0
+  while (dropped < timesMs.length && timesMs[dropped]! <= stale) dropped++
+  if (dropped > 0) timesMs.splice(0, dropped)
+  let first = 0
+  while (first < timesMs.length && timesMs[first]! <= cutoffMs) first++
+  const used = timesMs.length - first
   if (used + cost <= limit) {
     // A caller whose clock is behind another's may record an earlier time: keep the log sorted.
     let at = timesMs.length
@@ -101,11 +109,20 @@ export const decideOnLog = (
     timesMs.splice(at, 0, ...Array.from({ length: cost }, () => nowMs))
     return { allowed: true, remaining: limit - used - cost, retryAfterMs: 0 }
   }
-  // Free once the (used + cost - limit) oldest units have left the window.
-  const blocking = timesMs[used + cost - limit - 1]!
+  // Free once the (used + cost - limit) oldest units of the window have left it.
+  const blocking = timesMs[first + used + cost - limit - 1]!
   return {
     allowed: false,
     remaining: Math.max(0, limit - used),
     retryAfterMs: Math.max(1, blocking + windowMs - nowMs)
   }
 }
+
+/**
+ * Units at or before this time can go from a key's log, a whole window before the cutoff of the
+ * request at `nowMs`: a request whose time is up to a window behind (a slow store call, a process
+ * whose clock is behind) still finds every unit of its own window. Dropping them at the cutoff of
+ * the latest request let such a request miss units and admit more than the limit in one window
+ * (the simulator's seed 22733). A key's log so holds at most twice the limit.
+ */
+export const retainedAfter = (nowMs: number, windowMs: number): number => nowMs - 2 * windowMs

@@ -11,13 +11,16 @@ const integer = (minimum: number, maximum: number) =>
   Arbitrary.schema(Schema.Int.check(Schema.isBetween({ minimum, maximum })))
 
 describe("InMemoryRateLimitStore", () => {
-  it.effect("a full store purges idle keys before refusing a new one", () =>
-    Effect.gen(function* () {
-      const store = yield* InMemoryRateLimitStore.make({ maxKeys: 1 })
-      expect((yield* store.acquire(request("a", 0))).allowed).toBe(true)
-      expect((yield* Effect.flip(store.acquire(request("b", 59_999))))._tag).toBe("StoreUnavailable")
-      expect((yield* store.acquire(request("b", 60_000))).allowed).toBe(true)
-    })
+  it.effect(
+    "a full store purges idle keys (none of their units kept any longer) before refusing a new one",
+    () =>
+      Effect.gen(function* () {
+        const store = yield* InMemoryRateLimitStore.make({ maxKeys: 1 })
+        expect((yield* store.acquire(request("a", 0))).allowed).toBe(true)
+        // A unit is kept a window past its own (RateLimitStore.retainedAfter).
+        expect((yield* Effect.flip(store.acquire(request("b", 119_999))))._tag).toBe("StoreUnavailable")
+        expect((yield* store.acquire(request("b", 120_000))).allowed).toBe(true)
+      })
   )
 
   it.effect("PLANTED BUG: the GET-then-SET store over-admits under concurrency", () =>
@@ -68,5 +71,34 @@ describe("InMemoryRateLimitStore", () => {
         }
       }),
     { arbitrary: { size: 100 } } // arrays grow up to the run's size, 10 by default
+  )
+
+  it.effect.prop(
+    "requests arriving out of time order never put more than the limit in any window (property)",
+    {
+      limit: integer(1, 8),
+      // Each request's time: up to half a window before or after the latest time seen so far.
+      steps: Arbitrary.array(Arbitrary.all([integer(-30_000, 30_000), integer(1, 8)]), { maxLength: 100 })
+    },
+    ({ limit, steps }) =>
+      Effect.gen(function* () {
+        const windowMs = 60_000
+        const store = yield* InMemoryRateLimitStore.make()
+        const admitted: Array<number> = [] // one time per unit
+        let latestMs = 100_000
+        for (const [offsetMs, rawCost] of steps) {
+          const nowMs = latestMs + offsetMs
+          latestMs = Math.max(latestMs, nowMs)
+          const cost = Math.min(rawCost, limit)
+          if ((yield* store.acquire({ key: "k", limit, windowMs, cost, nowMs })).allowed)
+            for (let i = 0; i < cost; i++) admitted.push(nowMs)
+        }
+        // Independent of the store: the busiest window (t - windowMs, t] ending at any unit.
+        const sorted = [...admitted].sort((a, b) => a - b)
+        for (const end of sorted) {
+          expect(sorted.filter((t) => t > end - windowMs && t <= end).length).toBeLessThanOrEqual(limit)
+        }
+      }),
+    { arbitrary: { size: 100 } }
   )
 })

@@ -15,8 +15,8 @@
  * - **Unique members**: each unit is recorded as `<instance>.<call>` (`:<unit>` added when a call
  *   takes several; a random instance id, a per-process counter), so several calls in one
  *   millisecond never collapse into one member.
- * - **Keys expire by themselves**: every admission sets PEXPIRE to the window, so a key lives one
- *   window after its last admitted unit and an idle user costs nothing.
+ * - **Keys expire by themselves**: every admission sets PEXPIRE to two windows (a unit is kept a
+ *   window past its own, RateLimitStore.retainedAfter), so an idle user costs nothing.
  * - **Refusals that hold are answered here** (internal/refusals.ts): once Redis refuses a key's
  *   single unit, the same check is refused in this process, with Redis's exact answer, until its
  *   blocking unit leaves the window; a client hammering after a 429 costs no round trip.
@@ -42,9 +42,11 @@ import { RedisClient } from "./RedisClient.js"
 
 /**
  * One batch of checks, decided one after the other in one script run. KEYS: each check's log.
- * ARGV: six per check, in KEYS' order: limit, windowMs, cost, nowMs, member prefix, cutoffMs
- * (now - window, inclusive). Answers three numbers per check: {1, remaining, 0} when admitted,
- * {0, remaining, score of the blocking unit} when not. One unit (every request of Till's limits)
+ * ARGV: seven per check, in KEYS' order: limit, cost, nowMs, member prefix, cutoffMs (now - window:
+ * units at or before it are out of the window), staleMs (units at or before it are dropped:
+ * `RateLimitStore.retainedAfter`, a window earlier, so a check carrying an earlier time still
+ * counts its window) and the key's time to live (two windows). Answers three numbers per
+ * check: {1, remaining, 0} when admitted, {0, remaining, score of the blocking unit} when not. One unit (every request of Till's limits)
  * is one ZADD of the call's member; more are `<member>:<unit>`, added in chunks: Lua's `unpack`
  * has a stack limit well under MAX_LIMIT. Two checks of one key in a batch are decided in order,
  * the second seeing the first's units, exactly as two scripts in a row would.
@@ -53,14 +55,14 @@ export const script = LuaScript.make(`
 local out = {}
 for k = 1, #KEYS do
   local key = KEYS[k]
-  local a = (k - 1) * 6
+  local a = (k - 1) * 7
   local limit = tonumber(ARGV[a + 1])
-  local window = ARGV[a + 2]
-  local cost = tonumber(ARGV[a + 3])
-  local now = ARGV[a + 4]
-  local member = ARGV[a + 5]
+  local cost = tonumber(ARGV[a + 2])
+  local now = ARGV[a + 3]
+  local member = ARGV[a + 4]
+  local after = '(' .. ARGV[a + 5]
   redis.call('ZREMRANGEBYSCORE', key, '-inf', ARGV[a + 6])
-  local used = redis.call('ZCARD', key)
+  local used = redis.call('ZCOUNT', key, after, '+inf')
   local n = #out
   if used + cost <= limit then
     if cost == 1 then
@@ -78,13 +80,13 @@ for k = 1, #KEYS do
         unit = last + 1
       end
     end
-    redis.call('PEXPIRE', key, window)
+    redis.call('PEXPIRE', key, ARGV[a + 7])
     out[n + 1] = 1
     out[n + 2] = limit - used - cost
     out[n + 3] = 0
   else
     local rank = used + cost - limit - 1
-    local blocking = redis.call('ZRANGE', key, rank, rank, 'WITHSCORES')
+    local blocking = redis.call('ZRANGEBYSCORE', key, after, '+inf', 'WITHSCORES', 'LIMIT', rank, 1)
     out[n + 1] = 0
     out[n + 2] = math.max(0, limit - used)
     out[n + 3] = blocking[2]
@@ -174,7 +176,15 @@ export const make: (
       const args: Array<string | number> = []
       for (const { key, limit, windowMs, cost, nowMs } of requests) {
         keys.push(prefix + key)
-        args.push(limit, windowMs, cost, nowMs, `${instance}.${++calls}`, nowMs - windowMs)
+        args.push(
+          limit,
+          cost,
+          nowMs,
+          `${instance}.${++calls}`,
+          nowMs - windowMs,
+          RateLimitStore.retainedAfter(nowMs, windowMs),
+          2 * windowMs
+        )
       }
       return script.run(redis, keys, args) as Promise<ReadonlyArray<number | string>>
     })

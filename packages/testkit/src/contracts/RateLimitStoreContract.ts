@@ -85,6 +85,26 @@ export const rateLimitStoreContract = (
       })
     )
 
+    it.effect(
+      "a request carrying an earlier time than one already decided still counts every unit of its window",
+      () =>
+        Effect.gen(function* () {
+          // A slow call, or a caller whose clock is behind, reaches the store after a later one.
+          const key = yield* uniqueId("rl")
+          for (let i = 0; i < 3; i++) expect((yield* acquire(key, t0 + i)).allowed).toBe(true)
+          // Its window, (t0 + 1 s, t0 + 61 s], holds one of the three.
+          expect((yield* acquire(key, t0 + minuteMs + 1_000)).allowed).toBe(true)
+          // This one's window, (t0 - 1, t0 + 59.999 s], already holds the three: a fourth would be
+          // 4 units in one minute. It is free once the second of them leaves, 2 ms later.
+          expect(yield* acquire(key, t0 + minuteMs - 1)).toEqual({
+            allowed: false,
+            remaining: 0,
+            retryAfterMs: 2
+          })
+          expect((yield* acquire(key, t0 + minuteMs + 1)).allowed).toBe(true)
+        })
+    )
+
     it.effect("refused requests are not counted; a whole window later the full limit is back", () =>
       Effect.gen(function* () {
         const key = yield* uniqueId("rl")

@@ -8,7 +8,7 @@
  * window before the outage). `limitDivisor` narrows that: with it set to the number of instances,
  * each instance admits `ceil(limit / limitDivisor)`, and an evenly spread client gets about `limit`.
  *
- * When `maxKeys` keys are held, keys whose log has left its window go first, then the least
+ * When `maxKeys` keys are held, keys with no unit left to keep go first, then the least
  * recently used key: a forgotten key starts afresh (at most one more window's worth for that
  * subject), which is the price of bounded memory during an outage of unknown length.
  */
@@ -32,7 +32,8 @@ export const make = (maxKeys: number, limitDivisor: number): LocalLimiter => {
   const purgeIdle = (nowMs: number) => {
     for (const [key, log] of logs) {
       const newest = log.timesMs[log.timesMs.length - 1]
-      if (newest === undefined || newest <= nowMs - log.windowMs) logs.delete(key)
+      if (newest === undefined || newest <= RateLimitStore.retainedAfter(nowMs, log.windowMs))
+        logs.delete(key)
     }
   }
 
