@@ -207,8 +207,9 @@ const session = (
     const place = (key: string, cart_id: string, payment_method_id: string) => {
       const body = `${cart_id}|${payment_method_id}`
       const req = new Checkout.CheckoutRequest({ cart_id, shipping_address: env.address, payment_method_id })
-      return Effect.flatMap(Clock.currentTimeMillis, (sentAtMs) =>
-        world
+      return Effect.flatMap(Clock.currentTimeMillis, (sentAtMs) => {
+        env.checker.sent(user, "place", key, sentAtMs)
+        return world
           .call(
             Effect.flatMap(Checkout.Checkout, (c) =>
               c.place({ userId: user, idempotencyKey: key, request: req })
@@ -219,13 +220,14 @@ const session = (
             Effect.result,
             Effect.tap((r) => record("place", key, body, r, sentAtMs))
           )
-      )
+      })
     }
     const pay = (key: string, orderId: string, payment_method_id: string) => {
       const body = `${orderId}|${payment_method_id}`
       const req = new Checkout.PaymentRetryRequest({ payment_method_id })
-      return Effect.flatMap(Clock.currentTimeMillis, (sentAtMs) =>
-        world
+      return Effect.flatMap(Clock.currentTimeMillis, (sentAtMs) => {
+        env.checker.sent(user, "pay", key, sentAtMs)
+        return world
           .call(
             Effect.flatMap(Checkout.Checkout, (c) =>
               c.retryPayment({ userId: user, orderId, idempotencyKey: key, request: req })
@@ -236,7 +238,7 @@ const session = (
             Effect.result,
             Effect.tap((r) => record("pay", key, body, r, sentAtMs))
           )
-      )
+      })
     }
     const record = (
       op: "place" | "pay",
@@ -475,6 +477,7 @@ export const flashBuyer = (env: Env, index: number, saleAt: number) =>
     })
     for (let attempt = 0; attempt < 4; attempt++) {
       const sentAtMs = yield* Clock.currentTimeMillis
+      env.checker.sent(user, "place", key, sentAtMs)
       const r = yield* Effect.result(
         world.call(
           Effect.flatMap(Checkout.Checkout, (c) => c.place({ userId: user, idempotencyKey: key, request }))

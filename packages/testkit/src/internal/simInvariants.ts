@@ -195,8 +195,10 @@ export class Checker {
   private readonly keys = new Map<string, KeyRecord>()
   private readonly placeKeyOfOrder = new Map<string, string>()
   private readonly seen = new Set<string>()
-  /** Per user and operation, [sent, answered] of each key's first final answer, recent ones. */
+  /** Per user and operation, [first sent, answered] of each key's first final answer, recent ones. */
   private readonly finalSpans = new Map<string, Array<readonly [number, number]>>()
+  /** When each key (user, operation, key) was first sent. */
+  private readonly firstSentAt = new Map<string, number>()
   /** Every order id a shopper was answered with (201, 202, or an error naming its order). */
   private readonly answeredOrders = new Set<string>()
   private chargesSeen = 0
@@ -258,9 +260,17 @@ export class Checker {
     }
   }
 
+  /** A request for (user, op, key) leaves the client at `atMs`. */
+  sent(user: string, op: "place" | "pay", key: string, atMs: number) {
+    const id = `${user}\u0000${op}\u0000${key}`
+    if (!this.firstSentAt.has(id)) this.firstSentAt.set(id, atMs)
+  }
+
   /**
-   * The rate limits seen from the clients' side, trusting no store: a final answer means the
-   * request's work ran, so the limiter admitted it somewhere between its sending and its answer.
+   * The rate limits seen from the clients' side, trusting no store: a final answer means the key's
+   * work ran, so the limiter admitted it somewhere between the key's first sending (an attempt
+   * that got no final answer may be the one admitted: a lost connection, a client that stopped
+   * waiting) and this answer.
    * More first final answers of distinct keys than the limit, all sent and answered inside one
    * window, is an admission the limiter must have refused (a limiter skipped or miscounted).
    */
@@ -302,7 +312,7 @@ export class Checker {
     const first = this.keys.get(id)
     if (first === undefined) {
       this.keys.set(id, { body, answer: answer.text, orderId: answer.orderId })
-      this.finalAnswerIn(user, op, sentAtMs)
+      this.finalAnswerIn(user, op, this.firstSentAt.get(id) ?? sentAtMs)
       if (op === "place" && answer.orderId !== undefined) {
         const other = this.placeKeyOfOrder.get(answer.orderId)
         if (other !== undefined && other !== id) {
