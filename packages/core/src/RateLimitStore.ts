@@ -3,16 +3,17 @@
  *
  * Algorithm: a sliding-window log. A request of `cost` units at `nowMs` is admitted iff the units
  * admitted after `nowMs - windowMs` (later ones too: a caller whose call came first, or whose clock
- * is ahead) plus `cost` do not exceed `limit`; only admitted units are recorded. Why this one and not GCRA or a fixed window:
+ * is ahead) plus `cost` do not exceed `limit`; only admitted units are recorded. Why this one and
+ * not GCRA or a fixed window:
  * - it is exact to the limit as stated: never more than `limit` units in *any* window of
  *   `windowMs`. A fixed window admits up to 2x at a boundary (`limit` at 0:59, `limit` at 1:01);
  *   GCRA admits a burst of `limit` and then one unit per `windowMs / limit`, so up to 2x-1 in a
  *   window too. "10 checkouts a minute" should mean 10.
  * - `retryAfterMs` is exact as well: the moment enough of the oldest units leave the window.
  * - its cost, one timestamp per admitted unit, is bounded by twice `limit` per key (units are kept
- *   a window longer than their own, `retainedAfter`), and Till's limits
- *   are small (checkout 10/min, payment 5/min per user). For a limit of thousands per second a
- *   GCRA store (one number per key) would be the better port implementation, under this same port.
+ *   a window longer than their own, `retainedAfter`), and Till's limits are small (checkout
+ *   10/min, payment 5/min per user). For a limit of thousands per second a GCRA store (one
+ *   number per key) would be the better port implementation, under this same port.
  *
  * Atomicity is the contract: concurrent `acquire`s on one key behave as if run one at a time, so
  * N simultaneous requests admit exactly `limit`. There is no read-then-write in the port; in
