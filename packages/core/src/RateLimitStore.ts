@@ -126,4 +126,16 @@ export const decideOnLog = (
  * the latest request let such a request miss units and admit more than the limit in one window
  * (the simulator's seed 22733). A key's log so holds at most twice the limit.
  */
-export const retainedAfter = (nowMs: number, windowMs: number): number => nowMs - 2 * windowMs
+export const retainedAfter = (nowMs: number, windowMs: number): number => nowMs - retentionMs(windowMs)
+
+/** How long a unit is kept after its admission: two windows (`retainedAfter`); a key's time to live. */
+export const retentionMs = (windowMs: number): number => 2 * windowMs
+
+/**
+ * Whether a key's log (`timesMs`, sorted) keeps no unit at `nowMs`, so the key can be forgotten:
+ * what a store holding logs in memory purges first when it is full.
+ */
+export const keepsNothing = (timesMs: ReadonlyArray<number>, nowMs: number, windowMs: number): boolean => {
+  const newest = timesMs[timesMs.length - 1]
+  return newest === undefined || newest <= retainedAfter(nowMs, windowMs)
+}

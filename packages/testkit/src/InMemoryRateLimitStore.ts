@@ -13,7 +13,7 @@ import { type Errors, RateLimitStore } from "@till/core"
 import { full, requireCapacity } from "./internal/limits.js"
 
 export interface Options {
-  /** Most keys held; keys with no unit left to keep (`RateLimitStore.retainedAfter`) are purged before refusing one. */
+  /** Most keys held; keys that keep no unit (`RateLimitStore.keepsNothing`) are purged before refusing one. */
   readonly maxKeys?: number
 }
 
@@ -34,9 +34,7 @@ export const make = (options: Options = {}): Effect.Effect<Store> =>
 
     const purgeIdle = (nowMs: number) => {
       for (const [key, log] of logs) {
-        const newest = log.timesMs[log.timesMs.length - 1]
-        if (newest === undefined || newest <= RateLimitStore.retainedAfter(nowMs, log.windowMs))
-          logs.delete(key)
+        if (RateLimitStore.keepsNothing(log.timesMs, nowMs, log.windowMs)) logs.delete(key)
       }
     }
 

@@ -45,9 +45,10 @@ import { RedisClient } from "./RedisClient.js"
  * ARGV: seven per check, in KEYS' order: limit, cost, nowMs, member prefix, cutoffMs (now - window:
  * units at or before it are out of the window), staleMs (units at or before it are dropped:
  * `RateLimitStore.retainedAfter`, a window earlier, so a check carrying an earlier time still
- * counts its window) and the key's time to live (two windows). Answers three numbers per
- * check: {1, remaining, 0} when admitted, {0, remaining, score of the blocking unit} when not. One unit (every request of Till's limits)
- * is one ZADD of the call's member; more are `<member>:<unit>`, added in chunks: Lua's `unpack`
+ * counts its window) and the key's time to live (`RateLimitStore.retentionMs`). Answers three
+ * numbers per check: {1, remaining, 0} when admitted, {0, remaining, score of the blocking unit}
+ * when not. One unit (every request of Till's limits) is one ZADD of the call's member; more are
+ * `<member>:<unit>`, added in chunks: Lua's `unpack`
  * has a stack limit well under MAX_LIMIT. Two checks of one key in a batch are decided in order,
  * the second seeing the first's units, exactly as two scripts in a row would.
  */
@@ -183,7 +184,7 @@ export const make: (
           `${instance}.${++calls}`,
           nowMs - windowMs,
           RateLimitStore.retainedAfter(nowMs, windowMs),
-          2 * windowMs
+          RateLimitStore.retentionMs(windowMs)
         )
       }
       return script.run(redis, keys, args) as Promise<ReadonlyArray<number | string>>

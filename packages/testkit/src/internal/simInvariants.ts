@@ -190,6 +190,9 @@ export interface Probes extends StoreProbes {
   readonly skus: ReadonlyArray<InventoryStore.StockLevel["sku"]>
 }
 
+/** One idempotency key of one user and operation, as the checker's maps hold it. */
+const keyId = (user: string, op: "place" | "pay", key: string) => `${user}\u0000${op}\u0000${key}`
+
 export class Checker {
   readonly violations: Array<Violation> = []
   private readonly keys = new Map<string, KeyRecord>()
@@ -262,7 +265,7 @@ export class Checker {
 
   /** A request for (user, op, key) leaves the client at `atMs`. */
   sent(user: string, op: "place" | "pay", key: string, atMs: number) {
-    const id = `${user}\u0000${op}\u0000${key}`
+    const id = keyId(user, op, key)
     if (!this.firstSentAt.has(id)) this.firstSentAt.set(id, atMs)
   }
 
@@ -308,7 +311,7 @@ export class Checker {
     if (answer === undefined) return
     if (answer.orderId !== undefined) this.answeredOrders.add(answer.orderId)
     this.scanText(answer.text, `answer to ${user} ${op} ${key}`)
-    const id = `${user}\u0000${op}\u0000${key}`
+    const id = keyId(user, op, key)
     const first = this.keys.get(id)
     if (first === undefined) {
       this.keys.set(id, { body, answer: answer.text, orderId: answer.orderId })
@@ -578,8 +581,7 @@ export class Checker {
     for (const r of records) {
       if (r.state !== "completed") continue
       const first =
-        this.keys.get(`${r.scope}\u0000place\u0000${r.key}`) ??
-        this.keys.get(`${r.scope}\u0000pay\u0000${r.key}`)
+        this.keys.get(keyId(r.scope, "place", r.key)) ?? this.keys.get(keyId(r.scope, "pay", r.key))
       if (first === undefined) continue // its client never saw an answer (gave up, or crashed)
       const stored = r.outcome as {
         readonly _tag?: string

@@ -31,9 +31,7 @@ export const make = (maxKeys: number, limitDivisor: number): LocalLimiter => {
 
   const purgeIdle = (nowMs: number) => {
     for (const [key, log] of logs) {
-      const newest = log.timesMs[log.timesMs.length - 1]
-      if (newest === undefined || newest <= RateLimitStore.retainedAfter(nowMs, log.windowMs))
-        logs.delete(key)
+      if (RateLimitStore.keepsNothing(log.timesMs, nowMs, log.windowMs)) logs.delete(key)
     }
   }
 
