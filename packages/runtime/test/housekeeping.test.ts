@@ -23,9 +23,11 @@ await describeServices(["postgres"], "housekeeping on Postgres", () => {
         const key = (n: number, expiresAt: number) => sql`
           INSERT INTO idempotency_keys (scope, key, fingerprint, resource_id, state, token, locked_until, expires_at)
           VALUES ('user-1', ${`key-${n}`}, 'f', ${`ord-${n}`}, 'in_flight', ${n + 1}, 0, ${expiresAt})`
-        const event = (n: number, published: boolean, claimedUntil: number | null) => sql`
-          INSERT INTO outbox (event_id, aggregate_id, type, event, published, claimed_until)
-          VALUES (${`ev-${n}`}, 'ord-1', 'order.created', '{}'::jsonb, ${published}, ${claimedUntil})`
+        // A sent event's time is `published_at`; an unsent one's claim `claimed_until`.
+        const event = (n: number, published: boolean, at: number | null) => sql`
+          INSERT INTO outbox (event_id, aggregate_id, type, event, published, published_at, claimed_until)
+          VALUES (${`ev-${n}`}, 'ord-1', 'order.created', '{}'::jsonb, ${published},
+                  ${published ? at : null}, ${published ? null : at})`
         // 7 of each to delete with batches of 3: three statements each, the last one short.
         for (let n = 0; n < 7; n++) yield* key(n, now - 1_000)
         for (let n = 7; n < 9; n++) yield* key(n, now + 3_600_000)

@@ -33,6 +33,7 @@ import shipments from "./migrations/0013_shipments.js"
 import outboxClaimed from "./migrations/0014_outbox_claimed.js"
 import orderIds from "./migrations/0015_order_ids.js"
 import outboxNotifyByIndex from "./migrations/0016_outbox_notify_by_index.js"
+import outboxPublishedAt from "./migrations/0017_outbox_published_at.js"
 
 /** Every migration, by `<id>_<name>`. */
 export const migrations = {
@@ -51,7 +52,8 @@ export const migrations = {
   "13_shipments": shipments,
   "14_outbox_claimed": outboxClaimed,
   "15_order_ids": orderIds,
-  "16_outbox_notify_by_index": outboxNotifyByIndex
+  "16_outbox_notify_by_index": outboxNotifyByIndex,
+  "17_outbox_published_at": outboxPublishedAt
 }
 
 export const table = "till_migrations"

@@ -622,9 +622,10 @@ export const make: Effect.Effect<
       if (rows.length === 0) return 0
       const events = yield* Effect.orDie(Effect.forEach(rows, (r) => decodeEvent(r.event)))
       yield* Effect.mapError(publish(events), (error) => new Published(error))
-      // `claimed_until` of a sent event is when it went out: what purgePublished ages it by.
+      // `published_at` is what purgePublished ages a sent event by; `claimed_until` is left for
+      // unsent events under a claim (migration 17: the planner's view of `outbox_claimed`).
       yield* sql`
-        UPDATE outbox SET published = true, claimed_until = ${now}::bigint
+        UPDATE outbox SET published = true, published_at = ${now}::bigint, claimed_until = NULL
         WHERE seq = ANY(${rows.map((r) => r.seq)}::bigint[])`
       return rows.length
     })
@@ -641,7 +642,7 @@ export const make: Effect.Effect<
   ) {
     if (eventIds.length === 0) return
     yield* unavailable(sql`
-      UPDATE outbox SET published = true
+      UPDATE outbox SET published = true, published_at = claimed_until, claimed_until = NULL
       WHERE event_id = ANY(${[...eventIds]}::text[]) AND claim_token = ${token}::text AND NOT published`)
   })
 
@@ -686,9 +687,9 @@ export const layer: Layer.Layer<OrderStore.OrderStore, never, PgLayer.Client | P
   Layer.effect(OrderStore.OrderStore, make)
 
 /**
- * Deletes up to `limit` published outbox events whose claim ended at or before `beforeMs` (a
- * published event's claim end is when it went out, to within the relay's lease) and answers how
- * many went. Unsent events are never touched; this only bounds the table, e.g. from an hourly
+ * Deletes up to `limit` published outbox events that went out at or before `beforeMs`
+ * (`published_at`: the relay's mark, or for a leased claim its end, to within the lease) and
+ * answers how many went. Unsent events are never touched; this only bounds the table, e.g. from an hourly
  * job keeping a day of history.
  * @example yield* PostgresOrderStore.purgePublished(Date.now() - 24 * 3_600_000, 10_000)
  */
@@ -702,7 +703,7 @@ export const purgePublished = (
       limit,
       (sql, size) => sql`
         DELETE FROM outbox o
-        USING (SELECT seq FROM outbox WHERE published AND claimed_until <= ${Math.floor(beforeMs)}::bigint
+        USING (SELECT seq FROM outbox WHERE published AND published_at <= ${Math.floor(beforeMs)}::bigint
                ORDER BY seq LIMIT ${size} FOR UPDATE SKIP LOCKED) gone
         WHERE o.seq = gone.seq
         RETURNING 1`
