@@ -165,9 +165,7 @@ export const run = async (progress: Progress): Promise<ReadonlyArray<Row>> => {
       const batches: Array<ReadonlyArray<Message>> = []
       for (let i = 0; i < list.length; i += BATCH) batches.push(list.slice(i, i + BATCH).map(message))
       const kafkajsMs = yield* Effect.promise(() => rawKafkajs(topics.orders, batches))
-      const platformaticMs = process.env.NOPLAT
-        ? 1
-        : yield* Effect.promise(() => rawPlatformatic(topics.orders, batches))
+      const platformaticMs = yield* Effect.promise(() => rawPlatformatic(topics.orders, batches))
       yield* toOutbox(list)
       const started = performance.now()
       const moved = yield* Effect.all(
