@@ -6,7 +6,7 @@
  * |---|---|---|
  * | `till/payment-retry-drainer` | RetryDrainer: completes 202 payments once the gateway is back | its poll (1 s) |
  * | `till/recovery-sweeper` | Recovery: drives orders a crash left behind, expires holds | `TILL_RECOVERY_EVERY_MS` |
- * | `till/outbox-relay` | Outbox: publishes committed events | 200 ms |
+ * | `till/outbox-relay` | Outbox: publishes committed events (OutboxRelay.ts) | on Postgres woken by the commit (`LISTEN/NOTIFY`), every 100 ms while events flow, at least every second; embedded every 200 ms |
  * | `till/cart-abandonment` | Abandonment: `cart.abandoned` for carts idle past `TILL_ABANDONED_AFTER_MS` | `TILL_ABANDONMENT_EVERY_MS` |
  * | `till/payment-reconciliation` | Reconciliation: each capture the gateway made checked against its order; strays refunded | `TILL_RECONCILIATION_EVERY_MS` |
  * | `till/housekeeping` | Housekeeping (this package): expired idempotency keys and old published events deleted (Postgres) | `TILL_HOUSEKEEPING_EVERY_MS` |
@@ -20,6 +20,7 @@ import { Till } from "@till/core"
 import { Effect, Layer, Schedule } from "effect"
 import { type Sharding, Singleton } from "effect/cluster"
 import { Housekeeping } from "./Housekeeping.js"
+import { OutboxRelay } from "./OutboxRelay.js"
 import type { Settings } from "./Settings.js"
 
 /** The singletons' names, by job. */
@@ -35,14 +36,18 @@ export const names = {
 /** The jobs of `settings`, each registered as a singleton of the cluster in context. */
 export const layer = (
   settings: Settings
-): Layer.Layer<never, never, Sharding.Sharding | Till.JobRequirements | Housekeeping> => {
-  const jobs: Record<keyof typeof names, Effect.Effect<void, never, Till.JobRequirements | Housekeeping>> = {
+): Layer.Layer<never, never, Sharding.Sharding | Till.JobRequirements | Housekeeping | OutboxRelay> => {
+  const jobs: Record<
+    keyof typeof names,
+    Effect.Effect<void, never, Till.JobRequirements | Housekeeping | OutboxRelay>
+  > = {
     ...Till.jobs({
       recoveryEveryMs: settings.recoveryEveryMs,
       recovery: { staleAfterMs: settings.recoveryStaleAfterMs },
       abandonment: { everyMs: settings.abandonmentEveryMs, idleForMs: settings.abandonedAfterMs },
       reconciliationEveryMs: settings.reconciliationEveryMs
     }),
+    outboxRelay: Effect.flatMap(OutboxRelay, (relay) => relay.run),
     housekeeping: housekeeping(settings.housekeepingEveryMs)
   }
   const singleton = (job: keyof typeof names) =>

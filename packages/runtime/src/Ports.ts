@@ -55,6 +55,7 @@ import type { MigrationError } from "effect/sql/Migrator"
 import type { SqlError } from "effect/sql/SqlError"
 import { randomUUID } from "node:crypto"
 import * as Housekeeping from "./Housekeeping.js"
+import * as OutboxRelay from "./OutboxRelay.js"
 import * as Health from "./http/Health.js"
 import type { Settings } from "./Settings.js"
 
@@ -133,7 +134,8 @@ const postgres = (pg: typeof PostgresAdapters, settings: Settings) =>
     pg.PostgresIdempotencyStore.layer,
     pg.PostgresPaymentRetryQueue.layer,
     pg.PostgresDeadLetterStore.layer,
-    Housekeeping.postgres(pg, { outboxRetentionMs: settings.outboxRetentionMs })
+    Housekeeping.postgres(pg, { outboxRetentionMs: settings.outboxRetentionMs }),
+    OutboxRelay.postgres(pg)
   ).pipe(
     Layer.provide(cipher(pg, settings)),
     Layer.provideMerge(migrated(pg)),
@@ -146,7 +148,8 @@ const inMemoryStores = Layer.mergeAll(
   InMemoryIdempotencyStore.layer,
   InMemoryPaymentRetryQueue.layer,
   InMemoryDeadLetterStore.layer,
-  Housekeeping.none
+  Housekeeping.none,
+  OutboxRelay.polling()
 )
 
 const redis = Layer.unwrap(
@@ -226,6 +229,7 @@ const checks = (settings: Settings): Layer.Layer<Health.Health> =>
 export type Provided =
   | Till.Ports
   | Housekeeping.Housekeeping
+  | OutboxRelay.OutboxRelay
   | DeadLetterStore.DeadLetterStore
   | EventPublisher.EventPublisher
   | Notifier.Notifier
@@ -237,6 +241,7 @@ export type Failure = Errors.StoreUnavailable | Config.ConfigError | SqlError | 
 /** The stores of orders, stock, catalog, keys and queues, and where events go. */
 type Stores =
   | Housekeeping.Housekeeping
+  | OutboxRelay.OutboxRelay
   | Catalog.Catalog
   | InventoryStore.InventoryStore
   | OrderStore.OrderStore
