@@ -153,6 +153,7 @@ await describeService("postgres", "Postgres outbox wake-ups", () => {
       expect((yield* scans) - before).toBe(0n)
     }).pipe(Effect.scoped, Effect.provide(world(1), { local: true }))
   )
+
   it.live(
     "a relay's batch finds held events by index, never by reading a backlog, after a day of sent history",
     () =>
@@ -161,11 +162,12 @@ await describeService("postgres", "Postgres outbox wake-ups", () => {
         const orders = yield* OrderStore.OrderStore
         const relay = (size: number) => orders.relayEvents(Date.now(), size, 60_000, () => Effect.void)
         // History sent by the relay itself, then a backlog (a broker outage), then what an
-        // autovacuum makes of that (dead index entries gone, statistics taken). The check for events held by a live claim (migration 14's
-        // partial index) was then planned over the whole backlog: from the statistics, half the
-        // table looked claimed (every sent event carried the time it went out in `claimed_until`),
-        // so `outbox_unsent` looked cheaper than `outbox_claimed`, and each batch read every unsent
-        // event: 28 ms a batch at 40,000, quadratic in the backlog (`pnpm bench kafka`'s rounds).
+        // autovacuum makes of that (dead index entries gone, statistics taken). The check for
+        // events held by a live claim (migration 14's partial index) was then planned over the
+        // whole backlog: from the statistics, half the table looked claimed (every sent event
+        // carried the time it went out in `claimed_until`), so `outbox_unsent` looked cheaper than
+        // `outbox_claimed`, and each batch read every unsent event: 28 ms a batch at 40,000,
+        // quadratic in the backlog (`pnpm bench kafka`'s rounds).
         yield* backlog("old", 20_000)
         for (let sent = 0; sent < 20_000; ) sent += yield* relay(1_000)
         yield* backlog("new", 20_000)

@@ -55,7 +55,6 @@ import type { MigrationError } from "effect/sql/Migrator"
 import type { SqlError } from "effect/sql/SqlError"
 import { randomUUID } from "node:crypto"
 import * as Housekeeping from "./Housekeeping.js"
-import * as OutboxRelay from "./OutboxRelay.js"
 import * as Health from "./http/Health.js"
 import type { Settings } from "./Settings.js"
 
@@ -134,8 +133,7 @@ const postgres = (pg: typeof PostgresAdapters, settings: Settings) =>
     pg.PostgresIdempotencyStore.layer,
     pg.PostgresPaymentRetryQueue.layer,
     pg.PostgresDeadLetterStore.layer,
-    Housekeeping.postgres(pg, { outboxRetentionMs: settings.outboxRetentionMs }),
-    OutboxRelay.postgres(pg)
+    Housekeeping.postgres(pg, { outboxRetentionMs: settings.outboxRetentionMs })
   ).pipe(
     Layer.provide(cipher(pg, settings)),
     Layer.provideMerge(migrated(pg)),
@@ -148,8 +146,7 @@ const inMemoryStores = Layer.mergeAll(
   InMemoryIdempotencyStore.layer,
   InMemoryPaymentRetryQueue.layer,
   InMemoryDeadLetterStore.layer,
-  Housekeeping.none,
-  OutboxRelay.polling()
+  Housekeeping.none
 )
 
 const redis = Layer.unwrap(
@@ -229,7 +226,6 @@ const checks = (settings: Settings): Layer.Layer<Health.Health> =>
 export type Provided =
   | Till.Ports
   | Housekeeping.Housekeeping
-  | OutboxRelay.OutboxRelay
   | DeadLetterStore.DeadLetterStore
   | EventPublisher.EventPublisher
   | Notifier.Notifier
@@ -241,7 +237,6 @@ export type Failure = Errors.StoreUnavailable | Config.ConfigError | SqlError | 
 /** The stores of orders, stock, catalog, keys and queues, and where events go. */
 type Stores =
   | Housekeeping.Housekeeping
-  | OutboxRelay.OutboxRelay
   | Catalog.Catalog
   | InventoryStore.InventoryStore
   | OrderStore.OrderStore
