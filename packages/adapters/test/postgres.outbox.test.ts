@@ -164,9 +164,9 @@ await describeService("postgres", "Postgres outbox wake-ups", () => {
         // History sent by the relay itself, then a backlog (a broker outage), then what an
         // autovacuum makes of that (dead index entries gone, statistics taken). The check for
         // events held by a live claim (migration 14's partial index) was then planned over the
-        // whole backlog: from the statistics, half the table looked claimed (every sent event
-        // carried the time it went out in `claimed_until`), so `outbox_unsent` looked cheaper than
-        // `outbox_claimed`, and each batch read every unsent event: 28 ms a batch at 40,000,
+        // whole backlog: every sent event carried the time it went out in `claimed_until`, so the
+        // statistics put a quarter of the table in `outbox_claimed` (migration 17), `outbox_unsent`
+        // looked cheaper, and each batch read every unsent event: 28 ms a batch at 40,000,
         // quadratic in the backlog (`pnpm bench kafka`'s rounds).
         yield* backlog("old", 20_000)
         for (let sent = 0; sent < 20_000; ) sent += yield* relay(1_000)

@@ -96,7 +96,7 @@ export const defaultLagEveryMs = 1_000
  *
  * Why it polls while busy: wake-ups only come from statements that find the outbox idle (a
  * notifying commit takes a server-wide lock, see the Postgres adapter's migration 12), and a
- * statement that saw the relay's batch still unsent may commit just after the relay's last, empty
+ * statement that saw the relay's batch still unsent may commit just after the relay's last
  * claim. A look every 20 ms while events flow picks it up; an idle relay costs one claim a second.
  * Wake-ups that fail (the listening connection lost) are logged and resumed every second.
  */
@@ -138,12 +138,14 @@ export const runWhenWoken = <R>(
       let lastMovedAt = Number.NEGATIVE_INFINITY
       let lastLagAt = Number.NEGATIVE_INFINITY
       while (true) {
-        if ((yield* round) > 0) lastMovedAt = yield* Clock.currentTimeMillis
-        if ((yield* Clock.currentTimeMillis) - lastLagAt >= lagEveryMs) {
+        const moved = yield* round
+        const now = yield* Clock.currentTimeMillis
+        if (moved > 0) lastMovedAt = now
+        if (now - lastLagAt >= lagEveryMs) {
           yield* Effect.ignore(reportLag())
-          lastLagAt = yield* Clock.currentTimeMillis
+          lastLagAt = now
         }
-        if ((yield* Clock.currentTimeMillis) - lastMovedAt < busyForMs) {
+        if (now - lastMovedAt < busyForMs) {
           // Busy: a wake-up does not cut the wait short, and one pending is dropped (the next
           // round drains its events). A commit that finds the outbox drained notifies, so under
           // load nearly every commit woke the relay, and a round per commit cost more statements

@@ -689,8 +689,8 @@ export const layer: Layer.Layer<OrderStore.OrderStore, never, PgLayer.Client | P
 /**
  * Deletes up to `limit` published outbox events that went out at or before `beforeMs`
  * (`published_at`: the relay's mark, or for a leased claim its end, to within the lease) and
- * answers how many went. Unsent events are never touched; this only bounds the table, e.g. from an hourly
- * job keeping a day of history.
+ * answers how many went. Unsent events are never touched; this only bounds the table, e.g. from
+ * an hourly job keeping a day of history.
  * @example yield* PostgresOrderStore.purgePublished(Date.now() - 24 * 3_600_000, 10_000)
  */
 export const purgePublished = (

@@ -48,9 +48,9 @@ import { RedisClient } from "./RedisClient.js"
  * counts its window) and the key's time to live (`RateLimitStore.retentionMs`). Answers three
  * numbers per check: {1, remaining, 0} when admitted, {0, remaining, score of the blocking unit}
  * when not. One unit (every request of Till's limits) is one ZADD of the call's member; more are
- * `<member>:<unit>`, added in chunks: Lua's `unpack`
- * has a stack limit well under MAX_LIMIT. Two checks of one key in a batch are decided in order,
- * the second seeing the first's units, exactly as two scripts in a row would.
+ * `<member>:<unit>`, added in chunks: Lua's `unpack` has a stack limit well under MAX_LIMIT. Two
+ * checks of one key in a batch are decided in order, the second seeing the first's units, exactly
+ * as two scripts in a row would.
  */
 export const script = LuaScript.make(`
 local out = {}
