@@ -129,20 +129,35 @@ export const services = (
     Layer.provideMerge(Layer.succeed(Auth.JwtSecret, secret))
   )
 
-/** The server on `settings.port` over `services`. */
-export const server = (
+/**
+ * The HTTP server on `settings.port`, answering with the routes over `services`.
+ *
+ * The services are built first and the port is opened last: a port that listens while they are
+ * still being built (migrations, the cluster, the broker's topics: seconds) accepts connections
+ * nobody answers, as Node drops a request that arrives before the router is attached, and the
+ * caller hangs until its own timeout (start.ready.test.ts). Closed, the port refuses, which
+ * clients and balancers retry elsewhere. Layers close in the reverse order, so at shutdown the
+ * server stops and lets in-flight requests finish before the jobs stop and the outbox drains.
+ */
+export const serve = <E>(
   settings: Settings.Settings,
-  secret: Redacted.Redacted<string>
-): Layer.Layer<never, Failure> =>
+  services: Layer.Layer<Services, E>
+): Layer.Layer<never, E | ServeError> =>
   HttpRouter.serve(App.routes, { disableLogger: true }).pipe(
-    Layer.provide(services(settings, secret)),
     Layer.provide(
       NodeHttpServer.layer(createServer, {
         port: settings.port,
         gracefulShutdownTimeout: Duration.millis(settings.shutdownGraceMs)
       })
-    )
+    ),
+    Layer.provide(services)
   )
+
+/** The server on `settings.port` over the configured services. */
+export const server = (
+  settings: Settings.Settings,
+  secret: Redacted.Redacted<string>
+): Layer.Layer<never, Failure> => serve(settings, services(settings, secret))
 
 /** Logs as JSON lines at the configured level. */
 const logging = (settings: Settings.Settings) =>
