@@ -17,7 +17,11 @@ const busyStore = (counts: { lagReads: number; relays: number }) =>
       let calls = 0
       return OrderStore.of({
         ...store,
-        relayEvents: () => Effect.sync(() => (counts.relays++, calls++ % 2 === 0 ? 1 : 0)),
+        relayEvents: () =>
+          Effect.sync(() => {
+            counts.relays++
+            return calls++ % 2 === 0 ? 1 : 0
+          }),
         outboxLagMs: (nowMs) =>
           Effect.andThen(
             Effect.sync(() => counts.lagReads++),

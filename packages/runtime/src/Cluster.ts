@@ -19,7 +19,8 @@
  * beside production, or two tests) would otherwise fight over the same shard locks, and one would
  * never run its jobs (found by the process tests).
  */
-import { NodeClusterSocket, NodeCrypto } from "@effect/platform-node"
+import * as NodeClusterSocket from "@effect/platform-node/NodeClusterSocket"
+import * as NodeCrypto from "@effect/platform-node/NodeCrypto"
 import { type Config, Duration, Effect, Layer, Option } from "effect"
 import {
   RunnerAddress,

@@ -11,7 +11,7 @@
  *   (checkouts included) finish, up to `TILL_SHUTDOWN_GRACE_MS`; then the jobs stop, and the
  *   outbox is drained once more so committed events leave before the process does; exit 0.
  */
-import { NodeHttpServer } from "@effect/platform-node"
+import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
 import { Degradation, Outbox, Till } from "@till/core"
 import {
   type Config,

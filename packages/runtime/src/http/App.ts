@@ -2,7 +2,7 @@
  * The HTTP application as one layer and as a web handler (`Request` → `Response`), for the
  * server and for in-process tests.
  */
-import { NodeHttpServer } from "@effect/platform-node"
+import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
 import { Layer } from "effect"
 import { HttpRouter } from "effect/http"
 import * as Server from "./Server.js"

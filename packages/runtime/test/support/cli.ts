@@ -2,7 +2,7 @@
  * The `till` CLI run in process for the tests: what it printed and the exit code the binary would
  * use, and an output for the demo and the simulator that keeps every line.
  */
-import { NodeServices } from "@effect/platform-node"
+import * as NodeServices from "@effect/platform-node/NodeServices"
 import { Cli } from "@till/runtime"
 import { Console, Effect } from "effect"
 import { CliOutput } from "effect/cli"
