@@ -12,7 +12,7 @@ export const waitReady = async (port: number, timeoutMs = 60_000): Promise<void>
       const r = await fetch(`http://127.0.0.1:${port}/health/ready`, { signal: AbortSignal.timeout(2_000) })
       if (r.status === 200) return
     } catch {
-      // Not listening yet (or, once, a connection accepted while the server was starting).
+      // Not listening yet: till start opens its port once it is built (start.ready.test.ts).
     }
     await new Promise((r) => setTimeout(r, 200))
   }
