@@ -372,7 +372,7 @@ await describeService("postgres", "Postgres stores against the real server", () 
   )
 
   it.live(
-    "purgePublished deletes published events whose claim ended before the cutoff, never unsent ones",
+    "markPublished takes its claim's events out of the outbox; purgePublished deletes what an older Till left published, never unsent events",
     () =>
       Effect.gen(function* () {
         const orders = yield* OrderStore.OrderStore
@@ -387,20 +387,23 @@ await describeService("postgres", "Postgres stores against the real server", () 
             yield* eventOf(order, "payment.queued")
           ])
         }
-        // Claim 4 of the 6 at t=1000 (lease to 2000) and publish them; 2 stay unsent.
+        const count = sql<{ unsent: bigint; all: bigint }>`
+          SELECT count(*) FILTER (WHERE NOT published) AS unsent, count(*) AS all FROM outbox`
+        // Claim 4 of the 6 and publish them: they leave the outbox; 2 stay unsent.
         const { token, events } = yield* orders.claimEvents(1_000, 4, 1_000)
         expect(events).toHaveLength(4)
         yield* orders.markPublished(
           token,
           events.map((e) => e.event_id)
         )
+        expect(yield* count).toEqual([{ unsent: 2n, all: 2n }])
+        // An older Till marked sent events and kept them: one such row, sent at 2000.
+        yield* sql`UPDATE outbox SET published = true, published_at = 2000
+          WHERE seq = (SELECT min(seq) FROM outbox)`
         expect(yield* PostgresOrderStore.purgePublished(1_999, 100)).toBe(0)
-        expect(yield* PostgresOrderStore.purgePublished(2_000, 3)).toBe(3)
-        expect(yield* PostgresOrderStore.purgePublished(10_000, 100)).toBe(1)
-        const [left] = yield* sql<{ unsent: bigint; all: bigint }>`
-        SELECT count(*) FILTER (WHERE NOT published) AS unsent, count(*) AS all FROM outbox`
-        expect(left).toEqual({ unsent: 2n, all: 2n })
-        expect((yield* orders.claimEvents(3_000, 10, 1_000)).events).toHaveLength(2)
+        expect(yield* PostgresOrderStore.purgePublished(2_000, 100)).toBe(1)
+        expect(yield* count).toEqual([{ unsent: 1n, all: 1n }])
+        expect((yield* orders.claimEvents(3_000, 10, 1_000)).events).toHaveLength(1)
       }).pipe(Effect.provide(stores(), { local: true }))
   )
 

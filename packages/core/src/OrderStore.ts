@@ -16,7 +16,7 @@
  */
 import { Context, type Effect, type Option, type Result } from "effect"
 import type { CartNotActive, OutOfStock, StoreUnavailable } from "./Errors.js"
-import type { Event } from "./Event.js"
+import type { Event, StoredEvent } from "./Event.js"
 import type { StockMove } from "./InventoryStore.js"
 import type { Order, OrderStatus } from "./Order.js"
 
@@ -128,8 +128,8 @@ export class OrderStore extends Context.Service<
     ) => Effect.Effect<EventClaim, StoreUnavailable>
     /**
      * Relays one batch: holds up to `limit` unpublished events (what `claimEvents` would take),
-     * runs `publish` on them in commit order, and marks them published only if it succeeds;
-     * answers how many it moved. The events are held for as long as `publish` runs, at most
+     * runs `publish` on them in commit order (as stored: `StoredEvent`), and marks them published
+     * only if it succeeds (on Postgres a published event leaves the outbox); answers how many it moved. The events are held for as long as `publish` runs, at most
      * `leaseMs`: when it fails, or its holder dies, nothing is marked and they go out again with a
      * later batch. Concurrent relays hold disjoint events, and an order's later events wait while
      * an earlier one is held. Postgres holds them with row locks for the batch's transaction, so
@@ -139,7 +139,7 @@ export class OrderStore extends Context.Service<
       nowMs: number,
       limit: number,
       leaseMs: number,
-      publish: (events: ReadonlyArray<Event>) => Effect.Effect<void, E>
+      publish: (events: ReadonlyArray<StoredEvent>) => Effect.Effect<void, E>
     ) => Effect.Effect<number, E | StoreUnavailable>
     /** Marks events of a claim published; those whose claim was taken over are left alone. */
     readonly markPublished: (

@@ -8,7 +8,7 @@
  * order's events are published in order.
  */
 import { Cause, Clock, Effect, Metric, Queue, Schedule, Stream } from "effect"
-import { EventPublisher } from "./EventPublisher.js"
+import { EventPublisher, publishStored } from "./EventPublisher.js"
 import { storeCall } from "./internal/storeCall.js"
 import { OrderStore } from "./OrderStore.js"
 import { Resilience } from "./Resilience.js"
@@ -34,7 +34,12 @@ export const relayOnce = Effect.fn("Outbox.relayOnce")(function* (
   // when it succeeds (OrderStore.relayEvents). Not under the `store` policy: its timeout would cut
   // the publish, which the publisher bounds itself (the Kafka adapter's send timeout, 10 s), and
   // the lease bounds the hold. A failed batch marks nothing and goes out again with the next.
-  return yield* orders.relayEvents(yield* Clock.currentTimeMillis, batchSize, leaseMs, publisher.publish)
+  return yield* orders.relayEvents(
+    yield* Clock.currentTimeMillis,
+    batchSize,
+    leaseMs,
+    publishStored(publisher)
+  )
 })
 
 /** Relays until the outbox is empty (bounded by `maxBatches`). */

@@ -1,8 +1,8 @@
 /**
  * Housekeeping of the Postgres tables that only ever grow: idempotency keys past their expiry
- * (already absent to every claim) and outbox events published longer ago than the outbox's
- * retention (`TILL_OUTBOX_RETENTION_MS`, a day by default: history to look into, then gone). Unsent
- * events are never touched. Without it both tables grew by every checkout, forever.
+ * (already absent to every claim), and outbox events an older Till marked published and kept,
+ * once older than `TILL_OUTBOX_RETENTION_MS` (a day by default; today the relay deletes a sent
+ * event as it sends it). Unsent events are never touched.
  *
  * Each `run` deletes in batches (`batchSize` rows a statement, locked `SKIP LOCKED`, so it never
  * waits on live traffic) until a batch comes back short. Run by the `till/housekeeping` singleton

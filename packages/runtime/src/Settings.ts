@@ -17,8 +17,8 @@
  * | `TILL_ABANDONMENT_EVERY_MS` | 3600000 | pause between two rounds of the cart-abandonment job |
  * | `TILL_ABANDONED_AFTER_MS` | 3600000 | how long a cart stays unchanged before it is abandoned (`cart.abandoned`) |
  * | `TILL_RECONCILIATION_EVERY_MS` | 60000 | pause between two payment reconciliation runs (captures checked against orders) |
- * | `TILL_HOUSEKEEPING_EVERY_MS` | 3600000 | with `DATABASE_URL`: pause between two housekeeping runs (expired idempotency keys, old published events deleted) |
- * | `TILL_OUTBOX_RETENTION_MS` | 86400000 | with `DATABASE_URL`: how long a published event stays in the outbox before housekeeping deletes it |
+ * | `TILL_HOUSEKEEPING_EVERY_MS` | 3600000 | with `DATABASE_URL`: pause between two housekeeping runs (expired idempotency keys, sent events an older Till kept) |
+ * | `TILL_OUTBOX_RETENTION_MS` | 86400000 | with `DATABASE_URL`: age at which housekeeping deletes the sent events an older Till kept in the outbox (the relay deletes a sent event as it sends it) |
  * | `TILL_CLUSTER_HOST` | the host name | with `DATABASE_URL`: the address other instances reach this one's cluster runner at |
  * | `TILL_CLUSTER_PORT` | 34431 | with `DATABASE_URL`: the cluster runner's port |
  * | `TILL_CLUSTER_LOCK_EXPIRATION_MS` | 10000 | how long a stopped instance keeps its shards (and jobs) before another takes them |

@@ -12,7 +12,7 @@
  * `Inspector` lets tests and the simulator read every order (for the money and oversell
  * invariants) without going through paging.
  */
-import { Errors, type Event, type InventoryStore, Order, OrderStore } from "@till/core"
+import { Errors, Event, type InventoryStore, Order, OrderStore } from "@till/core"
 import { Context, Effect, Layer, Option, Result } from "effect"
 import { Base64Url } from "effect/encoding"
 import { Stock } from "./InMemoryInventoryStore.js"
@@ -381,7 +381,7 @@ export const make = (
         Effect.flatMap(claimEvents(nowMs, limit, leaseMs), ({ token, events }) =>
           events.length === 0
             ? Effect.succeed(0)
-            : publish(events).pipe(
+            : publish(events.map(Event.toStored)).pipe(
                 Effect.andThen(
                   markPublished(
                     token,

@@ -8,14 +8,14 @@
  *   messages keep their order within each partition. Across relays, core's leased claims never
  *   hand one order's later events to a relay while its earlier ones are out (Outbox.ts).
  * - **Durability**: `acks: -1`, a publish succeeds once every in-sync replica has the messages;
- *   only then does the relay mark them sent.
+ *   only then does the relay take them out of the outbox.
  * - **Bounded**: each publish is bounded by `sendTimeoutMs`. kafkajs's idempotent producer keeps
  *   retrying a send on its own; when the bound ends first the publish fails (`StoreUnavailable`,
  *   store `kafka`), the relay leaves the events unsent, and a late success of that send is a
  *   duplicate the consumers absorb by `event_id` (at least once).
  */
 import { type Errors, Event, EventPublisher } from "@till/core"
-import { Effect, Layer, Schema, type Scope } from "effect"
+import { Effect, Layer, type Scope } from "effect"
 import { type Message, Partitioners } from "kafkajs"
 import { call, KafkaClient } from "./KafkaClient.js"
 import { Topics } from "./Topics.js"
@@ -27,12 +27,13 @@ export interface Options {
 
 export const defaultSendTimeoutMs = 10_000
 
-const encode = Schema.encodeSync(Event.Event)
-
 /** The message of `event`: key, JSON value, `event_id` and `type` headers. */
-export const toMessage = (event: Event.Event): Message => ({
+export const toMessage = (event: Event.Event): Message => storedMessage(Event.toStored(event))
+
+/** The message of a stored event: its JSON as it is. */
+const storedMessage = (event: Event.StoredEvent): Message => ({
   key: event.aggregate_id,
-  value: JSON.stringify(encode(event)),
+  value: event.json,
   headers: { event_id: event.event_id, type: event.type }
 })
 
@@ -62,14 +63,17 @@ export const make: (
       Effect.ignore(call("disconnect the producer", settings.requestTimeoutMs, () => producer.disconnect()))
   )
 
-  const publish = (events: ReadonlyArray<Event.Event>): Effect.Effect<void, Errors.StoreUnavailable> => {
+  // Sends stored events (the outbox's JSON as it is): the relay's way, and `publish`'s once encoded.
+  const publishStored = (
+    events: ReadonlyArray<Event.StoredEvent>
+  ): Effect.Effect<void, Errors.StoreUnavailable> => {
     if (events.length === 0) return Effect.void
     const byTopic = new Map<string, Array<Message>>()
     for (const event of events) {
       const topic = topics.topicOf(event.type)
       const messages = byTopic.get(topic)
-      if (messages === undefined) byTopic.set(topic, [toMessage(event)])
-      else messages.push(toMessage(event))
+      if (messages === undefined) byTopic.set(topic, [storedMessage(event)])
+      else messages.push(storedMessage(event))
     }
     const topicMessages = [...byTopic].map(([topic, messages]) => ({ topic, messages }))
     return Effect.asVoid(
@@ -79,7 +83,9 @@ export const make: (
     )
   }
 
-  return EventPublisher.EventPublisher.of({ publish })
+  const publish = (events: ReadonlyArray<Event.Event>) => publishStored(events.map(Event.toStored))
+
+  return EventPublisher.EventPublisher.of({ publish, publishStored })
 })
 
 /**

@@ -4,7 +4,7 @@
  * `orderStoreContract` (OrderStoreContract.ts), with a store built afresh for every case.
  */
 import { expect, it } from "@effect/vitest"
-import type { Event, Order, OrderStore } from "@till/core"
+import { Event, type Order, type OrderStore } from "@till/core"
 import { Arbitrary, Cause, Deferred, Effect, Fiber, Option, Schema } from "effect"
 import { isoAt, uniqueId } from "../internal/contract.js"
 import {
@@ -21,7 +21,7 @@ import {
 
 type Run = ReturnType<typeof isolated>
 
-const ids = (events: ReadonlyArray<Event.Event>) => events.map((e) => e.event_id)
+const ids = (events: ReadonlyArray<{ readonly event_id: string }>) => events.map((e) => e.event_id)
 
 /** A new order of one unit of `sku`, created with `count` events. */
 const withEvents = (orders: Orders, sku: Parameters<typeof makeOrder>[0]["lines"][0][0], count: number) =>
@@ -177,7 +177,7 @@ export const describeOutbox = (run: Run) => {
           const a = yield* withEvents(orders, sku, 2)
           const b = yield* withEvents(orders, sku, 1)
           const published: Array<string> = []
-          const publish = (events: ReadonlyArray<Event.Event>) =>
+          const publish = (events: ReadonlyArray<Event.StoredEvent>) =>
             Effect.sync(() => published.push(...ids(events)))
           expect(yield* orders.relayEvents(t0, 2, 60_000, publish)).toBe(2)
           expect(yield* orders.relayEvents(t0, 10, 60_000, publish)).toBe(1)
@@ -243,13 +243,34 @@ export const describeOutbox = (run: Run) => {
       )
   )
 
+  it.effect("relayEvents hands each event on as stored: its JSON decodes to the event written", () =>
+    run((orders, stock) =>
+      Effect.gen(function* () {
+        const sku = yield* stocked(stock, 10)
+        const a = yield* withEvents(orders, sku, 2)
+        const stored: Array<Event.StoredEvent> = []
+        yield* orders.relayEvents(t0, 10, 60_000, (events) => Effect.sync(() => stored.push(...events)))
+        expect(ids(stored)).toEqual(a.events)
+        for (const s of stored) {
+          const event = yield* Event.fromStored(s)
+          expect([event.event_id, event.aggregate_id, event.type]).toEqual([
+            s.event_id,
+            s.aggregate_id,
+            s.type
+          ])
+          expect(event.aggregate_id).toBe(a.order.order_id)
+        }
+      })
+    )
+  )
+
   it.effect("concurrent relayEvents publish disjoint events, each order's in commit order", () =>
     run((orders, stock) =>
       Effect.gen(function* () {
         const sku = yield* stocked(stock, 100)
         const written = yield* Effect.forEach(Array.from({ length: 20 }), () => withEvents(orders, sku, 2))
         const published: Array<string> = []
-        const publish = (events: ReadonlyArray<Event.Event>) =>
+        const publish = (events: ReadonlyArray<Event.StoredEvent>) =>
           Effect.andThen(
             Effect.yieldNow,
             Effect.sync(() => published.push(...ids(events)))
