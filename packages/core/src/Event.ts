@@ -4,7 +4,7 @@
  * the state change they describe, and relayed to Kafka afterwards; consumers dedupe by
  * `event_id`. Event data never holds a card number: only token, brand and last4.
  */
-import { Schema } from "effect"
+import { Effect, Schema } from "effect"
 
 export const EventType = Schema.Literals([
   "order.created",
@@ -44,18 +44,36 @@ export interface StoredEvent {
   readonly type: EventType
   /** `JSON.stringify` of the encoded `Event`. */
   readonly json: string
+  /**
+   * The event itself, when the store holds it decoded (in memory): what `fromStored` answers
+   * without decoding `json`.
+   */
+  readonly event?: Event | undefined
 }
 
 const encodeEvent = Schema.encodeSync(Event)
 const decodeEvent = Schema.decodeUnknownEffect(Schema.fromJsonString(Event))
 
-/** `event` as the outbox stores it. */
-export const toStored = (event: Event): StoredEvent => ({
-  event_id: event.event_id,
-  aggregate_id: event.aggregate_id,
-  type: event.type,
-  json: JSON.stringify(encodeEvent(event))
-})
+/** An event held in memory, stored: its JSON is made only when read (an in-memory relay never reads it). */
+class HeldEvent implements StoredEvent {
+  readonly event_id: string
+  readonly aggregate_id: string
+  readonly type: EventType
+  #json: string | undefined
+  constructor(readonly event: Event) {
+    this.event_id = event.event_id
+    this.aggregate_id = event.aggregate_id
+    this.type = event.type
+  }
+  get json(): string {
+    if (this.#json === undefined) this.#json = JSON.stringify(encodeEvent(this.event))
+    return this.#json
+  }
+}
 
-/** The event a stored one holds; fails when its JSON is not an `Event`. */
-export const fromStored = (stored: StoredEvent) => decodeEvent(stored.json)
+/** `event` as the outbox stores it. */
+export const toStored = (event: Event): StoredEvent => new HeldEvent(event)
+
+/** The event a stored one holds (`event` when at hand, else its JSON decoded); fails when the JSON is not an `Event`. */
+export const fromStored = (stored: StoredEvent): Effect.Effect<Event, Schema.SchemaError> =>
+  stored.event !== undefined ? Effect.succeed(stored.event) : decodeEvent(stored.json)
