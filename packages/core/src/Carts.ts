@@ -40,6 +40,12 @@ export const defaults: Config = { ttlMs: 30 * 24 * 60 * 60 * 1000, defaultCurren
 /** Writes of one cart that may lose to other writers before one gives up (a hot cart is a bug). */
 const maxConflicts = 8
 
+/** An edit of one cart line, as `Carts.editOnce` takes it. */
+export type Edit =
+  | { readonly _tag: "addItem"; readonly sku: Sku; readonly quantity: number }
+  | { readonly _tag: "setQuantity"; readonly sku: Sku; readonly quantity: number }
+  | { readonly _tag: "removeItem"; readonly sku: Sku }
+
 type ChangeError =
   | CartNotFound
   | CartNotActive
@@ -77,6 +83,17 @@ export class Carts extends Context.Service<
       quantity: number
     ) => Effect.Effect<Cart.Cart, ChangeError>
     readonly removeItem: (userId: string, cartId: string, sku: Sku) => Effect.Effect<Cart.Cart, ChangeError>
+    /**
+     * One round of an edit (`addItem`, `setQuantity` or `removeItem`): the cart written, or None,
+     * writing nothing, when another writer changed the cart between this read and this write. The
+     * edits above read again up to 8 times; this is for a caller that queues contended edits
+     * elsewhere (the runtime's cart entity) and spares the uncontended ones the queue.
+     */
+    readonly editOnce: (
+      userId: string,
+      cartId: string,
+      edit: Edit
+    ) => Effect.Effect<Option.Option<Cart.Cart>, ChangeError>
     /**
      * The checkout's claim: `cart` (as read and priced) becomes `checked_out` by `orderId`, if it
      * is still that version. "changed" when it was written meanwhile (read and price it again).
@@ -148,53 +165,75 @@ export const make = (config: Config = defaults) =>
         )
       })
 
+    /** The write an edit makes of the cart as it is now: the cart read and its next state. */
+    const decideChange = (
+      userId: string,
+      cartId: string,
+      sku: Sku,
+      quantityFor: (current: number) => number
+    ) =>
+      Effect.gen(function* () {
+        const cart = yield* load(userId, cartId)
+        if (cart.status !== "active") return yield* Effect.fail(new CartNotActive({ cartId }))
+        const quantity = quantityFor(Cart.quantityOf(cart, sku))
+        if (!Number.isSafeInteger(quantity) || quantity < 0) {
+          return yield* Effect.fail(
+            new ValidationError({ errors: [{ path: "quantity", message: "must be a whole number ≥ 0" }] })
+          )
+        }
+        if (quantity > maxQuantity) return yield* Effect.fail(tooMany(quantity))
+        let item: Cart.CartItem | undefined
+        if (quantity > 0) {
+          const product = yield* catalog.get(sku)
+          if (Option.isNone(product)) return yield* Effect.fail(new SkuNotFound({ sku }))
+          if (product.value.price.currency !== cart.currency) {
+            return yield* Effect.fail(
+              new ValidationError({
+                errors: [
+                  {
+                    path: "sku",
+                    message: `${sku} is priced in ${product.value.price.currency}, the cart in ${cart.currency}`
+                  }
+                ]
+              })
+            )
+          }
+          item = Cart.line(sku, product.value.name, quantity, product.value.price)
+        }
+        const items = Cart.setLine(cart.items, item, sku)
+        if (items.length > Cart.maxLines) {
+          return yield* Effect.fail(
+            new ValidationError({
+              errors: [{ path: "sku", message: `a cart holds at most ${Cart.maxLines} lines` }]
+            })
+          )
+        }
+        const next = yield* Effect.fromResult(Cart.withItems(cart, items, yield* nowIso))
+        return { expected: cart, next }
+      })
+
     const change = (
       userId: string,
       cartId: string,
       sku: Sku,
       quantityFor: (current: number) => number
     ): Effect.Effect<Cart.Cart, ChangeError> =>
-      writeWithRetry(cartId, () =>
-        Effect.gen(function* () {
-          const cart = yield* load(userId, cartId)
-          if (cart.status !== "active") return yield* Effect.fail(new CartNotActive({ cartId }))
-          const quantity = quantityFor(Cart.quantityOf(cart, sku))
-          if (!Number.isSafeInteger(quantity) || quantity < 0) {
-            return yield* Effect.fail(
-              new ValidationError({ errors: [{ path: "quantity", message: "must be a whole number ≥ 0" }] })
-            )
-          }
-          if (quantity > maxQuantity) return yield* Effect.fail(tooMany(quantity))
-          let item: Cart.CartItem | undefined
-          if (quantity > 0) {
-            const product = yield* catalog.get(sku)
-            if (Option.isNone(product)) return yield* Effect.fail(new SkuNotFound({ sku }))
-            if (product.value.price.currency !== cart.currency) {
-              return yield* Effect.fail(
-                new ValidationError({
-                  errors: [
-                    {
-                      path: "sku",
-                      message: `${sku} is priced in ${product.value.price.currency}, the cart in ${cart.currency}`
-                    }
-                  ]
-                })
-              )
-            }
-            item = Cart.line(sku, product.value.name, quantity, product.value.price)
-          }
-          const items = Cart.setLine(cart.items, item, sku)
-          if (items.length > Cart.maxLines) {
-            return yield* Effect.fail(
-              new ValidationError({
-                errors: [{ path: "sku", message: `a cart holds at most ${Cart.maxLines} lines` }]
-              })
-            )
-          }
-          const next = yield* Effect.fromResult(Cart.withItems(cart, items, yield* nowIso))
-          return { expected: cart, next }
-        })
-      ).pipe(Effect.map(Option.getOrThrow)) // a change always writes
+      writeWithRetry(cartId, () => decideChange(userId, cartId, sku, quantityFor)).pipe(
+        Effect.map(Option.getOrThrow) // a change always writes
+      )
+
+    const addQuantity = (quantity: number) =>
+      Number.isSafeInteger(quantity) && quantity >= 1
+        ? Effect.succeed((current: number) => current + quantity)
+        : Effect.fail(
+            new ValidationError({ errors: [{ path: "quantity", message: "must be a whole number ≥ 1" }] })
+          )
+
+    /** How an edit changes its line's quantity (an `addItem` of a bad quantity fails here). */
+    const quantityFor = (edit: Edit): Effect.Effect<(current: number) => number, ValidationError> =>
+      edit._tag === "addItem"
+        ? addQuantity(edit.quantity)
+        : Effect.succeed(edit._tag === "setQuantity" ? () => edit.quantity : () => 0)
 
     return Carts.of({
       create: Effect.fn("Carts.create")(function* (userId: string, currency?: string) {
@@ -214,11 +253,7 @@ export const make = (config: Config = defaults) =>
       }),
       get: (userId, cartId) => load(userId, cartId),
       addItem: Effect.fn("Carts.addItem")((userId: string, cartId: string, sku: Sku, quantity: number) =>
-        Number.isSafeInteger(quantity) && quantity >= 1
-          ? change(userId, cartId, sku, (current) => current + quantity)
-          : Effect.fail(
-              new ValidationError({ errors: [{ path: "quantity", message: "must be a whole number ≥ 1" }] })
-            )
+        Effect.flatMap(addQuantity(quantity), (add) => change(userId, cartId, sku, add))
       ),
       setQuantity: Effect.fn("Carts.setQuantity")(
         (userId: string, cartId: string, sku: Sku, quantity: number) =>
@@ -227,6 +262,10 @@ export const make = (config: Config = defaults) =>
       removeItem: Effect.fn("Carts.removeItem")((userId: string, cartId: string, sku: Sku) =>
         change(userId, cartId, sku, () => 0)
       ),
+      editOnce: Effect.fn("Carts.editOnce")(function* (userId: string, cartId: string, edit: Edit) {
+        const write = yield* decideChange(userId, cartId, edit.sku, yield* quantityFor(edit))
+        return yield* store.update(write.next, write.expected.version, config.ttlMs)
+      }),
       claim: Effect.fn("Carts.claim")(function* (cart: Cart.Cart, orderId: string) {
         const next = new Cart.Cart({
           ...cart,

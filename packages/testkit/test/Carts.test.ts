@@ -1,8 +1,8 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Carts, Catalog, InventoryStore, Money, Sku } from "@till/core"
-import { Effect, Option, Result } from "effect"
+import { Cart, CartStore, Carts, Catalog, InventoryStore, Money, Sku } from "@till/core"
+import { Effect, Layer, Option, Result } from "effect"
 import { TestClock } from "effect/testing"
-import { FakePaymentGateway, TestTill } from "@till/testkit"
+import { FakePaymentGateway, InMemoryCartStore, TestTill } from "@till/testkit"
 
 const failure = <A, E>(result: Result.Result<A, E>) => Result.getFailure(result).pipe(Option.getOrThrow)
 const day = 24 * 60 * 60 * 1000
@@ -93,6 +93,54 @@ describe("Carts", () => {
       )
       expect((yield* carts.get("u", cart.cart_id)).items[0]?.quantity).toBe(50)
     }).pipe(Effect.provide(TestTill.layer({ seed: 53 })))
+  )
+
+  it.effect(
+    "editOnce: one compare-and-set round; None, writing nothing, when another writer got in between",
+    () => {
+      // A store whose next update finds the cart changed by someone else first (as a concurrent edit would).
+      const interloper = { armed: false }
+      const cartStore = Layer.effect(
+        CartStore.CartStore,
+        Effect.map(InMemoryCartStore.make(), (s) => ({
+          ...s,
+          update: (next: Parameters<typeof s.update>[0], expected: number, ttlMs: number) =>
+            Effect.gen(function* () {
+              if (interloper.armed) {
+                interloper.armed = false
+                const now = Option.getOrThrow(yield* s.get(next.cart_id))
+                yield* s.update(new Cart.Cart({ ...now, updated_at: now.updated_at }), now.version, ttlMs)
+              }
+              return yield* s.update(next, expected, ttlMs)
+            })
+        }))
+      )
+      return Effect.gen(function* () {
+        yield* TestTill.stock("mug", "Mug", 1_500, 10)
+        const carts = yield* Carts.Carts
+        const cart = yield* carts.create("u")
+        const mug = Sku.make("mug")
+        const added = yield* carts.editOnce("u", cart.cart_id, { _tag: "addItem", sku: mug, quantity: 2 })
+        expect(Option.getOrThrow(added).items.map((i) => i.quantity)).toEqual([2])
+        interloper.armed = true
+        expect(yield* carts.editOnce("u", cart.cart_id, { _tag: "addItem", sku: mug, quantity: 1 })).toEqual(
+          Option.none()
+        )
+        expect((yield* carts.get("u", cart.cart_id)).items.map((i) => i.quantity)).toEqual([2])
+        const set = yield* carts.editOnce("u", cart.cart_id, { _tag: "setQuantity", sku: mug, quantity: 5 })
+        expect(Option.getOrThrow(set).items.map((i) => i.quantity)).toEqual([5])
+        const removed = yield* carts.editOnce("u", cart.cart_id, { _tag: "removeItem", sku: mug })
+        expect(Option.getOrThrow(removed).items).toEqual([])
+        const bad = yield* Effect.flip(
+          carts.editOnce("u", cart.cart_id, { _tag: "addItem", sku: mug, quantity: 0 })
+        )
+        expect(bad._tag).toBe("ValidationError")
+        const foreign = yield* Effect.flip(
+          carts.editOnce("v", cart.cart_id, { _tag: "removeItem", sku: mug })
+        )
+        expect(foreign._tag).toBe("CartNotFound")
+      }).pipe(Effect.provide(TestTill.layer({ seed: 51, cartStore })))
+    }
   )
 
   it.effect("an item priced in another currency than the cart's is refused", () =>
