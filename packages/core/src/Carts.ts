@@ -222,18 +222,21 @@ export const make = (config: Config = defaults) =>
         Effect.map(Option.getOrThrow) // a change always writes
       )
 
-    const addQuantity = (quantity: number) =>
-      Number.isSafeInteger(quantity) && quantity >= 1
+    /** How an edit changes its line's quantity (an `addItem` of a bad quantity fails here). */
+    const quantityFor = (edit: Edit): Effect.Effect<(current: number) => number, ValidationError> => {
+      if (edit._tag !== "addItem")
+        return Effect.succeed(edit._tag === "setQuantity" ? () => edit.quantity : () => 0)
+      const quantity = edit.quantity
+      return Number.isSafeInteger(quantity) && quantity >= 1
         ? Effect.succeed((current: number) => current + quantity)
         : Effect.fail(
             new ValidationError({ errors: [{ path: "quantity", message: "must be a whole number ≥ 1" }] })
           )
+    }
 
-    /** How an edit changes its line's quantity (an `addItem` of a bad quantity fails here). */
-    const quantityFor = (edit: Edit): Effect.Effect<(current: number) => number, ValidationError> =>
-      edit._tag === "addItem"
-        ? addQuantity(edit.quantity)
-        : Effect.succeed(edit._tag === "setQuantity" ? () => edit.quantity : () => 0)
+    /** An edit, read again after each lost compare-and-set round (up to `maxConflicts`). */
+    const edit = (userId: string, cartId: string, e: Edit) =>
+      Effect.flatMap(quantityFor(e), (quantity) => change(userId, cartId, e.sku, quantity))
 
     return Carts.of({
       create: Effect.fn("Carts.create")(function* (userId: string, currency?: string) {
@@ -253,14 +256,14 @@ export const make = (config: Config = defaults) =>
       }),
       get: (userId, cartId) => load(userId, cartId),
       addItem: Effect.fn("Carts.addItem")((userId: string, cartId: string, sku: Sku, quantity: number) =>
-        Effect.flatMap(addQuantity(quantity), (add) => change(userId, cartId, sku, add))
+        edit(userId, cartId, { _tag: "addItem", sku, quantity })
       ),
       setQuantity: Effect.fn("Carts.setQuantity")(
         (userId: string, cartId: string, sku: Sku, quantity: number) =>
-          change(userId, cartId, sku, () => quantity)
+          edit(userId, cartId, { _tag: "setQuantity", sku, quantity })
       ),
       removeItem: Effect.fn("Carts.removeItem")((userId: string, cartId: string, sku: Sku) =>
-        change(userId, cartId, sku, () => 0)
+        edit(userId, cartId, { _tag: "removeItem", sku })
       ),
       editOnce: Effect.fn("Carts.editOnce")(function* (userId: string, cartId: string, edit: Edit) {
         const write = yield* decideChange(userId, cartId, edit.sku, yield* quantityFor(edit))

@@ -129,11 +129,12 @@ export class OrderStore extends Context.Service<
     /**
      * Relays one batch: holds up to `limit` unpublished events (what `claimEvents` would take),
      * runs `publish` on them in commit order (as stored: `StoredEvent`), and marks them published
-     * only if it succeeds (on Postgres a published event leaves the outbox); answers how many it moved. The events are held for as long as `publish` runs, at most
-     * `leaseMs`: when it fails, or its holder dies, nothing is marked and they go out again with a
-     * later batch. Concurrent relays hold disjoint events, and an order's later events wait while
-     * an earlier one is held. Postgres holds them with row locks for the batch's transaction, so
-     * an event is written once (when marked) instead of twice (claimed, then marked).
+     * only if it succeeds (on Postgres a published event leaves the outbox); answers how many it
+     * moved. The events are held for as long as `publish` runs, at most `leaseMs`: when it fails,
+     * or its holder dies, nothing is marked and they go out again with a later batch. Concurrent
+     * relays hold disjoint events, and an order's later events wait while an earlier one is held.
+     * Postgres holds them with row locks for the batch's transaction, so an event is written once
+     * after its insert (deleted when sent) instead of twice (claimed, then marked).
      */
     readonly relayEvents: <E>(
       nowMs: number,
