@@ -245,6 +245,55 @@ await describeService("kafka", "Kafka relay and consumers (real broker)", () => 
       },
       60_000
     )
+
+    it.live(
+      `${batch ? "batched: " : ""}a message whose type header names a type without a handler is skipped unread; one that names a handled type, or none, is read (and dead-lettered when unreadable)`,
+      () => {
+        const topics = freshTopics(1)
+        return Effect.gen(function* () {
+          const consumer = yield* Consumer.start(
+            Consumer.make({
+              name: "header-test",
+              groupId: `${topics.orders}.header`,
+              topics: ["orders"],
+              batch,
+              retry: { attempts: 1 },
+              handlers: { "order.confirmed": () => Effect.void }
+            })
+          )
+          const kafka = new Kafka({
+            clientId: "till-test",
+            brokers: [...brokers()],
+            logLevel: logLevel.NOTHING
+          })
+          const producer = kafka.producer()
+          yield* Effect.promise(() => producer.connect())
+          yield* Effect.promise(() =>
+            producer.send({
+              topic: topics.orders,
+              messages: [
+                { key: "ord-a", value: "{not json", headers: { event_id: "h-1", type: "order.created" } },
+                { key: "ord-b", value: "{not json", headers: { event_id: "h-2", type: "order.confirmed" } },
+                { key: "ord-c", value: "{not json", headers: { event_id: "h-3" } }
+              ]
+            })
+          )
+          yield* Effect.promise(() => producer.disconnect())
+          yield* toOutbox([event("ord-d", "order.confirmed", 0), event("ord-e", "order.created", 0)])
+          yield* Outbox.drain()
+
+          yield* eventually(
+            "the handled event handled, the unreadable ones it would handle dead-lettered, the rest skipped",
+            Effect.map(consumer.stats, (s) => s.handled === 1 && s.deadLettered === 2 && s.skipped === 2)
+          )
+          const letters = yield* Effect.promise(() => readTopic(`${topics.orders}.dlq`, (r) => r.length >= 2))
+          expect(letters.map((m) => m.key).sort()).toEqual(["ord-b", "ord-c"])
+          expect(yield* processedBy("header-test")).toEqual(["ord-d/order.confirmed/0"])
+          expect(yield* consumer.stats).toEqual({ handled: 1, duplicates: 0, skipped: 2, deadLettered: 2 })
+        }).pipe(Effect.scoped, Effect.provide(world(topics)))
+      },
+      60_000
+    )
   }
 
   it.live(

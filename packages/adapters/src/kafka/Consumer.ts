@@ -13,6 +13,7 @@
  * ```
  *
  * What a message goes through, in its partition's order (partitions run concurrently):
+ * 0. its `type` header (Till's publisher sets it) names a type without a handler: skipped unread.
  * 1. decoded (JSON, then `Event.Event`); a message that cannot be decoded is poison and goes to
  *    the topic's dead-letter topic at once: retrying cannot make it decode.
  * 2. no handler for its type: skipped.
@@ -178,6 +179,12 @@ const causeText = (cause: Cause.Cause<unknown>): string => {
   return text.replace(/\s+/g, " ").slice(0, 1_000)
 }
 
+/** The event type a message's `type` header names (Till's publisher sets it), if it has one. */
+const typeHeader = (message: KafkaMessage): string | undefined => {
+  const value = message.headers?.["type"]
+  return Buffer.isBuffer(value) ? value.toString("utf8") : typeof value === "string" ? value : undefined
+}
+
 /**
  * Runs `consumer` until the scope closes (or `stop`): connected, subscribed and in its group when
  * this succeeds.
@@ -196,6 +203,17 @@ export const start: <R>(
   const connectMs = settings.connectionTimeoutMs + settings.requestTimeoutMs
   const subscribed = consumer.topics.map((family) => topics.topic(family))
   const stats = { handled: 0, duplicates: 0, skipped: 0, deadLettered: 0 }
+  /**
+   * A message this consumer skips without reading it: its `type` header names a type it has no
+   * handler for. Why: every consumer of a topic receives all of its events (five a checkout on
+   * `orders`) and handles one or two; decoding each only to skip it was most of the notifications
+   * consumer's cost (KafkaEventPublisher.ts sets the header for this). A message without the
+   * header is read, and dead-lettered when unreadable, as before.
+   */
+  const skippedUnread = (message: KafkaMessage): boolean => {
+    const type = typeHeader(message)
+    return type !== undefined && !Object.hasOwn(consumer.handlers, type)
+  }
   const count = (outcome: "handled" | "duplicate" | "skipped" | "dead_lettered", n = 1) =>
     Metric.update(Metric.withAttributes(messages, { consumer: consumer.name, outcome }), n)
 
@@ -380,6 +398,11 @@ export const start: <R>(
       return true
     })
 
+  /**
+   * A fetched batch of one partition, in order. Messages whose `type` header names a type without
+   * a handler are skipped unread; the rest go through one transaction per chunk (`batch`, falling
+   * back to one by one) or one by one. An offset is resolved once its message is done.
+   */
   const processBatch = (
     topic: string,
     partition: number,
@@ -388,15 +411,31 @@ export const start: <R>(
     heartbeat: () => Promise<void>
   ) =>
     Effect.gen(function* () {
-      for (let from = 0; from < messages.length; from += consumer.maxBatch) {
-        const chunk = messages.slice(from, from + consumer.maxBatch)
-        if (!(yield* together(chunk))) {
-          for (const message of chunk) {
-            yield* process(topic, partition, message, heartbeat)
-            resolveOffset(message.offset)
-          }
-        } else resolveOffset(chunk[chunk.length - 1]!.offset)
-        yield* Effect.promise(() => heartbeat().catch(() => undefined))
+      const wanted = messages.filter((message) => !skippedUnread(message))
+      const beat = Effect.promise(() => heartbeat().catch(() => undefined))
+      if (consumer.batch) {
+        for (let from = 0; from < wanted.length; from += consumer.maxBatch) {
+          const chunk = wanted.slice(from, from + consumer.maxBatch)
+          if (!(yield* together(chunk))) {
+            for (const message of chunk) {
+              yield* process(topic, partition, message, heartbeat)
+              resolveOffset(message.offset)
+            }
+          } else resolveOffset(chunk[chunk.length - 1]!.offset)
+          yield* beat
+        }
+      } else {
+        for (const message of wanted) {
+          yield* process(topic, partition, message, heartbeat)
+          resolveOffset(message.offset)
+          yield* beat
+        }
+      }
+      const skipped = messages.length - wanted.length
+      if (messages.length > 0) resolveOffset(messages[messages.length - 1]!.offset)
+      if (skipped > 0) {
+        stats.skipped += skipped
+        yield* count("skipped", skipped)
       }
     })
 
@@ -424,22 +463,16 @@ export const start: <R>(
     })
     await session.connect()
     await session.subscribe({ topics: subscribed, fromBeginning: consumer.fromBeginning })
-    await session.run(
-      consumer.batch
-        ? {
-            partitionsConsumedConcurrently: consumer.partitionConcurrency,
-            eachBatchAutoResolve: false,
-            eachBatch: ({ batch, resolveOffset, heartbeat }) =>
-              run(processBatch(batch.topic, batch.partition, batch.messages, resolveOffset, heartbeat), {
-                signal: inFlight.signal
-              })
-          }
-        : {
-            partitionsConsumedConcurrently: consumer.partitionConcurrency,
-            eachMessage: ({ topic, partition, message, heartbeat }) =>
-              run(Effect.asVoid(process(topic, partition, message, heartbeat)), { signal: inFlight.signal })
-          }
-    )
+    // Every consumer takes fetched batches (`processBatch`): a batch consumer's handled messages
+    // share a transaction, the others' go one by one, and the skipped ones cost nothing.
+    await session.run({
+      partitionsConsumedConcurrently: consumer.partitionConcurrency,
+      eachBatchAutoResolve: false,
+      eachBatch: ({ batch, resolveOffset, heartbeat }) =>
+        run(processBatch(batch.topic, batch.partition, batch.messages, resolveOffset, heartbeat), {
+          signal: inFlight.signal
+        })
+    })
   }
   const replace = async (dead: KafkaConsumer, error: Error) => {
     console.warn(`[till] consumer ${consumer.name} crashed (${reasonOf(error)}); starting a new one`)
