@@ -10,9 +10,8 @@ import { PostgresOrderStore } from "@till/adapters/postgres"
 import { EventPublisher, OrderStore, Outbox, Resilience } from "@till/core"
 import { Effect, Layer } from "effect"
 import { SqlClient } from "effect/sql"
-import { Kafka, logLevel } from "kafkajs"
 import { expect } from "vitest"
-import { brokers, event, eventually, freshTopics, kafkaLayer, readTopic, toOutbox } from "./support/kafka.js"
+import { event, eventually, freshTopics, kafkaLayer, readTopic, sendRaw, toOutbox } from "./support/kafka.js"
 import { onFreshSchema } from "./support/postgres.js"
 import { describeService } from "./support/services.js"
 
@@ -191,22 +190,11 @@ await describeService("kafka", "Kafka relay and consumers (real broker)", () => 
               }
             })
           )
-          const kafka = new Kafka({
-            clientId: "till-test",
-            brokers: [...brokers()],
-            logLevel: logLevel.NOTHING
-          })
-          const producer = kafka.producer()
-          yield* Effect.promise(() => producer.connect())
           yield* Effect.promise(() =>
-            producer.send({
-              topic: topics.orders,
-              messages: [
-                { key: "ord-poison", value: "{not json", headers: { event_id: "x-1", trace: "abc" } }
-              ]
-            })
+            sendRaw(topics.orders, [
+              { key: "ord-poison", value: "{not json", headers: { event_id: "x-1", trace: "abc" } }
+            ])
           )
-          yield* Effect.promise(() => producer.disconnect())
           yield* toOutbox([event("ord-fail", "order.expired", 0), event("ord-ok", "order.created", 0)])
           yield* Outbox.drain()
 
@@ -261,24 +249,13 @@ await describeService("kafka", "Kafka relay and consumers (real broker)", () => 
               handlers: { "order.confirmed": () => Effect.void }
             })
           )
-          const kafka = new Kafka({
-            clientId: "till-test",
-            brokers: [...brokers()],
-            logLevel: logLevel.NOTHING
-          })
-          const producer = kafka.producer()
-          yield* Effect.promise(() => producer.connect())
           yield* Effect.promise(() =>
-            producer.send({
-              topic: topics.orders,
-              messages: [
-                { key: "ord-a", value: "{not json", headers: { event_id: "h-1", type: "order.created" } },
-                { key: "ord-b", value: "{not json", headers: { event_id: "h-2", type: "order.confirmed" } },
-                { key: "ord-c", value: "{not json", headers: { event_id: "h-3" } }
-              ]
-            })
+            sendRaw(topics.orders, [
+              { key: "ord-a", value: "{not json", headers: { event_id: "h-1", type: "order.created" } },
+              { key: "ord-b", value: "{not json", headers: { event_id: "h-2", type: "order.confirmed" } },
+              { key: "ord-c", value: "{not json", headers: { event_id: "h-3" } }
+            ])
           )
-          yield* Effect.promise(() => producer.disconnect())
           yield* toOutbox([event("ord-d", "order.confirmed", 0), event("ord-e", "order.created", 0)])
           yield* Outbox.drain()
 

@@ -7,7 +7,7 @@ import { KafkaClient, Topics } from "@till/adapters/kafka"
 import { Event } from "@till/core"
 import { Effect, Layer, Schema } from "effect"
 import { SqlClient } from "effect/sql"
-import { Kafka, logLevel } from "kafkajs"
+import { Kafka, logLevel, type Message } from "kafkajs"
 import { serviceUrl } from "./services.js"
 
 export const brokers = (): ReadonlyArray<string> => serviceUrl("kafka").split(",")
@@ -63,6 +63,20 @@ export interface Received {
   readonly key: string
   readonly value: string
   readonly headers: Readonly<Record<string, string>>
+}
+
+/** Sends `messages` to `topic` as they are, past Till's publisher (poison, foreign producers). */
+export const sendRaw = (topic: string, messages: ReadonlyArray<Message>): Promise<void> => {
+  const producer = new Kafka({
+    clientId: "till-test",
+    brokers: [...brokers()],
+    logLevel: logLevel.NOTHING
+  }).producer()
+  return producer
+    .connect()
+    .then(() => producer.send({ topic, messages: [...messages] }))
+    .then(() => undefined)
+    .finally(() => producer.disconnect())
 }
 
 /**
