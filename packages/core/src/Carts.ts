@@ -212,18 +212,8 @@ export const make = (config: Config = defaults) =>
         return { expected: cart, next }
       })
 
-    const change = (
-      userId: string,
-      cartId: string,
-      sku: Sku,
-      quantityFor: (current: number) => number
-    ): Effect.Effect<Cart.Cart, ChangeError> =>
-      writeWithRetry(cartId, () => decideChange(userId, cartId, sku, quantityFor)).pipe(
-        Effect.map(Option.getOrThrow) // a change always writes
-      )
-
     /** How an edit changes its line's quantity (an `addItem` of a bad quantity fails here). */
-    const quantityFor = (edit: Edit): Effect.Effect<(current: number) => number, ValidationError> => {
+    const quantityChange = (edit: Edit): Effect.Effect<(current: number) => number, ValidationError> => {
       if (edit._tag !== "addItem")
         return Effect.succeed(edit._tag === "setQuantity" ? () => edit.quantity : () => 0)
       const quantity = edit.quantity
@@ -235,8 +225,16 @@ export const make = (config: Config = defaults) =>
     }
 
     /** An edit, read again after each lost compare-and-set round (up to `maxConflicts`). */
-    const edit = (userId: string, cartId: string, e: Edit) =>
-      Effect.flatMap(quantityFor(e), (quantity) => change(userId, cartId, e.sku, quantity))
+    const editWithRetry = (
+      userId: string,
+      cartId: string,
+      edit: Edit
+    ): Effect.Effect<Cart.Cart, ChangeError> =>
+      Effect.flatMap(quantityChange(edit), (quantityFor) =>
+        writeWithRetry(cartId, () => decideChange(userId, cartId, edit.sku, quantityFor)).pipe(
+          Effect.map(Option.getOrThrow) // an edit always writes
+        )
+      )
 
     return Carts.of({
       create: Effect.fn("Carts.create")(function* (userId: string, currency?: string) {
@@ -256,17 +254,17 @@ export const make = (config: Config = defaults) =>
       }),
       get: (userId, cartId) => load(userId, cartId),
       addItem: Effect.fn("Carts.addItem")((userId: string, cartId: string, sku: Sku, quantity: number) =>
-        edit(userId, cartId, { _tag: "addItem", sku, quantity })
+        editWithRetry(userId, cartId, { _tag: "addItem", sku, quantity })
       ),
       setQuantity: Effect.fn("Carts.setQuantity")(
         (userId: string, cartId: string, sku: Sku, quantity: number) =>
-          edit(userId, cartId, { _tag: "setQuantity", sku, quantity })
+          editWithRetry(userId, cartId, { _tag: "setQuantity", sku, quantity })
       ),
       removeItem: Effect.fn("Carts.removeItem")((userId: string, cartId: string, sku: Sku) =>
-        edit(userId, cartId, { _tag: "removeItem", sku })
+        editWithRetry(userId, cartId, { _tag: "removeItem", sku })
       ),
       editOnce: Effect.fn("Carts.editOnce")(function* (userId: string, cartId: string, edit: Edit) {
-        const write = yield* decideChange(userId, cartId, edit.sku, yield* quantityFor(edit))
+        const write = yield* decideChange(userId, cartId, edit.sku, yield* quantityChange(edit))
         return yield* store.update(write.next, write.expected.version, config.ttlMs)
       }),
       claim: Effect.fn("Carts.claim")(function* (cart: Cart.Cart, orderId: string) {

@@ -413,23 +413,17 @@ export const start: <R>(
     Effect.gen(function* () {
       const wanted = messages.filter((message) => !skippedUnread(message))
       const beat = Effect.promise(() => heartbeat().catch(() => undefined))
-      if (consumer.batch) {
-        for (let from = 0; from < wanted.length; from += consumer.maxBatch) {
-          const chunk = wanted.slice(from, from + consumer.maxBatch)
-          if (!(yield* together(chunk))) {
-            for (const message of chunk) {
-              yield* process(topic, partition, message, heartbeat)
-              resolveOffset(message.offset)
-            }
-          } else resolveOffset(chunk[chunk.length - 1]!.offset)
+      for (let from = 0; from < wanted.length; from += consumer.maxBatch) {
+        const chunk = wanted.slice(from, from + consumer.maxBatch)
+        if (consumer.batch && (yield* together(chunk))) {
+          resolveOffset(chunk[chunk.length - 1]!.offset)
           yield* beat
-        }
-      } else {
-        for (const message of wanted) {
-          yield* process(topic, partition, message, heartbeat)
-          resolveOffset(message.offset)
-          yield* beat
-        }
+        } else
+          for (const message of chunk) {
+            yield* process(topic, partition, message, heartbeat)
+            resolveOffset(message.offset)
+            yield* beat
+          }
       }
       const skipped = messages.length - wanted.length
       if (messages.length > 0) resolveOffset(messages[messages.length - 1]!.offset)
