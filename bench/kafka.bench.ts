@@ -11,6 +11,10 @@
  *   `Outbox.drain` on `PostgresOrderStore` + `KafkaEventPublisher`: rows taken out of the outbox
  *   and published (their stored JSON as it is) in one transaction (`relayEvents`), `BATCH` events
  *   per round; `RELAYS` relays at once (several may run, Outbox.ts);
+ * - `*.cpu.*`: CPU a message in each phase, from `/proc`: this process (`node`: the client, or the
+ *   relay), every `postgres` process (backends and background workers, autovacuum included) and
+ *   every `java` process (the broker; another Java program on the machine would count too). The
+ *   two cores are shared by all three, so these say why the relay's rate is what it is;
  * - `till.lag.p50` / `p99`: end-to-end lag at a steady `RATE` events/s for `LAG_SECONDS`: a
  *   writer commits `RATE / 100` events to the outbox every 10 ms, a relay woken by Postgres
  *   LISTEN/NOTIFY (`Outbox.runWhenWoken(PostgresOutbox.wakeups)`) publishes them, and a Till
@@ -34,6 +38,8 @@ import { Producer, stringSerializers } from "@platformatic/kafka"
 import { Effect, Layer, Redacted, Schedule, Schema } from "effect"
 import { SqlClient } from "effect/sql"
 import { Kafka, logLevel, type Message, Partitioners } from "kafkajs"
+import { readdirSync, readFileSync } from "node:fs"
+import { cpuMsOf } from "./e2e/servers.js"
 import type { Progress, Row } from "./run.js"
 
 const brokers = (process.env["TILL_TEST_KAFKA_BROKERS"] ?? "127.0.0.1:9092").split(",")
@@ -80,6 +86,32 @@ const percentile = (xs: ReadonlyArray<number>, p: number) => {
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!
 }
 
+/** CPU used so far, ms: this process, every Postgres process, every Java process (the broker). */
+const machineCpu = () => {
+  let postgres = 0
+  let broker = 0
+  for (const pid of readdirSync("/proc")) {
+    if (!/^\d+$/.test(pid)) continue
+    let name: string
+    try {
+      name = readFileSync(`/proc/${pid}/comm`, "utf8").trim()
+    } catch {
+      continue // ended meanwhile
+    }
+    if (name.startsWith("postgres")) postgres += cpuMsOf(Number(pid))
+    else if (name === "java") broker += cpuMsOf(Number(pid))
+  }
+  const own = process.cpuUsage()
+  return { node: (own.user + own.system) / 1_000, postgres, broker }
+}
+type Cpu = ReturnType<typeof machineCpu>
+/** µs a message between two readings. */
+const perMessage = (from: Cpu, to: Cpu): Cpu => ({
+  node: ((to.node - from.node) * 1_000) / MESSAGES,
+  postgres: ((to.postgres - from.postgres) * 1_000) / MESSAGES,
+  broker: ((to.broker - from.broker) * 1_000) / MESSAGES
+})
+
 const rawKafkajs = async (topic: string, batches: ReadonlyArray<ReadonlyArray<Message>>) => {
   const kafka = new Kafka({ clientId: "bench-raw", brokers, logLevel: logLevel.NOTHING })
   const producer = kafka.producer({
@@ -121,6 +153,26 @@ const rawPlatformatic = async (topic: string, batches: ReadonlyArray<ReadonlyArr
   } finally {
     await producer.close()
   }
+}
+
+/** Median µs a message of each process, raw kafkajs's and the relay's, against raw kafkajs's Node. */
+const cpuRows = (cpu: Record<"kafkajs" | "relay", ReadonlyArray<Cpu>>): Array<Row> => {
+  const base = "raw.kafkajs.cpu.node"
+  const of = (phase: "kafkajs" | "relay", key: keyof Cpu) => median(cpu[phase].map((c) => c[key]))
+  const row = (name: string, value: number): Row => ({
+    name,
+    value,
+    unit: "µs/msg",
+    baseline: name === base ? null : base,
+    ratio: name === base ? null : value / of("kafkajs", "node")
+  })
+  return [
+    row(base, of("kafkajs", "node")),
+    row("raw.kafkajs.cpu.broker", of("kafkajs", "broker")),
+    row("till.relay.cpu.node", of("relay", "node")),
+    row("till.relay.cpu.postgres", of("relay", "postgres")),
+    row("till.relay.cpu.broker", of("relay", "broker"))
+  ]
 }
 
 const toOutbox = (list: ReadonlyArray<Event.Event>) =>
@@ -167,20 +219,25 @@ export const run = async (progress: Progress): Promise<ReadonlyArray<Row>> => {
       platformatic: [],
       relay: []
     }
+    const cpu: Record<"kafkajs" | "relay", Array<Cpu>> = { kafkajs: [], relay: [] }
     for (let round = 0; round <= ROUNDS; round++) {
       const label = round === 0 ? "warm-up" : `round ${round}/${ROUNDS}`
       const list = events(`${tag}r${round}`, MESSAGES)
       const batches: Array<ReadonlyArray<Message>> = []
       for (let i = 0; i < list.length; i += BATCH) batches.push(list.slice(i, i + BATCH).map(message))
+      const beforeKafkajs = machineCpu()
       const kafkajsMs = yield* Effect.promise(() => rawKafkajs(topics.orders, batches))
+      const kafkajsCpu = perMessage(beforeKafkajs, machineCpu())
       const platformaticMs = yield* Effect.promise(() => rawPlatformatic(topics.orders, batches))
       yield* toOutbox(list)
+      const beforeRelay = machineCpu()
       const started = performance.now()
       const moved = yield* Effect.all(
         Array.from({ length: RELAYS }, () => Outbox.drain(1_000_000, BATCH)),
         { concurrency: "unbounded" }
       )
       const relayMs = performance.now() - started
+      const relayCpu = perMessage(beforeRelay, machineCpu())
       if (moved.reduce((a, b) => a + b, 0) < MESSAGES) throw new Error(`relay moved ${moved} of ${MESSAGES}`)
       const perS = (ms: number) => Math.round((MESSAGES / ms) * 1_000)
       progress(
@@ -190,6 +247,8 @@ export const run = async (progress: Progress): Promise<ReadonlyArray<Row>> => {
       timings.kafkajs.push(perS(kafkajsMs))
       timings.platformatic.push(perS(platformaticMs))
       timings.relay.push(perS(relayMs))
+      cpu.kafkajs.push(kafkajsCpu)
+      cpu.relay.push(relayCpu)
     }
 
     // End-to-end lag at a steady rate: writer -> outbox -> woken relay -> Kafka -> Consumer.
@@ -266,6 +325,7 @@ export const run = async (progress: Progress): Promise<ReadonlyArray<Row>> => {
         baseline: "raw.kafkajs.batched",
         ratio: median(pairedRatios)
       },
+      ...cpuRows(cpu),
       { name: "target.lag.p99", value: TARGET_LAG_P99_MS, unit: "ms", baseline: null, ratio: null },
       {
         name: "till.lag.p50",
@@ -307,6 +367,7 @@ export const markdown = (rows: ReadonlyArray<Row>): string => {
     "",
     `Node ${process.version}, ${new Date().toISOString()}. ${MESSAGES} messages per round, batches of ${BATCH}, median of ${ROUNDS} rounds; lag at ${RATE} events/s for ${LAG_SECONDS} s.`,
     "Throughput rows: higher is better (ratio = value / raw kafkajs; the relay's is the median of its same-round ratios). Lag rows: lower is better (ratio = value / the 100 ms target).",
+    "CPU rows (`*.cpu.*`, from /proc, median of the rounds): µs a message of this process (the client, or the relay), of every Postgres process and of the broker, over raw kafkajs's own; all three share the machine's cores.",
     "",
     `Relay / raw kafkajs round by round: ${pairedRatios.join(", ")}.`,
     "",
