@@ -30,7 +30,7 @@
  */
 import { type ChildProcess, execSync, fork } from "node:child_process"
 import { createHmac, randomBytes } from "node:crypto"
-import { existsSync, readdirSync, readFileSync } from "node:fs"
+import { existsSync } from "node:fs"
 import { dirname, join } from "node:path"
 import { fileURLToPath } from "node:url"
 import kafkajs from "kafkajs"
@@ -102,21 +102,6 @@ const median = (xs: ReadonlyArray<number>) => {
     : s.length % 2 === 1
       ? s[(s.length - 1) / 2]!
       : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2
-}
-
-/** CPU time (ms) of every process named `postgres` on the machine (other sessions' included). */
-const postgresCpuMs = (): number => {
-  let total = 0
-  for (const pid of readdirSync("/proc")) {
-    if (!/^\d+$/.test(pid)) continue
-    try {
-      if (readFileSync(`/proc/${pid}/comm`, "utf8").trim() === "postgres")
-        total += Servers.cpuMsOf(Number(pid))
-    } catch {
-      // gone
-    }
-  }
-  return total
 }
 
 /**
@@ -215,12 +200,12 @@ const measure = async (
   const marks = [
     sleep(spec.warmupMs).then(async () => {
       cpu0 = server.cpuMs()
-      pg0 = postgresCpuMs()
+      pg0 = Servers.cpuMsByName(["postgres"]).postgres
       tx0 = await transactions()
     }),
     sleep(spec.warmupMs + spec.durationMs).then(async () => {
       cpu1 = server.cpuMs()
-      pg1 = postgresCpuMs()
+      pg1 = Servers.cpuMsByName(["postgres"]).postgres
       tx1 = await transactions()
     })
   ]

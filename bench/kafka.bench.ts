@@ -38,8 +38,7 @@ import { Producer, stringSerializers } from "@platformatic/kafka"
 import { Effect, Layer, Redacted, Schedule, Schema } from "effect"
 import { SqlClient } from "effect/sql"
 import { Kafka, logLevel, type Message, Partitioners } from "kafkajs"
-import { readdirSync, readFileSync } from "node:fs"
-import { cpuMsOf } from "./e2e/servers.js"
+import { cpuMsByName } from "./e2e/servers.js"
 import type { Progress, Row } from "./run.js"
 
 const brokers = (process.env["TILL_TEST_KAFKA_BROKERS"] ?? "127.0.0.1:9092").split(",")
@@ -88,21 +87,9 @@ const percentile = (xs: ReadonlyArray<number>, p: number) => {
 
 /** CPU used so far, ms: this process, every Postgres process, every Java process (the broker). */
 const machineCpu = () => {
-  let postgres = 0
-  let broker = 0
-  for (const pid of readdirSync("/proc")) {
-    if (!/^\d+$/.test(pid)) continue
-    let name: string
-    try {
-      name = readFileSync(`/proc/${pid}/comm`, "utf8").trim()
-    } catch {
-      continue // ended meanwhile
-    }
-    if (name.startsWith("postgres")) postgres += cpuMsOf(Number(pid))
-    else if (name === "java") broker += cpuMsOf(Number(pid))
-  }
+  const { postgres, java } = cpuMsByName(["postgres", "java"])
   const own = process.cpuUsage()
-  return { node: (own.user + own.system) / 1_000, postgres, broker }
+  return { node: (own.user + own.system) / 1_000, postgres, broker: java }
 }
 type Cpu = ReturnType<typeof machineCpu>
 /** µs a message between two readings. */

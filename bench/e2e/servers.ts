@@ -10,7 +10,7 @@
  */
 import { type ChildProcess, spawn } from "node:child_process"
 import { randomBytes } from "node:crypto"
-import { appendFileSync, readFileSync } from "node:fs"
+import { appendFileSync, readdirSync, readFileSync } from "node:fs"
 import { dirname, join } from "node:path"
 import { fileURLToPath } from "node:url"
 import { freePort } from "../../packages/adapters/test/support/net.js"
@@ -73,6 +73,25 @@ export const cpuMsOf = (pid: number): number => {
   } catch {
     return 0
   }
+}
+
+/**
+ * CPU time (ms) of every process on the machine named one of `names` (`/proc/<pid>/comm`), by
+ * name: every Postgres backend and worker under `postgres`, say, other sessions' included.
+ */
+export const cpuMsByName = <N extends string>(names: ReadonlyArray<N>): Record<N, number> => {
+  const totals = Object.fromEntries(names.map((name) => [name, 0])) as Record<N, number>
+  for (const pid of readdirSync("/proc")) {
+    if (!/^\d+$/.test(pid)) continue
+    let name: string
+    try {
+      name = readFileSync(`/proc/${pid}/comm`, "utf8").trim()
+    } catch {
+      continue // ended meanwhile
+    }
+    if (Object.hasOwn(totals, name)) totals[name as N] += cpuMsOf(Number(pid))
+  }
+  return totals
 }
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms))
