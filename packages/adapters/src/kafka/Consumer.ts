@@ -214,8 +214,18 @@ export const start: <R>(
     const type = typeHeader(message)
     return type !== undefined && !Object.hasOwn(consumer.handlers, type)
   }
-  const count = (outcome: "handled" | "duplicate" | "skipped" | "dead_lettered", n = 1) =>
-    Metric.update(Metric.withAttributes(messages, { consumer: consumer.name, outcome }), n)
+  const statOf = {
+    handled: "handled",
+    duplicate: "duplicates",
+    skipped: "skipped",
+    dead_lettered: "deadLettered"
+  } as const
+  /** Counts `n` messages of `outcome`: in `stats` and in the `messages` metric. */
+  const record = (outcome: keyof typeof statOf, n = 1) =>
+    Effect.suspend(() => {
+      stats[statOf[outcome]] += n
+      return Metric.update(Metric.withAttributes(messages, { consumer: consumer.name, outcome }), n)
+    })
 
   const producer = kafka.producer({
     idempotent: true,
@@ -280,14 +290,7 @@ export const start: <R>(
         acks: -1,
         timeout: settings.requestTimeoutMs
       })
-    ).pipe(
-      Effect.andThen(
-        Effect.sync(() => {
-          stats.deadLettered++
-        })
-      ),
-      Effect.andThen(count("dead_lettered"))
-    )
+    ).pipe(Effect.andThen(record("dead_lettered")))
   }
 
   // The dedupe row and the handler's writes commit together, or neither does.
@@ -318,18 +321,11 @@ export const start: <R>(
       }
       const event = decoded.value
       const handler = consumer.handlers[event.type]
-      if (handler === undefined) {
-        stats.skipped++
-        return yield* count("skipped")
-      }
+      if (handler === undefined) return yield* record("skipped")
       let lastError = ""
       for (let n = 1; n <= consumer.attempts; n++) {
         const outcome = yield* Effect.exit(attempt(event, handler))
-        if (outcome._tag === "Success") {
-          if (outcome.value === "handled") stats.handled++
-          else stats.duplicates++
-          return yield* count(outcome.value)
-        }
+        if (outcome._tag === "Success") return yield* record(outcome.value)
         if (Cause.hasInterrupts(outcome.cause) && inFlight.signal.aborted) return yield* Effect.interrupt
         lastError = causeText(outcome.cause)
         if (n < consumer.attempts) {
@@ -389,12 +385,9 @@ export const start: <R>(
         if (Cause.hasInterrupts(outcome.cause) && inFlight.signal.aborted) return yield* Effect.interrupt
         return false
       }
-      stats.handled += outcome.value
-      stats.duplicates += handled.length - outcome.value
-      stats.skipped += events.length - handled.length
-      yield* count("handled", outcome.value)
-      yield* count("duplicate", handled.length - outcome.value)
-      yield* count("skipped", events.length - handled.length)
+      yield* record("handled", outcome.value)
+      yield* record("duplicate", handled.length - outcome.value)
+      yield* record("skipped", events.length - handled.length)
       return true
     })
 
@@ -427,10 +420,7 @@ export const start: <R>(
       }
       const skipped = messages.length - wanted.length
       if (messages.length > 0) resolveOffset(messages[messages.length - 1]!.offset)
-      if (skipped > 0) {
-        stats.skipped += skipped
-        yield* count("skipped", skipped)
-      }
+      if (skipped > 0) yield* record("skipped", skipped)
     })
 
   const run = Effect.runPromiseWith(context)
